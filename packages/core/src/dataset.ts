@@ -60,13 +60,19 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
   const posters = existsSync(imagesDir) ? new Set(readdirSync(imagesDir)) : new Set<string>();
 
   let records: { record: string[]; info: { lines: number } }[];
+  // A malformed record (e.g. an unbalanced quote) is skipped and reported, not fatal to the file.
+  const malformed: BadRow[] = [];
   try {
     records = parse(readFileSync(csvPath), {
       info: true,
       relax_column_count: true,
       skip_empty_lines: true,
       bom: true,
-    }) as { record: string[]; info: { lines: number } }[];
+      skip_records_with_error: true,
+      on_skip: (error: { lines?: number; message: string } | undefined, raw?: string) => {
+        malformed.push({ line: error?.lines ?? 0, id: /^tt\d+/.exec(raw ?? '')?.[0] ?? '', reason: `malformed CSV record: ${error?.message ?? 'unknown error'}` });
+      },
+    } as Parameters<typeof parse>[1]) as unknown as { record: string[]; info: { lines: number } }[];
   } catch (error) {
     throw new DatasetError(`${csvPath}: not a readable CSV (${(error as Error).message})`);
   }
@@ -82,7 +88,7 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
   }
 
   const films: Film[] = [];
-  const badRows: BadRow[] = [];
+  const badRows: BadRow[] = [...malformed];
   const seen = new Set<string>();
   const limit = options.limit ?? Infinity;
   for (const { record, info } of rows) {
@@ -105,6 +111,7 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
     const sample = badRows.slice(0, 3).map((b) => `line ${b.line} (${b.id || 'no id'}): ${b.reason}`).join('; ');
     throw new DatasetError(`${csvPath}: no usable row out of ${rows.length}${sample ? ` — e.g. ${sample}` : ''}`);
   }
+  badRows.sort((a, b) => a.line - b.line);
   const positivesPerGenre = new Array<number>(NUM_GENRES).fill(0);
   for (const film of films) for (let g = 0; g < NUM_GENRES; g++) positivesPerGenre[g]! += film.labels[g]!;
   return {

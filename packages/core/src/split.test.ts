@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { createRng, shuffleInPlace } from './random.js';
+import { splitTrainValidation } from './split.js';
+
+const films = Array.from({ length: 5000 }, (_, i) => ({ id: `tt${String(1000000 + i * 7).padStart(7, '0')}` }));
+
+describe('splitTrainValidation', () => {
+  it('is deterministic and close to the requested fraction', () => {
+    const a = splitTrainValidation(films, { seed: 0 });
+    const b = splitTrainValidation(films, { seed: 0 });
+    expect(a.validation.map((f) => f.id)).toEqual(b.validation.map((f) => f.id));
+    expect(a.validation.length / films.length).toBeGreaterThan(0.18);
+    expect(a.validation.length / films.length).toBeLessThan(0.22);
+    expect(a.train.length + a.validation.length).toBe(films.length);
+  });
+
+  it('keeps every film on its side when rows are added, removed or reordered elsewhere', () => {
+    const before = new Set(splitTrainValidation(films, { seed: 3 }).validation.map((f) => f.id));
+    const changed = shuffleInPlace([...films.slice(100), { id: 'tt9999991' }, { id: 'tt9999992' }], createRng(1));
+    const after = splitTrainValidation(changed, { seed: 3 }).validation.map((f) => f.id);
+    for (const id of after) if (id < 'tt9999990') expect(before.has(id)).toBe(true);
+    expect(after.filter((id) => id < 'tt9999990').length).toBe([...before].filter((id) => changed.some((f) => f.id === id)).length);
+  });
+
+  it('gives a different split for a different seed', () => {
+    const a = splitTrainValidation(films, { seed: 0 }).validation.map((f) => f.id);
+    const b = splitTrainValidation(films, { seed: 1 }).validation.map((f) => f.id);
+    expect(a).not.toEqual(b);
+  });
+
+  it('rejects a fraction outside (0, 1)', () => {
+    expect(() => splitTrainValidation(films, { validationFraction: 1 })).toThrow(RangeError);
+  });
+});
+
+describe('createRng', () => {
+  it('repeats its sequence for a seed and stays in [0, 1)', () => {
+    const a = createRng(42);
+    const b = createRng(42);
+    const xs = Array.from({ length: 1000 }, () => a());
+    expect(xs).toEqual(Array.from({ length: 1000 }, () => b()));
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...xs)).toBeLessThan(1);
+    expect(xs.reduce((s, x) => s + x, 0) / xs.length).toBeCloseTo(0.5, 1);
+  });
+});
