@@ -1,0 +1,113 @@
+import { describe, expect, it, vi } from 'vitest';
+import { BatcherClosedError, MicroBatcher, type BatchInfo } from './micro-batcher.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function recording(options: { maxBatch: number; windowMs: number; delayMs?: number; fail?: (x: number) => boolean }) {
+  const batches: number[][] = [];
+  const infos: BatchInfo[] = [];
+  const batcher = new MicroBatcher<number, number>({
+    maxBatch: options.maxBatch,
+    windowMs: options.windowMs,
+    onBatch: (info) => infos.push(info),
+    async run(inputs) {
+      batches.push([...inputs]);
+      if (options.delayMs) await sleep(options.delayMs);
+      if (options.fail && inputs.some(options.fail)) throw new Error(`bad input in ${inputs.join(',')}`);
+      return inputs.map((x) => x * 10);
+    },
+  });
+  return { batcher, batches, infos };
+}
+
+describe('MicroBatcher', () => {
+  it('forms one batch from items submitted within the window, and preserves order', async () => {
+    const { batcher, batches, infos } = recording({ maxBatch: 32, windowMs: 20 });
+    const results = await Promise.all([1, 2, 3, 4, 5].map((x) => batcher.submit(x)));
+    expect(results).toEqual([10, 20, 30, 40, 50]);
+    expect(batches).toEqual([[1, 2, 3, 4, 5]]);
+    expect(infos).toHaveLength(1);
+    expect(infos[0]).toMatchObject({ size: 5, ok: true });
+  });
+
+  it('flushes as soon as maxBatch items are queued, without waiting for the window', async () => {
+    const { batcher, batches } = recording({ maxBatch: 4, windowMs: 60_000 });
+    const started = Date.now();
+    const results = await Promise.all([1, 2, 3, 4].map((x) => batcher.submit(x)));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(results).toEqual([10, 20, 30, 40]);
+    expect(batches).toEqual([[1, 2, 3, 4]]);
+  });
+
+  it('flushes a partial batch when the window elapses', async () => {
+    vi.useFakeTimers();
+    try {
+      const { batcher, batches } = recording({ maxBatch: 32, windowMs: 5 });
+      const pending = batcher.submit(7);
+      await vi.advanceTimersByTimeAsync(4);
+      expect(batches).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(batches).toEqual([[7]]);
+      await expect(pending).resolves.toBe(70);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('splits more than maxBatch items into several batches, in order', async () => {
+    const { batcher, batches } = recording({ maxBatch: 3, windowMs: 1 });
+    const inputs = Array.from({ length: 8 }, (_, i) => i);
+    const results = await Promise.all(inputs.map((x) => batcher.submit(x)));
+    expect(results).toEqual(inputs.map((x) => x * 10));
+    expect(batches.flat()).toEqual(inputs);
+    expect(batches.every((b) => b.length <= 3)).toBe(true);
+    expect(batches).toHaveLength(3);
+  });
+
+  it('gathers items that arrive while a batch runs into the next batch', async () => {
+    const { batcher, batches } = recording({ maxBatch: 32, windowMs: 1, delayMs: 30 });
+    const first = batcher.submit(1);
+    await sleep(10); // the first batch is running now
+    const rest = [2, 3, 4].map((x) => batcher.submit(x));
+    await Promise.all([first, ...rest]);
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it('isolates errors: only the failing item rejects, its batch mates still get their answer', async () => {
+    const { batcher, batches } = recording({ maxBatch: 32, windowMs: 5, fail: (x) => x === 3 });
+    const settled = await Promise.allSettled([1, 2, 3, 4].map((x) => batcher.submit(x)));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(settled.filter((s) => s.status === 'fulfilled').map((s) => (s as PromiseFulfilledResult<number>).value)).toEqual([10, 20, 40]);
+    expect((settled[2] as PromiseRejectedResult).reason).toBeInstanceOf(Error);
+    expect(batches[0]).toEqual([1, 2, 3, 4]);
+    // the batcher keeps working after a failure
+    await expect(batcher.submit(5)).resolves.toBe(50);
+  });
+
+  it('rejects when run returns the wrong number of outputs', async () => {
+    const batcher = new MicroBatcher<number, number>({ maxBatch: 8, windowMs: 1, run: async () => [] });
+    await expect(batcher.submit(1)).rejects.toThrow(/0 outputs for 1 inputs/);
+  });
+
+  it('reports batch size, wait and run time per item', async () => {
+    const { batcher } = recording({ maxBatch: 2, windowMs: 50, delayMs: 5 });
+    const [a, b] = await Promise.all([batcher.submitWithInfo(1), batcher.submitWithInfo(2)]);
+    expect(a).toMatchObject({ value: 10, batchSize: 2 });
+    expect(b!.runMs).toBeGreaterThanOrEqual(4);
+    expect(a!.waitMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('close() answers everything queued, then refuses new items', async () => {
+    const { batcher, batches } = recording({ maxBatch: 2, windowMs: 60_000, delayMs: 5 });
+    const pending = [1, 2, 3].map((x) => batcher.submit(x));
+    await batcher.close();
+    await expect(Promise.all(pending)).resolves.toEqual([10, 20, 30]);
+    expect(batches).toEqual([[1, 2], [3]]);
+    await expect(batcher.submit(4)).rejects.toBeInstanceOf(BatcherClosedError);
+  });
+
+  it('validates its options', () => {
+    expect(() => new MicroBatcher({ maxBatch: 0, windowMs: 1, run: async (x: number[]) => x })).toThrow(RangeError);
+    expect(() => new MicroBatcher({ maxBatch: 1, windowMs: -1, run: async (x: number[]) => x })).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * Queues single items and runs them through one batched call, so that N concurrent requests cost one
+ * model call instead of N. A batch is flushed when it reaches `maxBatch` items or when the first
+ * queued item has waited `windowMs`. Only one batch runs at a time: while it runs, new items gather,
+ * which makes batches grow with load on their own (the model call is CPU-bound on one thread anyway).
+ */
+export interface MicroBatcherOptions<I, O> {
+  /** Runs one batch; must return exactly one output per input, in input order. */
+  run: (inputs: I[]) => Promise<O[]>;
+  maxBatch: number;
+  windowMs: number;
+  /** Called after every batch (for metrics); an error in it is ignored. */
+  onBatch?: (info: BatchInfo) => void;
+}
+
+export interface BatchInfo {
+  size: number;
+  runMs: number;
+  ok: boolean;
+}
+
+/** An output with how it was produced, for per-request timings. */
+export interface BatchedResult<O> {
+  value: O;
+  batchSize: number;
+  /** Time from submit() until its batch started. */
+  waitMs: number;
+  /** Time of the batch's run() call (shared by every item of the batch). */
+  runMs: number;
+}
+
+interface Pending<I, O> {
+  input: I;
+  queuedAt: number;
+  resolve: (result: BatchedResult<O>) => void;
+  reject: (error: unknown) => void;
+}
+
+export class BatcherClosedError extends Error {
+  override name = 'BatcherClosedError';
+}
+
+export class MicroBatcher<I, O> {
+  private readonly options: MicroBatcherOptions<I, O>;
+  private queue: Pending<I, O>[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: MicroBatcherOptions<I, O>) {
+    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError(`maxBatch must be an integer ≥ 1, got ${options.maxBatch}`);
+    if (!(options.windowMs >= 0)) throw new RangeError(`windowMs must be ≥ 0, got ${options.windowMs}`);
+    this.options = options;
+  }
+
+  /** Items waiting for a batch (not counting the batch that is running). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  submit(input: I): Promise<O> {
+    return this.submitWithInfo(input).then((r) => r.value);
+  }
+
+  submitWithInfo(input: I): Promise<BatchedResult<O>> {
+    if (this.closed) return Promise.reject(new BatcherClosedError('the batcher is closed'));
+    return new Promise<BatchedResult<O>>((resolve, reject) => {
+      this.queue.push({ input, queuedAt: performance.now(), resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Refuses new items and resolves once every queued item has been answered. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.running || this.queue.length > 0) {
+      if (!this.running) this.flush();
+      await this.running;
+    }
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the end of the running batch picks the queue up
+    if (this.queue.length >= this.options.maxBatch) {
+      this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.options.windowMs);
+    }
+  }
+
+  private flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.running || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.options.maxBatch);
+    this.running = this.runBatch(batch).finally(() => {
+      this.running = undefined;
+      if (this.queue.length === 0) return;
+      // Items that arrived during the run have already waited at least as long as a window would
+      // make them: run them now if there are enough for a full batch, else give stragglers one window.
+      if (this.queue.length >= this.options.maxBatch || this.closed) this.flush();
+      else this.schedule();
+    });
+  }
+
+  private async runBatch(batch: Pending<I, O>[]): Promise<void> {
+    const started = performance.now();
+    try {
+      const outputs = await this.options.run(batch.map((p) => p.input));
+      if (!Array.isArray(outputs) || outputs.length !== batch.length) {
+        throw new Error(`batch run returned ${Array.isArray(outputs) ? outputs.length : typeof outputs} outputs for ${batch.length} inputs`);
+      }
+      const runMs = performance.now() - started;
+      this.report({ size: batch.length, runMs, ok: true });
+      batch.forEach((p, i) => p.resolve({ value: outputs[i]!, batchSize: batch.length, waitMs: started - p.queuedAt, runMs }));
+    } catch (error) {
+      this.report({ size: batch.length, runMs: performance.now() - started, ok: false });
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad input must not fail the others that happened to share its batch: retry each alone,
+      // so only the item(s) that fail on their own get the error.
+      for (const p of batch) await this.runBatch([p]);
+    }
+  }
+
+  private report(info: BatchInfo): void {
+    try {
+      this.options.onBatch?.(info);
+    } catch {
+      // metrics must never break predictions
+    }
+  }
+}
