@@ -1,0 +1,405 @@
+import { GENRES } from '@filmgenre/core';
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { deflateSync, crc32 } from 'node:zlib';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from './app.js';
+import { defaultConfig } from './config.js';
+import { ERROR_CODES } from './errors.js';
+import type { ServingModels } from './models.js';
+import { listen } from './server.js';
+import { form, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
+
+let models: TestModels;
+let server: TestServer;
+let poster: Buffer;
+let overview: string;
+
+interface GenreScore { genre: string; probability: number; threshold: number; predicted: boolean }
+interface ModelAnswer { name: string; variant: string; versions: Record<string, string>; genres: GenreScore[]; predicted: string[]; timings: { batchSize: number; inferenceMs: number; waitMs: number } }
+interface PredictAnswer { models: Record<string, ModelAnswer>; input: Record<string, unknown>; timings: { totalMs: number; decodeMs: number; inferenceMs: number } }
+
+beforeAll(async () => {
+  models = await prepareModels();
+  server = await startServer(models.dir);
+  poster = readFileSync(models.heldOut[0]!.posterPath);
+  overview = models.heldOut[0]!.overview;
+});
+
+afterAll(async () => {
+  await server?.stop();
+  models?.cleanup();
+});
+
+const predict = (body: FormData | string, headers: Record<string, string> = {}) =>
+  fetch(`${server.url}/v1/predict`, { method: 'POST', body, headers });
+
+async function expectError(res: Response, status: number, code: keyof typeof ERROR_CODES): Promise<string> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/application\/json/);
+  const body = JSON.parse(text) as { error: { code: string; message: string } };
+  expect(body.error.code).toBe(code);
+  expect(body.error.message.length).toBeGreaterThan(5);
+  expect(ERROR_CODES[code]).toBe(status);
+  // Never a stack trace or a server path in an answer.
+  expect(text).not.toMatch(/\n\s+at |node_modules|\/work\/|\.ts:\d+/);
+  return body.error.message;
+}
+
+function checkModelAnswer(answer: ModelAnswer | undefined, name: string) {
+  expect(answer).toBeDefined();
+  expect(answer!.name).toBe(name);
+  expect(answer!.genres).toHaveLength(GENRES.length);
+  expect(new Set(answer!.genres.map((g) => g.genre))).toEqual(new Set(GENRES));
+  for (let i = 1; i < answer!.genres.length; i++) expect(answer!.genres[i - 1]!.probability).toBeGreaterThanOrEqual(answer!.genres[i]!.probability);
+  for (const g of answer!.genres) {
+    expect(g.probability).toBeGreaterThanOrEqual(0);
+    expect(g.probability).toBeLessThanOrEqual(1);
+    expect(g.predicted).toBe(g.probability >= g.threshold);
+  }
+  expect(answer!.predicted).toEqual(answer!.genres.filter((g) => g.predicted).map((g) => g.genre));
+  expect(answer!.versions['tfjs']).toBe(tf.version.tfjs);
+  expect(answer!.timings.batchSize).toBeGreaterThanOrEqual(1);
+}
+
+/** A PNG whose header declares width × height but that holds almost no data: a decompression bomb's shape. */
+function pngDeclaring(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(4096))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+describe('operational endpoints', () => {
+  it('GET /healthz answers alive', async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('GET /readyz answers ready once models are loaded', async () => {
+    const res = await fetch(`${server.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready' });
+  });
+
+  it('GET /readyz answers 503 while models load, and predictions wait for readiness', async () => {
+    let resolve!: (m: ServingModels) => void;
+    const pending = new Promise<ServingModels>((r) => (resolve = r));
+    const serving = createApp({ models: pending, config: defaultConfig({ logLevel: 'silent' }), logger: pino({ level: 'silent' }) });
+    const running = await listen(serving, { host: '127.0.0.1', port: 0 });
+    try {
+      await expectError(await fetch(`${running.url}/readyz`), 503, 'NOT_READY');
+      await expectError(await fetch(`${running.url}/v1/predict`, { method: 'POST', body: form({ overview: 'x' }) }), 503, 'NOT_READY');
+      expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+      resolve(server.models);
+      await serving.ready;
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+    } finally {
+      await running.close(1_000);
+    }
+  });
+
+  it('GET /v1/models describes what is loaded', async () => {
+    const res = await fetch(`${server.url}/v1/models`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { backend: string; models: Record<string, Record<string, unknown>>; batching: { maxBatch: number } };
+    expect(body.backend).toBe('wasm');
+    expect(Object.keys(body.models).sort()).toEqual(server.models.fusion ? ['cnn', 'fusion', 'lstm'] : ['cnn', 'lstm']);
+    expect(body.models['cnn']).toMatchObject({ name: 'test-cnn', modality: 'image', variant: 'study', genres: [...GENRES] });
+    expect(body.models['lstm']).toMatchObject({ name: 'test-lstm', modality: 'text', genres: [...GENRES] });
+    expect(body.models['cnn']!['thresholds']).toEqual(server.models.cnn.metadata.thresholds);
+    expect(body.models['lstm']!['versions']).toEqual({ tfjs: tf.version.tfjs });
+    expect(body.models['lstm']!['metrics']).toEqual(server.models.lstm.metadata.metrics);
+    expect(body.batching.maxBatch).toBe(32);
+  });
+
+  it('GET /openapi.json documents every endpoint and error code', async () => {
+    const res = await fetch(`${server.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>>;
+      components: { schemas: { Error: { properties: { error: { properties: { code: { enum: string[] } } } } } } };
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/predict', '/v1/models', '/healthz', '/readyz', '/metrics', '/openapi.json', '/']));
+    const multipart = doc.paths['/v1/predict']!['post']!.requestBody!.content['multipart/form-data']!;
+    expect(Object.keys(multipart.schema.properties)).toEqual(['poster', 'overview']);
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+
+  it('GET / serves one self-contained page under a strict CSP', async () => {
+    const res = await fetch(`${server.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain('<form');
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i); // no external resources
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toMatch(/default-src 'none'/);
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(csp).toMatch(/style-src 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(csp).not.toMatch(/unsafe-inline/);
+  });
+
+  it('sends security headers and no CORS headers unless configured', async () => {
+    const res = await fetch(`${server.url}/healthz`, { headers: { Origin: 'https://elsewhere.example' } });
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    const preflight = await fetch(`${server.url}/v1/predict`, { method: 'OPTIONS', headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('answers CORS for configured origins only', async () => {
+    const cors = await startServer(models.dir, { corsOrigins: ['https://app.example'] }, server.models);
+    try {
+      const allowed = await fetch(`${cors.url}/v1/models`, { headers: { Origin: 'https://app.example' } });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const other = await fetch(`${cors.url}/v1/models`, { headers: { Origin: 'https://evil.example' } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      const preflight = await fetch(`${cors.url}/v1/predict`, { method: 'OPTIONS', headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST' } });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    } finally {
+      await cors.stop({ dispose: false });
+    }
+  });
+});
+
+describe('POST /v1/predict', () => {
+  it('answers the CNN for a poster alone', async () => {
+    const res = await predict(form({ poster }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as PredictAnswer;
+    expect(Object.keys(body.models)).toEqual(['cnn']);
+    checkModelAnswer(body.models['cnn'], 'test-cnn');
+    expect(body.input['poster']).toMatchObject({ format: 'jpeg', bytes: poster.length });
+    expect(body.timings.totalMs).toBeGreaterThan(0);
+  });
+
+  it('answers the LSTM for an overview alone', async () => {
+    const res = await predict(form({ overview }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as PredictAnswer;
+    expect(Object.keys(body.models)).toEqual(['lstm']);
+    checkModelAnswer(body.models['lstm'], 'test-lstm');
+    expect(body.input['overview']).toEqual({ chars: [...overview.trim()].length });
+  });
+
+  it('answers every applicable model for poster + overview', async () => {
+    const res = await predict(form({ poster, overview }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as PredictAnswer;
+    checkModelAnswer(body.models['cnn'], 'test-cnn');
+    checkModelAnswer(body.models['lstm'], 'test-lstm');
+    if (server.models.fusion) checkModelAnswer(body.models['fusion'], server.models.fusion.metadata.name);
+    else expect(body.models['fusion']).toBeUndefined();
+  });
+
+  it('accepts an overview of exactly the character limit (counting characters, not bytes)', async () => {
+    const res = await predict(form({ overview: 'é'.repeat(10_000) }));
+    expect(res.status).toBe(200);
+  });
+
+  it('batches concurrent requests into shared model calls without changing any answer', async () => {
+    const films = models.heldOut.slice(0, 24);
+    const one = async (i: number) => {
+      const f = films[i]!;
+      const res = await predict(form({ poster: readFileSync(f.posterPath), overview: f.overview }));
+      expect(res.status).toBe(200);
+      return (await res.json()) as PredictAnswer;
+    };
+    const alone = [];
+    for (let i = 0; i < 4; i++) alone.push(await one(i));
+    const together = await Promise.all(films.map((_, i) => one(i)));
+    const batchSizes = together.flatMap((b) => [b.models['cnn']!.timings.batchSize, b.models['lstm']!.timings.batchSize]);
+    expect(Math.max(...batchSizes)).toBeGreaterThan(1);
+    for (let i = 0; i < 4; i++) {
+      for (const key of ['cnn', 'lstm']) {
+        const byGenre = new Map(alone[i]!.models[key]!.genres.map((g) => [g.genre, g.probability]));
+        for (const g of together[i]!.models[key]!.genres) expect(g.probability).toBeCloseTo(byGenre.get(g.genre)!, 4);
+      }
+    }
+  });
+});
+
+describe('bad input gets a 4xx JSON error and the server stays up', () => {
+  it('neither poster nor overview → 400 NO_INPUT', async () => {
+    await expectError(await predict(new FormData()), 400, 'NO_INPUT');
+  });
+
+  it('empty or blank overview → 400 EMPTY_OVERVIEW', async () => {
+    await expectError(await predict(form({ overview: '' })), 400, 'EMPTY_OVERVIEW');
+    await expectError(await predict(form({ overview: '  \n\t ' })), 400, 'EMPTY_OVERVIEW');
+  });
+
+  it('overview over 10,000 characters → 400 OVERVIEW_TOO_LONG (just over, and far over)', async () => {
+    await expectError(await predict(form({ overview: 'a'.repeat(10_001) })), 400, 'OVERVIEW_TOO_LONG');
+    await expectError(await predict(form({ overview: 'word '.repeat(200_000) })), 400, 'OVERVIEW_TOO_LONG');
+  });
+
+  it('a file that is not an image → 400 POSTER_NOT_AN_IMAGE', async () => {
+    await expectError(await predict(form({ poster: Buffer.from('this is plain text, not a poster\n'.repeat(20)) })), 400, 'POSTER_NOT_AN_IMAGE');
+    await expectError(await predict(form({ poster: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>') })), 400, 'POSTER_NOT_AN_IMAGE');
+    await expectError(await predict(form({ poster: Buffer.alloc(0) })), 400, 'POSTER_NOT_AN_IMAGE');
+  });
+
+  it('a truncated JPEG → 400 POSTER_CORRUPT', async () => {
+    await expectError(await predict(form({ poster: poster.subarray(0, Math.floor(poster.length / 2)) })), 400, 'POSTER_CORRUPT');
+  });
+
+  it('a poster over 10 MB → 413 POSTER_TOO_LARGE', async () => {
+    const big = Buffer.concat([poster, Buffer.alloc(10 * 1024 * 1024)]);
+    await expectError(await predict(form({ poster: big })), 413, 'POSTER_TOO_LARGE');
+  });
+
+  it('a decompression bomb (header declares 40,000 × 40,000) → 422 POSTER_TOO_MANY_PIXELS, without decoding it', async () => {
+    const bomb = pngDeclaring(40_000, 40_000);
+    expect(bomb.length).toBeLessThan(1_000);
+    const started = performance.now();
+    const message = await expectError(await predict(form({ poster: new Blob([new Uint8Array(bomb)], { type: 'image/png' }) })), 422, 'POSTER_TOO_MANY_PIXELS');
+    expect(message).toMatch(/40000×40000/);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a body that is not multipart → 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    await expectError(await predict(JSON.stringify({ overview }), { 'Content-Type': 'application/json' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    await expectError(await predict(`overview=${encodeURIComponent(overview)}`, { 'Content-Type': 'application/x-www-form-urlencoded' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    await expectError(await fetch(`${server.url}/v1/predict`, { method: 'POST' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('malformed multipart → 400 MALFORMED_MULTIPART', async () => {
+    const truncated = '--XYZ\r\nContent-Disposition: form-data; name="overview"\r\n\r\nA film about';
+    await expectError(await predict(truncated, { 'Content-Type': 'multipart/form-data; boundary=XYZ' }), 400, 'MALFORMED_MULTIPART');
+    await expectError(await predict('garbage', { 'Content-Type': 'multipart/form-data' }), 400, 'MALFORMED_MULTIPART');
+  });
+
+  it('unknown or repeated fields → 400 UNKNOWN_FIELD', async () => {
+    await expectError(await predict(form({ overview, extra: { title: 'Heat' } })), 400, 'UNKNOWN_FIELD');
+    const otherFile = new FormData();
+    otherFile.append('image', new Blob([new Uint8Array(poster)], { type: 'image/jpeg' }), 'p.jpg');
+    await expectError(await predict(otherFile), 400, 'UNKNOWN_FIELD');
+    const twoPosters = form({ poster });
+    twoPosters.append('poster', new Blob([new Uint8Array(poster)], { type: 'image/jpeg' }), 'p2.jpg');
+    await expectError(await predict(twoPosters), 400, 'UNKNOWN_FIELD');
+    const twoOverviews = form({ overview });
+    twoOverviews.append('overview', 'again');
+    await expectError(await predict(twoOverviews), 400, 'UNKNOWN_FIELD');
+  });
+
+  it('unknown routes → 404 NOT_FOUND, wrong methods → 405 METHOD_NOT_ALLOWED with Allow', async () => {
+    await expectError(await fetch(`${server.url}/v2/predict`), 404, 'NOT_FOUND');
+    await expectError(await fetch(`${server.url}/nope`, { method: 'POST' }), 404, 'NOT_FOUND');
+    const get = await fetch(`${server.url}/v1/predict`);
+    expect(get.headers.get('allow')).toBe('POST');
+    await expectError(get, 405, 'METHOD_NOT_ALLOWED');
+    await expectError(await fetch(`${server.url}/healthz`, { method: 'DELETE' }), 405, 'METHOD_NOT_ALLOWED');
+    await expectError(await fetch(`${server.url}/v1/models`, { method: 'PUT' }), 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('a model failure → 500 INTERNAL without details, other requests unaffected', async () => {
+    const real = server.models;
+    const failing = new Error('kernel exploded at /secret/path/model.ts:12');
+    const broken: ServingModels = {
+      dir: real.dir,
+      cnn: real.cnn,
+      lstm: {
+        metadata: real.lstm.metadata,
+        predict: () => Promise.reject(failing),
+        predictWithFeatures: () => Promise.reject(failing),
+        dispose: () => {},
+      },
+    };
+    const other = await startServer(models.dir, {}, broken);
+    try {
+      const res = await fetch(`${other.url}/v1/predict`, { method: 'POST', body: form({ overview }) });
+      const message = await expectError(res, 500, 'INTERNAL');
+      expect(message).not.toMatch(/exploded|secret/);
+      expect((await fetch(`${other.url}/v1/predict`, { method: 'POST', body: form({ poster }) })).status).toBe(200);
+    } finally {
+      await other.stop({ dispose: false });
+    }
+  });
+
+  it('the server is still up and answering after all of the above', async () => {
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await predict(form({ poster, overview }))).status).toBe(200);
+  });
+});
+
+describe('metrics and resources', () => {
+  it('GET /metrics exposes request counts, latencies, inference times and batch sizes', async () => {
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/http_requests_total\{method="POST",route="\/v1\/predict",status="200"\} \d+/);
+    expect(text).toMatch(/http_requests_total\{method="POST",route="\/v1\/predict",status="400"\} \d+/);
+    expect(text).toMatch(/http_request_duration_seconds_bucket\{le="0.1",method="GET",route="\/healthz",status="200"\} \d+/);
+    expect(text).toMatch(/model_inference_seconds_count\{model="cnn"\} [1-9]/);
+    expect(text).toMatch(/model_inference_seconds_count\{model="lstm"\} [1-9]/);
+    expect(text).toMatch(/model_batch_size_bucket\{le="1",model="cnn"\} \d+/);
+    expect(text).toMatch(/model_queue_wait_seconds_count\{model="lstm"\} [1-9]/);
+    expect(text).toMatch(/process_cpu_seconds_total/);
+    // 404s are grouped under one label, so arbitrary paths cannot blow up the series count.
+    expect(text).not.toMatch(/route="\/nope"/);
+  });
+
+  it('leaks no tensor over 1,000 requests', async () => {
+    const films = models.heldOut.slice(0, 16).map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
+    // Warm up every code path once, so lazily created tensors are in the baseline.
+    await (await predict(form(films[0]!))).text();
+    const before = tf.memory().numTensors;
+    let next = 0;
+    const statuses = new Map<number, number>();
+    const worker = async () => {
+      while (next < 1_000) {
+        const i = next++;
+        const f = films[i % films.length]!;
+        // Mostly full requests, plus poster-only, overview-only and failing ones.
+        const body = i % 10 === 7 ? form({ poster: f.poster.subarray(0, 500) }) : i % 5 === 1 ? form({ poster: f.poster }) : i % 5 === 2 ? form({ overview: f.overview }) : form(f);
+        const res = await predict(body);
+        await res.arrayBuffer();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    expect(statuses.get(200)).toBe(900);
+    expect(statuses.get(400)).toBe(100);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('finishes in-flight requests, then refuses connections', async () => {
+    const slow = await startServer(models.dir, { batchWindowMs: 300 }, server.models);
+    const requests = Array.from({ length: 8 }, () => fetch(`${slow.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) }));
+    const deadline = Date.now() + 5_000;
+    while (slow.serving.inFlight() < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(slow.serving.inFlight()).toBe(8);
+    const closed = slow.stop({ dispose: false });
+    const responses = await Promise.all(requests);
+    expect(responses.map((r) => r.status)).toEqual(Array(8).fill(200));
+    await closed;
+    await expect(fetch(`${slow.url}/healthz`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, parseConfig } from './config.js';
+
+describe('parseConfig', () => {
+  it('has the documented defaults', () => {
+    const config = parseConfig([], {});
+    expect(config).toEqual(defaultConfig());
+    expect(config).toMatchObject({
+      modelsDir: 'models', host: '127.0.0.1', port: 3000, maxUploadBytes: 10 * 1024 * 1024, maxOverviewChars: 10_000,
+      maxInputPixels: 25_000_000, batchWindowMs: 2, maxBatch: 32, corsOrigins: [], backend: 'auto',
+    });
+  });
+
+  it('reads SERVING_* variables, and flags win over them', () => {
+    const env = { SERVING_PORT: '8081', SERVING_MODELS_DIR: '/srv/models', SERVING_CORS_ORIGIN: 'https://a.example,https://b.example', SERVING_MAX_BATCH: '8' };
+    expect(parseConfig([], env)).toMatchObject({ port: 8081, modelsDir: '/srv/models', corsOrigins: ['https://a.example', 'https://b.example'], maxBatch: 8 });
+    expect(parseConfig(['--port', '9000', '--max-batch', '4'], env)).toMatchObject({ port: 9000, maxBatch: 4, modelsDir: '/srv/models' });
+  });
+
+  it('accepts repeated --cors-origin flags and every limit flag', () => {
+    const config = parseConfig([
+      '--cors-origin', 'https://a.example', '--cors-origin', 'https://b.example', '--max-upload-bytes', '1000',
+      '--max-overview-chars', '50', '--max-input-pixels', '1000000', '--batch-window-ms', '0', '--backend', 'cpu', '--host', '0.0.0.0',
+    ], {});
+    expect(config).toMatchObject({
+      corsOrigins: ['https://a.example', 'https://b.example'], maxUploadBytes: 1000, maxOverviewChars: 50, maxInputPixels: 1_000_000,
+      batchWindowMs: 0, backend: 'cpu', host: '0.0.0.0',
+    });
+  });
+
+  it('refuses bad values and unknown flags with a readable message', () => {
+    expect(() => parseConfig(['--port', 'abc'], {})).toThrow(/--port/);
+    expect(() => parseConfig(['--port', '70000'], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--max-batch', '0'], {})).toThrow(/--max-batch/);
+    expect(() => parseConfig(['--backend', 'gpu'], {})).toThrow(/--backend/);
+    expect(() => parseConfig(['--bogus-flag'], {})).toThrow(/bogus-flag/i);
+  });
+});

@@ -1,0 +1,81 @@
+import { initBackend } from '@filmgenre/tf-runtime';
+import { pino } from 'pino';
+import { hideBin } from 'yargs/helpers';
+import { createApp } from './app.js';
+import { ConfigError, HelpRequested, parseConfig, type ServingConfig } from './config.js';
+import { disposeModels, inspectModelsDir, loadModels, MODEL_KEYS } from './models.js';
+import { listen } from './server.js';
+
+/** Startup failures go to stderr as one plain sentence (and to the log), then exit 1. */
+function refuse(message: string, code = 1): never {
+  process.stderr.write(`serving: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let config: ServingConfig;
+  try {
+    config = parseConfig(hideBin(process.argv));
+  } catch (error) {
+    if (error instanceof HelpRequested) process.exit(0);
+    if (error instanceof ConfigError) refuse(`invalid configuration: ${error.message} (see --help)`, 2);
+    refuse(`invalid configuration: ${(error as Error).message} (see --help)`, 2);
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'serving' } });
+
+  // Cheap checks first, so a wrong directory is reported before anything heavy starts.
+  let found: ReturnType<typeof inspectModelsDir>;
+  try {
+    found = inspectModelsDir(config.modelsDir);
+  } catch (error) {
+    logger.fatal({ err: error }, 'refusing to start');
+    refuse((error as Error).message);
+  }
+  logger.info({ modelsDir: config.modelsDir, models: MODEL_KEYS.filter((k) => found[k]).map((k) => `${k}:${found[k]!.name}/${found[k]!.variant}`) }, 'models directory checked');
+
+  const backend = await initBackend(config.backend, { log: (line) => logger.info(line) }).catch((error: Error) => refuse(error.message));
+  const modelsLoading = loadModels(config.modelsDir);
+  const serving = createApp({ models: modelsLoading, config, logger, backend: backend.name });
+
+  // Listen before the weights are loaded: orchestrators see /healthz alive and /readyz 503 until ready.
+  const running = await listen(serving, { host: config.host, port: config.port, logger }).catch((error: NodeJS.ErrnoException) =>
+    refuse(error.code === 'EADDRINUSE' ? `${config.host}:${config.port} is already in use (pass --port)` : `cannot listen on ${config.host}:${config.port}: ${error.message}`),
+  );
+  logger.info({ url: running.url }, 'listening');
+
+  try {
+    await serving.ready;
+  } catch (error) {
+    logger.fatal({ err: error }, 'refusing to serve: models failed to load');
+    await running.close(0);
+    refuse((error as Error).message);
+  }
+  const models = await modelsLoading;
+  logger.info({ url: running.url, backend: backend.name, models: MODEL_KEYS.filter((k) => models[k]).map((k) => `${k}:${models[k]!.metadata.name}/${models[k]!.metadata.variant}`) }, 'ready');
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, inFlight: serving.inFlight() }, 'shutting down: finishing in-flight requests');
+    try {
+      await running.close(config.shutdownTimeoutMs);
+      disposeModels(models);
+      logger.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`serving: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,53 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics of one app instance (own registry, so several apps can live in one process). */
+export interface ServingMetrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  inferenceDuration: Histogram<'model'>;
+  batchSize: Histogram<'model'>;
+  queueWait: Histogram<'model'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): ServingMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request received to response finished, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    inferenceDuration: new Histogram({
+      name: 'model_inference_seconds',
+      help: 'Duration of one batched model call, by model',
+      labelNames: ['model'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'model_batch_size',
+      help: 'Requests served by one batched model call, by model',
+      labelNames: ['model'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: 'model_queue_wait_seconds',
+      help: 'Time a request waited for its micro-batch to start, by model',
+      labelNames: ['model'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,186 @@
+import { GENRES } from '@filmgenre/core';
+import type { ServingConfig } from './config.js';
+import { ERROR_CODES } from './errors.js';
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+/** The OpenAPI 3.1 description of the HTTP API, with the limits this instance enforces. */
+export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | 'maxOverviewChars' | 'maxInputPixels'>, version: string): object {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Film genre classifier',
+      version,
+      description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code.',
+    },
+    paths: {
+      '/v1/predict': {
+        post: {
+          operationId: 'predict',
+          summary: 'Genre probabilities for a poster and/or an overview',
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: {
+                    poster: { type: 'string', format: 'binary', description: `Poster image (JPEG, PNG, WebP, GIF, TIFF…), at most ${config.maxUploadBytes} bytes and ${config.maxInputPixels} pixels.` },
+                    overview: { type: 'string', minLength: 1, maxLength: config.maxOverviewChars, description: 'Plot overview in English.' },
+                  },
+                  description: 'At least one of poster and overview. No other field is accepted.',
+                },
+                encoding: { poster: { contentType: 'image/*' } },
+              },
+            },
+          },
+          responses: {
+            200: { description: 'Predictions of every model that applies to the input', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
+            400: errorResponse('Bad input: NO_INPUT, EMPTY_OVERVIEW, OVERVIEW_TOO_LONG, UNKNOWN_FIELD, MALFORMED_MULTIPART, TOO_MANY_PARTS, POSTER_NOT_AN_IMAGE, POSTER_CORRUPT'),
+            413: errorResponse('POSTER_TOO_LARGE: the upload is over the byte limit'),
+            415: errorResponse('UNSUPPORTED_MEDIA_TYPE: the body is not multipart/form-data'),
+            422: errorResponse('POSTER_TOO_MANY_PIXELS: the image header declares more pixels than allowed'),
+            503: errorResponse('NOT_READY (models still loading) or SHUTTING_DOWN'),
+          },
+        },
+      },
+      '/v1/models': {
+        get: {
+          operationId: 'models',
+          summary: 'The loaded models: names, variants, versions, metrics, genres and thresholds',
+          responses: {
+            200: { description: 'Loaded models', content: { 'application/json': { schema: { $ref: '#/components/schemas/Models' } } } },
+            503: errorResponse('NOT_READY'),
+          },
+        },
+      },
+      '/healthz': { get: { operationId: 'healthz', summary: 'Liveness: the process answers', responses: { 200: { description: 'Alive', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' } } } } } } } } },
+      '/readyz': {
+        get: {
+          operationId: 'readyz',
+          summary: 'Readiness: models loaded and not shutting down',
+          responses: {
+            200: { description: 'Ready', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ready' } } } } } },
+            503: errorResponse('NOT_READY or SHUTTING_DOWN'),
+          },
+        },
+      },
+      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+      '/': { get: { operationId: 'page', summary: 'A web page to try the models', responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+    },
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+                message: { type: 'string' },
+              },
+            },
+          },
+        },
+        GenreScore: {
+          type: 'object',
+          required: ['genre', 'probability', 'threshold', 'predicted'],
+          properties: {
+            genre: { type: 'string', enum: [...GENRES] },
+            probability: { type: 'number', minimum: 0, maximum: 1 },
+            threshold: { type: 'number', minimum: 0, maximum: 1, description: "The model's stored decision threshold for this genre" },
+            predicted: { type: 'boolean', description: 'probability ≥ threshold' },
+          },
+        },
+        ModelPrediction: {
+          type: 'object',
+          required: ['name', 'variant', 'versions', 'genres', 'predicted', 'timings'],
+          properties: {
+            name: { type: 'string' },
+            variant: { type: 'string' },
+            versions: { type: 'object', additionalProperties: { type: 'string' } },
+            createdAt: { type: 'string' },
+            gitCommit: { type: ['string', 'null'] },
+            genres: { type: 'array', items: { $ref: '#/components/schemas/GenreScore' }, description: 'All genres, highest probability first' },
+            predicted: { type: 'array', items: { type: 'string' }, description: 'Genres that pass their threshold, highest probability first' },
+            timings: {
+              type: 'object',
+              properties: {
+                waitMs: { type: 'number', description: 'Time queued for the micro-batch' },
+                inferenceMs: { type: 'number', description: 'Duration of the batched model call' },
+                batchSize: { type: 'integer', description: 'Requests served by that call' },
+              },
+            },
+          },
+        },
+        Prediction: {
+          type: 'object',
+          required: ['models', 'input', 'timings'],
+          properties: {
+            models: {
+              type: 'object',
+              properties: {
+                cnn: { $ref: '#/components/schemas/ModelPrediction' },
+                lstm: { $ref: '#/components/schemas/ModelPrediction' },
+                fusion: { $ref: '#/components/schemas/ModelPrediction' },
+              },
+            },
+            input: {
+              type: 'object',
+              properties: {
+                poster: { type: 'object', properties: { format: { type: 'string' }, width: { type: 'integer' }, height: { type: 'integer' }, bytes: { type: 'integer' } } },
+                overview: { type: 'object', properties: { chars: { type: 'integer' } } },
+              },
+            },
+            timings: {
+              type: 'object',
+              properties: {
+                decodeMs: { type: 'number', description: 'Poster probe + decode + resize' },
+                inferenceMs: { type: 'number', description: 'From input ready to all model answers' },
+                totalMs: { type: 'number', description: 'From request received to answer built' },
+              },
+            },
+          },
+        },
+        ModelInfo: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            modality: { type: 'string', enum: ['image', 'text', 'fusion'] },
+            variant: { type: 'string' },
+            versions: { type: 'object', additionalProperties: { type: 'string' } },
+            metrics: { type: 'object' },
+            genres: { type: 'array', items: { type: 'string' } },
+            thresholds: { type: 'array', items: { type: 'number' } },
+            preprocessing: { type: 'object' },
+            gitCommit: { type: ['string', 'null'] },
+            backend: { type: 'string', description: 'Backend the model was trained on' },
+            createdAt: { type: 'string' },
+          },
+        },
+        Models: {
+          type: 'object',
+          properties: {
+            backend: { type: 'string', description: 'TensorFlow.js backend serving the models' },
+            models: {
+              type: 'object',
+              properties: {
+                cnn: { $ref: '#/components/schemas/ModelInfo' },
+                lstm: { $ref: '#/components/schemas/ModelInfo' },
+                fusion: { $ref: '#/components/schemas/ModelInfo' },
+              },
+            },
+            batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' } } },
+          },
+        },
+      },
+    },
+  };
+}

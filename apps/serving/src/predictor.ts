@@ -1,0 +1,143 @@
+import type { ServingConfig } from './config.js';
+import type { ServingMetrics } from './metrics.js';
+import { MicroBatcher, type BatchedResult } from './micro-batcher.js';
+import type { FusionInput, ModalityOutput, ModelKey, ServingModels, WithFeatures } from './models.js';
+
+export interface ModelRun {
+  probabilities: Float32Array;
+  batchSize: number;
+  waitMs: number;
+  runMs: number;
+}
+
+export interface Predictions {
+  cnn?: ModelRun;
+  lstm?: ModelRun;
+  fusion?: ModelRun;
+}
+
+interface FeatureRun extends ModelRun {
+  features: Float32Array;
+}
+
+/** Copies item i out of a row-major n×dim buffer (a copy, so the batch buffer can be freed). */
+function row(flat: Float32Array, i: number, dim: number): Float32Array {
+  return flat.slice(i * dim, (i + 1) * dim);
+}
+
+function concatRows(rows: Float32Array[]): Float32Array {
+  const dim = rows[0]?.length ?? 0;
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(r, i * dim));
+  return out;
+}
+
+/** Per-item outputs back into the row-major n×dim layout the model packages use. */
+function stack(outputs: ModalityOutput[]): FusionInput {
+  return {
+    probabilities: concatRows(outputs.map((o) => o.probabilities)),
+    features: concatRows(outputs.map((o) => o.features)),
+    featureDim: outputs[0]?.features.length ?? 0,
+  };
+}
+
+function splitWithFeatures(result: WithFeatures, n: number): ModalityOutput[] {
+  const classes = result.probabilities.length / n;
+  if (!Number.isInteger(classes) || result.features.length !== n * result.featureDim) {
+    throw new Error(`model returned ${result.probabilities.length} probabilities and ${result.features.length} features for ${n} inputs`);
+  }
+  return Array.from({ length: n }, (_, i) => ({
+    probabilities: row(result.probabilities, i, classes),
+    features: row(result.features, i, result.featureDim),
+  }));
+}
+
+/**
+ * Runs the loaded models behind one micro-batcher each. Posters and overviews of concurrent
+ * requests are stacked into one forward pass per model; the fusion model then combines both
+ * modalities' probabilities and features, itself batched.
+ */
+export class Predictor {
+  private readonly cnn: MicroBatcher<Uint8Array, ModalityOutput>;
+  private readonly lstm: MicroBatcher<string, ModalityOutput>;
+  private readonly fusion: MicroBatcher<{ image: ModalityOutput; text: ModalityOutput }, Float32Array> | undefined;
+  private readonly metrics: ServingMetrics | undefined;
+
+  constructor(
+    readonly models: ServingModels,
+    config: Pick<ServingConfig, 'batchWindowMs' | 'maxBatch'>,
+    metrics?: ServingMetrics,
+  ) {
+    const common = (model: ModelKey) => ({
+      maxBatch: config.maxBatch,
+      windowMs: config.batchWindowMs,
+      onBatch: (info: { size: number; runMs: number }) => {
+        metrics?.inferenceDuration.observe({ model }, info.runMs / 1000);
+        metrics?.batchSize.observe({ model }, info.size);
+      },
+    });
+    const fusionLoaded = Boolean(models.fusion);
+    // Features are only needed to feed the fusion model; without one, the cheaper predict() is used.
+    this.cnn = new MicroBatcher({
+      ...common('cnn'),
+      run: async (posters) => fusionLoaded
+        ? splitWithFeatures(await models.cnn.predictWithFeatures(posters), posters.length)
+        : splitProbabilities(await models.cnn.predict(posters), posters.length),
+    });
+    this.lstm = new MicroBatcher({
+      ...common('lstm'),
+      run: async (overviews) => fusionLoaded
+        ? splitWithFeatures(await models.lstm.predictWithFeatures(overviews), overviews.length)
+        : splitProbabilities(await models.lstm.predict(overviews), overviews.length),
+    });
+    const fusion = models.fusion;
+    this.fusion = fusion
+      ? new MicroBatcher({
+          ...common('fusion'),
+          run: async (items) => {
+            const probabilities = await fusion.predict({
+              image: stack(items.map((x) => x.image)),
+              text: stack(items.map((x) => x.text)),
+            });
+            return splitProbabilities(probabilities, items.length).map((o) => o.probabilities);
+          },
+        })
+      : undefined;
+    this.metrics = metrics;
+  }
+
+  /** `poster` is already decoded to the CNN's input size (size × size × 3 bytes). */
+  async predict(input: { poster?: Uint8Array; overview?: string }): Promise<Predictions> {
+    const [image, text] = await Promise.all([
+      input.poster ? this.observe('cnn', this.cnn.submitWithInfo(input.poster)) : undefined,
+      input.overview !== undefined ? this.observe('lstm', this.lstm.submitWithInfo(input.overview)) : undefined,
+    ]);
+    const out: Predictions = {};
+    if (image) out.cnn = image;
+    if (text) out.lstm = text;
+    if (image && text && this.fusion) {
+      const fused = await this.observe('fusion', this.fusion.submitWithInfo({ image, text }));
+      out.fusion = fused;
+    }
+    return out;
+  }
+
+  /** Answers everything queued, then refuses new work. */
+  async close(): Promise<void> {
+    await Promise.all([this.cnn.close(), this.lstm.close(), this.fusion?.close()]);
+  }
+
+  private async observe<T extends ModalityOutput | Float32Array>(model: ModelKey, pending: Promise<BatchedResult<T>>): Promise<FeatureRun> {
+    const result = await pending;
+    this.metrics?.queueWait.observe({ model }, result.waitMs / 1000);
+    const value = result.value;
+    const { probabilities, features } = value instanceof Float32Array ? { probabilities: value, features: new Float32Array(0) } : value;
+    return { probabilities, features, batchSize: result.batchSize, waitMs: result.waitMs, runMs: result.runMs };
+  }
+}
+
+function splitProbabilities(flat: Float32Array, n: number): ModalityOutput[] {
+  const classes = flat.length / n;
+  if (!Number.isInteger(classes) || classes === 0) throw new Error(`model returned ${flat.length} probabilities for ${n} inputs`);
+  return Array.from({ length: n }, (_, i) => ({ probabilities: row(flat, i, classes), features: new Float32Array(0) }));
+}

@@ -1,0 +1,66 @@
+import type { Film } from '@filmgenre/core';
+import { initBackend } from '@filmgenre/tf-runtime';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createApp, type ServingApp } from '../app.js';
+import { defaultConfig, type ServingConfig } from '../config.js';
+import { disposeModels, loadModels, type ServingModels } from '../models.js';
+import { listen, type RunningServer } from '../server.js';
+import { buildTinyModels } from './fixture.js';
+
+export interface TestModels {
+  dir: string;
+  heldOut: Film[];
+  cleanup(): void;
+}
+
+/** Fits and saves the tiny models on the cpu backend, then switches to wasm to serve them. */
+export async function prepareModels(): Promise<TestModels> {
+  const dir = mkdtempSync(join(tmpdir(), 'serving-models-'));
+  const silent = { log: () => {} };
+  await initBackend('cpu', silent);
+  const { heldOut } = await buildTinyModels(dir);
+  await initBackend('wasm', silent);
+  return { dir, heldOut, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestServer {
+  url: string;
+  serving: ServingApp;
+  running: RunningServer;
+  models: ServingModels;
+  /** Stops the server; disposes the models unless told not to. */
+  stop(options?: { dispose?: boolean }): Promise<void>;
+}
+
+export async function startServer(modelsDir: string, overrides: Partial<ServingConfig> = {}, models?: ServingModels): Promise<TestServer> {
+  const config = defaultConfig({ port: 0, logLevel: 'silent', ...overrides });
+  const loaded = models ?? (await loadModels(modelsDir));
+  const serving = createApp({ models: loaded, config, logger: pino({ level: config.logLevel }), backend: 'wasm' });
+  await serving.ready;
+  const running = await listen(serving, { host: '127.0.0.1', port: 0 });
+  return {
+    url: running.url,
+    serving,
+    running,
+    models: loaded,
+    async stop(options = {}) {
+      await running.close(2_000);
+      if (options.dispose ?? true) disposeModels(loaded);
+    },
+  };
+}
+
+/** A multipart form as browsers and curl send it. */
+export function form(fields: { poster?: Buffer | Blob; posterName?: string; overview?: string; extra?: Record<string, string> }): FormData {
+  const data = new FormData();
+  if (fields.poster) {
+    const blob = fields.poster instanceof Blob ? fields.poster : new Blob([new Uint8Array(fields.poster)], { type: 'image/jpeg' });
+    data.append('poster', blob, fields.posterName ?? 'poster.jpg');
+  }
+  if (fields.overview !== undefined) data.append('overview', fields.overview);
+  for (const [k, v] of Object.entries(fields.extra ?? {})) data.append(k, v);
+  return data;
+}
