@@ -1,1 +1,14 @@
-export {};
+export { type Matrix } from './matrix.js';
+export {
+  evaluateMultiLabel, applyThresholds, averagePrecision, LOSS_EPSILON, DEFAULT_THRESHOLD,
+  type EvaluateOptions, type MultiLabelReport, type GenreMetrics, type AveragedMetrics, type ZeroDivision,
+} from './evaluate.js';
+export {
+  tuneGlobalThreshold, tunePerGenreThresholds, defaultThresholdGrid,
+  type TuneGlobalOptions, type TunePerGenreOptions, type GlobalThresholdResult, type PerGenreThresholdResult, type GenreThreshold,
+} from './thresholds.js';
+export {
+  topK, randomFilmsTable, formatTable, escapeHtml,
+  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTable, type FilmsTableRow, type RandomFilmsTableOptions, type TableFormat,
+} from './table.js';
+export { precisionMetric, recallMetric, TRAINING_METRIC_THRESHOLD } from './tf-metrics.js';
