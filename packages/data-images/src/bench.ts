@@ -1,0 +1,85 @@
+/**
+ * Poster pipeline benchmark on the real dataset: cold decode throughput (empty cache in a temp dir),
+ * warm cache load per layout, and warm delivery as float32 batch tensors. Prints JSON lines.
+ *   tsx packages/data-images/src/bench.ts [--data DIR] [--limit N] [--concurrency 2,4,8] [--layouts files,pack]
+ */
+import { readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createPosterBatches } from './batches.js';
+import { CACHE_LAYOUTS, type CacheLayout } from './cache.js';
+import { loadPosterSet } from './load.js';
+
+const argv = await yargs(hideBin(process.argv))
+  .option('data', { type: 'string', describe: 'dataset directory (default: resolveDatasetDir())' })
+  .option('limit', { type: 'number', describe: 'use only the first N films' })
+  .option('size', { type: 'number', default: 64 })
+  .option('concurrency', { type: 'string', default: '4', describe: 'comma-separated decode concurrencies for the cold runs' })
+  .option('layouts', { type: 'string', default: CACHE_LAYOUTS.join(','), describe: 'cache layouts to measure' })
+  .option('warm-repeats', { type: 'number', default: 3 })
+  .option('batch', { type: 'number', default: 64 })
+  .option('backend', { type: 'string', default: 'auto' })
+  .strict()
+  .parse();
+
+const print = (record: Record<string, unknown>) => console.log(JSON.stringify(record));
+const round = (x: number) => Math.round(x * 10) / 10;
+
+const backend = await initBackend(argv.backend as BackendRequest, { log: () => undefined });
+const dir = resolveDatasetDir(argv.data);
+const { films } = readDataset(dir, { limit: argv.limit });
+const concurrencies = argv.concurrency.split(',').map(Number);
+const layouts = argv.layouts.split(',') as CacheLayout[];
+for (const layout of layouts) if (!CACHE_LAYOUTS.includes(layout)) throw new Error(`unknown layout ${layout}`);
+print({
+  event: 'machine', cpus: cpus().length, cpu: cpus()[0]?.model, loadavg1: round(loadavg()[0]!), node: process.version,
+  sharp: sharp.versions.sharp, vips: sharp.versions.vips, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
+  backend: backend.name, films: films.length, size: argv.size,
+});
+
+const scratch = mkdtempSync(join(tmpdir(), 'poster-bench-'));
+try {
+  let set: Awaited<ReturnType<typeof loadPosterSet>> | undefined;
+  for (const layout of layouts) {
+    for (const concurrency of concurrencies) {
+      const cacheDir = join(scratch, `${layout}-${concurrency}`);
+      const load1 = loadavg()[0]!;
+      const cold = await loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency });
+      print({
+        event: 'cold', layout, concurrency, posters: cold.ids.length, bad: cold.bad.length, decoded: cold.stats.decoded,
+        ms: Math.round(cold.stats.ms), postersPerSec: Math.round(cold.ids.length / (cold.stats.ms / 1000)), loadavg1Before: round(load1),
+      });
+      for (let r = 0; r < argv['warm-repeats']; r++) {
+        const warm = await loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency });
+        if (warm.stats.decoded !== 0 || Buffer.compare(warm.pixels, cold.pixels) !== 0) throw new Error(`${layout}: warm load differs from cold`);
+        print({ event: 'warm-load', layout, repeat: r, posters: warm.ids.length, ms: Math.round(warm.stats.ms), postersPerSec: Math.round(warm.ids.length / (warm.stats.ms / 1000)) });
+        set = warm;
+      }
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }
+
+  if (set) {
+    for (const augment of [false, {}] as const) {
+      const t0 = performance.now();
+      let delivered = 0;
+      for await (const { xs, ys } of createPosterBatches({
+        pixels: set.pixels, labels: set.labels, size: set.size, batchSize: argv.batch, shuffle: true, seed: 1, epoch: 0, augment,
+      })) {
+        delivered += xs.shape[0];
+        // Touch both tensors so lazily uploading backends actually hold the data.
+        if (ys.shape[0] !== xs.shape[0]) throw new Error('batch shape mismatch');
+      }
+      const ms = performance.now() - t0;
+      print({ event: 'warm-batches', backend: backend.name, batchSize: argv.batch, augment: augment !== false, posters: delivered, ms: Math.round(ms), postersPerSec: Math.round(delivered / (ms / 1000)) });
+    }
+  }
+  print({ event: 'done', loadavg1: round(loadavg()[0]!) });
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
