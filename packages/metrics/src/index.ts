@@ -9,6 +9,6 @@ export {
 } from './thresholds.js';
 export {
   topK, randomFilmsTable, formatTable, escapeHtml,
-  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTable, type FilmsTableRow, type RandomFilmsTableOptions, type TableFormat,
+  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTableRow, type RandomFilmsTableOptions, type TableFormat,
 } from './table.js';
 export { precisionMetric, recallMetric, TRAINING_METRIC_THRESHOLD } from './tf-metrics.js';

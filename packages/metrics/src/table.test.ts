@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, formatTable, randomFilmsTable, topK, type FilmsTable } from './table.js';
+import { escapeHtml, formatTable, randomFilmsTable, topK, type FilmsTableRow } from './table.js';
 
 describe('topK', () => {
   it('returns the k most probable genres, ties in genre order', () => {
@@ -40,17 +40,17 @@ describe('randomFilmsTable', () => {
 
   it('draws count films deterministically from the seed, in dataset order', () => {
     const t = randomFilmsTable(options);
-    expect(t.models).toEqual(['m1', 'm2']);
-    expect(t.rows).toHaveLength(5);
-    const ids = t.rows.map((r) => r.id);
+    expect(t).toHaveLength(5);
+    expect(Object.keys(t[0]!.predictions)).toEqual(['m1', 'm2']);
+    const ids = t.map((r) => r.id);
     expect(ids).toEqual([...ids].sort());
     expect(new Set(ids).size).toBe(5);
     expect(randomFilmsTable(options)).toEqual(t);
-    expect(randomFilmsTable({ ...options, seed: 8 }).rows.map((r) => r.id)).not.toEqual(ids);
+    expect(randomFilmsTable({ ...options, seed: 8 }).map((r) => r.id)).not.toEqual(ids);
   });
 
   it("lists each model's top 3 aligned with the right film, marking true genres", () => {
-    for (const row of randomFilmsTable(options).rows) {
+    for (const row of randomFilmsTable(options)) {
       const i = Number(row.id.slice(2));
       expect(row.truth).toEqual([genres[i % 4]]);
       expect(row.predictions.m1![0]).toMatchObject({ genre: genres[i % 4], correct: true });
@@ -61,34 +61,31 @@ describe('randomFilmsTable', () => {
   });
 
   it('takes every film when there are fewer than count, and checks row counts', () => {
-    expect(randomFilmsTable({ ...options, count: 50 }).rows).toHaveLength(20);
+    expect(randomFilmsTable({ ...options, count: 50 })).toHaveLength(20);
     expect(() => randomFilmsTable({ ...options, predictions: { m1: new Float32Array(8) } })).toThrow(/predictions\.m1 has 2 rows for 20 films/);
   });
 });
 
 describe('formatTable', () => {
-  const table: FilmsTable = {
-    models: ['CNN', 'LSTM'],
-    rows: [
-      {
-        id: 'tt0000001',
-        title: 'Us | Them <b>',
-        truth: ['Drama', 'Sci-Fi'],
-        predictions: {
-          CNN: [{ genre: 'Drama', probability: 0.812, correct: true }, { genre: 'Comedy', probability: 0.4, correct: false }],
-          LSTM: [{ genre: 'Sci-Fi', probability: 0.5, correct: true }, { genre: 'Drama', probability: 0.449, correct: true }],
-        },
+  const table: FilmsTableRow[] = [
+    {
+      id: 'tt0000001',
+      title: 'Us | Them <b>',
+      truth: ['Drama', 'Sci-Fi'],
+      predictions: {
+        CNN: [{ genre: 'Drama', probability: 0.812, correct: true }, { genre: 'Comedy', probability: 0.4, correct: false }],
+        LSTM: [{ genre: 'Sci-Fi', probability: 0.5, correct: true }, { genre: 'Drama', probability: 0.449, correct: true }],
       },
-      {
-        id: 'tt0000002',
-        truth: ['Comedy'],
-        predictions: {
-          CNN: [{ genre: 'Drama', probability: 0.6, correct: false }, { genre: 'Comedy', probability: 0.35, correct: true }],
-          LSTM: [{ genre: 'Comedy', probability: 0.9, correct: true }, { genre: 'Romance', probability: 0.2, correct: false }],
-        },
+    },
+    {
+      id: 'tt0000002',
+      truth: ['Comedy'],
+      predictions: {
+        CNN: [{ genre: 'Drama', probability: 0.6, correct: false }, { genre: 'Comedy', probability: 0.35, correct: true }],
+        LSTM: [{ genre: 'Comedy', probability: 0.9, correct: true }, { genre: 'Romance', probability: 0.2, correct: false }],
       },
-    ],
-  };
+    },
+  ];
 
   it('renders markdown with true genres in bold and cell text escaped', () => {
     expect(formatTable(table, 'markdown')).toBe(

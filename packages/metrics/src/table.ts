@@ -41,11 +41,6 @@ export interface FilmsTableRow {
   predictions: Record<string, PredictedGenre[]>;
 }
 
-export interface FilmsTable {
-  models: string[];
-  rows: FilmsTableRow[];
-}
-
 export interface RandomFilmsTableOptions {
   films: readonly TableFilm[];
   /** Per model name: its n×k probabilities, rows aligned with `films`. */
@@ -63,7 +58,7 @@ export interface RandomFilmsTableOptions {
  * Draws `count` films at random (seeded) and lists each model's top-k genres with probabilities
  * against the true genres, as the study's Table 1. Rows keep the films' original order.
  */
-export function randomFilmsTable(options: RandomFilmsTableOptions): FilmsTable {
+export function randomFilmsTable(options: RandomFilmsTableOptions): FilmsTableRow[] {
   const genres = options.genres ?? GENRES;
   const kGenres = genres.length;
   const models = Object.keys(options.predictions);
@@ -78,7 +73,7 @@ export function randomFilmsTable(options: RandomFilmsTableOptions): FilmsTable {
   const picked = shuffleInPlace(Array.from({ length: n }, (_, i) => i), createRng(options.seed ?? 0))
     .slice(0, count)
     .sort((a, b) => a - b);
-  const rows = picked.map((i): FilmsTableRow => {
+  return picked.map((i): FilmsTableRow => {
     const film = options.films[i]!;
     const truth = new Set(film.truth);
     const predictions: Record<string, PredictedGenre[]> = {};
@@ -88,7 +83,6 @@ export function randomFilmsTable(options: RandomFilmsTableOptions): FilmsTable {
     });
     return { id: film.id, ...(film.title !== undefined ? { title: film.title } : {}), truth: [...film.truth], predictions };
   });
-  return { models, rows };
 }
 
 export type TableFormat = 'markdown' | 'text' | 'html';
@@ -101,10 +95,12 @@ export function escapeHtml(text: string): string {
 const escapeMarkdown = (text: string) => text.replace(/[\\|*_`[\]<>]/g, (c) => `\\${c}`);
 
 /**
- * Renders a randomFilmsTable() result. Correct genres are marked: **bold** in markdown,
- * `*` after the genre in plain text, <strong> in HTML (whose text is escaped).
+ * Renders randomFilmsTable() rows, one column per model (in the first row's order). Correct genres
+ * are marked: **bold** in markdown, `*` after the genre in plain text, <strong> in HTML (whose text
+ * is escaped).
  */
-export function formatTable(table: FilmsTable, format: TableFormat = 'markdown', digits = 2): string {
+export function formatTable(rows: readonly FilmsTableRow[], format: TableFormat = 'markdown', digits = 2): string {
+  const table = { models: rows.length ? Object.keys(rows[0]!.predictions) : [], rows };
   const film = (row: FilmsTableRow) => (row.title ? `${row.title} (${row.id})` : row.id);
   const header = ['Film', 'True genres', ...table.models];
   if (format === 'html') {
@@ -112,7 +108,7 @@ export function formatTable(table: FilmsTable, format: TableFormat = 'markdown',
       escapeHtml(film(row)),
       escapeHtml(row.truth.join(', ')),
       ...table.models.map((model) =>
-        row.predictions[model]!
+        (row.predictions[model] ?? [])
           .map((p) => {
             const text = `${escapeHtml(p.genre)} ${p.probability.toFixed(digits)}`;
             return p.correct ? `<strong>${text}</strong>` : text;
@@ -129,7 +125,7 @@ export function formatTable(table: FilmsTable, format: TableFormat = 'markdown',
       escapeMarkdown(film(row)),
       escapeMarkdown(row.truth.join(', ')),
       ...table.models.map((model) =>
-        row.predictions[model]!
+        (row.predictions[model] ?? [])
           .map((p) => {
             const genre = escapeMarkdown(p.genre);
             return `${p.correct ? `**${genre}**` : genre} ${p.probability.toFixed(digits)}`;
@@ -144,7 +140,7 @@ export function formatTable(table: FilmsTable, format: TableFormat = 'markdown',
     film(row),
     row.truth.join(', '),
     ...table.models.map((model) =>
-      row.predictions[model]!.map((p) => `${p.genre}${p.correct ? '*' : ''} ${p.probability.toFixed(digits)}`).join(', '),
+      (row.predictions[model] ?? []).map((p) => `${p.genre}${p.correct ? '*' : ''} ${p.probability.toFixed(digits)}`).join(', '),
     ),
   ];
   const grid = [header, ...table.rows.map(cells)];

@@ -86,3 +86,12 @@ describe('tunePerGenreThresholds', () => {
     expect(r.perGenre[0]).toEqual({ genre: 'X', threshold: 0.5, f1: 0, support: 2, tuned: false, reason: 'F1 is 0 at every grid threshold' });
   });
 });
+
+describe('numGenres instead of genre names', () => {
+  it('tunes the same thresholds and names genres by column', () => {
+    const r = tunePerGenreThresholds(new Float32Array(probabilities.flat()), new Uint8Array(labels.flat()), { grid, numGenres: 3, minSupport: 2 });
+    expect(r.thresholds).toEqual([0.4, 0.7, 0.7]);
+    expect(r.perGenre.map((g) => g.genre)).toEqual(['0', '1', '2']);
+    expect(() => tuneGlobalThreshold(probabilities, labels, { grid, genres, numGenres: 4 })).toThrow(/disagrees/);
+  });
+});

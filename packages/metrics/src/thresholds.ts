@@ -11,6 +11,8 @@ export interface TuneGlobalOptions {
   grid?: readonly number[];
   /** Genre names in column order (their count is k); default GENRES. */
   genres?: readonly string[];
+  /** Number of genres k when names are not needed; must agree with `genres` if both are given. */
+  numGenres?: number;
 }
 
 export interface GlobalThresholdResult {
@@ -65,8 +67,18 @@ function checkGrid(grid: readonly number[]): number[] {
 }
 
 // One pass per grid threshold counting tp and predicted per genre: O(n·k·|grid|), a few ms on a validation split.
+function genreCount(options: TuneGlobalOptions): number {
+  const { genres, numGenres } = options;
+  if (genres && numGenres !== undefined && genres.length !== numGenres) {
+    throw new RangeError(`numGenres ${numGenres} disagrees with the ${genres.length} genres given`);
+  }
+  const k = genres?.length ?? numGenres ?? GENRES.length;
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`numGenres must be a positive integer, got ${k}`);
+  return k;
+}
+
 function countAtThresholds(probabilities: Matrix, labels: Matrix, options: TuneGlobalOptions, extra: number[] = []): Counts {
-  const k = (options.genres ?? GENRES).length;
+  const k = genreCount(options);
   const n = rowCount(probabilities, k, 'probabilities');
   if (rowCount(labels, k, 'labels') !== n) throw new RangeError('probabilities and labels have different numbers of rows');
   if (n === 0) throw new RangeError('threshold tuning needs at least one film');
@@ -121,13 +133,15 @@ export function tunePerGenreThresholds(
   labels: Matrix,
   options: TunePerGenreOptions = {},
 ): PerGenreThresholdResult {
-  const genres = options.genres ?? GENRES;
+  const k = genreCount(options);
+  // Without names (numGenres only) genres are reported by column number.
+  const genres = options.genres ?? (k === GENRES.length ? GENRES : Array.from({ length: k }, (_, g) => String(g)));
   const minSupport = options.minSupport ?? 20;
   if (!(minSupport >= 1)) throw new RangeError(`minSupport must be at least 1, got ${minSupport}`);
   const fallback = options.fallback ?? tuneGlobalThreshold(probabilities, labels, options).threshold;
   if (!Number.isFinite(fallback)) throw new RangeError(`fallback threshold is ${fallback}`);
   // The fallback need not lie on the grid: count it as one more (last) threshold, searched by nobody.
-  const { k, grid, tp, predicted, support } = countAtThresholds(probabilities, labels, options, [fallback]);
+  const { grid, tp, predicted, support } = countAtThresholds(probabilities, labels, options, [fallback]);
   const searched = grid.length - 1;
   const fallbackF1 = (g: number) => f1(tp[searched * k + g]!, support[g]!, predicted[searched * k + g]!);
   const perGenre: GenreThreshold[] = genres.map((genre, g) => {
