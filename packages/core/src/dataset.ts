@@ -1,4 +1,4 @@
-import { parse } from 'csv-parse/sync';
+import { parse, type Options as CsvOptions } from 'csv-parse/sync';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GENRES, NUM_GENRES } from './genres.js';
@@ -59,7 +59,8 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
   const imagesDir = join(root, IMAGES_DIR);
   const posters = existsSync(imagesDir) ? new Set(readdirSync(imagesDir)) : new Set<string>();
 
-  let records: { record: string[]; info: { lines: number } }[];
+  type CsvRecord = { record: string[]; info: { lines: number } };
+  let records: CsvRecord[];
   // A malformed record (e.g. an unbalanced quote) is skipped and reported, not fatal to the file.
   const malformed: BadRow[] = [];
   try {
@@ -69,10 +70,11 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
       skip_empty_lines: true,
       bom: true,
       skip_records_with_error: true,
-      on_skip: (error: { lines?: number; message: string } | undefined, raw?: string) => {
-        malformed.push({ line: error?.lines ?? 0, id: /^tt\d+/.exec(raw ?? '')?.[0] ?? '', reason: `malformed CSV record: ${error?.message ?? 'unknown error'}` });
+      on_skip: (error, raw) => {
+        const line = (error as { lines?: number } | undefined)?.lines ?? 0;
+        malformed.push({ line, id: /^tt\d+/.exec(raw ?? '')?.[0] ?? '', reason: `malformed CSV record: ${error?.message ?? 'unknown error'}` });
       },
-    } as Parameters<typeof parse>[1]) as unknown as { record: string[]; info: { lines: number } }[];
+    } satisfies CsvOptions) as unknown as CsvRecord[];
   } catch (error) {
     throw new DatasetError(`${csvPath}: not a readable CSV (${(error as Error).message})`);
   }
