@@ -84,11 +84,19 @@ export function augmentInto(
     }
     for (let c = 0; c < 3; c++) mean[c] = mean[c]! / n / 255;
   }
-  // out = (v - mean) * factor + mean + delta = v * factor + offset[c]
-  const offset = [0, 1, 2].map((c) => mean[c]! * (1 - factor) + delta);
+  // out = (v - mean) * factor + mean + delta, clamped: a function of (channel, v) only, so one
+  // 3 × 256 table per image turns the per-pixel work into a lookup.
+  const table = TABLE;
+  for (let c = 0; c < 3; c++) {
+    const offset = mean[c]! * (1 - factor) + delta;
+    for (let v = 0; v < 256; v++) {
+      const out = lut[v]! * factor + offset;
+      table[c * 256 + v] = out < 0 ? 0 : out > 1 ? 1 : out;
+    }
+  }
 
   // Source column for each output column, computed once per image.
-  const cols = new Int32Array(size);
+  const cols = COLS.length >= size ? COLS : (COLS = new Int32Array(size));
   for (let x = 0; x < size; x++) {
     const sx = reflect(x + dx, size);
     cols[x] = flip ? size - 1 - sx : sx;
@@ -98,10 +106,13 @@ export function augmentInto(
     let o = dstOffset + y * size * 3;
     for (let x = 0; x < size; x++) {
       const s = rowBase + cols[x]! * 3;
-      for (let c = 0; c < 3; c++) {
-        const v = lut[src[s + c]!]! * factor + offset[c]!;
-        dst[o++] = v < 0 ? 0 : v > 1 ? 1 : v;
-      }
+      dst[o++] = table[src[s]!]!;
+      dst[o++] = table[256 + src[s + 1]!]!;
+      dst[o++] = table[512 + src[s + 2]!]!;
     }
   }
 }
+
+// Scratch space reused across calls (augmentInto is synchronous, so never shared by two calls at once).
+const TABLE = new Float32Array(3 * 256);
+let COLS = new Int32Array(256);

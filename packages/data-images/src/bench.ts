@@ -28,6 +28,21 @@ const argv = await yargs(hideBin(process.argv))
   .parse();
 
 const print = (record: Record<string, unknown>) => console.log(JSON.stringify(record));
+/**
+ * Wall time and this process's CPU time (all threads, libvips' included) for fn. On a machine shared
+ * with other jobs, posters per CPU-second is the steadier number; wall-clock rates depend on the load.
+ */
+async function measure<T>(fn: () => Promise<T>): Promise<{ result: T; ms: number; cpuMs: number }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await fn();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { result, ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+const rates = (count: number, ms: number, cpuMs: number) => ({
+  ms: Math.round(ms), cpuMs: Math.round(cpuMs), postersPerSec: Math.round(count / (ms / 1000)), postersPerCpuSec: Math.round(count / (cpuMs / 1000)),
+});
 const round = (x: number) => Math.round(x * 10) / 10;
 
 const backend = await initBackend(argv.backend as BackendRequest, { log: () => undefined });
@@ -49,15 +64,15 @@ try {
     for (const concurrency of concurrencies) {
       const cacheDir = join(scratch, `${layout}-${concurrency}`);
       const load1 = loadavg()[0]!;
-      const cold = await loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency });
+      const { result: cold, ms, cpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency }));
       print({
         event: 'cold', layout, concurrency, posters: cold.ids.length, bad: cold.bad.length, decoded: cold.stats.decoded,
-        ms: Math.round(cold.stats.ms), postersPerSec: Math.round(cold.ids.length / (cold.stats.ms / 1000)), loadavg1Before: round(load1),
+        ...rates(cold.ids.length, ms, cpuMs), loadavg1Before: round(load1), loadavg1After: round(loadavg()[0]!),
       });
       for (let r = 0; r < argv['warm-repeats']; r++) {
-        const warm = await loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency });
+        const { result: warm, ms: warmMs, cpuMs: warmCpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency }));
         if (warm.stats.decoded !== 0 || Buffer.compare(warm.pixels, cold.pixels) !== 0) throw new Error(`${layout}: warm load differs from cold`);
-        print({ event: 'warm-load', layout, repeat: r, posters: warm.ids.length, ms: Math.round(warm.stats.ms), postersPerSec: Math.round(warm.ids.length / (warm.stats.ms / 1000)) });
+        print({ event: 'warm-load', layout, repeat: r, posters: warm.ids.length, ...rates(warm.ids.length, warmMs, warmCpuMs) });
         set = warm;
       }
       rmSync(cacheDir, { recursive: true, force: true });
@@ -65,18 +80,19 @@ try {
   }
 
   if (set) {
-    for (const augment of [false, {}] as const) {
-      const t0 = performance.now();
-      let delivered = 0;
-      for await (const { xs, ys } of createPosterBatches({
-        pixels: set.pixels, labels: set.labels, size: set.size, batchSize: argv.batch, shuffle: true, seed: 1, epoch: 0, augment,
-      })) {
-        delivered += xs.shape[0];
-        // Touch both tensors so lazily uploading backends actually hold the data.
-        if (ys.shape[0] !== xs.shape[0]) throw new Error('batch shape mismatch');
-      }
-      const ms = performance.now() - t0;
-      print({ event: 'warm-batches', backend: backend.name, batchSize: argv.batch, augment: augment !== false, posters: delivered, ms: Math.round(ms), postersPerSec: Math.round(delivered / (ms / 1000)) });
+    const loaded = set;
+    for (const augment of [false, {}, false, {}] as const) {
+      const { result: delivered, ms, cpuMs } = await measure(async () => {
+        let count = 0;
+        for await (const { xs, ys } of createPosterBatches({
+          pixels: loaded.pixels, labels: loaded.labels, size: loaded.size, batchSize: argv.batch, shuffle: true, seed: 1, epoch: 0, augment,
+        })) {
+          if (ys.shape[0] !== xs.shape[0]) throw new Error('batch shape mismatch');
+          count += xs.shape[0];
+        }
+        return count;
+      });
+      print({ event: 'warm-batches', backend: backend.name, batchSize: argv.batch, augment: augment !== false, posters: delivered, ...rates(delivered, ms, cpuMs) });
     }
   }
   print({ event: 'done', loadavg1: round(loadavg()[0]!) });
