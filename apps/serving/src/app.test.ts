@@ -151,7 +151,7 @@ describe('operational endpoints', () => {
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     const html = await res.text();
     expect(html).toContain('<form');
-    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i); // no external resources
+    expect(html).not.toMatch(/<(script|link|img|iframe)[^>]+(src|href)="(?!data:)/i); // no external resources
     const csp = res.headers.get('content-security-policy')!;
     expect(csp).toMatch(/default-src 'none'/);
     expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'/);
@@ -319,13 +319,15 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
   it('a model failure → 500 INTERNAL without details, other requests unaffected', async () => {
     const real = server.models;
     const failing = new Error('kernel exploded at /secret/path/model.ts:12');
+    // Works for the start-up warm-up call, fails on every request after it.
+    let calls = 0;
     const broken: ServingModels = {
       dir: real.dir,
       cnn: real.cnn,
       lstm: {
         metadata: real.lstm.metadata,
-        predict: () => Promise.reject(failing),
-        predictWithFeatures: () => Promise.reject(failing),
+        predict: (texts) => (calls++ === 0 ? real.lstm.predict(texts) : Promise.reject(failing)),
+        predictWithFeatures: (texts) => (calls++ === 0 ? real.lstm.predictWithFeatures(texts) : Promise.reject(failing)),
         dispose: () => {},
       },
     };

@@ -52,9 +52,10 @@ export function createApp(options: CreateAppOptions): ServingApp {
   let idleWaiters: (() => void)[] = [];
 
   const ready = Promise.resolve(options.models).then(
-    (loaded) => {
+    async (loaded) => {
       models = loaded;
       predictor = new Predictor(loaded, config, metrics);
+      await predictor.warmUp();
       if (state === 'loading') state = 'ready';
     },
     (error: unknown) => {

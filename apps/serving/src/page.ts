@@ -111,6 +111,7 @@ export function renderPage(options: { maxOverviewChars: number }): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Film genre classifier</title>
+<link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
 <body>

@@ -122,6 +122,23 @@ export class Predictor {
     return out;
   }
 
+  /**
+   * One forward pass per model on a blank input, outside the batchers and metrics: the first call
+   * of a tfjs model pays for weight upload and kernel set-up, which no client should wait for.
+   */
+  async warmUp(): Promise<void> {
+    const { cnn, lstm, fusion } = this.models;
+    const blank = new Uint8Array(cnn.imageSize * cnn.imageSize * 3);
+    if (fusion) {
+      const image = await cnn.predictWithFeatures([blank]);
+      const text = await lstm.predictWithFeatures(['warm up']);
+      await fusion.predict({ image, text });
+    } else {
+      await cnn.predict([blank]);
+      await lstm.predict(['warm up']);
+    }
+  }
+
   /** Answers everything queued, then refuses new work. */
   async close(): Promise<void> {
     await Promise.all([this.cnn.close(), this.lstm.close(), this.fusion?.close()]);

@@ -13,10 +13,12 @@ import * as tf from '@tensorflow/tfjs';
 export const TEST_IMAGE_SIZE = 16;
 export const TEST_SEQUENCE_LENGTH = 24;
 
-export interface TinyModelsResult {
-  films: Film[];
-  /** Films not used for fitting, to send to the server. */
-  heldOut: Film[];
+const VOCABULARY_FILMS = 200;
+const FIT_FILMS = 32;
+
+/** Films not used for fitting, to send to the server in tests. */
+export function heldOutFilms(): Film[] {
+  return readDataset(resolveDatasetDir(), { limit: VOCABULARY_FILMS }).films.slice(FIT_FILMS);
 }
 
 function metadata(name: string, modality: ModelMetadata['modality'], variant: string, preprocessing: Record<string, unknown>): ModelMetadata {
@@ -50,11 +52,9 @@ function labelsTensor(films: Film[]): tf.Tensor2D {
  * Writes cnn/ and lstm/ into `dir`. Runs on whatever backend is active (the tests use `cpu` for the
  * fit, since the wasm backend lacks some gradients, and then serve on `wasm`).
  */
-export async function buildTinyModels(dir: string, options: { fitFilms?: number; vocabularyFilms?: number } = {}): Promise<TinyModelsResult> {
-  const dataset = readDataset(resolveDatasetDir(), { limit: options.vocabularyFilms ?? 200 });
-  const films = dataset.films;
-  const fit = films.slice(0, options.fitFilms ?? 32);
-  const heldOut = films.slice(fit.length);
+export async function buildTinyModels(dir: string): Promise<void> {
+  const films = readDataset(resolveDatasetDir(), { limit: VOCABULARY_FILMS }).films;
+  const fit = films.slice(0, FIT_FILMS);
 
   // Poster CNN at 16×16.
   const cnn = createPosterCnn({ variant: 'study', imageSize: TEST_IMAGE_SIZE, filters: [4, 8, 8], denseUnits: 16, seed: 1 });
@@ -82,5 +82,4 @@ export async function buildTinyModels(dir: string, options: { fitFilms?: number;
     metadata: metadata('test-lstm', 'text', 'bilstm', { sequenceLength: TEST_SEQUENCE_LENGTH, maxTokens: 2_000 }),
   });
   lstm.dispose();
-  return { films, heldOut };
 }

@@ -8,7 +8,8 @@ import { createApp, type ServingApp } from '../app.js';
 import { defaultConfig, type ServingConfig } from '../config.js';
 import { disposeModels, loadModels, type ServingModels } from '../models.js';
 import { listen, type RunningServer } from '../server.js';
-import { buildTinyModels } from './fixture.js';
+import { inject } from 'vitest';
+import { buildTinyModels, heldOutFilms } from './fixture.js';
 
 export interface TestModels {
   dir: string;
@@ -16,14 +17,33 @@ export interface TestModels {
   cleanup(): void;
 }
 
-/** Fits and saves the tiny models on the cpu backend, then switches to wasm to serve them. */
+/**
+ * The tiny models fitted once by the global setup (see vitest.config.ts), or fitted here when a
+ * test file runs under another configuration; then the backend switches to wasm to serve them.
+ */
 export async function prepareModels(): Promise<TestModels> {
-  const dir = mkdtempSync(join(tmpdir(), 'serving-models-'));
   const silent = { log: () => {} };
-  await initBackend('cpu', silent);
-  const { heldOut } = await buildTinyModels(dir);
+  let provided: string | undefined;
+  try {
+    provided = inject('servingModelsDir');
+  } catch {
+    provided = undefined;
+  }
+  let dir = provided;
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), 'serving-models-'));
+    await initBackend('cpu', silent);
+    await buildTinyModels(dir);
+  }
   await initBackend('wasm', silent);
-  return { dir, heldOut, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const own = dir;
+  return {
+    dir,
+    heldOut: heldOutFilms(),
+    cleanup: () => {
+      if (!provided) rmSync(own, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface TestServer {

@@ -1,0 +1,181 @@
+// Load benchmark of the built server: `npx nx bench serving -- --models-dir models`.
+// 1. Times the models' own forward pass for one film in this process (the floor for a request).
+// 2. Starts `node dist/apps/serving/main.js` on loopback and runs autocannon with poster+overview
+//    multipart requests at concurrency 1 and 32; prints everything as JSON.
+import { findWorkspaceRoot, readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { decodePoster } from '@filmgenre/data-images';
+import { initBackend } from '@filmgenre/tf-runtime';
+import autocannon, { type Result } from 'autocannon';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { disposeModels, loadModels, MODEL_KEYS, type ServingModels } from './models.js';
+
+const args = yargs(hideBin(process.argv))
+  .options({
+    'models-dir': { type: 'string', default: 'models', describe: 'models directory to serve' },
+    duration: { type: 'number', default: 10, describe: 'seconds per autocannon run' },
+    concurrency: { type: 'number', array: true, default: [1, 32], describe: 'connection counts to run' },
+    film: { type: 'string', describe: 'IMDb id of the film to send (default: the first of the dataset)' },
+    'forward-runs': { type: 'number', default: 30, describe: 'timed forward passes for the models-only figure' },
+    'batch-window-ms': { type: 'number', describe: 'passed to the server' },
+    'max-batch': { type: 'number', describe: 'passed to the server' },
+  })
+  .strict()
+  .parseSync();
+
+const root = findWorkspaceRoot();
+const modelsDir = resolve(root, args['models-dir']);
+const mainJs = join(root, 'dist/apps/serving/main.js');
+if (!existsSync(mainJs)) throw new Error(`${mainJs} not found: run npx nx build serving first`);
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+const films = readDataset(resolveDatasetDir(), { limit: args.film ? undefined : 1 }).films;
+const film = args.film ? films.find((f) => f.id === args.film) : films[0];
+if (!film) throw new Error(`film ${args.film} not found in the dataset`);
+const posterBytes = readFileSync(film.posterPath);
+
+/** Median and p99 of the models' forward time for one film, as the server runs them (batch of 1). */
+async function forwardTime(models: ServingModels) {
+  const pixels = await decodePoster(posterBytes, { size: models.cnn.imageSize });
+  const perModel: Record<string, number[]> = { cnn: [], lstm: [], fusion: [] };
+  const totals: number[] = [];
+  const once = async (record: boolean) => {
+    const t0 = performance.now();
+    const image = models.fusion ? await models.cnn.predictWithFeatures([pixels]) : { probabilities: await models.cnn.predict([pixels]), features: new Float32Array(0), featureDim: 0 };
+    const t1 = performance.now();
+    const text = models.fusion ? await models.lstm.predictWithFeatures([film!.overview]) : { probabilities: await models.lstm.predict([film!.overview]), features: new Float32Array(0), featureDim: 0 };
+    const t2 = performance.now();
+    if (models.fusion) await models.fusion.predict({ image, text });
+    const t3 = performance.now();
+    if (!record) return;
+    perModel['cnn']!.push(t1 - t0);
+    perModel['lstm']!.push(t2 - t1);
+    if (models.fusion) perModel['fusion']!.push(t3 - t2);
+    totals.push(t3 - t0);
+  };
+  for (let i = 0; i < 5; i++) await once(false);
+  for (let i = 0; i < args['forward-runs']; i++) await once(true);
+  const stats = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { medianMs: round(quantile(s, 0.5)), p99Ms: round(quantile(s, 0.99)) };
+  };
+  return {
+    runs: args['forward-runs'],
+    total: stats(totals),
+    perModel: Object.fromEntries(Object.entries(perModel).filter(([, xs]) => xs.length).map(([k, xs]) => [k, stats(xs)])),
+  };
+}
+
+function multipartBody(): { body: Buffer; contentType: string } {
+  const boundary = '----filmgenre-bench-boundary';
+  const body = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="poster"; filename="${basename(film!.posterPath)}"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    posterBytes,
+    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="overview"\r\n\r\n${film!.overview}\r\n--${boundary}--\r\n`),
+  ]);
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+async function startServer(): Promise<{ url: string; stop: () => Promise<number | null> }> {
+  const serverArgs = [mainJs, '--models-dir', modelsDir, '--host', '127.0.0.1', '--port', '0'];
+  if (args['batch-window-ms'] !== undefined) serverArgs.push('--batch-window-ms', String(args['batch-window-ms']));
+  if (args['max-batch'] !== undefined) serverArgs.push('--max-batch', String(args['max-batch']));
+  const child = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split('\n')) {
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'ready' && entry.url) resolveUrl(entry.url);
+        } catch {
+          // partial line
+        }
+      }
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    });
+    void exited.then((code) => reject(new Error(`server exited with ${code} before it was ready`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function summarise(result: Result) {
+  const completed = result.latency.totalCount;
+  return {
+    connections: undefined as number | undefined,
+    durationS: round(result.duration, 1),
+    requests: completed,
+    reqPerSec: round(completed / result.duration, 1),
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: round(result.latency.mean) },
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);
+const backend = await initBackend('auto', { log: () => {} });
+const models = await loadModels(modelsDir);
+const modelInfo = Object.fromEntries(MODEL_KEYS.filter((k) => models[k]).map((k) => {
+  const m = models[k]!.metadata;
+  return [k, { name: m.name, variant: m.variant, createdAt: m.createdAt, gitCommit: m.gitCommit }];
+}));
+const forward = await forwardTime(models);
+disposeModels(models);
+log(`forward for one film: ${forward.total.medianMs} ms median; starting the server…`);
+
+const server = await startServer();
+const { body, contentType } = multipartBody();
+const load: Record<string, ReturnType<typeof summarise>> = {};
+try {
+  // A short warm-up so connection set-up and first-call costs are not in the measurement.
+  await autocannon({ url: `${server.url}/v1/predict`, method: 'POST', headers: { 'content-type': contentType }, body, connections: 4, amount: 40 });
+  for (const connections of args.concurrency) {
+    log(`autocannon: ${connections} connection(s) for ${args.duration} s…`);
+    const result = await autocannon({
+      url: `${server.url}/v1/predict`, method: 'POST', headers: { 'content-type': contentType }, body, connections, duration: args.duration, timeout: 30,
+    });
+    load[`c${connections}`] = { ...summarise(result), connections };
+  }
+} finally {
+  const code = await server.stop();
+  log(`server stopped (exit code ${code})`);
+}
+
+const c1 = load['c1'];
+const c32 = load['c32'];
+const report = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, backend: backend.name },
+  modelsDir,
+  models: modelInfo,
+  film: film.id,
+  posterBytes: posterBytes.length,
+  overviewChars: film.overview.length,
+  forward,
+  load,
+  targets: c1 && c32 ? {
+    c1P99Ms: c1.latencyMs.p99,
+    twiceForwardMs: round(2 * forward.total.medianMs),
+    c1P99WithinTwiceForward: c1.latencyMs.p99 <= 2 * forward.total.medianMs,
+    throughputRatioC32OverC1: round(c32.reqPerSec / c1.reqPerSec),
+    c32AtLeast3xC1: c32.reqPerSec >= 3 * c1.reqPerSec,
+    c32NoErrors: c32.errors === 0 && c32.non2xx === 0 && c32.timeouts === 0,
+  } : undefined,
+};
+process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

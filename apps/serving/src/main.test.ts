@@ -1,0 +1,139 @@
+// The real entry point as a process: startup refusals, readiness, SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { form, prepareModels, type TestModels } from './testing/harness.js';
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
+
+interface Proc {
+  child: ChildProcess;
+  stdout: string[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** Resolves with the first JSON log line whose msg matches. */
+  waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+function start(args: string[]): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SERVING_LOG_LEVEL: 'info' },
+  });
+  const stdout: string[] = [];
+  let stderr = '';
+  let buffered = '';
+  const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      stdout.push(line);
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      for (const w of waiters.filter((w) => w.msg === parsed['msg'])) w.resolve(parsed);
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    stdout,
+    stderr: () => stderr,
+    exited,
+    waitFor(msg, timeoutMs = 60_000) {
+      const seen = stdout.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } }).find((p) => p?.['msg'] === msg);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no '${msg}' log line within ${timeoutMs} ms; stderr: ${stderr}; stdout: ${stdout.join('\n')}`)), timeoutMs);
+        waiters.push({ msg, resolve: (v) => { clearTimeout(timer); resolve(v); } });
+        void exited.then((code) => reject(new Error(`exited with ${code} before '${msg}'; stderr: ${stderr}`)));
+      });
+    },
+  };
+}
+
+let models: TestModels;
+const scratch: string[] = [];
+
+beforeAll(async () => {
+  models = await prepareModels();
+});
+
+afterAll(() => {
+  models?.cleanup();
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+function copyModels(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'serving-broken-'));
+  scratch.push(dir);
+  cpSync(models.dir, dir, { recursive: true });
+  return dir;
+}
+
+describe('main', () => {
+  it('serves, then on SIGTERM finishes the in-flight request, disposes the models and exits 0', async () => {
+    const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm', '--batch-window-ms', '400']);
+    try {
+      const ready = await proc.waitFor('ready');
+      const url = ready['url'] as string;
+      expect(ready['backend']).toBe('wasm');
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      // The 400 ms batch window keeps this request in flight while the signal arrives.
+      const inFlight = fetch(`${url}/v1/predict`, { method: 'POST', body: form({ overview: models.heldOut[0]!.overview }) });
+      await new Promise((r) => setTimeout(r, 100));
+      proc.child.kill('SIGTERM');
+      const res = await inFlight;
+      expect(res.status).toBe(200);
+      expect(await proc.exited).toBe(0);
+      const messages = proc.stdout.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(messages).toContain('shutting down: finishing in-flight requests');
+      expect(messages[messages.length - 1]).toBe('stopped');
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start when the models directory is missing', async () => {
+    const proc = start(['--models-dir', join(tmpdir(), 'no-such-models-dir'), '--port', '0']);
+    expect(await proc.exited).toBe(1);
+    expect(proc.stderr()).toMatch(/serving: models directory .*no-such-models-dir not found/);
+  });
+
+  it('refuses to start when a model is missing or its metadata invalid', async () => {
+    const noLstm = copyModels();
+    rmSync(join(noLstm, 'lstm'), { recursive: true });
+    const a = start(['--models-dir', noLstm, '--port', '0']);
+    expect(await a.exited).toBe(1);
+    expect(a.stderr()).toMatch(/lstm not found/);
+
+    const badMeta = copyModels();
+    writeFileSync(join(badMeta, 'cnn', 'metadata.json'), '{"format": 1, "name": "x"}');
+    const b = start(['--models-dir', badMeta, '--port', '0']);
+    expect(await b.exited).toBe(1);
+    expect(b.stderr()).toMatch(/cnn model is invalid: .*metadata\.json/);
+  });
+
+  it('refuses to serve when weights are corrupt', async () => {
+    const badWeights = copyModels();
+    writeFileSync(join(badWeights, 'cnn', 'weights.bin'), Buffer.alloc(10));
+    const proc = start(['--models-dir', badWeights, '--port', '0', '--backend', 'wasm']);
+    expect(await proc.exited).toBe(1);
+    expect(proc.stderr()).toMatch(/cnn model in .* could not be loaded/);
+  });
+
+  it('refuses bad flags with exit code 2', async () => {
+    const proc = start(['--port', 'not-a-port']);
+    expect(await proc.exited).toBe(2);
+    expect(proc.stderr()).toMatch(/invalid configuration: --port/);
+  });
+});
