@@ -1,1 +1,11 @@
-export {};
+export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './register.js';
+export { conv2dBackpropInputViaConv } from './kernels/Conv2DBackpropInput.js';
+export { conv2dBackpropFilterViaConv } from './kernels/Conv2DBackpropFilter.js';
+export { unsortedSegmentSumOnHeap } from './kernels/UnsortedSegmentSum.js';
+export {
+  prepareWasmBackend,
+  finishWasmBackendInit,
+  wasmThreadsState,
+  type PrepareWasmOptions,
+  type WasmThreadsState,
+} from './threads.js';
