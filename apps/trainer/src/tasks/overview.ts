@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { createRng, GENRES, NUM_GENRES, shuffleInPlace } from '@filmgenre/core';
 import { TextVectorizer } from '@filmgenre/data-text';
-import { createOverviewModel, saveOverviewClassifier, type OverviewModelOptions } from '@filmgenre/model-lstm';
+import { createOverviewModel, loadPretrainedEmbeddings, saveOverviewClassifier, WINK_DIM, type OverviewModelOptionsInput } from '@filmgenre/model-lstm';
 import { evaluateMultiLabel, precisionMetric, recallMetric, tunePerGenreThresholds } from '@filmgenre/metrics';
 import { fitWithEarlyStopping, type Batch } from '../training/fit.js';
 import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
@@ -56,10 +56,19 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
   const trainLabels = labelMatrix(split.train, NUM_GENRES);
   const validationLabels = labelMatrix(split.validation, NUM_GENRES);
 
-  const options: OverviewModelOptions = {
+  const embeddings = config.textEmbeddings ?? 'learned';
+  let pretrained: Float32Array<ArrayBuffer> | undefined;
+  if (embeddings === 'wink-100d') {
+    const loaded = await loadPretrainedEmbeddings([...vectorizer.getVocabulary()], { dim: WINK_DIM, seed: config.seed });
+    pretrained = loaded.matrix as Float32Array<ArrayBuffer>;
+    log(`[lstm] wink-100d word vectors cover ${(loaded.coverage * 100).toFixed(1)}% of the vocabulary`);
+  }
+  const options: OverviewModelOptionsInput = {
     variant,
     vocabularySize: vectorizer.vocabularySize,
     sequenceLength,
+    embeddings,
+    ...(pretrained ? { pretrainedEmbeddings: pretrained, embeddingDim: WINK_DIM } : {}),
     ...(config.dropout !== undefined ? { dropout: config.dropout } : {}),
   };
   const model = createOverviewModel(options);
@@ -97,7 +106,7 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
       metrics: { validation: metrics, validationOovRate: coverage.oovRate },
       history: fit.history,
       training: {
-        options, batchSize, learningRate, seed: config.seed, classWeights, bestEpoch: fit.bestEpoch, stoppedEarly: fit.stoppedEarly,
+        options: { ...options, pretrainedEmbeddings: undefined }, batchSize, learningRate, seed: config.seed, classWeights, bestEpoch: fit.bestEpoch, stoppedEarly: fit.stoppedEarly,
         trainFilms: split.train.length, validationFilms: split.validation.length, seconds,
       },
       ...provenance(['@filmgenre/model-lstm', '@filmgenre/data-text', '@filmgenre/core'], ctx.backend),

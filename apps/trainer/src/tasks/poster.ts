@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { GENRES, NUM_GENRES, type Film } from '@filmgenre/core';
 import { createPosterBatches, loadPosterSet, type PosterSet } from '@filmgenre/data-images';
-import { createPosterCnn, savePosterClassifier, type PosterCnnOptions } from '@filmgenre/model-cnn';
+import { createPosterCnn, savePosterClassifier } from '@filmgenre/model-cnn';
 import { evaluateMultiLabel, precisionMetric, recallMetric, tunePerGenreThresholds } from '@filmgenre/metrics';
 import { fitWithEarlyStopping } from '../training/fit.js';
 import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
@@ -56,7 +56,7 @@ export async function trainPosterModel(ctx: TrainContext): Promise<TrainedModel>
   const trainLabels = labelMatrix(train.films, NUM_GENRES);
   const validationLabels = labelMatrix(validation.films, NUM_GENRES);
 
-  const options: PosterCnnOptions = { variant: variant === 'pretrained' ? 'study' : variant, imageSize, ...(config.dropout !== undefined ? { dropout: config.dropout } : {}) };
+  const options = { variant: variant === 'pretrained' ? ('study' as const) : variant, imageSize, seed: config.seed, ...(config.dropout !== undefined ? { dropout: config.dropout } : {}) };
   const model = createPosterCnn(options);
   const positives = Array.from({ length: NUM_GENRES }, (_, g) => train.films.reduce((n, f) => n + f.labels[g]!, 0));
   const classWeights = positiveClassWeights(positives, train.films.length, config.classWeightStrength);

@@ -1,0 +1,120 @@
+import * as tf from '@tensorflow/tfjs';
+import { BACKENDS, initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
+import { WASM_THREADS_ENV, wasmThreadsState } from '@filmgenre/wasm-kernels';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { GENRES, MODELS, type ModelName } from './models.js';
+
+// Training-speed benchmark of the reference models: one JSON line per model on stdout, comparable
+// with /work/shared/bench/torch_reference.py run in the same session (see docs/benchmarks/training-speed.md).
+
+interface BenchResult {
+  model: ModelName;
+  backend: string;
+  threads: number;
+  batch: number;
+  steps: number;
+  trainMsPerStep: number;
+  /** Slowest and fastest timed step, to show the noise on a shared machine. */
+  trainMsRange: [number, number];
+  predictMsPerBatch: number;
+  /** Process CPU time (all threads) over wall time during the timed steps; 200 = both cores busy. */
+  cpuPercent: number;
+  /** tf.memory().numTensors growth per timed step: 0 means no leak. */
+  leakedTensorsPerStep: number;
+  firstLoss: number;
+  lastLoss: number;
+  rssMB: number;
+  tfjs: string;
+}
+
+async function benchModel(name: ModelName, batch: number, steps: number, warmup: number, threads: number, backend: string) {
+  const spec = MODELS[name];
+  const model = spec.build();
+  model.compile({ optimizer: tf.train.adam(), loss: 'binaryCrossentropy' });
+  const x = spec.input(batch);
+  const y = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, GENRES]), 0.8), 'float32'));
+  const step = async () => {
+    const loss = await model.trainOnBatch(x, y);
+    return Array.isArray(loss) ? loss[0]! : loss;
+  };
+
+  let firstLoss = NaN;
+  for (let i = 0; i < warmup; i++) firstLoss = await step();
+  const tensorsBefore = tf.memory().numTensors;
+  const times: number[] = [];
+  let lastLoss = NaN;
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    const t = performance.now();
+    lastLoss = await step();
+    times.push(performance.now() - t);
+  }
+  const wall = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0);
+  const leakedTensorsPerStep = (tf.memory().numTensors - tensorsBefore) / steps;
+
+  const predict = () => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+  predict();
+  const predictRuns = 2;
+  const p0 = performance.now();
+  for (let i = 0; i < predictRuns; i++) predict();
+  const predictMs = (performance.now() - p0) / predictRuns;
+
+  const result: BenchResult = {
+    model: name,
+    backend,
+    threads,
+    batch,
+    steps,
+    trainMsPerStep: round(times.reduce((a, b) => a + b, 0) / steps),
+    trainMsRange: [round(Math.min(...times)), round(Math.max(...times))],
+    predictMsPerBatch: round(predictMs),
+    cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wall) * 100),
+    leakedTensorsPerStep,
+    firstLoss: round(firstLoss, 4),
+    lastLoss: round(lastLoss, 4),
+    rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    tfjs: tf.version.tfjs,
+  };
+  model.dispose();
+  tf.dispose([x, y]);
+  return result;
+}
+
+function round(v: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+async function main() {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('bench')
+    .usage('$0 [--backend wasm] [--model all] [--steps 5]')
+    .option('backend', { choices: ['auto', ...BACKENDS] as const, default: 'auto' as const, describe: 'TensorFlow.js backend' })
+    .option('model', { choices: ['cnn-ref', 'lstm-ref', 'all'] as const, default: 'all' as const })
+    .option('steps', { type: 'number', default: 5, describe: 'timed train steps per model' })
+    .option('warmup', { type: 'number', default: 2, describe: 'untimed train steps first (kernel set-up, wasm tier-up)' })
+    .option('batch-size', { type: 'number', default: 64, describe: 'images or sequences per step (--batch itself is an Nx flag)' })
+    .option('threads', { type: 'number', describe: `wasm XNNPACK threads (default: all cores; also $${WASM_THREADS_ENV})` })
+    .strict()
+    .help()
+    .parse();
+  if (argv.threads !== undefined) process.env[WASM_THREADS_ENV] = String(argv.threads);
+  const info = await initBackend(argv.backend as BackendRequest);
+  if (info.name === 'wasm') {
+    const state = wasmThreadsState();
+    if (!state.enabled && state.reason) console.error(`[bench] wasm threads off: ${state.reason}`);
+  }
+  const names: ModelName[] = argv.model === 'all' ? ['cnn-ref', 'lstm-ref'] : [argv.model];
+  for (const name of names) {
+    const result = await benchModel(name, argv.batchSize, argv.steps, argv.warmup, info.threads, info.name);
+    console.log(JSON.stringify(result));
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+import { join, resolve } from 'node:path';
+import { createRng, findWorkspaceRoot, GENRES, readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
+import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
+import { registerWasmTrainingKernels } from '@filmgenre/wasm-kernels';
+import { evaluateMultiLabel } from '@filmgenre/metrics';
+import { TrainConfigSchema, type TrainConfig } from './config.js';
+import type { TrainContext } from './tasks/context.js';
+import { trainOverviewModel } from './tasks/overview.js';
+import { trainPosterModel } from './tasks/poster.js';
+
+export interface TuneOptions {
+  model: 'cnn' | 'lstm';
+  budgetMinutes: number;
+  trials: number;
+  epochs?: number;
+  limit?: number;
+  data?: string;
+  out: string;
+  seed: number;
+  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+}
+
+export interface Trial {
+  trial: number;
+  params: { learningRate: number; dropout: number; classWeightStrength: number; augmentStrength: number };
+  microF1: number;
+  macroF1: number;
+  loss: number;
+  bestEpoch: number;
+  seconds: number;
+}
+
+/** Log-uniform and uniform draws from a seeded generator, so a search is repeatable. */
+function sampleParams(rng: () => number, model: 'cnn' | 'lstm'): Trial['params'] {
+  const logUniform = (lo: number, hi: number) => Math.exp(Math.log(lo) + rng() * (Math.log(hi) - Math.log(lo)));
+  return {
+    learningRate: Number(logUniform(3e-4, 5e-3).toPrecision(2)),
+    dropout: Number((0.1 + rng() * 0.5).toFixed(2)),
+    classWeightStrength: Number((rng() * 1).toFixed(2)),
+    augmentStrength: model === 'cnn' ? Number((rng() * 1.5).toFixed(2)) : 0,
+  };
+}
+
+export function leaderboardMarkdown(trials: readonly Trial[]): string {
+  const sorted = [...trials].sort((a, b) => b.microF1 - a.microF1);
+  const rows = sorted.map((t, rank) => `| ${rank + 1} | ${t.trial} | ${t.params.learningRate} | ${t.params.dropout} | ${t.params.classWeightStrength} | ${t.params.augmentStrength} | ${t.microF1.toFixed(4)} | ${t.macroF1.toFixed(4)} | ${t.loss.toFixed(4)} | ${t.bestEpoch} | ${t.seconds.toFixed(0)} |`);
+  return ['| rank | trial | learning rate | dropout | class-weight strength | augment strength | val micro-F1 | val macro-F1 | val loss | best epoch | s |', '|---|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/**
+ * Random search within a wall-clock budget: each trial trains on the training split and is scored by
+ * validation micro-F1 with per-genre thresholds tuned on that same validation split (as the trainer
+ * does). Writes leaderboard.json, leaderboard.md and best-config.json after every trial.
+ */
+export async function tune(options: TuneOptions): Promise<void> {
+  const log = (line: string) => console.error(line);
+  const backend = await initBackend(options.backend ?? 'auto', { onBackendReady: (name) => { if (name === 'wasm') registerWasmTrainingKernels(); } });
+  const dataset = readDataset(resolveDatasetDir(options.data), options.limit ? { limit: options.limit } : {});
+  const split = splitTrainValidation(dataset.films, { seed: options.seed });
+  const outDir = resolve(options.out);
+  const rng = createRng(options.seed + 1);
+  const deadline = Date.now() + options.budgetMinutes * 60_000;
+  const trials: Trial[] = [];
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  for (let trial = 1; trial <= options.trials && Date.now() < deadline && !controller.signal.aborted; trial++) {
+    const params = sampleParams(rng, options.model);
+    log(`[tune] trial ${trial}: ${JSON.stringify(params)}`);
+    const config: TrainConfig = TrainConfigSchema.parse({
+      model: options.model, out: join(outDir, 'trials', String(trial)), seed: options.seed, patience: 2,
+      ...(options.epochs ? { epochs: options.epochs } : {}), ...params,
+    });
+    const ctx: TrainContext = {
+      config, dataset, split, backend, outDir: config.out, checkpointRoot: join(config.out, '.checkpoints'),
+      cacheDir: join(findWorkspaceRoot(), '.cache'), signal: controller.signal, log,
+    };
+    const result = options.model === 'cnn' ? await trainPosterModel(ctx) : await trainOverviewModel(ctx);
+    const metrics = evaluateMultiLabel({ probabilities: result.validationProbabilities, labels: result.validationLabels, thresholds: result.thresholds, genres: [...GENRES] });
+    trials.push({ trial, params, microF1: metrics.micro.f1, macroF1: metrics.macro.f1, loss: metrics.loss, bestEpoch: result.fit?.bestEpoch ?? 0, seconds: result.seconds });
+    const best = [...trials].sort((a, b) => b.microF1 - a.microF1)[0]!;
+    writeFileAtomic(join(outDir, 'leaderboard.json'), `${JSON.stringify({ model: options.model, trials }, null, 2)}\n`);
+    writeFileAtomic(join(outDir, 'leaderboard.md'), `${leaderboardMarkdown(trials)}\n`);
+    writeFileAtomic(join(outDir, 'best-config.json'), `${JSON.stringify({ model: options.model, ...best.params, microF1: best.microF1, macroF1: best.macroF1 }, null, 2)}\n`);
+    log(`[tune] trial ${trial}: val micro-F1 ${metrics.micro.f1.toFixed(4)} macro-F1 ${metrics.macro.f1.toFixed(4)} (best so far: trial ${best.trial}, ${best.microF1.toFixed(4)})`);
+  }
+  log(`[tune] ${trials.length} trial(s); leaderboard in ${join(outDir, 'leaderboard.md')}`);
+  console.log(leaderboardMarkdown(trials));
+}
