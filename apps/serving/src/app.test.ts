@@ -221,16 +221,19 @@ describe('POST /v1/predict', () => {
   });
 
   it('batches concurrent requests into shared model calls without changing any answer', async () => {
+    // A wide window makes the batches certain even though the client shares this process's thread.
+    const batching = await startServer(models.dir, { batchWindowMs: 50 }, server.models);
     const films = models.heldOut.slice(0, 24);
     const one = async (i: number) => {
       const f = films[i]!;
-      const res = await predict(form({ poster: readFileSync(f.posterPath), overview: f.overview }));
+      const res = await fetch(`${batching.url}/v1/predict`, { method: 'POST', body: form({ poster: readFileSync(f.posterPath), overview: f.overview }) });
       expect(res.status).toBe(200);
       return (await res.json()) as PredictAnswer;
     };
     const alone = [];
     for (let i = 0; i < 4; i++) alone.push(await one(i));
     const together = await Promise.all(films.map((_, i) => one(i)));
+    await batching.stop({ dispose: false });
     const batchSizes = together.flatMap((b) => [b.models['cnn']!.timings.batchSize, b.models['lstm']!.timings.batchSize]);
     expect(Math.max(...batchSizes)).toBeGreaterThan(1);
     for (let i = 0; i < 4; i++) {
@@ -301,6 +304,7 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     const twoPosters = form({ poster });
     twoPosters.append('poster', new Blob([new Uint8Array(poster)], { type: 'image/jpeg' }), 'p2.jpg');
     await expectError(await predict(twoPosters), 400, 'UNKNOWN_FIELD');
+    await expectError(await predict(form({ extra: { poster: 'not a file' } })), 400, 'UNKNOWN_FIELD');
     const twoOverviews = form({ overview });
     twoOverviews.append('overview', 'again');
     await expectError(await predict(twoOverviews), 400, 'UNKNOWN_FIELD');
@@ -368,8 +372,12 @@ describe('metrics and resources', () => {
 
   it('leaks no tensor over 1,000 requests', async () => {
     const films = models.heldOut.slice(0, 16).map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
+    // Its own server with a 10 ms window, so that 32 concurrent clients share model calls and the
+    // 1,000 requests take seconds, not minutes (tensors are counted process-wide either way).
+    const leak = await startServer(models.dir, { batchWindowMs: 10 }, server.models);
+    const post = (body: FormData) => fetch(`${leak.url}/v1/predict`, { method: 'POST', body });
     // Warm up every code path once, so lazily created tensors are in the baseline.
-    await (await predict(form(films[0]!))).text();
+    await (await post(form(films[0]!))).text();
     const before = tf.memory().numTensors;
     let next = 0;
     const statuses = new Map<number, number>();
@@ -379,12 +387,13 @@ describe('metrics and resources', () => {
         const f = films[i % films.length]!;
         // Mostly full requests, plus poster-only, overview-only and failing ones.
         const body = i % 10 === 7 ? form({ poster: f.poster.subarray(0, 500) }) : i % 5 === 1 ? form({ poster: f.poster }) : i % 5 === 2 ? form({ overview: f.overview }) : form(f);
-        const res = await predict(body);
+        const res = await post(body);
         await res.arrayBuffer();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       }
     };
-    await Promise.all(Array.from({ length: 16 }, worker));
+    await Promise.all(Array.from({ length: 32 }, worker));
+    await leak.stop({ dispose: false });
     expect(statuses.get(200)).toBe(900);
     expect(statuses.get(400)).toBe(100);
     expect(tf.memory().numTensors).toBe(before);

@@ -196,6 +196,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     const started = performance.now();
     try {
       const body = (req.body ?? {}) as Record<string, unknown>;
+      if ('poster' in body) throw new ApiError('UNKNOWN_FIELD', "'poster' must be sent as a file (a form part with a filename), not as text");
       const unknown = Object.keys(body).filter((k) => !ALLOWED_FIELDS.has(k));
       if (unknown.length) throw new ApiError('UNKNOWN_FIELD', `unknown form field(s): ${unknown.map((k) => `'${k}'`).join(', ')}; only 'poster' (file) and 'overview' (text) are accepted`);
       const rawOverview = body['overview'];
