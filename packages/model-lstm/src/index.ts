@@ -1,1 +1,11 @@
-export {};
+export { FastBiLSTM, type FastBiLSTMArgs } from './bilstm-layer.js';
+export { PositionEmbedding, TransformerBlock, MaskedMeanPooling, type TransformerBlockArgs } from './transformer-layers.js';
+export {
+  OverviewModelOptionsSchema, parseOverviewModelOptions, OVERVIEW_VARIANTS, WINK_DIM,
+  type OverviewModelOptions, type OverviewModelOptionsInput, type OverviewVariant,
+} from './options.js';
+export { createOverviewModel, FEATURE_LAYER } from './model.js';
+export { loadPretrainedEmbeddings, type PretrainedEmbeddings, type LoadPretrainedOptions } from './embeddings.js';
+export {
+  loadOverviewClassifier, saveOverviewClassifier, VOCABULARY_FILE, PREDICT_BATCH, type OverviewClassifier,
+} from './classifier.js';

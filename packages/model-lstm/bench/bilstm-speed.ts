@@ -1,0 +1,73 @@
+// Train-step and predict time of the reference BiLSTM (ENGINEERING.md lstm-ref) on the active backend:
+// tfjs's own Bidirectional(LSTM) layers against this package's FastBiLSTM.
+//   npx tsx packages/model-lstm/bench/bilstm-speed.ts [--backend wasm] [--steps 3] [--variants tfjs,fast]
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
+import { FastBiLSTM } from '../src/bilstm-layer.js';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const backend = arg('backend', 'wasm') as BackendRequest;
+const steps = Number(arg('steps', '3'));
+const variants = arg('variants', 'tfjs,fast').split(',');
+const batch = 64;
+const seqLen = 100;
+const vocab = 10_000;
+
+await initBackend(backend);
+// Whether the embedding gradient (UnsortedSegmentSum) exists decides if the embedding can train here.
+let embeddingTrainable = true;
+try {
+  tf.tidy(() => tf.unsortedSegmentSum(tf.ones([2, 2]), tf.tensor1d([0, 1], 'int32'), 2).dataSync());
+} catch {
+  embeddingTrainable = false;
+}
+
+function build(kind: string): tf.LayersModel {
+  const input = tf.input({ shape: [seqLen], dtype: 'int32' });
+  let x = tf.layers.embedding({ inputDim: vocab, outputDim: 256, maskZero: true, trainable: embeddingTrainable }).apply(input) as tf.SymbolicTensor;
+  if (kind === 'tfjs') {
+    x = tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 64, returnSequences: true, recurrentActivation: 'sigmoid' }) as tf.RNN }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 32, recurrentActivation: 'sigmoid' }) as tf.RNN }).apply(x) as tf.SymbolicTensor;
+  } else {
+    x = new FastBiLSTM({ units: 64, returnSequences: true }).apply(x) as tf.SymbolicTensor;
+    x = new FastBiLSTM({ units: 32 }).apply(x) as tf.SymbolicTensor;
+  }
+  x = tf.layers.dropout({ rate: 0.3 }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ units: 25, activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: output });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
+  return model;
+}
+
+// Realistic lengths: overviews of 30–100 tokens, zero-padded at the end.
+const ids = new Int32Array(batch * seqLen);
+for (let b = 0; b < batch; b++) {
+  const len = 30 + Math.floor(Math.random() * 71);
+  for (let t = 0; t < len; t++) ids[b * seqLen + t] = 1 + Math.floor(Math.random() * (vocab - 1));
+}
+const xs = tf.tensor2d(ids, [batch, seqLen], 'int32');
+const ys = tf.cast(tf.randomUniform([batch, 25]).greater(0.8), 'float32');
+
+// The machine is shared: report this process's CPU time next to wall time (wasm runs on one thread,
+// so CPU time is what the step would take on an otherwise idle core).
+async function measure(step: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) await step();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / steps, cpu: (c.user + c.system) / 1000 / steps };
+}
+const fmt = (m: { wall: number; cpu: number }) => `${m.cpu.toFixed(0)} ms CPU (${m.wall.toFixed(0)} ms wall)`;
+
+console.log(`backend ${tf.getBackend()}, batch ${batch}, ${steps} timed steps, embedding trainable: ${embeddingTrainable}`);
+for (const kind of variants) {
+  const model = build(kind);
+  await model.trainOnBatch(xs, ys); // warm-up: kernel compilation, weight allocation
+  const train = await measure(async () => { await model.trainOnBatch(xs, ys); });
+  const predict = await measure(async () => { tf.tidy(() => (model.predict(xs) as tf.Tensor).dataSync()); });
+  console.log(`${kind.padEnd(5)} train ${fmt(train)} per step; predict ${fmt(predict)} per batch; tensors ${tf.memory().numTensors}`);
+  model.dispose();
+}
