@@ -1,1 +1,14 @@
-export {};
+export {
+  fitLateFusion, applyLateFusion, LateFusionParamsSchema, DEFAULT_WEIGHT_GRID,
+  type LateFusionParams, type FitLateFusionArgs,
+} from './late.js';
+export { GatedMultimodalUnit, type GatedMultimodalUnitArgs } from './gmu.js';
+export {
+  createJointFusionModel, JointFusionOptionsSchema, IMAGE_FEATURES_INPUT, TEXT_FEATURES_INPUT,
+  type JointFusionOptions, type JointFusionOptionsInput,
+} from './joint.js';
+export {
+  loadFusionClassifier, saveFusionClassifier, LATE_FUSION_FILE, FUSION_PREDICT_BATCH,
+  type FusionClassifier, type ModalityOutputs,
+} from './classifier.js';
+export { type Matrix } from './matrix.js';

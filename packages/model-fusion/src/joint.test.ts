@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import { GENRES, NUM_GENRES } from '@filmgenre/core';
+import { MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFusionClassifier, saveFusionClassifier } from './classifier.js';
+import { createJointFusionModel } from './joint.js';
+import { fitLateFusion } from './late.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'model-fusion-'));
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function metadata(numGenres: number, overrides: Partial<ModelMetadata> = {}): ModelMetadata {
+  const genres = numGenres === NUM_GENRES ? [...GENRES] : Array.from({ length: numGenres }, (_, g) => `genre${g}`);
+  return {
+    format: MODEL_DIR_FORMAT, name: 'fusion', modality: 'fusion', variant: 'test', genres, thresholds: genres.map(() => 0.5),
+    preprocessing: { components: { image: { name: 'cnn', variant: 'test' }, text: { name: 'lstm', variant: 'test' } } },
+    metrics: {}, history: [], training: {}, versions: {}, gitCommit: null, backend: 'cpu', createdAt: new Date(0).toISOString(),
+    ...overrides,
+  };
+}
+
+/** Genres 0–1 are decided by signs of image features, genres 2–3 by text features. */
+function featureTask(n: number, seed: number) {
+  let s = seed;
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  const dv = 6;
+  const dt = 5;
+  const k = 4;
+  const image = new Float32Array(n * dv).map(() => rand());
+  const text = new Float32Array(n * dt).map(() => rand());
+  const labels = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    labels[i * k] = image[i * dv]! + image[i * dv + 1]! > 0 ? 1 : 0;
+    labels[i * k + 1] = image[i * dv + 2]! > 0.1 ? 1 : 0;
+    labels[i * k + 2] = text[i * dt]! - text[i * dt + 1]! > 0 ? 1 : 0;
+    labels[i * k + 3] = text[i * dt + 2]! > -0.1 ? 1 : 0;
+  }
+  return { image, text, labels, dv, dt, k, n };
+}
+
+function microF1(p: ArrayLike<number>, y: ArrayLike<number>) {
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < y.length; i++) {
+    const hit = p[i]! >= 0.5;
+    if (hit && y[i] === 1) tp++;
+    else if (hit) fp++;
+    else if (y[i] === 1) fn++;
+  }
+  return (2 * tp) / Math.max(1, 2 * tp + fp + fn);
+}
+
+describe('joint fusion', () => {
+  const train = featureTask(800, 3);
+  const test = featureTask(300, 17);
+
+  async function fitAndScore(kind: 'concat' | 'gmu', use: 'both' | 'image' | 'text') {
+    const model = createJointFusionModel({ imageFeatureDim: train.dv, textFeatureDim: train.dt, hiddenUnits: 32, dropout: 0.1, kind, numGenres: train.k });
+    model.compile({ optimizer: tf.train.adam(0.02), loss: 'binaryCrossentropy' });
+    // A single-modality baseline sees zeros in place of the other modality's features.
+    const feed = (d: typeof train) => [
+      tf.tensor2d(use === 'text' ? new Float32Array(d.image.length) : d.image, [d.n, d.dv]),
+      tf.tensor2d(use === 'image' ? new Float32Array(d.text.length) : d.text, [d.n, d.dt]),
+    ];
+    const xs = feed(train);
+    const ys = tf.tensor2d(train.labels, [train.n, train.k]);
+    await model.fit(xs, ys, { epochs: 40, batchSize: 64, verbose: 0 });
+    const txs = feed(test);
+    const probs = (model.predict(txs) as tf.Tensor).dataSync();
+    tf.dispose([...xs, ys, ...txs]);
+    return { model, f1: microF1(probs, test.labels), probs };
+  }
+
+  it('the GMU model learns a task where each genre is decided by one modality, better than either modality alone', async () => {
+    const both = await fitAndScore('gmu', 'both');
+    const image = await fitAndScore('gmu', 'image');
+    const text = await fitAndScore('gmu', 'text');
+    console.log(`joint gmu micro-F1: both ${both.f1.toFixed(3)}, image only ${image.f1.toFixed(3)}, text only ${text.f1.toFixed(3)}`);
+    expect(both.f1).toBeGreaterThan(0.9);
+    expect(both.f1).toBeGreaterThan(image.f1 + 0.1);
+    expect(both.f1).toBeGreaterThan(text.f1 + 0.1);
+
+    // save → load → identical predictions, fed through the FusionClassifier contract
+    const dir = join(tmp, 'joint');
+    await saveFusionClassifier(dir, { kind: 'joint', model: both.model, metadata: metadata(test.k) });
+    const loaded = await loadFusionClassifier(dir);
+    expect(loaded.metadata.preprocessing).toMatchObject({ kind: 'joint', imageFeatureDim: 6, textFeatureDim: 5, components: { text: { name: 'lstm' } } });
+    const inputs = {
+      image: { probabilities: new Float32Array(test.n * test.k), features: test.image },
+      text: { probabilities: new Float32Array(test.n * test.k), features: test.text },
+    };
+    const before = tf.memory().numTensors;
+    const again = await loaded.predict(inputs);
+    expect(tf.memory().numTensors).toBe(before);
+    for (let i = 0; i < again.length; i++) expect(again[i]).toBeCloseTo(both.probs[i]!, 5);
+    await expect(loaded.predict({ ...inputs, text: { ...inputs.text, features: new Float32Array(test.n * 7) } })).rejects.toThrow(/text features: expected 300 × 5/);
+    loaded.dispose();
+    [both, image, text].forEach((r) => r.model.dispose());
+  });
+
+  it('the concat model learns it too', async () => {
+    const both = await fitAndScore('concat', 'both');
+    expect(both.f1).toBeGreaterThan(0.9);
+    both.model.dispose();
+  });
+
+  it('late fusion saves and loads with identical predictions; bad directories are refused by name', async () => {
+    const k = 3;
+    const n = 200;
+    const image = Float32Array.from({ length: n * k }, (_, i) => ((i * 7919) % 1000) / 1000);
+    const text = Float32Array.from({ length: n * k }, (_, i) => ((i * 104729) % 1000) / 1000);
+    const labels = Float32Array.from({ length: n * k }, (_, i) => (image[i]! > 0.6 ? 1 : 0));
+    const late = fitLateFusion({ imageProbs: image, textProbs: text, labels, numGenres: k });
+    const dir = join(tmp, 'late');
+    await saveFusionClassifier(dir, { kind: 'late', late, metadata: metadata(k, { thresholds: late.thresholds }) });
+    const loaded = await loadFusionClassifier(dir);
+    const feats = new Float32Array(0);
+    const p = await loaded.predict({ image: { probabilities: image, features: feats }, text: { probabilities: text, features: feats } });
+    expect(p[4]).toBeCloseTo(late.weights[1]! * image[4]! + (1 - late.weights[1]!) * text[4]!, 6);
+    loaded.dispose();
+
+    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'late', late, metadata: metadata(k, { modality: 'text' }) })).rejects.toThrow(/modality 'fusion'/);
+    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'joint', metadata: metadata(k) })).rejects.toThrow(/needs the LayersModel/);
+    writeFileSync(join(dir, 'late-fusion.json'), '{"numGenres": 3}');
+    await expect(loadFusionClassifier(dir)).rejects.toThrow(/late\/late-fusion\.json: not valid/);
+    await expect(loadFusionClassifier(join(tmp, 'nowhere'))).rejects.toThrow(/nowhere.*metadata\.json/);
+  });
+});

@@ -1,0 +1,83 @@
+import { tunePerGenreThresholds } from '@filmgenre/metrics';
+import { z } from 'zod';
+import { toFlat, type Matrix } from './matrix.js';
+
+export const LateFusionParamsSchema = z.object({
+  numGenres: z.int().positive(),
+  /** Per genre: p = w·image + (1 − w)·text. */
+  weights: z.array(z.number().min(0).max(1)),
+  /** Per genre decision threshold on the fused probability. */
+  thresholds: z.array(z.number().min(0).max(1)),
+  /** Validation F1 of each genre at its weight and threshold. */
+  f1: z.array(z.number()),
+  /** Whether the genre had enough validation positives to tune its weight (else w = 0.5). */
+  tuned: z.array(z.boolean()),
+  weightGrid: z.array(z.number()),
+}).refine((p) => [p.weights, p.thresholds, p.f1, p.tuned].every((a) => a.length === p.numGenres), { message: 'one weight, threshold, f1 and tuned flag per genre' });
+export type LateFusionParams = z.infer<typeof LateFusionParamsSchema>;
+
+export interface FitLateFusionArgs {
+  imageProbs: Matrix;
+  textProbs: Matrix;
+  labels: Matrix;
+  numGenres: number;
+  /** Candidate image weights; default 0, 0.1, …, 1. */
+  grid?: readonly number[];
+  /** Candidate thresholds (default @filmgenre/metrics' 0.05…0.95). */
+  thresholdGrid?: readonly number[];
+  /** Genres with fewer validation positives keep w = 0.5 and the fallback threshold (metrics' default 20). */
+  minSupport?: number;
+}
+
+export const DEFAULT_WEIGHT_GRID: readonly number[] = Array.from({ length: 11 }, (_, i) => i / 10);
+
+/** p = w·image + (1 − w)·text per genre, flat n×k. */
+export function applyLateFusion(params: Pick<LateFusionParams, 'numGenres' | 'weights'>, imageProbs: Matrix, textProbs: Matrix): Float32Array {
+  const k = params.numGenres;
+  const image = toFlat(imageProbs, k, 'imageProbs');
+  const text = toFlat(textProbs, k, 'textProbs');
+  if (image.length !== text.length) throw new RangeError(`imageProbs has ${image.length / k} films, textProbs ${text.length / k}`);
+  const out = new Float32Array(image.length);
+  for (let i = 0; i < out.length; i++) {
+    const w = params.weights[i % k]!;
+    out[i] = w * image[i]! + (1 - w) * text[i]!;
+  }
+  return out;
+}
+
+/**
+ * Chooses, per genre, the image weight w and the threshold that together maximise that genre's F1 on
+ * validation data (thresholds tuned with @filmgenre/metrics' tunePerGenreThresholds at each w). Ties
+ * go to the weight closest to 0.5: equal evidence should not make one modality win outright.
+ */
+export function fitLateFusion(args: FitLateFusionArgs): LateFusionParams {
+  const k = args.numGenres;
+  const grid = [...new Set(args.grid ?? DEFAULT_WEIGHT_GRID)].sort((a, b) => a - b);
+  if (grid.length === 0 || grid.some((w) => !(w >= 0 && w <= 1))) throw new RangeError(`weight grid must hold values in [0, 1], got ${JSON.stringify(args.grid)}`);
+  const labels = toFlat(args.labels, k, 'labels');
+  const image = toFlat(args.imageProbs, k, 'imageProbs');
+  const text = toFlat(args.textProbs, k, 'textProbs');
+  if (image.length !== labels.length || text.length !== labels.length) {
+    throw new RangeError(`imageProbs, textProbs and labels disagree: ${image.length / k}, ${text.length / k} and ${labels.length / k} films`);
+  }
+  const tuneOptions = { numGenres: k, ...(args.thresholdGrid ? { grid: args.thresholdGrid } : {}), ...(args.minSupport ? { minSupport: args.minSupport } : {}) };
+  const runs = grid.map((w) => ({ w, result: tunePerGenreThresholds(applyLateFusion({ numGenres: k, weights: new Array(k).fill(w) }, image, text), labels, tuneOptions) }));
+  const middle = runs.reduce((best, r) => (Math.abs(r.w - 0.5) < Math.abs(best.w - 0.5) ? r : best));
+  const params: LateFusionParams = { numGenres: k, weights: [], thresholds: [], f1: [], tuned: [], weightGrid: grid };
+  for (let g = 0; g < k; g++) {
+    let best: (typeof runs)[number] | undefined;
+    for (const run of runs) {
+      const genre = run.result.perGenre[g]!;
+      if (!genre.tuned) continue;
+      const current = best?.result.perGenre[g];
+      if (!best || genre.f1 > current!.f1 + 1e-12 || (Math.abs(genre.f1 - current!.f1) <= 1e-12 && Math.abs(run.w - 0.5) < Math.abs(best.w - 0.5))) best = run;
+    }
+    const chosen = best ?? middle;
+    const genre = chosen.result.perGenre[g]!;
+    params.weights.push(chosen.w);
+    params.thresholds.push(genre.threshold);
+    params.f1.push(genre.f1);
+    params.tuned.push(best !== undefined);
+  }
+  return params;
+}
