@@ -47,6 +47,14 @@ await build({
   logLevel: 'warning',
 });
 
+// Packages loaded through createRequire (e.g. one file of 'natural', to skip its heavy main entry) are
+// plain function calls to esbuild, not imports: find them in the output so they are installed too.
+const bundled = readFileSync(join(outDir, 'main.js'), 'utf8');
+for (const match of bundled.matchAll(/\brequire\d*(?:\.resolve)?\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
+  const name = packageName(match[1]);
+  if (!name.startsWith('node:') && !builtins.has(name) && !name.startsWith('@filmgenre/')) externals.add(name);
+}
+
 // Versions come from the root package.json; a package only reached through another one (e.g.
 // @tensorflow/tfjs-core) gets the version the lockfile installed.
 const installedVersion = (name) => {
@@ -57,15 +65,18 @@ const installedVersion = (name) => {
   }
 };
 const dependencies = {};
+const optionalDependencies = {};
 for (const name of [...externals].sort()) {
   if (rootPkg.devDependencies?.[name]) throw new Error(`the bundle imports '${name}', a devDependency of the root package.json`);
+  // tfjs-node is optional at the root too: it cannot install everywhere, and the runtime falls back to wasm.
+  if (rootPkg.optionalDependencies?.[name]) {
+    optionalDependencies[name] = rootPkg.optionalDependencies[name];
+    continue;
+  }
   const version = rootPkg.dependencies?.[name] ?? installedVersion(name);
   if (!version) throw new Error(`the bundle imports '${name}', which is neither declared in the root package.json nor installed`);
   dependencies[name] = version;
 }
-// tfjs-node is imported by a computed name (esbuild cannot see it) and cannot install everywhere.
-const optionalDependencies = {};
-if (rootPkg.optionalDependencies?.['@tensorflow/tfjs-node']) optionalDependencies['@tensorflow/tfjs-node'] = rootPkg.optionalDependencies['@tensorflow/tfjs-node'];
 
 writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({
   name: appPkg.name,

@@ -2,9 +2,13 @@
 // 1. Times the models' own forward pass for one film in this process (the floor for a request).
 // 2. Starts `node dist/apps/serving/main.js` on loopback and runs autocannon with poster+overview
 //    multipart requests at concurrency 1 and 32; prints everything as JSON.
-import { findWorkspaceRoot, readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { findWorkspaceRoot, GENRES, readDataset, resolveDatasetDir } from '@filmgenre/core';
 import { decodePoster } from '@filmgenre/data-images';
-import { initBackend } from '@filmgenre/tf-runtime';
+import { TextVectorizer } from '@filmgenre/data-text';
+import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
+import { createOverviewModel, saveOverviewClassifier } from '@filmgenre/model-lstm';
+import { initBackend, MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
+import * as tf from '@tensorflow/tfjs';
 import autocannon, { type Result } from 'autocannon';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,6 +27,11 @@ const args = yargs(hideBin(process.argv))
     'forward-runs': { type: 'number', default: 30, describe: 'timed forward passes for the models-only figure' },
     'batch-window-ms': { type: 'number', describe: 'passed to the server' },
     'max-batch': { type: 'number', describe: 'passed to the server' },
+    'untrained-reference-models': {
+      type: 'boolean',
+      default: false,
+      describe: 'first write untrained models of the default architectures (64×64 study CNN, BiLSTM 64/32 over 100 tokens) to --models-dir: same forward cost as trained ones, meaningless predictions',
+    },
   })
   .strict()
   .parseSync();
@@ -40,6 +49,23 @@ const films = readDataset(resolveDatasetDir(), { limit: args.film ? undefined : 
 const film = args.film ? films.find((f) => f.id === args.film) : films[0];
 if (!film) throw new Error(`film ${args.film} not found in the dataset`);
 const posterBytes = readFileSync(film.posterPath);
+
+/** Default-architecture models with their initial weights, saved by the packages' own save functions. */
+async function writeUntrainedReferenceModels(dir: string): Promise<void> {
+  const metadata = (name: string, modality: 'image' | 'text', variant: string, preprocessing: Record<string, unknown>): ModelMetadata => ({
+    format: MODEL_DIR_FORMAT, name, modality, variant, genres: [...GENRES], thresholds: GENRES.map(() => 0.5), preprocessing,
+    metrics: { note: 'untrained: initial weights, for speed measurements only' }, history: [], training: {},
+    versions: { tfjs: tf.version.tfjs }, gitCommit: null, backend: tf.getBackend(), createdAt: new Date().toISOString(),
+  });
+  const cnn = createPosterCnn();
+  const imageSize = cnn.inputs[0]!.shape[1] as number;
+  await savePosterClassifier(join(dir, 'cnn'), { model: cnn, metadata: metadata('untrained-reference-cnn', 'image', 'study', { ...posterPreprocessing(imageSize) }) });
+  cnn.dispose();
+  const vectorizer = new TextVectorizer().adapt(readDataset(resolveDatasetDir()).films.map((f) => f.overview));
+  const lstm = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: vectorizer.settings.sequenceLength });
+  await saveOverviewClassifier(join(dir, 'lstm'), { model: lstm, vectorizer, metadata: metadata('untrained-reference-lstm', 'text', 'bilstm', {}) });
+  lstm.dispose();
+}
 
 /** Median and p99 of the models' forward time for one film, as the server runs them (batch of 1). */
 async function forwardTime(models: ServingModels) {
@@ -126,6 +152,13 @@ function summarise(result: Result) {
     timeouts: result.timeouts,
     non2xx: result.non2xx,
   };
+}
+
+if (args['untrained-reference-models']) {
+  if (existsSync(modelsDir)) throw new Error(`${modelsDir} exists; --untrained-reference-models writes a fresh directory`);
+  await initBackend('auto', { log: () => {} });
+  await writeUntrainedReferenceModels(modelsDir);
+  log(`wrote untrained reference models to ${modelsDir}`);
 }
 
 log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);
