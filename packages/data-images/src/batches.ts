@@ -105,8 +105,10 @@ export function createPosterBatches(options: PosterBatchOptions): PosterBatches 
   const epoch = options.epoch ?? 0;
   const numBatches = options.dropRemainder ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
 
+  // The epoch's order is computed on first use, once per iteration of this epoch's batches.
+  let order: number[] | undefined;
   const prepare = (b: number) => {
-    const order = epochOrderCache ??= epochOrder(n, options);
+    order ??= epochOrder(n, options);
     const indices = order.slice(b * batchSize, Math.min(n, (b + 1) * batchSize));
     const xs = new Float32Array(indices.length * per);
     const ys = new Float32Array(indices.length * numLabels);
@@ -116,7 +118,6 @@ export function createPosterBatches(options: PosterBatchOptions): PosterBatches 
     });
     return { xs, ys, indices };
   };
-  let epochOrderCache: number[] | undefined;
 
   return {
     numExamples: n,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createPosterBatches } from './batches.js';
+import { createPosterBatches, streamPosterBatches } from './batches.js';
 import { CACHE_LAYOUTS, type CacheLayout } from './cache.js';
 import { loadPosterSet } from './load.js';
 
@@ -24,6 +24,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('warm-repeats', { type: 'number', default: 3 })
   .option('batch', { type: 'number', default: 64 })
   .option('backend', { type: 'string', default: 'auto' })
+  .option('stream', { type: 'boolean', default: false, describe: 'also time streamPosterBatches (cold decode straight into batches)' })
   .strict()
   .parse();
 
@@ -54,7 +55,7 @@ for (const layout of layouts) if (!CACHE_LAYOUTS.includes(layout)) throw new Err
 print({
   event: 'machine', cpus: cpus().length, cpu: cpus()[0]?.model, loadavg1: round(loadavg()[0]!), node: process.version,
   sharp: sharp.versions.sharp, vips: sharp.versions.vips, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
-  backend: backend.name, films: films.length, size: argv.size,
+  backend: backend.name, backendThreads: backend.threads, films: films.length, size: argv.size,
 });
 
 const scratch = mkdtempSync(join(tmpdir(), 'poster-bench-'));
@@ -95,7 +96,20 @@ try {
       print({ event: 'warm-batches', backend: backend.name, batchSize: argv.batch, augment: augment !== false, posters: delivered, ...rates(delivered, ms, cpuMs) });
     }
   }
+  if (argv.stream) {
+    const concurrency = concurrencies[0]!;
+    const { result: delivered, ms, cpuMs } = await measure(async () => {
+      let count = 0;
+      for await (const { xs } of streamPosterBatches({ films, size: argv.size, batchSize: argv.batch, shuffle: true, seed: 1, concurrency, prefetch: 2 })) {
+        count += xs.shape[0];
+      }
+      return count;
+    });
+    print({ event: 'stream-batches', concurrency, batchSize: argv.batch, posters: delivered, ...rates(delivered, ms, cpuMs), loadavg1After: round(loadavg()[0]!) });
+  }
   print({ event: 'done', loadavg1: round(loadavg()[0]!) });
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
+// A threaded wasm backend keeps worker threads alive; the benchmark is done, so exit explicitly.
+process.exit(0);
