@@ -16,6 +16,7 @@ const batch = 64;
 const seqLen = 100;
 const vocab = 10_000;
 
+// initBackend registers @filmgenre/wasm-kernels' training kernels (the embedding gradient among them).
 await initBackend(backend);
 // Whether the embedding gradient (UnsortedSegmentSum) exists decides if the embedding can train here.
 let embeddingTrainable = true;
