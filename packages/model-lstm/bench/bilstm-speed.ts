@@ -72,3 +72,5 @@ for (const kind of variants) {
   console.log(`${kind.padEnd(5)} train ${fmt(train)} per step; predict ${fmt(predict)} per batch; tensors ${tf.memory().numTensors}`);
   model.dispose();
 }
+// wasm worker threads (when enabled) keep the event loop alive after the last measurement.
+process.exit(0);
