@@ -1,5 +1,6 @@
 import { GENRES } from '@filmgenre/core';
 import { loadPosterClassifier } from '@filmgenre/model-cnn';
+import { loadFusionClassifier } from '@filmgenre/model-fusion';
 import { loadOverviewClassifier } from '@filmgenre/model-lstm';
 import { readModelMetadata, type ModelMetadata } from '@filmgenre/tf-runtime';
 import { existsSync, statSync } from 'node:fs';
@@ -115,10 +116,7 @@ export async function loadModels(dir: string): Promise<ServingModels> {
   try {
     const cnn: ImageModel = await load('cnn', loadPosterClassifier);
     const lstm: TextModel = await load('lstm', loadOverviewClassifier);
-    // Imported only when a fusion model is present: the fusion package is not needed otherwise.
-    const fusion: FusionModel | undefined = present.fusion
-      ? await load('fusion', async (d) => (await import('@filmgenre/model-fusion')).loadFusionClassifier(d))
-      : undefined;
+    const fusion: FusionModel | undefined = present.fusion ? await load('fusion', loadFusionClassifier) : undefined;
     return { dir: root, cnn, lstm, ...(fusion ? { fusion } : {}) };
   } catch (error) {
     for (const model of loaded) model.dispose();

@@ -47,8 +47,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the page', () => {
     await page.fill('#overview', film.overview);
     await page.click('#submit');
     await page.waitForSelector('[data-model="lstm"] .bar');
+    expect(await page.locator('#preview').isVisible()).toBe(true);
 
-    for (const key of ['cnn', 'lstm']) {
+    const shown = server.models.fusion ? ['cnn', 'lstm', 'fusion'] : ['cnn', 'lstm'];
+    expect(await page.locator('[data-model]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['model']))).toEqual(shown);
+    for (const key of shown) {
       const section = page.locator(`[data-model="${key}"]`);
       expect(await section.locator('.bar').count()).toBe(GENRES.length);
       const widths = await section.locator('.fill').evaluateAll((els) => els.map((e) => parseFloat((e as HTMLElement).style.width)));

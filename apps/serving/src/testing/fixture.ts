@@ -5,8 +5,9 @@
 import { GENRES, readDataset, resolveDatasetDir, type Film } from '@filmgenre/core';
 import { decodePoster } from '@filmgenre/data-images';
 import { TextVectorizer } from '@filmgenre/data-text';
-import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
-import { createOverviewModel, saveOverviewClassifier } from '@filmgenre/model-lstm';
+import { createPosterCnn, loadPosterClassifier, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
+import { fitLateFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
+import { createOverviewModel, loadOverviewClassifier, saveOverviewClassifier } from '@filmgenre/model-lstm';
 import { MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
 import * as tf from '@tensorflow/tfjs';
 
@@ -16,6 +17,8 @@ export const TEST_SEQUENCE_LENGTH = 16;
 
 const VOCABULARY_FILMS = 200;
 const FIT_FILMS = 32;
+/** Films after the fitted ones on which the late fusion's weights and thresholds are tuned. */
+const FUSION_FILMS = 48;
 
 /** Films not used for fitting, to send to the server in tests. */
 export function heldOutFilms(): Film[] {
@@ -43,14 +46,18 @@ function metadata(name: string, modality: ModelMetadata['modality'], variant: st
   };
 }
 
-function labelsTensor(films: Film[]): tf.Tensor2D {
+function labelMatrix(films: Film[]): Float32Array {
   const y = new Float32Array(films.length * GENRES.length);
   films.forEach((f, i) => y.set(f.labels, i * GENRES.length));
-  return tf.tensor2d(y, [films.length, GENRES.length]);
+  return y;
+}
+
+function labelsTensor(films: Film[]): tf.Tensor2D {
+  return tf.tensor2d(labelMatrix(films), [films.length, GENRES.length]);
 }
 
 /**
- * Writes cnn/ and lstm/ into `dir`. Runs on whatever backend is active (the tests use `cpu` for the
+ * Writes cnn/, lstm/ and a late fusion/ into `dir`. Runs on whatever backend is active (the tests use `cpu` for the
  * fit, since the wasm backend lacks some gradients, and then serve on `wasm`).
  */
 export async function buildTinyModels(dir: string): Promise<void> {
@@ -83,4 +90,19 @@ export async function buildTinyModels(dir: string): Promise<void> {
     metadata: metadata('test-lstm', 'text', 'bilstm', { sequenceLength: TEST_SEQUENCE_LENGTH, maxTokens: 2_000 }),
   });
   lstm.dispose();
+
+  // Late fusion tuned on the saved models' outputs for the next films, as the trainer does.
+  const poster = await loadPosterClassifier(`${dir}/cnn`);
+  const overview = await loadOverviewClassifier(`${dir}/lstm`);
+  const tune = films.slice(FIT_FILMS, FIT_FILMS + FUSION_FILMS);
+  const image = await poster.predictWithFeatures(await Promise.all(tune.map((f) => decodePoster(f.posterPath, { size: TEST_IMAGE_SIZE }))));
+  const text = await overview.predictWithFeatures(tune.map((f) => f.overview));
+  poster.dispose();
+  overview.dispose();
+  const late = fitLateFusion({ imageProbs: image.probabilities, textProbs: text.probabilities, labels: labelMatrix(tune), numGenres: GENRES.length });
+  await saveFusionClassifier(`${dir}/fusion`, {
+    kind: 'late',
+    late,
+    metadata: { ...metadata('test-fusion', 'fusion', 'late', {}), thresholds: [...late.thresholds] },
+  });
 }
