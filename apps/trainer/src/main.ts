@@ -98,8 +98,12 @@ function camel(argv: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(argv).filter(([k, v]) => !k.includes('-') && k !== '_' && k !== '$0' && v !== undefined));
 }
 
-run().catch((error: Error) => {
-  console.error(`error: ${error.message}`);
-  if (process.env['DEBUG']) console.error(error.stack);
-  process.exit(1);
-});
+// Exit explicitly: the threaded wasm backend's worker threads would otherwise keep the process alive.
+run().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: Error) => {
+    console.error(`error: ${error.message}`);
+    if (process.env['DEBUG']) console.error(error.stack);
+    process.exit(1);
+  },
+);

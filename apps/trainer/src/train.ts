@@ -7,9 +7,6 @@ import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
 import type { TrainConfig } from './config.js';
 import { renderReportHtml, type RunReport } from './report/html.js';
 import type { TrainContext, TrainedModel } from './tasks/context.js';
-import { trainFusionModel } from './tasks/fusion.js';
-import { trainOverviewModel } from './tasks/overview.js';
-import { trainPosterModel } from './tasks/poster.js';
 
 /** Aborts on the first Ctrl-C / SIGTERM (finishing cleanly); a second one exits at once. */
 function interruptSignal(log: (line: string) => void): AbortController {
@@ -47,7 +44,11 @@ export async function train(config: TrainConfig): Promise<void> {
   const started = Date.now();
   for (const name of wanted) {
     if (controller.signal.aborted) break;
-    const result = name === 'cnn' ? await trainPosterModel(ctx) : name === 'lstm' ? await trainOverviewModel(ctx) : await trainFusionModel(ctx);
+    // Each modality's code is loaded only when that model is trained.
+    const result =
+      name === 'cnn' ? await (await import('./tasks/poster.js')).trainPosterModel(ctx)
+      : name === 'lstm' ? await (await import('./tasks/overview.js')).trainOverviewModel(ctx)
+      : await (await import('./tasks/fusion.js')).trainFusionModel(ctx);
     results.push(result);
     if (result.interrupted) break;
   }
