@@ -18,7 +18,7 @@ export interface ModalityOutputs {
 export async function modalityOutputs(
   poster: PosterClassifier, overview: OverviewClassifier, films: readonly Film[], cacheDir: string, signal?: AbortSignal,
 ): Promise<ModalityOutputs> {
-  const set = await loadPosterSet(films, { size: poster.imageSize, cacheDir, signal });
+  const set = await loadPosterSet(films, { size: poster.imageSize, cacheDir: join(cacheDir, 'posters'), signal });
   const byId = new Map(films.map((f) => [f.id, f]));
   const kept = set.ids.map((id) => byId.get(id)!);
   const per = poster.imageSize * poster.imageSize * 3;
