@@ -1,0 +1,200 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  fileSystemIO, METADATA_JSON, MODEL_JSON, ModelDirError, ModelMetadataSchema, readModelMetadata, replaceDirAtomic,
+  type ModelMetadata,
+} from '@filmgenre/tf-runtime';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor } from './feature-extractor.js';
+import { POSTER_VARIANTS, posterFeatureDim, type PosterVariant } from './models.js';
+
+/** Posters per forward pass: bounds peak memory (64 × 160² × 3 floats ≈ 20 MB of input). */
+export const PREDICT_BATCH = 64;
+
+export interface PosterClassifier {
+  readonly metadata: ModelMetadata;
+  /** posters must be decoded to imageSize×imageSize RGB uint8 */
+  readonly imageSize: number;
+  /** posters: n × (imageSize*imageSize*3) uint8 RGB HWC. Returns n×25 probabilities, row-major. */
+  predict(posters: Uint8Array[]): Promise<Float32Array>;
+  /** Same, plus the penultimate feature vectors (n×featureDim) for fusion. */
+  predictWithFeatures(posters: Uint8Array[]): Promise<{ probabilities: Float32Array; features: Float32Array; featureDim: number }>;
+  dispose(): void;
+}
+
+/** What the poster models record under metadata.preprocessing (the serving app decodes accordingly). */
+export interface PosterPreprocessing {
+  imageSize: number;
+  channels: 3;
+  layout: 'HWC';
+  /** How a 150×300 poster becomes a square: stretched (sharp `fit: 'fill'`), no crop, no padding. */
+  resize: 'fill';
+  /** Pixel scaling applied inside predict: uint8 / 255. */
+  scale: '1/255';
+  /** Present for the 'pretrained' variant. */
+  featureExtractor?: { dir: string; source: string; licence: string; featureDim: number; inputSize: number };
+}
+
+export function posterPreprocessing(imageSize: number, featureExtractor?: PosterFeatureExtractor): PosterPreprocessing {
+  return {
+    imageSize, channels: 3, layout: 'HWC', resize: 'fill', scale: '1/255',
+    ...(featureExtractor ? {
+      featureExtractor: {
+        dir: FEATURE_EXTRACTOR_DIR,
+        source: featureExtractor.info.source,
+        licence: featureExtractor.info.licence,
+        featureDim: featureExtractor.featureDim,
+        inputSize: featureExtractor.inputSize,
+      },
+    } : {}),
+  };
+}
+
+function checkMetadata(metadata: ModelMetadata, where: string): { variant: PosterVariant; imageSize: number } {
+  if (metadata.modality !== 'image') throw new ModelDirError(`${where}: modality is '${metadata.modality}', expected 'image'`);
+  if (!(POSTER_VARIANTS as readonly string[]).includes(metadata.variant)) {
+    throw new ModelDirError(`${where}: variant '${metadata.variant}' is not one of ${POSTER_VARIANTS.join(', ')}`);
+  }
+  const imageSize = metadata.preprocessing.imageSize;
+  if (typeof imageSize !== 'number' || !Number.isInteger(imageSize) || imageSize < 8) {
+    throw new ModelDirError(`${where}: preprocessing.imageSize must be an integer ≥ 8, got ${JSON.stringify(imageSize)}`);
+  }
+  return { variant: metadata.variant as PosterVariant, imageSize };
+}
+
+/** Checks that the model's input and output shapes agree with the metadata (and extractor). */
+function checkShapes(model: tf.LayersModel, variant: PosterVariant, imageSize: number, numGenres: number, where: string,
+  extractor?: PosterFeatureExtractor): void {
+  const inShape = model.inputs[0]!.shape;
+  const outShape = model.outputs[0]!.shape;
+  const expectedIn = variant === 'pretrained' ? [null, extractor?.featureDim] : [null, imageSize, imageSize, 3];
+  if (JSON.stringify(inShape) !== JSON.stringify(expectedIn)) {
+    throw new ModelDirError(`${where}: model input shape ${JSON.stringify(inShape)} does not match ${JSON.stringify(expectedIn)} (variant '${variant}', imageSize ${imageSize})`);
+  }
+  if (outShape.length !== 2 || outShape[1] !== numGenres) {
+    throw new ModelDirError(`${where}: model output shape ${JSON.stringify(outShape)} does not give ${numGenres} genres`);
+  }
+}
+
+/**
+ * Writes a self-contained poster model directory atomically: model.json + weights.bin (the CNN or
+ * feature head), metadata.json and, for 'pretrained', feature-extractor/{model.json,weights.bin}.
+ */
+export async function savePosterClassifier(
+  dir: string,
+  args: { model: tf.LayersModel; metadata: ModelMetadata; featureExtractor?: PosterFeatureExtractor },
+): Promise<void> {
+  const metadata = ModelMetadataSchema.parse(args.metadata);
+  const { variant, imageSize } = checkMetadata(metadata, `savePosterClassifier(${dir})`);
+  if (variant === 'pretrained') {
+    if (!args.featureExtractor) throw new Error(`savePosterClassifier(${dir}): variant 'pretrained' needs its featureExtractor`);
+    if (args.featureExtractor.inputSize !== imageSize) {
+      throw new Error(`savePosterClassifier(${dir}): preprocessing.imageSize ${imageSize} ≠ feature extractor input size ${args.featureExtractor.inputSize}`);
+    }
+  } else if (args.featureExtractor) {
+    throw new Error(`savePosterClassifier(${dir}): variant '${variant}' has no feature extractor; do not pass one`);
+  }
+  checkShapes(args.model, variant, imageSize, metadata.genres.length, `savePosterClassifier(${dir})`, args.featureExtractor);
+  await replaceDirAtomic(dir, async (tmp) => {
+    await args.model.save(fileSystemIO(tmp), { includeOptimizer: false });
+    args.featureExtractor?.save(join(tmp, FEATURE_EXTRACTOR_DIR));
+    writeFileSync(join(tmp, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
+  });
+}
+
+/** Loads a directory written by savePosterClassifier on the active backend. */
+export async function loadPosterClassifier(dir: string): Promise<PosterClassifier> {
+  if (!existsSync(dir)) throw new ModelDirError(`${dir}: model directory not found`);
+  const metadata = readModelMetadata(dir);
+  const { variant, imageSize } = checkMetadata(metadata, join(dir, METADATA_JSON));
+  const modelPath = join(dir, MODEL_JSON);
+  if (!existsSync(modelPath)) throw new ModelDirError(`${modelPath}: not found (the poster model directory ${dir} is incomplete)`);
+  let extractor: PosterFeatureExtractor | undefined;
+  let model: tf.LayersModel | undefined;
+  try {
+    try {
+      model = await tf.loadLayersModel(fileSystemIO(dir));
+    } catch (error) {
+      throw new ModelDirError(`${modelPath}: could not load the model (${(error as Error).message})`);
+    }
+    if (variant === 'pretrained') {
+      const extractorDir = join(dir, FEATURE_EXTRACTOR_DIR);
+      try {
+        extractor = await PosterFeatureExtractor.fromDir(extractorDir, imageSize);
+      } catch (error) {
+        throw new ModelDirError(`${extractorDir}: could not load the feature extractor of ${dir} (${(error as Error).message})`);
+      }
+    }
+    checkShapes(model, variant, imageSize, metadata.genres.length, modelPath, extractor);
+  } catch (error) {
+    model?.dispose();
+    extractor?.dispose();
+    throw error;
+  }
+  return new LoadedPosterClassifier(metadata, imageSize, model, extractor);
+}
+
+class LoadedPosterClassifier implements PosterClassifier {
+  private readonly both: tf.LayersModel;
+  readonly featureDim: number;
+  private disposed = false;
+
+  constructor(
+    readonly metadata: ModelMetadata,
+    readonly imageSize: number,
+    private readonly model: tf.LayersModel,
+    private readonly extractor?: PosterFeatureExtractor,
+  ) {
+    // One graph with two outputs shares the forward pass between features and probabilities.
+    const last = model.layers[model.layers.length - 1]!;
+    this.both = tf.model({ inputs: model.inputs, outputs: [last.input as tf.SymbolicTensor, model.outputs[0]!] });
+    this.featureDim = posterFeatureDim(model);
+  }
+
+  async predict(posters: Uint8Array[]): Promise<Float32Array> {
+    return (await this.run(posters, false)).probabilities;
+  }
+
+  async predictWithFeatures(posters: Uint8Array[]): Promise<{ probabilities: Float32Array; features: Float32Array; featureDim: number }> {
+    const { probabilities, features } = await this.run(posters, true);
+    return { probabilities, features: features!, featureDim: this.featureDim };
+  }
+
+  private async run(posters: Uint8Array[], withFeatures: boolean): Promise<{ probabilities: Float32Array; features?: Float32Array }> {
+    if (this.disposed) throw new Error('PosterClassifier has been disposed');
+    const pixels = this.imageSize * this.imageSize * 3;
+    posters.forEach((p, i) => {
+      if (p.length !== pixels) {
+        throw new Error(`poster ${i}: expected ${this.imageSize}×${this.imageSize}×3 = ${pixels} bytes (RGB uint8 HWC), got ${p.length}`);
+      }
+    });
+    const numGenres = this.metadata.genres.length;
+    const probabilities = new Float32Array(posters.length * numGenres);
+    const features = withFeatures ? new Float32Array(posters.length * this.featureDim) : undefined;
+    for (let start = 0; start < posters.length; start += PREDICT_BATCH) {
+      const batch = posters.slice(start, start + PREDICT_BATCH);
+      const outputs = tf.tidy(() => {
+        const flat = new Uint8Array(batch.length * pixels);
+        batch.forEach((p, i) => flat.set(p, i * pixels));
+        const images = tf.tensor4d(flat, [batch.length, this.imageSize, this.imageSize, 3], 'int32').toFloat().div(255) as tf.Tensor4D;
+        const input = this.extractor ? this.extractor.extract(images) : images;
+        return withFeatures ? (this.both.predict(input) as tf.Tensor[]) : [this.model.predict(input) as tf.Tensor];
+      });
+      try {
+        const probs = outputs[outputs.length - 1]!;
+        probabilities.set(await probs.data() as Float32Array, start * numGenres);
+        if (features) features.set(await outputs[0]!.data() as Float32Array, start * this.featureDim);
+      } finally {
+        tf.dispose(outputs);
+      }
+    }
+    return { probabilities, features };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.model.dispose();
+    this.extractor?.dispose();
+  }
+}
