@@ -24,7 +24,7 @@ export async function posterFeatures(
   }
   const batchSize = options.batchSize ?? 32;
   const out = new Float32Array(n * extractor.featureDim);
-  const bar = createEpochBar(options.label ?? '[features]', Math.ceil(n / batchSize));
+  const bar = createEpochBar(options.label ?? '[features]', Math.ceil(n / batchSize), { metrics: false });
   for (let start = 0, step = 0; start < n; start += batchSize, step++) {
     if (options.signal?.aborted) throw new Error('interrupted while computing poster features');
     const count = Math.min(batchSize, n - start);
