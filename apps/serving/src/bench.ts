@@ -212,3 +212,5 @@ const report = {
   } : undefined,
 };
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+// tfjs' wasm runtime keeps handles open; the report is written, so end here.
+process.exit(0);
