@@ -34,11 +34,17 @@ async function loadBackend(name: BackendName): Promise<number> {
     // Point emscripten at the .wasm files on disk; in Node it reads them with fs, no network involved.
     const distDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(`${distDir}/`);
+    // Threaded-SIMD build on all cores ($FILMGENRE_WASM_THREADS overrides), falling back to 1 thread.
+    await (await import('@filmgenre/wasm-kernels')).prepareWasmBackend();
   }
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') returned false`);
   await tf.ready();
   if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const kernels = await import('@filmgenre/wasm-kernels');
+    kernels.finishWasmBackendInit();
+    // Training gradients wasm lacks (Conv2DBackpropFilter, UnsortedSegmentSum) or runs slowly.
+    kernels.registerWasmTrainingKernels();
     return wasm.getThreadsCount();
   }
   return 1;

@@ -6,6 +6,7 @@ export {
   prepareWasmBackend,
   finishWasmBackendInit,
   wasmThreadsState,
+  WASM_THREADS_ENV,
   type PrepareWasmOptions,
   type WasmThreadsState,
 } from './threads.js';

@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig, setConv2DBackpropInputFallback } from './kernels/Conv2DBackpropInput.js';
+import { batchMatMulConfig, setBatchMatMulOriginal } from './kernels/BatchMatMul.js';
+import { setSumOriginal, sumConfig } from './kernels/Sum.js';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
@@ -11,7 +13,16 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   unsortedSegmentSumConfig,
+  batchMatMulConfig,
+  sumConfig,
 ];
+
+// Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
+const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
+  [tf.Conv2DBackpropInput]: setConv2DBackpropInputFallback,
+  [tf.BatchMatMul]: setBatchMatMulOriginal,
+  [tf.Sum]: setSumOriginal,
+};
 
 /**
  * Registers the training kernels for the 'wasm' backend. Idempotent; safe to call before or after
@@ -26,12 +37,16 @@ export function registerWasmTrainingKernels(): string[] {
       names.push(config.kernelName);
       continue;
     }
+    const wrap = WRAPS[config.kernelName];
+    if (wrap && !existing) throw new Error(`${config.kernelName}: wasm's own kernel is missing; import @tensorflow/tfjs-backend-wasm first`);
     if (existing) {
-      if (config.kernelName === tf.Conv2DBackpropInput) setConv2DBackpropInputFallback(existing.kernelFunc);
+      wrap?.(existing.kernelFunc);
       // Unregister first: registerKernel over an existing entry works but logs a warning.
       tf.unregisterKernel(config.kernelName, 'wasm');
     }
-    tf.registerKernel(config);
+    // Keep wasm's setup/dispose hooks (its cwrap bindings): if the backend initialises after this
+    // call, the wrapped original still gets set up.
+    tf.registerKernel({ ...config, setupFunc: existing?.setupFunc, disposeFunc: existing?.disposeFunc });
     names.push(config.kernelName);
   }
   return names;

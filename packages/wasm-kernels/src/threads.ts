@@ -130,8 +130,13 @@ function ensureWorkerFile(): string {
   return path;
 }
 
+export const WASM_THREADS_ENV = 'FILMGENRE_WASM_THREADS';
+
 export interface PrepareWasmOptions {
-  /** Use the threaded-SIMD build with this many XNNPACK threads (default: all cores; 1 = single-threaded build). */
+  /**
+   * XNNPACK threads: > 1 uses the threaded-SIMD build, 1 the single-threaded SIMD build.
+   * Default: $FILMGENRE_WASM_THREADS, else the number of cores.
+   */
   threads?: number;
 }
 
@@ -153,7 +158,8 @@ let state: WasmThreadsState = { enabled: false, requestedThreads: 1, reason: 'pr
  */
 export async function prepareWasmBackend(options: PrepareWasmOptions = {}): Promise<WasmThreadsState> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  const requested = Math.max(1, Math.floor(options.threads ?? os.availableParallelism()));
+  const fromEnv = Number(process.env[WASM_THREADS_ENV]);
+  const requested = Math.max(1, Math.floor(options.threads ?? (fromEnv > 0 ? fromEnv : os.availableParallelism())));
   const version = wasmBackendVersion();
   if (requested <= 1) {
     state = { enabled: false, requestedThreads: 1, reason: 'one thread requested' };
@@ -166,22 +172,37 @@ export async function prepareWasmBackend(options: PrepareWasmOptions = {}): Prom
   } else if (typeof SharedArrayBuffer === 'undefined') {
     state = { enabled: false, requestedThreads: requested, reason: 'SharedArrayBuffer unavailable' };
   } else {
-    const path = ensureWorkerFile();
-    installInitHooks(path, requested);
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-    wasm.setThreadsCount(requested);
-    state = { enabled: true, requestedThreads: requested };
-    return state;
+    let path: string | undefined;
+    try {
+      path = ensureWorkerFile();
+    } catch (error) {
+      state = { enabled: false, requestedThreads: requested, reason: `cannot write the worker script: ${(error as Error).message}` };
+    }
+    if (path) {
+      installInitHooks(path, requested);
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+      wasm.setThreadsCount(requested);
+      state = { enabled: true, requestedThreads: requested };
+      return state;
+    }
   }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
   return state;
 }
 
-/** Removes the temporary global hooks installed by `prepareWasmBackend`; call once the backend is ready. */
+/**
+ * Call once the wasm backend is ready: removes the temporary global hooks installed by
+ * `prepareWasmBackend` and lets the process exit while XNNPACK's pool threads idle.
+ */
 export function finishWasmBackendInit(): void {
   restoreInitHooks?.();
   restoreInitHooks = undefined;
+  // emscripten ref()s a worker while it runs a pthread, and XNNPACK's pool threads run for the
+  // life of the module: without this, Node never exits on its own after training.
+  const module = (tf.findBackend('wasm') as unknown as { wasm?: { PThread?: { runningWorkers: { unref(): void }[] } } } | null)
+    ?.wasm;
+  for (const worker of module?.PThread?.runningWorkers ?? []) worker.unref();
 }
 
 export function wasmThreadsState(): WasmThreadsState {
