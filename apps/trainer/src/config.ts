@@ -26,6 +26,7 @@ export const TrainConfigSchema = z.object({
   dropout: z.number().min(0).lt(1).optional(),
   classWeightStrength: z.number().min(0).max(1).default(0.5),
   augmentStrength: z.number().min(0).max(2).default(1),
+  thresholds: z.enum(['micro', 'per-genre']).default('micro'),
   cacheDir: z.string().optional(),
 });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;

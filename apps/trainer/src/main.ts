@@ -38,6 +38,7 @@ async function run(): Promise<void> {
           .option('dropout', { type: 'number' })
           .option('class-weight-strength', { type: 'number', default: 0.5, describe: 'positive-class weight = (neg/pos)^strength; 0 disables' })
           .option('augment-strength', { type: 'number', default: 1, describe: 'poster augmentation strength; 0 disables' })
+          .option('thresholds', { choices: ['micro', 'per-genre'] as const, default: 'micro', describe: 'tune per-genre thresholds on validation for pooled micro-F1, or for each genre\'s own F1' })
           .option('cache-dir', { type: 'string', describe: 'decode/feature cache directory (default .cache/ in the workspace)' })
           .strict(),
       async (argv) => {

@@ -6,6 +6,7 @@ export {
 export {
   tuneGlobalThreshold, tunePerGenreThresholds, defaultThresholdGrid,
   type TuneGlobalOptions, type TunePerGenreOptions, type GlobalThresholdResult, type PerGenreThresholdResult, type GenreThreshold,
+  tuneThresholdsForMicroF1, type MicroF1ThresholdResult,
 } from './thresholds.js';
 export {
   topK, randomFilmsTable, formatTable, escapeHtml,

@@ -6,6 +6,7 @@ import { loadOverviewClassifier, type OverviewClassifier } from '@filmgenre/mode
 import { applyLateFusion, fitLateFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
 import { provenance } from '../provenance.js';
+import { tuneThresholds } from '../training/thresholds.js';
 import { labelMatrix, type TrainContext, type TrainedModel } from './context.js';
 
 export interface ModalityOutputs {
@@ -38,19 +39,20 @@ export async function trainFusionModel(ctx: TrainContext): Promise<TrainedModel>
     const labels = labelMatrix(outputs.films, NUM_GENRES);
     const params = fitLateFusion({ imageProbs: outputs.image.probabilities, textProbs: outputs.text.probabilities, labels, numGenres: NUM_GENRES });
     const probabilities = applyLateFusion(params, outputs.image.probabilities, outputs.text.probabilities);
-    const metrics = evaluateMultiLabel({ probabilities, labels, thresholds: params.thresholds, genres: [...GENRES] });
+    const thresholds = tuneThresholds(probabilities, labels, ctx.config.thresholds);
+    const metrics = evaluateMultiLabel({ probabilities, labels, thresholds, genres: [...GENRES] });
     const dir = join(ctx.outDir, 'fusion');
     const seconds = (Date.now() - started) / 1000;
     await saveFusionClassifier(dir, {
       kind: 'late',
-      late: params,
+      late: { ...params, thresholds },
       metadata: {
         format: 1,
         name: 'fusion',
         modality: 'fusion',
         variant: 'late',
         genres: [...GENRES],
-        thresholds: [...params.thresholds],
+        thresholds,
         preprocessing: {
           components: {
             cnn: { variant: poster.metadata.variant, createdAt: poster.metadata.createdAt },
@@ -66,7 +68,7 @@ export async function trainFusionModel(ctx: TrainContext): Promise<TrainedModel>
     log(`[fusion] saved ${dir}: validation micro-F1 ${metrics.micro.f1.toFixed(3)}, macro-F1 ${metrics.macro.f1.toFixed(3)}`);
     return {
       name: 'fusion', variant: 'late', dir, validationIds: outputs.films.map((f) => f.id), validationProbabilities: probabilities,
-      validationLabels: labels, thresholds: [...params.thresholds], seconds, interrupted: false,
+      validationLabels: labels, thresholds, seconds, interrupted: false,
     };
   } finally {
     poster.dispose();

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { createRng, GENRES, NUM_GENRES, shuffleInPlace } from '@filmgenre/core';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { createOverviewModel, loadPretrainedEmbeddings, saveOverviewClassifier, WINK_DIM, type OverviewModelOptionsInput } from '@filmgenre/model-lstm';
-import { evaluateMultiLabel, precisionMetric, recallMetric, tunePerGenreThresholds } from '@filmgenre/metrics';
+import { evaluateMultiLabel, precisionMetric, recallMetric } from '@filmgenre/metrics';
+import { tuneThresholds } from '../training/thresholds.js';
 import { fitWithEarlyStopping, type Batch } from '../training/fit.js';
 import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
 import { provenance } from '../provenance.js';
@@ -84,11 +85,12 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
       trainBatches: (epoch) => sequenceBatches(trainIds, trainLabels, sequenceLength, batchSize, config.seed, epoch),
       predictValidation: () => predictSequences(model, validationIds, sequenceLength),
       validationLabels,
+      positiveWeights: classWeights,
     },
     { epochs: config.epochs ?? OVERVIEW_DEFAULTS.epochs, patience: config.patience, checkpointDir: join(ctx.checkpointRoot, 'lstm'), resume: config.resume, signal: ctx.signal, log },
   );
   const probabilities = await predictSequences(model, validationIds, sequenceLength);
-  const thresholds = tunePerGenreThresholds(probabilities, validationLabels, { numGenres: NUM_GENRES }).thresholds;
+  const thresholds = tuneThresholds(probabilities, validationLabels, config.thresholds);
   const metrics = evaluateMultiLabel({ probabilities, labels: validationLabels, thresholds, genres: [...GENRES] });
   const dir = join(ctx.outDir, 'lstm');
   const seconds = (Date.now() - started) / 1000;

@@ -5,7 +5,8 @@ import { createPosterBatches, loadPosterSet, type PosterSet } from '@filmgenre/d
 import {
   createFeatureHead, createPosterCnn, DEFAULT_FEATURE_INPUT_SIZE, PosterFeatureExtractor, savePosterClassifier,
 } from '@filmgenre/model-cnn';
-import { evaluateMultiLabel, precisionMetric, recallMetric, tunePerGenreThresholds } from '@filmgenre/metrics';
+import { evaluateMultiLabel, precisionMetric, recallMetric } from '@filmgenre/metrics';
+import { tuneThresholds } from '../training/thresholds.js';
 import { fitWithEarlyStopping, type Batch, type FitTask } from '../training/fit.js';
 import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
 import { provenance } from '../provenance.js';
@@ -117,6 +118,7 @@ export async function trainPosterModel(ctx: TrainContext): Promise<TrainedModel>
       trainBatches: (epoch) => featureBatches(trainFeatures, trainFlipped, trainLabels, dim, batchSize, config.seed, epoch),
       predictValidation,
       validationLabels,
+      positiveWeights: classWeights,
     };
   } else {
     options = { variant, imageSize, seed: config.seed, ...(config.dropout !== undefined ? { dropout: config.dropout } : {}) };
@@ -129,6 +131,7 @@ export async function trainPosterModel(ctx: TrainContext): Promise<TrainedModel>
         createPosterBatches({ pixels: train.pixels, labels: trainLabels, size: imageSize, batchSize, shuffle: true, seed: config.seed, epoch, augment }),
       predictValidation,
       validationLabels,
+      positiveWeights: classWeights,
     };
   }
   compile(model);
@@ -140,7 +143,7 @@ export async function trainPosterModel(ctx: TrainContext): Promise<TrainedModel>
     },
   );
   const probabilities = await predictValidation();
-  const thresholds = tunePerGenreThresholds(probabilities, validationLabels, { numGenres: NUM_GENRES }).thresholds;
+  const thresholds = tuneThresholds(probabilities, validationLabels, config.thresholds);
   const metrics = evaluateMultiLabel({ probabilities, labels: validationLabels, thresholds, genres: [...GENRES] });
   const dir = join(ctx.outDir, 'cnn');
   const seconds = (Date.now() - started) / 1000;

@@ -19,6 +19,8 @@ export interface FitTask {
   /** Validation probabilities, n×numGenres row-major, from the current weights. */
   predictValidation(): Promise<Float32Array>;
   validationLabels: Float32Array;
+  /** Per-genre positive weights of the training loss; validation loss uses the same objective. */
+  positiveWeights?: readonly number[];
 }
 
 export interface FitOptions {
@@ -36,7 +38,10 @@ export interface EpochLog extends Record<string, number> {
   loss: number;
   precision: number;
   recall: number;
+  /** Validation value of the training objective (weighted BCE): what early stopping watches. */
   valLoss: number;
+  /** Plain binary cross-entropy on validation. */
+  valBce: number;
   valPrecision: number;
   valRecall: number;
   seconds: number;
@@ -59,9 +64,11 @@ interface CheckpointState {
 
 const STATE_FILE = 'state.json';
 
-/** Binary cross-entropy and micro precision/recall at 0.5, on flat n×k arrays. */
-export function validationSummary(probabilities: Float32Array, labels: Float32Array) {
+/** (Weighted) binary cross-entropy, plain BCE and micro precision/recall at 0.5, on flat n×k arrays. */
+export function validationSummary(probabilities: Float32Array, labels: Float32Array, positiveWeights?: readonly number[]) {
+  const k = positiveWeights?.length ?? 1;
   let loss = 0;
+  let weighted = 0;
   let tp = 0;
   let fp = 0;
   let fn = 0;
@@ -69,12 +76,13 @@ export function validationSummary(probabilities: Float32Array, labels: Float32Ar
     const p = Math.min(1 - 1e-7, Math.max(1e-7, probabilities[i]!));
     const y = labels[i]!;
     loss -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
+    weighted -= y * Math.log(p) * (positiveWeights?.[i % k] ?? 1) + (1 - y) * Math.log(1 - p);
     const predicted = probabilities[i]! >= 0.5;
     if (predicted && y === 1) tp++;
     else if (predicted) fp++;
     else if (y === 1) fn++;
   }
-  return { loss: loss / labels.length, precision: tp + fp ? tp / (tp + fp) : 0, recall: tp + fn ? tp / (tp + fn) : 0 };
+  return { loss: weighted / labels.length, bce: loss / labels.length, precision: tp + fp ? tp / (tp + fp) : 0, recall: tp + fn ? tp / (tp + fn) : 0 };
 }
 
 async function saveWeights(dir: string, model: tf.LayersModel, state: CheckpointState): Promise<void> {
@@ -135,13 +143,14 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
     }
     bar.stop();
     if (interrupted) break;
-    const val = validationSummary(await task.predictValidation(), task.validationLabels);
+    const val = validationSummary(await task.predictValidation(), task.validationLabels, task.positiveWeights);
     const entry: EpochLog = {
       epoch,
       loss: lossSum / steps,
       precision: precisionSum / steps,
       recall: recallSum / steps,
       valLoss: val.loss,
+      valBce: val.bce,
       valPrecision: val.precision,
       valRecall: val.recall,
       seconds: (Date.now() - started) / 1000,
