@@ -18,8 +18,9 @@ export interface CreateAppOptions {
   models: ServingModels | Promise<ServingModels>;
   config: ServingConfig;
   logger: Logger;
-  /** Name of the TensorFlow.js backend in use, reported by /v1/models. */
+  /** The TensorFlow.js backend in use and its thread count, reported by /v1/models. */
   backend?: string;
+  backendThreads?: number;
   metrics?: ServingMetrics;
 }
 
@@ -50,11 +51,13 @@ export function createApp(options: CreateAppOptions): ServingApp {
   let predictor: Predictor | undefined;
   let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
+  /** Predict requests being parsed or decoded: they will reach the model batchers shortly. */
+  let preparing = 0;
 
   const ready = Promise.resolve(options.models).then(
     async (loaded) => {
       models = loaded;
-      predictor = new Predictor(loaded, config, metrics);
+      predictor = new Predictor(loaded, config, metrics, () => preparing);
       await predictor.warmUp();
       if (state === 'loading') state = 'ready';
     },
@@ -189,10 +192,26 @@ export function createApp(options: CreateAppOptions): ServingApp {
         backend: m.backend, createdAt: m.createdAt,
       };
     }
-    res.json({ backend: options.backend ?? 'unknown', models: info, batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch } });
+    res.json({
+      backend: options.backend ?? 'unknown', backendThreads: options.backendThreads ?? null, models: info,
+      batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch, maxWaitMs: config.batchMaxWaitMs },
+    });
   });
 
-  app.post('/v1/predict', requireReady, parseMultipart, async (req: Request, res: Response, next: NextFunction) => {
+  const countPreparing: RequestHandler = (_req, res, next) => {
+    preparing++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      preparing--;
+    };
+    res.locals['releasePreparing'] = release;
+    res.on('close', release);
+    next();
+  };
+
+  app.post('/v1/predict', requireReady, countPreparing, parseMultipart, async (req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();
     try {
       const body = (req.body ?? {}) as Record<string, unknown>;
@@ -239,6 +258,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
       const decodeMs = performance.now() - decodeStarted;
 
       const inferenceStarted = performance.now();
+      (res.locals['releasePreparing'] as () => void)();
       const runs = await predictor!.predict({ poster, overview });
       const inferenceMs = performance.now() - inferenceStarted;
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import autocannon, { type Result } from 'autocannon';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -27,6 +27,7 @@ const args = yargs(hideBin(process.argv))
     'forward-runs': { type: 'number', default: 30, describe: 'timed forward passes for the models-only figure' },
     'batch-window-ms': { type: 'number', describe: 'passed to the server' },
     'max-batch': { type: 'number', describe: 'passed to the server' },
+    'batch-max-wait-ms': { type: 'number', describe: 'passed to the server' },
     'untrained-reference-models': {
       type: 'boolean',
       default: false,
@@ -113,6 +114,7 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<number 
   const serverArgs = [mainJs, '--models-dir', modelsDir, '--host', '127.0.0.1', '--port', '0'];
   if (args['batch-window-ms'] !== undefined) serverArgs.push('--batch-window-ms', String(args['batch-window-ms']));
   if (args['max-batch'] !== undefined) serverArgs.push('--max-batch', String(args['max-batch']));
+  if (args['batch-max-wait-ms'] !== undefined) serverArgs.push('--batch-max-wait-ms', String(args['batch-max-wait-ms']));
   const child = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolveUrl, reject) => {
@@ -168,9 +170,10 @@ const modelInfo = Object.fromEntries(MODEL_KEYS.filter((k) => models[k]).map((k)
   const m = models[k]!.metadata;
   return [k, { name: m.name, variant: m.variant, createdAt: m.createdAt, gitCommit: m.gitCommit }];
 }));
-const forward = await forwardTime(models);
-disposeModels(models);
-log(`forward for one film: ${forward.total.medianMs} ms median; starting the server…`);
+// Timed before and after the load runs: the machine is shared, and the ratio only means something
+// if the floor is measured close in time to the latencies it is compared with.
+const forwardBefore = await forwardTime(models);
+log(`forward for one film: ${forwardBefore.total.medianMs} ms median; starting the server…`);
 
 const server = await startServer();
 const { body, contentType } = multipartBody();
@@ -190,11 +193,21 @@ try {
   log(`server stopped (exit code ${code})`);
 }
 
+log('timing the forward pass again…');
+const forwardAfter = await forwardTime(models);
+disposeModels(models);
+const forward = {
+  before: forwardBefore,
+  after: forwardAfter,
+  /** Mean of the two medians: the floor the c=1 target is checked against. */
+  medianMs: round((forwardBefore.total.medianMs + forwardAfter.total.medianMs) / 2),
+};
+
 const c1 = load['c1'];
 const c32 = load['c32'];
 const report = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, backend: backend.name },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, backend: backend.name, backendThreads: backend.threads, loadAverage: loadavg() },
   modelsDir,
   models: modelInfo,
   film: film.id,
@@ -204,8 +217,8 @@ const report = {
   load,
   targets: c1 && c32 ? {
     c1P99Ms: c1.latencyMs.p99,
-    twiceForwardMs: round(2 * forward.total.medianMs),
-    c1P99WithinTwiceForward: c1.latencyMs.p99 <= 2 * forward.total.medianMs,
+    twiceForwardMs: round(2 * forward.medianMs),
+    c1P99WithinTwiceForward: c1.latencyMs.p99 <= 2 * forward.medianMs,
     throughputRatioC32OverC1: round(c32.reqPerSec / c1.reqPerSec),
     c32AtLeast3xC1: c32.reqPerSec >= 3 * c1.reqPerSec,
     c32NoErrors: c32.errors === 0 && c32.non2xx === 0 && c32.timeouts === 0,

@@ -7,7 +7,7 @@ describe('parseConfig', () => {
     expect(config).toEqual(defaultConfig());
     expect(config).toMatchObject({
       modelsDir: 'models', host: '127.0.0.1', port: 3000, maxUploadBytes: 10 * 1024 * 1024, maxOverviewChars: 10_000,
-      maxInputPixels: 25_000_000, batchWindowMs: 2, maxBatch: 32, corsOrigins: [], backend: 'auto',
+      maxInputPixels: 25_000_000, batchWindowMs: 2, maxBatch: 32, batchMaxWaitMs: 50, corsOrigins: [], backend: 'auto',
     });
   });
 

@@ -19,6 +19,11 @@ export const ServingConfigSchema = z.object({
   /** How long the first request of a micro-batch waits for others before the model runs. */
   batchWindowMs: z.number().min(0).max(1_000).default(2),
   maxBatch: z.number().int().min(1).max(1_024).default(32),
+  /**
+   * Under load, how long a micro-batch may keep waiting past its window for requests that are
+   * already being parsed and decoded (never when none are, so a lone request never waits for it).
+   */
+  batchMaxWaitMs: z.number().min(0).max(10_000).default(50),
   /** Origins allowed to call the API from a browser; empty means no CORS headers at all. */
   corsOrigins: z.array(z.string().min(1)).default([]),
   backend: z.enum(['auto', ...BACKENDS]).default('auto'),
@@ -50,6 +55,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'max-input-pixels': { type: 'number', describe: 'largest poster in pixels (width × height)', default: 25_000_000 },
       'batch-window-ms': { type: 'number', describe: 'micro-batch window in milliseconds', default: 2 },
       'max-batch': { type: 'number', describe: 'largest micro-batch per model call', default: 32 },
+      'batch-max-wait-ms': { type: 'number', describe: 'longest wait of a micro-batch for requests still being decoded', default: 50 },
       'cors-origin': { type: 'string', array: true, describe: 'origin allowed by CORS (repeat, or comma-separated); none = CORS off', default: [] },
       backend: { type: 'string', describe: `TensorFlow.js backend: auto, ${BACKENDS.join(', ')}`, default: 'auto' },
       'log-level': { type: 'string', describe: 'pino log level', default: 'info' },
@@ -78,6 +84,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxInputPixels: parsed['maxInputPixels'],
     batchWindowMs: parsed['batchWindowMs'],
     maxBatch: parsed['maxBatch'],
+    batchMaxWaitMs: parsed['batchMaxWaitMs'],
     corsOrigins,
     backend: parsed['backend'],
     logLevel: parsed['logLevel'],
@@ -99,7 +106,7 @@ export class HelpRequested extends Error {
 }
 
 const FLAGS = [
-  'models-dir', 'host', 'port', 'max-upload-bytes', 'max-overview-chars', 'max-input-pixels', 'batch-window-ms', 'max-batch',
+  'models-dir', 'host', 'port', 'max-upload-bytes', 'max-overview-chars', 'max-input-pixels', 'batch-window-ms', 'max-batch', 'batch-max-wait-ms',
   'cors-origin', 'backend', 'log-level', 'shutdown-timeout-ms',
 ] as const;
 

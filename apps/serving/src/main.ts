@@ -35,7 +35,7 @@ async function main(): Promise<void> {
 
   const backend = await initBackend(config.backend, { log: (line) => logger.info(line) }).catch((error: Error) => refuse(error.message));
   const modelsLoading = loadModels(config.modelsDir);
-  const serving = createApp({ models: modelsLoading, config, logger, backend: backend.name });
+  const serving = createApp({ models: modelsLoading, config, logger, backend: backend.name, backendThreads: backend.threads });
 
   // Listen before the weights are loaded: orchestrators see /healthz alive and /readyz 503 until ready.
   const running = await listen(serving, { host: config.host, port: config.port, logger }).catch((error: NodeJS.ErrnoException) =>
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     refuse((error as Error).message);
   }
   const models = await modelsLoading;
-  logger.info({ url: running.url, backend: backend.name, models: MODEL_KEYS.filter((k) => models[k]).map((k) => `${k}:${models[k]!.metadata.name}/${models[k]!.metadata.variant}`) }, 'ready');
+  logger.info({ url: running.url, backend: backend.name, threads: backend.threads, models: MODEL_KEYS.filter((k) => models[k]).map((k) => `${k}:${models[k]!.metadata.name}/${models[k]!.metadata.variant}`) }, 'ready');
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

@@ -110,4 +110,53 @@ describe('MicroBatcher', () => {
     expect(() => new MicroBatcher({ maxBatch: 0, windowMs: 1, run: async (x: number[]) => x })).toThrow(RangeError);
     expect(() => new MicroBatcher({ maxBatch: 1, windowMs: -1, run: async (x: number[]) => x })).toThrow(RangeError);
   });
+
+  it('waits past the window for items still on their way, up to maxWaitMs', async () => {
+    vi.useFakeTimers();
+    try {
+      let incoming = 2;
+      const batches: number[][] = [];
+      const batcher = new MicroBatcher<number, number>({
+        maxBatch: 32, windowMs: 2, maxWaitMs: 50, incoming: () => incoming,
+        run: async (xs) => { batches.push([...xs]); return xs; },
+      });
+      const a = batcher.submit(1);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(batches).toEqual([]); // two more are being decoded: keep waiting
+      incoming = 1;
+      const b = batcher.submit(2);
+      incoming = 0;
+      const c = batcher.submit(3);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(batches).toEqual([[1, 2, 3]]);
+      await expect(Promise.all([a, b, c])).resolves.toEqual([1, 2, 3]);
+
+      incoming = 5; // announced but never arriving: the batch goes at maxWaitMs
+      const d = batcher.submit(4);
+      await vi.advanceTimersByTimeAsync(49);
+      expect(batches).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(batches[1]).toEqual([4]);
+      await d;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not wait past the window when nothing else is on its way', async () => {
+    vi.useFakeTimers();
+    try {
+      const batches: number[][] = [];
+      const batcher = new MicroBatcher<number, number>({
+        maxBatch: 32, windowMs: 2, maxWaitMs: 50, incoming: () => 0,
+        run: async (xs) => { batches.push([...xs]); return xs; },
+      });
+      const a = batcher.submit(1);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(batches).toEqual([[1]]);
+      await a;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -11,6 +11,15 @@ export interface MicroBatcherOptions<I, O> {
   windowMs: number;
   /** Called after every batch (for metrics); an error in it is ignored. */
   onBatch?: (info: BatchInfo) => void;
+  /**
+   * How many more items are on their way (e.g. requests still being parsed and decoded). When the
+   * window ends while some are, the batch waits for them, up to `maxWaitMs` after its first item:
+   * under load, closed-loop clients arrive staggered, and cutting a batch early makes models whose
+   * cost hardly depends on the batch size (an LSTM) run several times for the same requests.
+   */
+  incoming?: () => number;
+  /** Cap on that extra wait, from the first queued item (default: the window, i.e. no extension). */
+  maxWaitMs?: number;
 }
 
 export interface BatchInfo {
@@ -84,8 +93,22 @@ export class MicroBatcher<I, O> {
     if (this.queue.length >= this.options.maxBatch) {
       this.flush();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.options.windowMs);
+      this.timer = setTimeout(() => this.windowEnded(), this.options.windowMs);
     }
+  }
+
+  private windowEnded(): void {
+    this.timer = undefined;
+    const first = this.queue[0];
+    const maxWaitMs = Math.max(this.options.maxWaitMs ?? 0, this.options.windowMs);
+    if (first && !this.closed && (this.options.incoming?.() ?? 0) > 0) {
+      const left = maxWaitMs - (performance.now() - first.queuedAt);
+      if (left > 0) {
+        this.timer = setTimeout(() => this.windowEnded(), Math.min(this.options.windowMs || 1, left));
+        return;
+      }
+    }
+    this.flush();
   }
 
   private flush(): void {

@@ -169,6 +169,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           type: 'object',
           properties: {
             backend: { type: 'string', description: 'TensorFlow.js backend serving the models' },
+            backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend (wasm: XNNPACK threads)' },
             models: {
               type: 'object',
               properties: {
@@ -177,7 +178,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
                 fusion: { $ref: '#/components/schemas/ModelInfo' },
               },
             },
-            batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' } } },
+            batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' }, maxWaitMs: { type: 'number' } } },
           },
         },
       },

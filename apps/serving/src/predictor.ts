@@ -65,12 +65,16 @@ export class Predictor {
 
   constructor(
     readonly models: ServingModels,
-    config: Pick<ServingConfig, 'batchWindowMs' | 'maxBatch'>,
+    config: Pick<ServingConfig, 'batchWindowMs' | 'maxBatch' | 'batchMaxWaitMs'>,
     metrics?: ServingMetrics,
+    /** Requests parsed or decoded right now, which will reach the batchers soon. */
+    incoming?: () => number,
   ) {
     const common = (model: ModelKey) => ({
       maxBatch: config.maxBatch,
       windowMs: config.batchWindowMs,
+      // Fusion runs after both modalities, so nothing upstream is worth waiting for there.
+      ...(incoming && model !== 'fusion' ? { incoming, maxWaitMs: config.batchMaxWaitMs } : {}),
       onBatch: (info: { size: number; runMs: number }) => {
         metrics?.inferenceDuration.observe({ model }, info.runMs / 1000);
         metrics?.batchSize.observe({ model }, info.size);
