@@ -1,3 +1,4 @@
+import { trimTrailingPadding } from './trim.js';
 import * as tf from '@tensorflow/tfjs';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { loadModelDir, ModelDirError, saveModelDir, type ModelMetadata } from '@filmgenre/tf-runtime';
@@ -16,13 +17,14 @@ export interface OverviewClassifier {
   dispose(): void;
 }
 
-function sequenceLengthOf(model: tf.LayersModel): number {
+/** The model's fixed input length, or null when it accepts any length (the BiLSTM). */
+function sequenceLengthOf(model: tf.LayersModel): number | null {
   const shape = model.inputs[0]?.shape;
   const length = shape?.[1];
-  if (model.inputs.length !== 1 || shape?.length !== 2 || typeof length !== 'number') {
+  if (model.inputs.length !== 1 || shape?.length !== 2 || (typeof length !== 'number' && length !== null)) {
     throw new Error(`expected a model with one [batch, sequenceLength] input, got ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
   }
-  return length;
+  return length ?? null;
 }
 
 function featureDimOf(model: tf.LayersModel): number {
@@ -59,7 +61,7 @@ export async function saveOverviewClassifier(
       throw new ModelDirError(`${dir}: metadata.preprocessing.${key} is ${JSON.stringify(given)} but the model/vectorizer has ${JSON.stringify(value)}`);
     }
   }
-  if (settings.sequenceLength !== sequenceLength) {
+  if (sequenceLength !== null && settings.sequenceLength !== sequenceLength) {
     throw new ModelDirError(`${dir}: the vectorizer makes sequences of ${settings.sequenceLength} tokens, the model expects ${sequenceLength}`);
   }
   const outputs = model.outputs[0]?.shape.at(-1);
@@ -90,7 +92,7 @@ export async function loadOverviewClassifier(dir: string): Promise<OverviewClass
       throw new ModelDirError(`${join(dir, vocabularyFile)}: not a valid vocabulary (${(error as Error).message})`);
     }
     const sequenceLength = sequenceLengthOf(model);
-    if (vectorizer.settings.sequenceLength !== sequenceLength) {
+    if (sequenceLength !== null && vectorizer.settings.sequenceLength !== sequenceLength) {
       throw new ModelDirError(`${join(dir, vocabularyFile)}: sequenceLength ${vectorizer.settings.sequenceLength} does not match the model's input length ${sequenceLength}`);
     }
     const outputs = model.outputs[0]?.shape.at(-1);
@@ -106,9 +108,11 @@ class LoadedOverviewClassifier implements OverviewClassifier {
   private readonly withFeatures: tf.LayersModel;
   private readonly numGenres: number;
   private readonly featureDim: number;
+  private readonly acceptsAnyLength: boolean;
   private disposed = false;
 
   constructor(readonly metadata: ModelMetadata, readonly vectorizer: TextVectorizer, private readonly model: tf.LayersModel) {
+    this.acceptsAnyLength = sequenceLengthOf(model) === null;
     // Same layers and weights, two outputs: no copy of the weights is made.
     this.withFeatures = tf.model({ inputs: model.inputs, outputs: [model.getLayer(FEATURE_LAYER).output as tf.SymbolicTensor, ...model.outputs] });
     this.numGenres = metadata.genres.length;
@@ -138,9 +142,10 @@ class LoadedOverviewClassifier implements OverviewClassifier {
     const length = this.vectorizer.settings.sequenceLength;
     for (let start = 0; start < n; start += PREDICT_BATCH) {
       const texts = overviews.slice(start, start + PREDICT_BATCH);
-      const ids = this.vectorizer.encodeBatch(texts);
+      const encoded = this.vectorizer.encodeBatch(texts);
+      const batch = this.acceptsAnyLength ? trimTrailingPadding(encoded, texts.length, length) : { ids: encoded, length };
       const outs = tf.tidy(() => {
-        const x = tf.tensor2d(ids, [texts.length, length], 'int32');
+        const x = tf.tensor2d(batch.ids, [texts.length, batch.length], 'int32');
         if (!wantFeatures) return [this.model.predict(x) as tf.Tensor];
         return this.withFeatures.predict(x) as tf.Tensor[];
       });

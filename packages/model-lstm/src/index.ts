@@ -9,3 +9,4 @@ export { loadPretrainedEmbeddings, type PretrainedEmbeddings, type LoadPretraine
 export {
   loadOverviewClassifier, saveOverviewClassifier, VOCABULARY_FILE, PREDICT_BATCH, type OverviewClassifier,
 } from './classifier.js';
+export { trimTrailingPadding } from './trim.js';

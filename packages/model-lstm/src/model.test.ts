@@ -44,7 +44,8 @@ describe('createOverviewModel', () => {
     const mine = createOverviewModel(small);
     expect(mine.countParams()).toBe(ref.countParams());
     mine.dispose();
-    expect(fast.inputs[0]!.shape).toEqual([null, 100]);
+    // Any length: batches may drop trailing padding (see trim.ts); the vectorizer still emits 100.
+    expect(fast.inputs[0]!.shape).toEqual([null, null]);
     expect(fast.outputs[0]!.shape).toEqual([null, 25]);
     expect(fast.getLayer(FEATURE_LAYER).outputShape).toEqual([null, 64]);
     fast.dispose();
@@ -170,6 +171,22 @@ describe('training and saved classifiers', () => {
     await saveOverviewClassifier(dir, { model, vectorizer, metadata: testMetadata({}, numGenres) });
     unlinkSync(join(dir, 'vocabulary.json'));
     await expect(loadOverviewClassifier(dir)).rejects.toThrow(/novocab\/vocabulary\.json/);
+    model.dispose();
+  });
+});
+
+describe('variable-length BiLSTM input', () => {
+  it('predicts the same on a batch with its trailing padding columns dropped', async () => {
+    const { trimTrailingPadding } = await import('./trim.js');
+    const model = createOverviewModel({ vocabularySize: 50, sequenceLength: 100, embeddingDim: 8, lstmUnits: [4, 4] });
+    const ids = new Int32Array(3 * 100);
+    [30, 12, 41].forEach((len, r) => { for (let i = 0; i < len; i++) ids[r * 100 + i] = 2 + ((i * (r + 3)) % 40); });
+    const trimmed = trimTrailingPadding(ids, 3, 100);
+    expect(trimmed.length).toBe(41);
+    const full = (model.predict(tf.tensor2d(ids, [3, 100], 'int32')) as tf.Tensor).arraySync() as number[][];
+    const short = (model.predict(tf.tensor2d(trimmed.ids, [3, 41], 'int32')) as tf.Tensor).arraySync() as number[][];
+    short.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(full[i]![j]!, 5)));
+    expect(trimTrailingPadding(new Int32Array(6), 2, 3).length).toBe(1);
     model.dispose();
   });
 });

@@ -14,7 +14,9 @@ export function createOverviewModel(input: OverviewModelOptionsInput = {}): tf.L
   const o = parseOverviewModelOptions(input);
   // Initial weights are copied into the layer's variable when the layer is built; freed below.
   const initial = o.pretrainedEmbeddings ? tf.tensor2d(o.pretrainedEmbeddings, [o.vocabularySize, o.embeddingDim]) : undefined;
-  const ids = tf.input({ shape: [o.sequenceLength], dtype: 'int32', name: 'token_ids' });
+  // The BiLSTM accepts any sequence length, so training can drop a batch's trailing all-padding
+  // columns (identical results: padding is masked) instead of running 100 steps for ~30 tokens.
+  const ids = tf.input({ shape: [o.variant === 'bilstm' ? null : o.sequenceLength], dtype: 'int32', name: 'token_ids' });
   const embedded = tf.layers.embedding({
     inputDim: o.vocabularySize,
     outputDim: o.embeddingDim,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { createRng, GENRES, NUM_GENRES, shuffleInPlace } from '@filmgenre/core';
 import { TextVectorizer } from '@filmgenre/data-text';
-import { createOverviewModel, loadPretrainedEmbeddings, saveOverviewClassifier, WINK_DIM, type OverviewModelOptionsInput } from '@filmgenre/model-lstm';
+import { createOverviewModel, loadPretrainedEmbeddings, saveOverviewClassifier, trimTrailingPadding, WINK_DIM, type OverviewModelOptionsInput } from '@filmgenre/model-lstm';
 import { evaluateMultiLabel, precisionMetric, recallMetric } from '@filmgenre/metrics';
 import { tuneThresholds } from '../training/thresholds.js';
 import { fitWithEarlyStopping, type Batch } from '../training/fit.js';
@@ -15,30 +15,60 @@ export const OVERVIEW_DEFAULTS = {
   variant: 'bilstm' as const, maxTokens: 10_000, sequenceLength: 100, epochs: 10, batchSize: 64, learningRate: 2e-3,
 };
 
-export async function predictSequences(model: tf.LayersModel, ids: Int32Array, sequenceLength: number, batchSize = 256): Promise<Float32Array> {
+/** Tokens before the trailing padding of each row. */
+function sequenceLengths(ids: Int32Array, sequenceLength: number): Uint16Array {
   const n = ids.length / sequenceLength;
-  const out = new Float32Array(n * NUM_GENRES);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const probs = tf.tidy(() => model.predict(tf.tensor2d(ids.subarray(start * sequenceLength, (start + count) * sequenceLength), [count, sequenceLength], 'int32')) as tf.Tensor);
-    out.set(await probs.data(), start * NUM_GENRES);
+  const lengths = new Uint16Array(n);
+  for (let r = 0; r < n; r++) {
+    let c = sequenceLength;
+    while (c > 0 && ids[r * sequenceLength + c - 1] === 0) c--;
+    lengths[r] = c;
+  }
+  return lengths;
+}
+
+/** Gathers rows into one batch and drops its all-padding tail (identical results: padding is masked). */
+function gatherBatch(ids: Int32Array, rows: readonly number[], sequenceLength: number): tf.Tensor2D {
+  const xs = new Int32Array(rows.length * sequenceLength);
+  rows.forEach((r, i) => xs.set(ids.subarray(r * sequenceLength, (r + 1) * sequenceLength), i * sequenceLength));
+  const trimmed = trimTrailingPadding(xs, rows.length, sequenceLength);
+  return tf.tensor2d(trimmed.ids, [rows.length, trimmed.length], 'int32');
+}
+
+/** Predicts in batches of similar length (then restores the order), so short overviews run few steps. */
+export async function predictSequences(model: tf.LayersModel, ids: Int32Array, sequenceLength: number, batchSize = 256): Promise<Float32Array> {
+  const lengths = sequenceLengths(ids, sequenceLength);
+  const order = Array.from(lengths.keys()).sort((a, b) => lengths[a]! - lengths[b]!);
+  const out = new Float32Array(order.length * NUM_GENRES);
+  for (let start = 0; start < order.length; start += batchSize) {
+    const rows = order.slice(start, start + batchSize);
+    const probs = tf.tidy(() => model.predict(gatherBatch(ids, rows, sequenceLength)) as tf.Tensor);
+    const values = await probs.data();
     probs.dispose();
+    rows.forEach((r, i) => out.set(values.subarray(i * NUM_GENRES, (i + 1) * NUM_GENRES), r * NUM_GENRES));
   }
   return out;
 }
 
-async function* sequenceBatches(ids: Int32Array, labels: Float32Array, sequenceLength: number, batchSize: number, seed: number, epoch: number): AsyncGenerator<Batch> {
-  const n = labels.length / NUM_GENRES;
-  const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), createRng(seed * 7919 + epoch));
-  for (let start = 0; start < n; start += batchSize) {
-    const rows = order.slice(start, start + batchSize);
-    const xs = new Int32Array(rows.length * sequenceLength);
+/**
+ * One epoch of seeded batches, bucketed by length: shuffled, cut into pools of 16 batches, each pool
+ * sorted by length and split, and the batches shuffled again. Every film appears once per epoch.
+ */
+async function* sequenceBatches(
+  ids: Int32Array, lengths: Uint16Array, labels: Float32Array, sequenceLength: number, batchSize: number, seed: number, epoch: number,
+): AsyncGenerator<Batch> {
+  const rng = createRng(seed * 7919 + epoch);
+  const order = shuffleInPlace(Array.from(lengths.keys()), rng);
+  const batches: number[][] = [];
+  const pool = batchSize * 16;
+  for (let start = 0; start < order.length; start += pool) {
+    const sorted = order.slice(start, start + pool).sort((a, b) => lengths[a]! - lengths[b]!);
+    for (let b = 0; b < sorted.length; b += batchSize) batches.push(sorted.slice(b, b + batchSize));
+  }
+  for (const rows of shuffleInPlace(batches, rng)) {
     const ys = new Float32Array(rows.length * NUM_GENRES);
-    rows.forEach((r, i) => {
-      xs.set(ids.subarray(r * sequenceLength, (r + 1) * sequenceLength), i * sequenceLength);
-      ys.set(labels.subarray(r * NUM_GENRES, (r + 1) * NUM_GENRES), i * NUM_GENRES);
-    });
-    yield { xs: tf.tensor2d(xs, [rows.length, sequenceLength], 'int32'), ys: tf.tensor2d(ys, [rows.length, NUM_GENRES]) };
+    rows.forEach((r, i) => ys.set(labels.subarray(r * NUM_GENRES, (r + 1) * NUM_GENRES), i * NUM_GENRES));
+    yield { xs: gatherBatch(ids, rows, sequenceLength), ys: tf.tensor2d(ys, [rows.length, NUM_GENRES]) };
   }
 }
 
@@ -54,6 +84,7 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
   const sequenceLength = OVERVIEW_DEFAULTS.sequenceLength;
   const trainIds = vectorizer.encodeBatch(split.train.map((f) => f.overview));
   const validationIds = vectorizer.encodeBatch(split.validation.map((f) => f.overview));
+  const trainLengths = sequenceLengths(trainIds, sequenceLength);
   const trainLabels = labelMatrix(split.train, NUM_GENRES);
   const validationLabels = labelMatrix(split.validation, NUM_GENRES);
 
@@ -82,7 +113,7 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
       name: 'lstm',
       model,
       stepsPerEpoch: Math.ceil(split.train.length / batchSize),
-      trainBatches: (epoch) => sequenceBatches(trainIds, trainLabels, sequenceLength, batchSize, config.seed, epoch),
+      trainBatches: (epoch) => sequenceBatches(trainIds, trainLengths, trainLabels, sequenceLength, batchSize, config.seed, epoch),
       predictValidation: () => predictSequences(model, validationIds, sequenceLength),
       validationLabels,
       positiveWeights: classWeights,
