@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig, setConv2DBackpropInputFallback } from './kernels/Conv2DBackpropInput.js';
 import { batchMatMulConfig, setBatchMatMulOriginal } from './kernels/BatchMatMul.js';
+import { setSliceOriginal, sliceConfig, splitVConfig, unpackConfig } from './kernels/Slice.js';
 import { setSumOriginal, sumConfig } from './kernels/Sum.js';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
 
@@ -15,6 +16,9 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
   batchMatMulConfig,
   sumConfig,
+  sliceConfig,
+  unpackConfig,
+  splitVConfig,
 ];
 
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
@@ -22,6 +26,7 @@ const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.Conv2DBackpropInput]: setConv2DBackpropInputFallback,
   [tf.BatchMatMul]: setBatchMatMulOriginal,
   [tf.Sum]: setSumOriginal,
+  [tf.Slice]: setSliceOriginal,
 };
 
 /**

@@ -48,4 +48,31 @@ describe('BatchMatMul and Sum wrappers on wasm match the cpu backend', () => {
     expect(wasmShape).toEqual(tf.tidy(() => tf.sum(tf.zeros(shape), axis, keepDims).shape));
     expect(scaledMaxDiff(run('wasm', 2, f), run('cpu', 2, f))).toBeLessThan(TOLERANCE);
   });
+
+  const sliceCases: [number[], number[], number[]][] = [
+    [[7], [2], [4]],
+    [[5, 6], [1, 2], [3, 4]],
+    [[5, 6], [2, 0], [2, 6]], // whole rows: one contiguous run
+    [[4, 5, 6], [1, 0, 3], [2, 5, 2]],
+    [[3, 4, 5, 6], [1, 1, 0, 0], [2, 2, 5, 6]],
+    [[2, 3, 4, 5, 2], [0, 1, 1, 2, 0], [2, 2, 3, 3, 2]], // rank 5
+  ];
+  it.each(sliceCases)('slice %j from %j size %j', (shape, begin, size) => {
+    const f = (next: () => number) => tf.slice(t(shape, next), begin, size);
+    expect(run('wasm', 3, f)).toEqual(run('cpu', 3, f));
+  });
+
+  it('unstack and split (the RNN per-timestep path) match cpu, also through gradients', () => {
+    for (const axis of [0, 1, 2]) {
+      const f = (next: () => number) => tf.stack(tf.unstack(t([4, 3, 5], next), axis).map((p, i) => tf.mul(p, i + 1)), axis);
+      expect(run('wasm', 4, f)).toEqual(run('cpu', 4, f));
+    }
+    const g = (next: () => number) => {
+      const x = t([6, 8], next);
+      return tf.grad((v: tf.Tensor) => tf.sum(tf.concat(tf.split(v, [3, 1, 4], 1).map((p, i) => tf.mul(p, i + 2)), 1)))(x);
+    };
+    expect(run('wasm', 5, g)).toEqual(run('cpu', 5, g));
+    const h = (next: () => number) => tf.concat(tf.split(t([6, 8], next), 4, 1).reverse(), 1);
+    expect(run('wasm', 6, h)).toEqual(run('cpu', 6, h));
+  });
 });
