@@ -40,7 +40,7 @@ describe('saveModelDir / loadModelDir', () => {
     const model = toyModel();
     const input = tf.randomUniform([3, 4, 4, 3], 0, 1, 'float32', 7);
     const expected = Array.from((model.predict(input) as tf.Tensor).dataSync());
-    const values = input.arraySync();
+    const values = input.arraySync() as number[][][][];
     await saveModelDir(join(work, 'toy'), { model, metadata, files: { 'extra.json': '{"x":1}' } });
     expect(readdirSync(join(work, 'toy')).sort()).toEqual(['extra.json', 'metadata.json', 'model.json', 'weights.bin']);
 
