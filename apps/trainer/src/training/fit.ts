@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileSystemIO, replaceDirAtomic } from '@filmgenre/tf-runtime';
+import { tuneGlobalThreshold } from '@filmgenre/metrics';
 import { createEpochBar } from './progress.js';
 
 export interface Batch {
@@ -44,6 +45,8 @@ export interface EpochLog extends Record<string, number> {
   valBce: number;
   valPrecision: number;
   valRecall: number;
+  /** Validation micro-F1 at the best shared threshold: a progress signal, not used for selection. */
+  valMicroF1: number;
   seconds: number;
 }
 
@@ -143,7 +146,10 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
     }
     bar.stop();
     if (interrupted) break;
-    const val = validationSummary(await task.predictValidation(), task.validationLabels, task.positiveWeights);
+    const validationProbabilities = await task.predictValidation();
+    const val = validationSummary(validationProbabilities, task.validationLabels, task.positiveWeights);
+    const k = task.positiveWeights?.length ?? task.model.outputs[0]!.shape.at(-1)!;
+    const valMicroF1 = tuneGlobalThreshold(validationProbabilities, task.validationLabels, { numGenres: k as number }).microF1;
     const entry: EpochLog = {
       epoch,
       loss: lossSum / steps,
@@ -153,6 +159,7 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
       valBce: val.bce,
       valPrecision: val.precision,
       valRecall: val.recall,
+      valMicroF1,
       seconds: (Date.now() - started) / 1000,
     };
     const improved = val.loss < state.bestValLoss;
@@ -164,7 +171,7 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
     };
     log(
       `[${task.name}] epoch ${epoch}: loss ${entry.loss.toFixed(4)} P ${entry.precision.toFixed(3)} R ${entry.recall.toFixed(3)}` +
-        ` | val loss ${val.loss.toFixed(4)} P ${val.precision.toFixed(3)} R ${val.recall.toFixed(3)}` +
+        ` | val loss ${val.loss.toFixed(4)} P ${val.precision.toFixed(3)} R ${val.recall.toFixed(3)} F1* ${valMicroF1.toFixed(3)}` +
         ` | ${entry.seconds.toFixed(0)} s${improved ? ' | best so far' : ''}`,
     );
     if (improved) await saveWeights(bestDir, task.model, state);
