@@ -13,6 +13,7 @@ import { TrainConfigSchema } from './config.js';
 import type { TrainContext } from './tasks/context.js';
 import { trainOverviewModel } from './tasks/overview.js';
 import { trainPosterModel } from './tasks/poster.js';
+import { trainFusionModel } from './tasks/fusion.js';
 
 // End to end on a slice of the real dataset: train both models briefly, reload the artifacts from disk,
 // and check they predict exactly what the in-memory models predicted; then run the CLI's evaluate.
@@ -38,11 +39,11 @@ describe('trainer end to end on 300 real films', () => {
     const trained = await trainPosterModel(ctx);
     expect(trained.fit!.history).toHaveLength(1);
     const metadata = readModelMetadata(trained.dir);
-    expect(metadata).toMatchObject({ name: 'cnn', modality: 'image', preprocessing: { imageSize: 64 } });
+    expect(metadata).toMatchObject({ name: 'cnn', modality: 'image', variant: 'pretrained', preprocessing: { imageSize: 160 } });
     expect(metadata.thresholds).toHaveLength(NUM_GENRES);
     expect(metadata.versions['@tensorflow/tfjs']).toBe('4.22.0');
     const reloaded = await loadPosterClassifier(trained.dir);
-    const set = await loadPosterSet(ctx.split.validation, { size: reloaded.imageSize, cacheDir: ctx.cacheDir });
+    const set = await loadPosterSet(ctx.split.validation, { size: reloaded.imageSize, cacheDir: join(ctx.cacheDir, 'posters') });
     expect(set.ids).toEqual(trained.validationIds);
     const per = reloaded.imageSize ** 2 * 3;
     const probabilities = await reloaded.predict(set.ids.map((_, i) => set.pixels.subarray(i * per, (i + 1) * per)));
@@ -59,6 +60,12 @@ describe('trainer end to end on 300 real films', () => {
     reloaded.dispose();
   }, 300_000);
 
+  it('fits late fusion on the two saved models', async () => {
+    const trained = await trainFusionModel(ctx);
+    expect(readModelMetadata(trained.dir)).toMatchObject({ name: 'fusion', modality: 'fusion', variant: 'late' });
+    expect(trained.validationProbabilities.length).toBe(trained.validationIds.length * NUM_GENRES);
+  }, 300_000);
+
   it('evaluate writes the documented JSON for the saved models', () => {
     const output = join(work, 'evaluation.json');
     execFileSync('npx', ['tsx', join(root, 'apps/trainer/src/main.ts'), 'evaluate', '--models', ctx.outDir, '--data', dataDir, '--limit', '120', '--output', output, '--backend', 'wasm'], {
@@ -67,7 +74,7 @@ describe('trainer end to end on 300 real films', () => {
     expect(existsSync(output)).toBe(true);
     const result = JSON.parse(readFileSync(output, 'utf8'));
     expect(result.n).toBe(120);
-    for (const name of ['cnn', 'lstm']) {
+    for (const name of ['cnn', 'lstm', 'fusion']) {
       const model = result.models[name];
       for (const key of ['loss', 'microPrecision', 'microRecall', 'microF1', 'macroF1']) {
         expect(typeof model[key]).toBe('number');

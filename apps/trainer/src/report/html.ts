@@ -127,7 +127,7 @@ ${lineChart(`${m.name} recall`, [{ label: 'train', values: metric('recall'), col
 th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px;color:#555;text-align:center}.ov{max-width:420px;font-size:12px}</style></head><body>
 <h1>${escapeHtml(report.title)}</h1><p>${escapeHtml(report.createdAt)}</p>
 <table>${facts}</table>
-<h2>Validation summary</h2><p>Thresholds tuned per genre on the validation split; macro-F1 averages the genres with at least one positive in it.</p>
+<h2>Validation summary</h2><p>Per-genre thresholds tuned on the validation split (for micro-F1 unless <code>--thresholds per-genre</code>); loss is the class-weighted training objective; macro-F1 averages the genres with at least one positive in the split.</p>
 <table><tr><th>model</th><th>variant</th><th>loss</th><th>micro P</th><th>micro R</th><th>micro F1</th><th>macro F1</th><th>best epoch</th><th>minutes</th></tr>${summary}</table>
 <h2>Training curves</h2>${curves}
 <h2>F1 per genre (validation)</h2>${genreBars(report.models)}

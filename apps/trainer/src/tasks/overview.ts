@@ -27,11 +27,16 @@ function sequenceLengths(ids: Int32Array, sequenceLength: number): Uint16Array {
   return lengths;
 }
 
+/** The BiLSTM takes any length; models with a fixed input length (Transformer) get full rows. */
+function acceptsAnyLength(model: tf.LayersModel): boolean {
+  return model.inputs[0]!.shape[1] === null;
+}
+
 /** Gathers rows into one batch and drops its all-padding tail (identical results: padding is masked). */
-function gatherBatch(ids: Int32Array, rows: readonly number[], sequenceLength: number): tf.Tensor2D {
+function gatherBatch(ids: Int32Array, rows: readonly number[], sequenceLength: number, trim: boolean): tf.Tensor2D {
   const xs = new Int32Array(rows.length * sequenceLength);
   rows.forEach((r, i) => xs.set(ids.subarray(r * sequenceLength, (r + 1) * sequenceLength), i * sequenceLength));
-  const trimmed = trimTrailingPadding(xs, rows.length, sequenceLength);
+  const trimmed = trim ? trimTrailingPadding(xs, rows.length, sequenceLength) : { ids: xs, length: sequenceLength };
   return tf.tensor2d(trimmed.ids, [rows.length, trimmed.length], 'int32');
 }
 
@@ -42,7 +47,7 @@ export async function predictSequences(model: tf.LayersModel, ids: Int32Array, s
   const out = new Float32Array(order.length * NUM_GENRES);
   for (let start = 0; start < order.length; start += batchSize) {
     const rows = order.slice(start, start + batchSize);
-    const probs = tf.tidy(() => model.predict(gatherBatch(ids, rows, sequenceLength)) as tf.Tensor);
+    const probs = tf.tidy(() => model.predict(gatherBatch(ids, rows, sequenceLength, acceptsAnyLength(model))) as tf.Tensor);
     const values = await probs.data();
     probs.dispose();
     rows.forEach((r, i) => out.set(values.subarray(i * NUM_GENRES, (i + 1) * NUM_GENRES), r * NUM_GENRES));
@@ -55,7 +60,7 @@ export async function predictSequences(model: tf.LayersModel, ids: Int32Array, s
  * sorted by length and split, and the batches shuffled again. Every film appears once per epoch.
  */
 async function* sequenceBatches(
-  ids: Int32Array, lengths: Uint16Array, labels: Float32Array, sequenceLength: number, batchSize: number, seed: number, epoch: number,
+  model: tf.LayersModel, ids: Int32Array, lengths: Uint16Array, labels: Float32Array, sequenceLength: number, batchSize: number, seed: number, epoch: number,
 ): AsyncGenerator<Batch> {
   const rng = createRng(seed * 7919 + epoch);
   const order = shuffleInPlace(Array.from(lengths.keys()), rng);
@@ -68,7 +73,7 @@ async function* sequenceBatches(
   for (const rows of shuffleInPlace(batches, rng)) {
     const ys = new Float32Array(rows.length * NUM_GENRES);
     rows.forEach((r, i) => ys.set(labels.subarray(r * NUM_GENRES, (r + 1) * NUM_GENRES), i * NUM_GENRES));
-    yield { xs: gatherBatch(ids, rows, sequenceLength), ys: tf.tensor2d(ys, [rows.length, NUM_GENRES]) };
+    yield { xs: gatherBatch(ids, rows, sequenceLength, acceptsAnyLength(model)), ys: tf.tensor2d(ys, [rows.length, NUM_GENRES]) };
   }
 }
 
@@ -113,7 +118,7 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
       name: 'lstm',
       model,
       stepsPerEpoch: Math.ceil(split.train.length / batchSize),
-      trainBatches: (epoch) => sequenceBatches(trainIds, trainLengths, trainLabels, sequenceLength, batchSize, config.seed, epoch),
+      trainBatches: (epoch) => sequenceBatches(model, trainIds, trainLengths, trainLabels, sequenceLength, batchSize, config.seed, epoch),
       predictValidation: () => predictSequences(model, validationIds, sequenceLength),
       validationLabels,
       positiveWeights: classWeights,
