@@ -12,7 +12,9 @@ import { labelMatrix, type TrainContext, type TrainedModel } from './context.js'
 
 /** Recommended overview-model defaults (see README: chosen on the validation split). */
 export const OVERVIEW_DEFAULTS = {
-  variant: 'bilstm' as const, maxTokens: 10_000, sequenceLength: 100, epochs: 10, batchSize: 64, learningRate: 2e-3,
+  variant: 'bilstm' as const, maxTokens: 10_000, sequenceLength: 100, epochs: 15, batchSize: 64, learningRate: 2e-3,
+  // Pretrained word vectors: validation micro-F1 0.581 vs ≈ 0.44 for a learned 256-d embedding (README).
+  embeddings: 'wink-100d' as const,
 };
 
 /** Tokens before the trailing padding of each row. */
@@ -93,7 +95,7 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
   const trainLabels = labelMatrix(split.train, NUM_GENRES);
   const validationLabels = labelMatrix(split.validation, NUM_GENRES);
 
-  const embeddings = config.textEmbeddings ?? 'learned';
+  const embeddings = config.textEmbeddings ?? OVERVIEW_DEFAULTS.embeddings;
   let pretrained: Float32Array<ArrayBuffer> | undefined;
   if (embeddings === 'wink-100d') {
     const loaded = await loadPretrainedEmbeddings([...vectorizer.getVocabulary()], { dim: WINK_DIM, seed: config.seed });
