@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileSystemIO, replaceDirAtomic } from '@filmgenre/tf-runtime';
 import { tuneGlobalThreshold } from '@filmgenre/metrics';
@@ -91,7 +91,6 @@ export function validationSummary(probabilities: Float32Array, labels: Float32Ar
 async function saveWeights(dir: string, model: tf.LayersModel, state: CheckpointState): Promise<void> {
   await replaceDirAtomic(dir, async (tmp) => {
     await model.save(fileSystemIO(tmp));
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(join(tmp, STATE_FILE), JSON.stringify(state));
   });
 }
