@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  fileSystemIO, METADATA_JSON, MODEL_JSON, ModelDirError, ModelMetadataSchema, readModelMetadata, replaceDirAtomic,
+  fileSystemIO, METADATA_JSON, MODEL_JSON, ModelDirError, ModelMetadataSchema, readModelMetadata, saveModelDir,
   type ModelMetadata,
 } from '@filmgenre/tf-runtime';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor } from './feature-extractor.js';
 import { POSTER_VARIANTS, posterFeatureDim, type PosterVariant } from './models.js';
@@ -95,10 +95,11 @@ export async function savePosterClassifier(
     throw new Error(`savePosterClassifier(${dir}): variant '${variant}' has no feature extractor; do not pass one`);
   }
   checkShapes(args.model, variant, imageSize, metadata.genres.length, `savePosterClassifier(${dir})`, args.featureExtractor);
-  await replaceDirAtomic(dir, async (tmp) => {
-    await args.model.save(fileSystemIO(tmp), { includeOptimizer: false });
-    args.featureExtractor?.save(join(tmp, FEATURE_EXTRACTOR_DIR));
-    writeFileSync(join(tmp, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
+  const extractor = args.featureExtractor;
+  await saveModelDir(dir, {
+    model: args.model,
+    metadata,
+    ...(extractor ? { writeExtra: (tmp: string) => extractor.save(join(tmp, FEATURE_EXTRACTOR_DIR)) } : {}),
   });
 }
 

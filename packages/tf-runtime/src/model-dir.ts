@@ -35,6 +35,8 @@ export interface SaveModelDirOptions {
   metadata: ModelMetadata;
   /** Extra files of the artifact (vocabulary, fusion weights…), by file name. */
   files?: Record<string, string | Uint8Array>;
+  /** Writes further content (e.g. a sub-directory) into the directory before it is swapped in. */
+  writeExtra?: (tmpDir: string) => void | Promise<void>;
 }
 
 /** Writes model.json + weights.bin + metadata.json (+ extra files) as one atomic directory swap. */
@@ -43,6 +45,7 @@ export async function saveModelDir(dir: string, options: SaveModelDirOptions): P
   await replaceDirAtomic(dir, async (tmp) => {
     if (options.model) await options.model.save(fileSystemIO(tmp), { includeOptimizer: false });
     for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(tmp, name), content);
+    await options.writeExtra?.(tmp);
     writeFileSync(join(tmp, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
   });
 }
