@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findWorkspaceRoot, NUM_GENRES, readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
 import { loadPosterSet } from '@filmgenre/data-images';
 import { initBackend, readModelMetadata } from '@filmgenre/tf-runtime';
-import { registerWasmTrainingKernels } from '@filmgenre/wasm-kernels';
 import { loadPosterClassifier } from '@filmgenre/model-cnn';
 import { loadOverviewClassifier } from '@filmgenre/model-lstm';
 import { TrainConfigSchema } from './config.js';
@@ -24,7 +23,7 @@ let ctx: TrainContext;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'trainer-e2e-'));
-  const backend = await initBackend('wasm', { log: () => {}, onBackendReady: () => { registerWasmTrainingKernels(); } });
+  const backend = await initBackend('wasm', { log: () => {} });
   const config = TrainConfigSchema.parse({ out: join(work, 'models'), epochs: 1, limit: 300, batchSize: 32, seed: 1 });
   const dataset = readDataset(dataDir, { limit: 300 });
   ctx = {

@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { findWorkspaceRoot, formatBadRows, GENRES, genresOf, readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
 import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
-import { registerWasmTrainingKernels } from '@filmgenre/wasm-kernels';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
 import type { TrainConfig } from './config.js';
 import { renderReportHtml, type RunReport } from './report/html.js';
@@ -24,7 +23,7 @@ function interruptSignal(log: (line: string) => void): AbortController {
 export async function train(config: TrainConfig): Promise<void> {
   const log = (line: string) => console.error(line);
   const root = findWorkspaceRoot();
-  const backend = await initBackend(config.backend, { onBackendReady: (name) => { if (name === 'wasm') registerWasmTrainingKernels(); } });
+  const backend = await initBackend(config.backend);
   const dataDir = resolveDatasetDir(config.data);
   const dataset = readDataset(dataDir, config.limit ? { limit: config.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);

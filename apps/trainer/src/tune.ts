@@ -1,7 +1,6 @@
 import { join, resolve } from 'node:path';
 import { createRng, findWorkspaceRoot, GENRES, readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
 import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
-import { registerWasmTrainingKernels } from '@filmgenre/wasm-kernels';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
 import { TrainConfigSchema, type TrainConfig } from './config.js';
 import type { TrainContext } from './tasks/context.js';
@@ -54,7 +53,7 @@ export function leaderboardMarkdown(trials: readonly Trial[]): string {
  */
 export async function tune(options: TuneOptions): Promise<void> {
   const log = (line: string) => console.error(line);
-  const backend = await initBackend(options.backend ?? 'auto', { onBackendReady: (name) => { if (name === 'wasm') registerWasmTrainingKernels(); } });
+  const backend = await initBackend(options.backend ?? 'auto');
   const dataset = readDataset(resolveDatasetDir(options.data), options.limit ? { limit: options.limit } : {});
   const split = splitTrainValidation(dataset.films, { seed: options.seed });
   const outDir = resolve(options.out);

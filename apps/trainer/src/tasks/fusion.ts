@@ -6,9 +6,9 @@ import { loadOverviewClassifier, type OverviewClassifier } from '@filmgenre/mode
 import * as tf from '@tensorflow/tfjs';
 import { createRng, shuffleInPlace } from '@filmgenre/core';
 import { applyLateFusion, createJointFusionModel, fitLateFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
-import { evaluateMultiLabel as evaluate, precisionMetric, recallMetric } from '@filmgenre/metrics';
+import { evaluateMultiLabel as evaluate } from '@filmgenre/metrics';
 import { fitWithEarlyStopping, type Batch } from '../training/fit.js';
-import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
+import { classWeightsFor, compileForTraining } from '../training/loss.js';
 import { provenance } from '../provenance.js';
 import { tuneThresholds } from '../training/thresholds.js';
 import { labelMatrix, type TrainContext, type TrainedModel } from './context.js';
@@ -69,11 +69,10 @@ async function trainJointFusion(ctx: TrainContext, poster: PosterClassifier, ove
   const textDim = train.text.featureDim;
   const trainLabels = labelMatrix(train.films, NUM_GENRES);
   const validationLabels = labelMatrix(validation.films, NUM_GENRES);
-  const positives = Array.from({ length: NUM_GENRES }, (_, g) => train.films.reduce((n, f) => n + f.labels[g]!, 0));
-  const classWeights = positiveClassWeights(positives, train.films.length, config.classWeightStrength);
+  const classWeights = classWeightsFor(train.films, config.classWeightStrength);
   const options = { imageFeatureDim: imageDim, textFeatureDim: textDim, kind: 'gmu' as const, ...(config.dropout !== undefined ? { dropout: config.dropout } : {}) };
   const model = createJointFusionModel(options);
-  model.compile({ optimizer: tf.train.adam(config.learningRate ?? 1e-3), loss: weightedBinaryCrossentropy(classWeights), metrics: [precisionMetric, recallMetric] });
+  compileForTraining(model, config.learningRate ?? 1e-3, classWeights);
   const batchSize = config.batchSize ?? 64;
   const n = train.films.length;
   const predictValidation = () => predictJoint(model, validation.image.features, imageDim, validation.text.features, textDim);

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { createRng, GENRES, NUM_GENRES, shuffleInPlace } from '@filmgenre/core';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { createOverviewModel, loadPretrainedEmbeddings, saveOverviewClassifier, trimTrailingPadding, WINK_DIM, type OverviewModelOptionsInput } from '@filmgenre/model-lstm';
-import { evaluateMultiLabel, precisionMetric, recallMetric } from '@filmgenre/metrics';
+import { evaluateMultiLabel } from '@filmgenre/metrics';
 import { tuneThresholds } from '../training/thresholds.js';
 import { fitWithEarlyStopping, type Batch } from '../training/fit.js';
-import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
+import { classWeightsFor, compileForTraining } from '../training/loss.js';
 import { provenance } from '../provenance.js';
 import { labelMatrix, type TrainContext, type TrainedModel } from './context.js';
 
@@ -111,10 +111,9 @@ export async function trainOverviewModel(ctx: TrainContext): Promise<TrainedMode
     ...(config.dropout !== undefined ? { dropout: config.dropout } : {}),
   };
   const model = createOverviewModel(options);
-  const positives = Array.from({ length: NUM_GENRES }, (_, g) => split.train.reduce((n, f) => n + f.labels[g]!, 0));
-  const classWeights = positiveClassWeights(positives, split.train.length, config.classWeightStrength);
+  const classWeights = classWeightsFor(split.train, config.classWeightStrength);
   const learningRate = config.learningRate ?? OVERVIEW_DEFAULTS.learningRate;
-  model.compile({ optimizer: tf.train.adam(learningRate), loss: weightedBinaryCrossentropy(classWeights), metrics: [precisionMetric, recallMetric] });
+  compileForTraining(model, learningRate, classWeights);
   const fit = await fitWithEarlyStopping(
     {
       name: 'lstm',

@@ -5,10 +5,10 @@ import { createPosterBatches, loadPosterSet, type PosterSet } from '@filmgenre/d
 import {
   createFeatureHead, createPosterCnn, DEFAULT_FEATURE_INPUT_SIZE, PosterFeatureExtractor, savePosterClassifier,
 } from '@filmgenre/model-cnn';
-import { evaluateMultiLabel, precisionMetric, recallMetric } from '@filmgenre/metrics';
+import { evaluateMultiLabel } from '@filmgenre/metrics';
 import { tuneThresholds } from '../training/thresholds.js';
 import { fitWithEarlyStopping, type Batch, type FitTask } from '../training/fit.js';
-import { positiveClassWeights, weightedBinaryCrossentropy } from '../training/loss.js';
+import { classWeightsFor, compileForTraining } from '../training/loss.js';
 import { provenance } from '../provenance.js';
 import { labelMatrix, type TrainContext, type TrainedModel } from './context.js';
 import { posterFeatures } from './poster-features.js';
@@ -88,10 +88,7 @@ export async function trainPosterModel(ctx: TrainContext): Promise<TrainedModel>
   const validation = subset(set, ctx.split.validation);
   const trainLabels = labelMatrix(train.films, NUM_GENRES);
   const validationLabels = labelMatrix(validation.films, NUM_GENRES);
-  const positives = Array.from({ length: NUM_GENRES }, (_, g) => train.films.reduce((n, f) => n + f.labels[g]!, 0));
-  const classWeights = positiveClassWeights(positives, train.films.length, config.classWeightStrength);
-  const compile = (model: tf.LayersModel) =>
-    model.compile({ optimizer: tf.train.adam(learningRate), loss: weightedBinaryCrossentropy(classWeights), metrics: [precisionMetric, recallMetric] });
+  const classWeights = classWeightsFor(train.films, config.classWeightStrength);
 
   let model: tf.LayersModel;
   let extractor: PosterFeatureExtractor | undefined;
@@ -134,7 +131,7 @@ export async function trainPosterModel(ctx: TrainContext): Promise<TrainedModel>
       positiveWeights: classWeights,
     };
   }
-  compile(model);
+  compileForTraining(model, learningRate, classWeights);
   const fit = await fitWithEarlyStopping(
     { ...task, model },
     {

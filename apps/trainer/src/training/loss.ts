@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { precisionMetric, recallMetric } from '@filmgenre/metrics';
 
 const EPSILON = 1e-7;
 
@@ -24,4 +25,16 @@ export function weightedBinaryCrossentropy(positiveWeights: readonly number[]): 
       const negative = tf.mul(tf.sub(1, yTrue), tf.log(tf.sub(1, p)));
       return tf.neg(tf.mean(tf.add(positive, negative))) as tf.Scalar;
     });
+}
+
+/** Positive-class weights from the training films' 0/1 labels (see positiveClassWeights). */
+export function classWeightsFor(films: readonly { labels: Uint8Array }[], strength: number): number[] {
+  const positives = new Array<number>(films[0]?.labels.length ?? 0).fill(0);
+  for (const film of films) film.labels.forEach((y, g) => (positives[g]! += y));
+  return positiveClassWeights(positives, films.length, strength);
+}
+
+/** Every model trains the same way: Adam, class-weighted BCE, precision and recall in the epoch logs. */
+export function compileForTraining(model: tf.LayersModel, learningRate: number, classWeights: readonly number[]): void {
+  model.compile({ optimizer: tf.train.adam(learningRate), loss: weightedBinaryCrossentropy(classWeights), metrics: [precisionMetric, recallMetric] });
 }
