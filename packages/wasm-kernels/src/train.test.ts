@@ -69,10 +69,12 @@ describe('training on wasm with the extra kernels', () => {
     const ids = Array.from({ length: 6 }, () => [0, 0, ...Array.from({ length: 5 }, () => 1 + Math.floor(next() * 39))]);
     const x = tf.tensor2d(ids, [6, 7], 'int32');
     const y = labels(6, 5, next);
-    const { losses, numTensors } = await trainSteps(model, x, y, 10);
+    // 20 steps: after 10, the loss has fallen by only 12–17 % over a dozen initialisations, too close
+    // to the bound; after 20 by 24–43 %.
+    const { losses, numTensors } = await trainSteps(model, x, y, 20);
     expect(losses.every(Number.isFinite)).toBe(true);
-    expect(losses[9]!).toBeLessThan(losses[0]! * 0.9);
-    expect(numTensors[9]).toBe(numTensors[1]);
+    expect(losses[19]!).toBeLessThan(losses[0]! * 0.9);
+    expect(numTensors[19]).toBe(numTensors[1]);
     model.dispose();
     tf.dispose([x, y]);
   });
