@@ -21,11 +21,13 @@ export interface InitBackendOptions {
   /** Called once per backend that loads, before it is used: e.g. to register extra kernels. */
   onBackendReady?: (name: BackendName) => void | Promise<void>;
   log?: (line: string) => void;
+  /** XNNPACK threads for `wasm` (default: $FILMGENRE_WASM_THREADS, else one per core). */
+  wasmThreads?: number;
 }
 
 const require = createRequire(import.meta.url);
 
-async function loadBackend(name: BackendName): Promise<number> {
+async function loadBackend(name: BackendName, wasmThreads: number | undefined): Promise<number> {
   if (name === 'tensorflow') {
     // Registers the native 'tensorflow' backend on the shared @tensorflow/tfjs-core instance.
     await import('@tensorflow/tfjs-node' as string);
@@ -35,7 +37,7 @@ async function loadBackend(name: BackendName): Promise<number> {
     const distDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(`${distDir}/`);
     // Threaded-SIMD build on all cores ($FILMGENRE_WASM_THREADS overrides), falling back to 1 thread.
-    await (await import('@filmgenre/wasm-kernels')).prepareWasmBackend();
+    await (await import('@filmgenre/wasm-kernels')).prepareWasmBackend(wasmThreads === undefined ? {} : { threads: wasmThreads });
   }
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') returned false`);
   await tf.ready();
@@ -64,7 +66,7 @@ export async function initBackend(request?: BackendRequest, options: InitBackend
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
     try {
-      const threads = await loadBackend(name);
+      const threads = await loadBackend(name, options.wasmThreads);
       await options.onBackendReady?.(name);
       const info: BackendInfo = {
         name,
