@@ -3,24 +3,57 @@ import { BatcherClosedError, MicroBatcher, type BatchInfo } from './micro-batche
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function recording(options: { maxBatch: number; windowMs: number; delayMs?: number; fail?: (x: number) => boolean }) {
+function recording(options: { maxBatch: number; windowMs: number; delayMs?: number; concurrency?: number; fail?: (x: number) => boolean }) {
   const batches: number[][] = [];
   const infos: BatchInfo[] = [];
+  let running = 0;
+  const overlap = { max: 0 };
   const batcher = new MicroBatcher<number, number>({
     maxBatch: options.maxBatch,
     windowMs: options.windowMs,
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     onBatch: (info) => infos.push(info),
     async run(inputs) {
       batches.push([...inputs]);
+      overlap.max = Math.max(overlap.max, ++running);
       if (options.delayMs) await sleep(options.delayMs);
+      running--;
       if (options.fail && inputs.some(options.fail)) throw new Error(`bad input in ${inputs.join(',')}`);
       return inputs.map((x) => x * 10);
     },
   });
-  return { batcher, batches, infos };
+  return { batcher, batches, infos, overlap };
 }
 
 describe('MicroBatcher', () => {
+  it('runs up to `concurrency` batches at once (one per worker), never more', async () => {
+    const { batcher, batches, overlap } = recording({ maxBatch: 4, windowMs: 1, delayMs: 30, concurrency: 2 });
+    const inputs = Array.from({ length: 20 }, (_, i) => i);
+    const results = await Promise.all(inputs.map((x) => batcher.submit(x)));
+    expect(results).toEqual(inputs.map((x) => x * 10));
+    expect(overlap.max).toBe(2);
+    expect(batches.flat().sort((a, b) => a - b)).toEqual(inputs);
+    expect(Math.max(...batches.map((b) => b.length))).toBe(4);
+  });
+
+  it('with concurrency 1, a batch never starts while another runs', async () => {
+    const { batcher, overlap } = recording({ maxBatch: 4, windowMs: 1, delayMs: 10 });
+    await Promise.all(Array.from({ length: 12 }, (_, i) => batcher.submit(i)));
+    expect(overlap.max).toBe(1);
+  });
+
+  it('close() waits for every running batch', async () => {
+    const { batcher } = recording({ maxBatch: 2, windowMs: 1, delayMs: 20, concurrency: 3 });
+    const pending = Array.from({ length: 7 }, (_, i) => batcher.submit(i));
+    await batcher.close();
+    await expect(Promise.all(pending)).resolves.toEqual([0, 10, 20, 30, 40, 50, 60]);
+    await expect(batcher.submit(1)).rejects.toThrow(BatcherClosedError);
+  });
+
+  it('rejects a concurrency below 1', () => {
+    expect(() => new MicroBatcher({ maxBatch: 1, windowMs: 0, concurrency: 0, run: async (x: number[]) => x })).toThrow(/concurrency must be an integer ≥ 1/);
+  });
+
   it('forms one batch from items submitted within the window, and preserves order', async () => {
     const { batcher, batches, infos } = recording({ maxBatch: 32, windowMs: 20 });
     const results = await Promise.all([1, 2, 3, 4, 5].map((x) => batcher.submit(x)));

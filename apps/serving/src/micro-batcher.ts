@@ -1,14 +1,16 @@
 /**
  * Queues single items and runs them through one batched call, so that N concurrent requests cost one
  * model call instead of N. A batch is flushed when it reaches `maxBatch` items or when the first
- * queued item has waited `windowMs`. Only one batch runs at a time: while it runs, new items gather,
- * which makes batches grow with load on their own (the model call is CPU-bound on one thread anyway).
+ * queued item has waited `windowMs`. At most `concurrency` batches run at once (one per model
+ * worker): while they run, new items gather, which makes batches grow with load on their own.
  */
 export interface MicroBatcherOptions<I, O> {
   /** Runs one batch; must return exactly one output per input, in input order. */
   run: (inputs: I[]) => Promise<O[]>;
   maxBatch: number;
   windowMs: number;
+  /** Batches that may run at the same time (default 1): the number of workers behind `run`. */
+  concurrency?: number;
   /** Called after every batch (for metrics); an error in it is ignored. */
   onBatch?: (info: BatchInfo) => void;
   /**
@@ -53,12 +55,15 @@ export class MicroBatcher<I, O> {
   private readonly options: MicroBatcherOptions<I, O>;
   private queue: Pending<I, O>[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private readonly concurrency: number;
   private closed = false;
 
   constructor(options: MicroBatcherOptions<I, O>) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError(`maxBatch must be an integer ≥ 1, got ${options.maxBatch}`);
     if (!(options.windowMs >= 0)) throw new RangeError(`windowMs must be ≥ 0, got ${options.windowMs}`);
+    this.concurrency = options.concurrency ?? 1;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new RangeError(`concurrency must be an integer ≥ 1, got ${options.concurrency}`);
     this.options = options;
   }
 
@@ -82,14 +87,14 @@ export class MicroBatcher<I, O> {
   /** Refuses new items and resolves once every queued item has been answered. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.running || this.queue.length > 0) {
-      if (!this.running) this.flush();
-      await this.running;
+    while (this.running.size > 0 || this.queue.length > 0) {
+      this.flush();
+      await Promise.all([...this.running]);
     }
   }
 
   private schedule(): void {
-    if (this.running) return; // the end of the running batch picks the queue up
+    if (this.running.size >= this.concurrency) return; // the end of a running batch picks the queue up
     if (this.queue.length >= this.options.maxBatch) {
       this.flush();
     } else if (!this.timer) {
@@ -116,16 +121,25 @@ export class MicroBatcher<I, O> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.running || this.queue.length === 0) return;
+    if (this.running.size >= this.concurrency || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
-    this.running = this.runBatch(batch).finally(() => {
-      this.running = undefined;
-      if (this.queue.length === 0) return;
-      // Items that arrived during the run have already waited at least as long as a window would
-      // make them: run them now if there are enough for a full batch, else give stragglers one window.
-      if (this.queue.length >= this.options.maxBatch || this.closed) this.flush();
-      else this.schedule();
+    const run: Promise<void> = this.runBatch(batch).finally(() => {
+      this.running.delete(run);
+      this.next();
     });
+    this.running.add(run);
+    // Another worker may be free for what is left.
+    if (this.queue.length > 0) this.next();
+  }
+
+  /**
+   * Items that arrived during a run have already waited at least as long as a window would make them:
+   * run them now if there are enough for a full batch, else give stragglers one window.
+   */
+  private next(): void {
+    if (this.queue.length === 0) return;
+    if (this.queue.length >= this.options.maxBatch || this.closed) this.flush();
+    else this.schedule();
   }
 
   private async runBatch(batch: Pending<I, O>[]): Promise<void> {
