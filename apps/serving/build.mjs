@@ -33,9 +33,13 @@ const externalNpm = {
 
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
+// Two entry points: the server, and the model worker it starts beside itself (src/inference).
 await build({
-  entryPoints: [join(projectRoot, 'src/main.ts')],
-  outfile: join(outDir, 'main.js'),
+  entryPoints: [
+    { in: join(projectRoot, 'src/main.ts'), out: 'main' },
+    { in: join(projectRoot, 'src/inference/worker-entry.ts'), out: 'inference-worker' },
+  ],
+  outdir: outDir,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -49,7 +53,7 @@ await build({
 
 // Packages loaded through createRequire (e.g. one file of 'natural', to skip its heavy main entry) are
 // plain function calls to esbuild, not imports: find them in the output so they are installed too.
-const bundled = readFileSync(join(outDir, 'main.js'), 'utf8');
+const bundled = ['main.js', 'inference-worker.js'].map((file) => readFileSync(join(outDir, file), 'utf8')).join('\n');
 for (const match of bundled.matchAll(/\brequire\d*(?:\.resolve)?\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
   const name = packageName(match[1]);
   if (!name.startsWith('node:') && !builtins.has(name) && !name.startsWith('@filmgenre/')) externals.add(name);
@@ -91,4 +95,4 @@ writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({
   dependencies,
   optionalDependencies,
 }, null, 2)}\n`);
-console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);
+console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js + inference-worker.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);

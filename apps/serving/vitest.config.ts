@@ -10,6 +10,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     fileParallelism: false,
     pool: 'forks',
+    setupFiles: ['tools/testing/seeded-random.ts'],
     globalSetup: ['apps/serving/src/testing/global-setup.ts'],
   },
 });

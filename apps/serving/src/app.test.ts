@@ -9,7 +9,7 @@ import { defaultConfig } from './config.js';
 import { ERROR_CODES } from './errors.js';
 import type { ServingModels } from './models.js';
 import { listen } from './server.js';
-import { form, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
+import { form, predictMany, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
 
 let models: TestModels;
 let server: TestServer;
@@ -334,6 +334,8 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
         predictWithFeatures: (texts) => (calls++ === 0 ? real.lstm.predictWithFeatures(texts) : Promise.reject(failing)),
         dispose: () => {},
       },
+      runtime: real.runtime,
+      tensorCounts: () => real.tensorCounts(),
     };
     const other = await startServer(models.dir, {}, broken);
     try {
@@ -375,24 +377,10 @@ describe('metrics and resources', () => {
     // Its own server with a 10 ms window, so that 32 concurrent clients share model calls and the
     // 1,000 requests take seconds, not minutes (tensors are counted process-wide either way).
     const leak = await startServer(models.dir, { batchWindowMs: 10 }, server.models);
-    const post = (body: FormData) => fetch(`${leak.url}/v1/predict`, { method: 'POST', body });
     // Warm up every code path once, so lazily created tensors are in the baseline.
-    await (await post(form(films[0]!))).text();
+    await (await fetch(`${leak.url}/v1/predict`, { method: 'POST', body: form(films[0]!) })).text();
     const before = tf.memory().numTensors;
-    let next = 0;
-    const statuses = new Map<number, number>();
-    const worker = async () => {
-      while (next < 1_000) {
-        const i = next++;
-        const f = films[i % films.length]!;
-        // Mostly full requests, plus poster-only, overview-only and failing ones.
-        const body = i % 10 === 7 ? form({ poster: f.poster.subarray(0, 500) }) : i % 5 === 1 ? form({ poster: f.poster }) : i % 5 === 2 ? form({ overview: f.overview }) : form(f);
-        const res = await post(body);
-        await res.arrayBuffer();
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      }
-    };
-    await Promise.all(Array.from({ length: 32 }, worker));
+    const statuses = await predictMany(leak.url, films);
     await leak.stop({ dispose: false });
     expect(statuses.get(200)).toBe(900);
     expect(statuses.get(400)).toBe(100);

@@ -18,9 +18,6 @@ export interface CreateAppOptions {
   models: ServingModels | Promise<ServingModels>;
   config: ServingConfig;
   logger: Logger;
-  /** The TensorFlow.js backend in use and its thread count, reported by /v1/models. */
-  backend?: string;
-  backendThreads?: number;
   metrics?: ServingMetrics;
 }
 
@@ -58,6 +55,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     async (loaded) => {
       models = loaded;
       predictor = new Predictor(loaded, config, metrics, () => preparing);
+      metrics.tensorCounts = () => loaded.tensorCounts();
       await predictor.warmUp();
       if (state === 'loading') state = 'ready';
     },
@@ -193,7 +191,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
       };
     }
     res.json({
-      backend: options.backend ?? 'unknown', backendThreads: options.backendThreads ?? null, models: info,
+      backend: loaded.runtime.backend, backendThreads: loaded.runtime.threads, inference: loaded.runtime.inference, models: info,
       batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch, maxWaitMs: config.batchMaxWaitMs },
     });
   });

@@ -28,6 +28,10 @@ const args = yargs(hideBin(process.argv))
     'batch-window-ms': { type: 'number', describe: 'passed to the server' },
     'max-batch': { type: 'number', describe: 'passed to the server' },
     'batch-max-wait-ms': { type: 'number', describe: 'passed to the server' },
+    inference: { type: 'string', describe: 'passed to the server (workers | inline)' },
+    'poster-workers': { type: 'number', describe: 'passed to the server' },
+    'max-poster-batch': { type: 'number', describe: 'passed to the server' },
+    'model-threads': { type: 'number', default: 1, describe: 'XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)' },
     'untrained-reference-models': {
       type: 'boolean',
       default: false,
@@ -115,6 +119,10 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<number 
   if (args['batch-window-ms'] !== undefined) serverArgs.push('--batch-window-ms', String(args['batch-window-ms']));
   if (args['max-batch'] !== undefined) serverArgs.push('--max-batch', String(args['max-batch']));
   if (args['batch-max-wait-ms'] !== undefined) serverArgs.push('--batch-max-wait-ms', String(args['batch-max-wait-ms']));
+  if (args.inference !== undefined) serverArgs.push('--inference', args.inference);
+  if (args['poster-workers'] !== undefined) serverArgs.push('--poster-workers', String(args['poster-workers']));
+  if (args['max-poster-batch'] !== undefined) serverArgs.push('--max-poster-batch', String(args['max-poster-batch']));
+  serverArgs.push('--model-threads', String(args['model-threads']));
   const child = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolveUrl, reject) => {
@@ -164,7 +172,8 @@ if (args['untrained-reference-models']) {
 }
 
 log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);
-const backend = await initBackend('auto', { log: () => {} });
+// The same XNNPACK thread count as each of the server's models gets.
+const backend = await initBackend('auto', { log: () => {}, wasmThreads: args['model-threads'] });
 const models = await loadModels(modelsDir);
 const modelInfo = Object.fromEntries(MODEL_KEYS.filter((k) => models[k]).map((k) => {
   const m = models[k]!.metadata;

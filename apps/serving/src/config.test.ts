@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, parseConfig } from './config.js';
 
@@ -8,7 +9,15 @@ describe('parseConfig', () => {
     expect(config).toMatchObject({
       modelsDir: 'models', host: '127.0.0.1', port: 3000, maxUploadBytes: 10 * 1024 * 1024, maxOverviewChars: 10_000,
       maxInputPixels: 25_000_000, batchWindowMs: 2, maxBatch: 32, batchMaxWaitMs: 50, corsOrigins: [], backend: 'auto',
+      inference: 'workers', modelThreads: 1, posterWorkers: availableParallelism(), maxPosterBatch: 8,
     });
+  });
+
+  it('sets where the models run, by flag or SERVING_* variable', () => {
+    expect(parseConfig(['--inference', 'inline', '--model-threads', '2'], {})).toMatchObject({ inference: 'inline', modelThreads: 2 });
+    expect(parseConfig([], { SERVING_POSTER_WORKERS: '3', SERVING_MAX_POSTER_BATCH: '4' })).toMatchObject({ posterWorkers: 3, maxPosterBatch: 4 });
+    expect(() => parseConfig(['--inference', 'gpu'], {})).toThrow(/--inference/);
+    expect(() => parseConfig(['--poster-workers', '0'], {})).toThrow(/--poster-workers/);
   });
 
   it('reads SERVING_* variables, and flags win over them', () => {

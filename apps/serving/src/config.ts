@@ -1,8 +1,12 @@
 import { BACKENDS } from '@filmgenre/tf-runtime';
+import { availableParallelism } from 'node:os';
 import yargs from 'yargs';
 import { z } from 'zod';
 
 export const ENV_PREFIX = 'SERVING';
+
+export const INFERENCE_MODES = ['workers', 'inline'] as const;
+export type Inference = (typeof INFERENCE_MODES)[number];
 
 export const ServingConfigSchema = z.object({
   modelsDir: z.string().min(1).default('models'),
@@ -27,6 +31,27 @@ export const ServingConfigSchema = z.object({
   /** Origins allowed to call the API from a browser; empty means no CORS headers at all. */
   corsOrigins: z.array(z.string().min(1)).default([]),
   backend: z.enum(['auto', ...BACKENDS]).default('auto'),
+  /**
+   * `workers`: each model in its own worker thread, so models and request handling run on different
+   * cores at once; `inline`: everything on the main thread (one tfjs instance, less memory).
+   */
+  inference: z.enum(INFERENCE_MODES).default('workers'),
+  /**
+   * XNNPACK threads per model (wasm). 1 by default: measured on 2 cores, a second thread does not
+   * speed up the poster CNN at batch 1 (37.0 vs 37.8 ms) and slows the LSTM (25.6 vs 14.7 ms), and
+   * with one worker per model the cores are already shared between models.
+   */
+  modelThreads: z.number().int().min(1).max(64).default(1),
+  /**
+   * Worker threads for the poster model (inference `workers`), which costs ~5× the others per film:
+   * several batches of posters run at once, one per core. Default: one per core.
+   */
+  posterWorkers: z.number().int().min(1).max(64).default(() => availableParallelism()),
+  /**
+   * Largest batch of posters per CNN call (the other models use maxBatch). The MobileNetV2 trunk is
+   * compute-bound: per poster it costs least at 4–8 (29 ms) and more at 32 (34 ms), cache misses.
+   */
+  maxPosterBatch: z.number().int().min(1).max(1_024).default(8),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** On SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().min(0).default(10_000),
@@ -58,6 +83,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'batch-max-wait-ms': { type: 'number', describe: 'longest wait of a micro-batch for requests still being decoded', default: 50 },
       'cors-origin': { type: 'string', array: true, describe: 'origin allowed by CORS (repeat, or comma-separated); none = CORS off', default: [] },
       backend: { type: 'string', describe: `TensorFlow.js backend: auto, ${BACKENDS.join(', ')}`, default: 'auto' },
+      inference: { type: 'string', describe: `where models run: ${INFERENCE_MODES.join(' (one worker thread per model), ')} (main thread)`, default: 'workers' },
+      'model-threads': { type: 'number', describe: 'XNNPACK threads per model (wasm backend)', default: 1 },
+      'poster-workers': { type: 'number', describe: 'worker threads for the poster model (default: one per core)' },
+      'max-poster-batch': { type: 'number', describe: 'largest micro-batch per poster-model call', default: 8 },
       'log-level': { type: 'string', describe: 'pino log level', default: 'info' },
       'shutdown-timeout-ms': { type: 'number', describe: 'grace period for in-flight requests on SIGTERM', default: 10_000 },
     })
@@ -87,6 +116,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     batchMaxWaitMs: parsed['batchMaxWaitMs'],
     corsOrigins,
     backend: parsed['backend'],
+    inference: parsed['inference'],
+    modelThreads: parsed['modelThreads'],
+    maxPosterBatch: parsed['maxPosterBatch'],
+    posterWorkers: parsed['posterWorkers'],
     logLevel: parsed['logLevel'],
     shutdownTimeoutMs: parsed['shutdownTimeoutMs'],
   });
@@ -107,7 +140,7 @@ export class HelpRequested extends Error {
 
 const FLAGS = [
   'models-dir', 'host', 'port', 'max-upload-bytes', 'max-overview-chars', 'max-input-pixels', 'batch-window-ms', 'max-batch', 'batch-max-wait-ms',
-  'cors-origin', 'backend', 'log-level', 'shutdown-timeout-ms',
+  'cors-origin', 'backend', 'inference', 'model-threads', 'poster-workers', 'max-poster-batch', 'log-level', 'shutdown-timeout-ms',
 ] as const;
 
 /**

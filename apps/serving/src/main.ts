@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import { hideBin } from 'yargs/helpers';
 import { createApp } from './app.js';
 import { ConfigError, HelpRequested, parseConfig, type ServingConfig } from './config.js';
-import { disposeModels, inspectModelsDir, loadModels, MODEL_KEYS } from './models.js';
+import { loadModelsInWorkers } from './inference/worker-models.js';
+import { disposeModels, inspectModelsDir, loadModels, MODEL_KEYS, type ServingModels } from './models.js';
 import { listen } from './server.js';
 
 /** Startup failures go to stderr as one plain sentence (and to the log), then exit 1. */
@@ -33,9 +34,24 @@ async function main(): Promise<void> {
   }
   logger.info({ modelsDir: config.modelsDir, models: MODEL_KEYS.filter((k) => found[k]).map((k) => `${k}:${found[k]!.name}/${found[k]!.variant}`) }, 'models directory checked');
 
-  const backend = await initBackend(config.backend, { log: (line) => logger.info(line) }).catch((error: Error) => refuse(error.message));
-  const modelsLoading = loadModels(config.modelsDir);
-  const serving = createApp({ models: modelsLoading, config, logger, backend: backend.name, backendThreads: backend.threads });
+  let modelsLoading: Promise<ServingModels>;
+  if (config.inference === 'workers') {
+    modelsLoading = loadModelsInWorkers(config.modelsDir, {
+      backend: config.backend,
+      threadsPerModel: config.modelThreads,
+      posterWorkers: config.posterWorkers,
+      // A model thread that dies (out of memory, a native crash) leaves nothing to serve with: exit
+      // non-zero so the supervisor restarts the process, rather than answer 500 forever.
+      onWorkerExit: (key, error) => {
+        logger.fatal({ err: error, model: key }, 'model worker died');
+        process.exit(1);
+      },
+    });
+  } else {
+    const backend = await initBackend(config.backend, { log: (line) => logger.info(line), wasmThreads: config.modelThreads }).catch((error: Error) => refuse(error.message));
+    modelsLoading = loadModels(config.modelsDir, { backendThreads: backend.threads });
+  }
+  const serving = createApp({ models: modelsLoading, config, logger });
 
   // Listen before the weights are loaded: orchestrators see /healthz alive and /readyz 503 until ready.
   const running = await listen(serving, { host: config.host, port: config.port, logger }).catch((error: NodeJS.ErrnoException) =>
@@ -51,7 +67,7 @@ async function main(): Promise<void> {
     refuse((error as Error).message);
   }
   const models = await modelsLoading;
-  logger.info({ url: running.url, backend: backend.name, threads: backend.threads, models: MODEL_KEYS.filter((k) => models[k]).map((k) => `${k}:${models[k]!.metadata.name}/${models[k]!.metadata.variant}`) }, 'ready');
+  logger.info({ url: running.url, ...models.runtime, ...(config.inference === 'workers' ? { posterWorkers: config.posterWorkers } : {}), models: MODEL_KEYS.filter((k) => models[k]).map((k) => `${k}:${models[k]!.metadata.name}/${models[k]!.metadata.variant}`) }, 'ready');
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one app instance (own registry, so several apps can live in one process). */
 export interface ServingMetrics {
@@ -8,12 +8,15 @@ export interface ServingMetrics {
   inferenceDuration: Histogram<'model'>;
   batchSize: Histogram<'model'>;
   queueWait: Histogram<'model'>;
+  liveTensors: Gauge<'runtime'>;
+  /** Where liveTensors reads from at each scrape (set once the models are loaded). */
+  tensorCounts?: () => Promise<Record<string, number>>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): ServingMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  return {
+  const metrics: ServingMetrics = {
     registry,
     httpRequests: new Counter({
       name: 'http_requests_total',
@@ -49,5 +52,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Servi
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
+    liveTensors: new Gauge({
+      name: 'tfjs_live_tensors',
+      help: 'Tensors alive in each TensorFlow.js runtime (a model worker, or the process): a number that grows means a leak',
+      labelNames: ['runtime'],
+      registers: [registry],
+      async collect() {
+        const counts = await metrics.tensorCounts?.().catch(() => undefined);
+        this.reset();
+        for (const [runtime, count] of Object.entries(counts ?? {})) this.set({ runtime }, count);
+      },
+    }),
   };
+  return metrics;
 }

@@ -1,4 +1,6 @@
 import { GENRES } from '@filmgenre/core';
+import type { Inference } from './config.js';
+import * as tf from '@tensorflow/tfjs';
 import { loadPosterClassifier } from '@filmgenre/model-cnn';
 import { loadFusionClassifier } from '@filmgenre/model-fusion';
 import { loadOverviewClassifier } from '@filmgenre/model-lstm';
@@ -16,6 +18,8 @@ export interface WithFeatures {
 export interface ImageModel {
   metadata: ModelMetadata;
   imageSize: number;
+  /** Batches it can run at once (one per worker); 1 when absent. */
+  parallelism?: number;
   predict(posters: Uint8Array[]): Promise<Float32Array>;
   predictWithFeatures(posters: Uint8Array[]): Promise<WithFeatures>;
   dispose(): void;
@@ -51,7 +55,12 @@ export interface ServingModels {
   cnn: ImageModel;
   lstm: TextModel;
   fusion?: FusionModel;
+  /** Where the models run, for /v1/models: in this thread, or one worker thread per model. */
+  runtime: { inference: Inference; backend: string; threads: number | null };
+  /** Live tensors per runtime (one entry per model worker, or `process`): for leak checks and /metrics. */
+  tensorCounts(): Promise<Record<string, number>>;
 }
+
 
 export type ModelKey = 'cnn' | 'lstm' | 'fusion';
 export const MODEL_KEYS: readonly ModelKey[] = ['cnn', 'lstm', 'fusion'];
@@ -99,8 +108,11 @@ export function inspectModelsDir(dir: string): Record<ModelKey, ModelMetadata | 
   return found;
 }
 
-/** Loads every model of the directory; on any failure disposes what was loaded and throws. */
-export async function loadModels(dir: string): Promise<ServingModels> {
+/**
+ * Loads every model of the directory into this thread, on the backend already initialised; on any
+ * failure disposes what was loaded and throws.
+ */
+export async function loadModels(dir: string, options: { backendThreads?: number } = {}): Promise<ServingModels> {
   const root = resolve(dir);
   const present = inspectModelsDir(root);
   const loaded: { dispose(): void }[] = [];
@@ -117,7 +129,11 @@ export async function loadModels(dir: string): Promise<ServingModels> {
     const cnn: ImageModel = await load('cnn', loadPosterClassifier);
     const lstm: TextModel = await load('lstm', loadOverviewClassifier);
     const fusion: FusionModel | undefined = present.fusion ? await load('fusion', loadFusionClassifier) : undefined;
-    return { dir: root, cnn, lstm, ...(fusion ? { fusion } : {}) };
+    return {
+      dir: root, cnn, lstm, ...(fusion ? { fusion } : {}),
+      runtime: { inference: 'inline', backend: tf.getBackend(), threads: options.backendThreads ?? null },
+      tensorCounts: async () => ({ process: tf.memory().numTensors }),
+    };
   } catch (error) {
     for (const model of loaded) model.dispose();
     throw error;

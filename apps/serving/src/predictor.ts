@@ -65,14 +65,15 @@ export class Predictor {
 
   constructor(
     readonly models: ServingModels,
-    config: Pick<ServingConfig, 'batchWindowMs' | 'maxBatch' | 'batchMaxWaitMs'>,
+    config: Pick<ServingConfig, 'batchWindowMs' | 'maxBatch' | 'batchMaxWaitMs'> & Partial<Pick<ServingConfig, 'maxPosterBatch'>>,
     metrics?: ServingMetrics,
     /** Requests parsed or decoded right now, which will reach the batchers soon. */
     incoming?: () => number,
   ) {
     const common = (model: ModelKey) => ({
-      maxBatch: config.maxBatch,
+      maxBatch: model === 'cnn' ? Math.min(config.maxBatch, config.maxPosterBatch ?? config.maxBatch) : config.maxBatch,
       windowMs: config.batchWindowMs,
+      concurrency: model === 'cnn' ? (models.cnn.parallelism ?? 1) : 1,
       // Fusion runs after both modalities, so nothing upstream is worth waiting for there.
       ...(incoming && model !== 'fusion' ? { incoming, maxWaitMs: config.batchMaxWaitMs } : {}),
       onBatch: (info: { size: number; runMs: number }) => {
@@ -133,13 +134,16 @@ export class Predictor {
   async warmUp(): Promise<void> {
     const { cnn, lstm, fusion } = this.models;
     const blank = new Uint8Array(cnn.imageSize * cnn.imageSize * 3);
+    // Concurrent calls, so that each poster worker gets one.
+    const posterCalls = cnn.parallelism ?? 1;
     if (fusion) {
-      const image = await cnn.predictWithFeatures([blank]);
-      const text = await lstm.predictWithFeatures(['warm up']);
-      await fusion.predict({ image, text });
+      const [images, text] = await Promise.all([
+        Promise.all(Array.from({ length: posterCalls }, () => cnn.predictWithFeatures([blank]))),
+        lstm.predictWithFeatures(['warm up']),
+      ]);
+      await fusion.predict({ image: images[0]!, text });
     } else {
-      await cnn.predict([blank]);
-      await lstm.predict(['warm up']);
+      await Promise.all([...Array.from({ length: posterCalls }, () => cnn.predict([blank])), lstm.predict(['warm up'])]);
     }
   }
 

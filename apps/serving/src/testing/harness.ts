@@ -58,7 +58,7 @@ export interface TestServer {
 export async function startServer(modelsDir: string, overrides: Partial<ServingConfig> = {}, models?: ServingModels): Promise<TestServer> {
   const config = defaultConfig({ port: 0, logLevel: 'silent', ...overrides });
   const loaded = models ?? (await loadModels(modelsDir));
-  const serving = createApp({ models: loaded, config, logger: pino({ level: config.logLevel }), backend: 'wasm' });
+  const serving = createApp({ models: loaded, config, logger: pino({ level: config.logLevel }) });
   await serving.ready;
   const running = await listen(serving, { host: '127.0.0.1', port: 0 });
   return {
@@ -83,4 +83,25 @@ export function form(fields: { poster?: Buffer | Blob; posterName?: string; over
   if (fields.overview !== undefined) data.append('overview', fields.overview);
   for (const [k, v] of Object.entries(fields.extra ?? {})) data.append(k, v);
   return data;
+}
+
+/**
+ * `total` predict requests from `concurrency` clients: mostly poster + overview, plus poster-only,
+ * overview-only and (every tenth) a truncated poster that must fail. Returns the count per status.
+ */
+export async function predictMany(url: string, films: { poster: Buffer; overview: string }[], total = 1_000, concurrency = 32): Promise<Map<number, number>> {
+  let next = 0;
+  const statuses = new Map<number, number>();
+  const client = async () => {
+    while (next < total) {
+      const i = next++;
+      const f = films[i % films.length]!;
+      const body = i % 10 === 7 ? form({ poster: f.poster.subarray(0, 500) }) : i % 5 === 1 ? form({ poster: f.poster }) : i % 5 === 2 ? form({ overview: f.overview }) : form(f);
+      const res = await fetch(`${url}/v1/predict`, { method: 'POST', body });
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  return statuses;
 }

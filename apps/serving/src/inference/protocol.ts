@@ -1,0 +1,25 @@
+import type { BackendInfo, BackendRequest } from '@filmgenre/tf-runtime';
+import type { ModelKey } from '../models.js';
+
+/** What the main thread tells a model worker when it starts it. */
+export interface WorkerStart {
+  key: ModelKey;
+  dir: string;
+  backend: BackendRequest;
+  /** XNNPACK threads of this worker's wasm instance. */
+  threads: number;
+}
+
+export type WorkerMethod = 'predict' | 'predictWithFeatures' | 'numTensors';
+
+export interface WorkerCall {
+  id: number;
+  method: WorkerMethod;
+  input?: unknown;
+}
+
+export type WorkerReply =
+  | { type: 'ready'; backend: BackendInfo }
+  | { type: 'load-failed'; message: string }
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; message: string };
