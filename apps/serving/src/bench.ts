@@ -31,6 +31,7 @@ const args = yargs(hideBin(process.argv))
     inference: { type: 'string', describe: 'passed to the server (workers | inline)' },
     'poster-workers': { type: 'number', describe: 'passed to the server' },
     'max-poster-batch': { type: 'number', describe: 'passed to the server' },
+    'batch-costs': { type: 'boolean', default: false, describe: 'only time each model per item at batch sizes 1-32 on real films (no server), then exit' },
     'model-threads': { type: 'number', default: 1, describe: 'XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)' },
     'untrained-reference-models': {
       type: 'boolean',
@@ -102,6 +103,37 @@ async function forwardTime(models: ServingModels) {
     total: stats(totals),
     perModel: Object.fromEntries(Object.entries(perModel).filter(([, xs]) => xs.length).map(([k, xs]) => [k, stats(xs)])),
   };
+}
+
+/**
+ * Milliseconds per item of each model at batch sizes 1…32, on distinct real films (median of several
+ * calls): how much batching saves per model, which bounds what micro-batching can gain under load.
+ */
+async function batchCosts(models: ServingModels) {
+  const sample = readDataset(resolveDatasetDir(), { limit: 32 }).films;
+  const posters = await Promise.all(sample.map((f) => decodePoster(f.posterPath, { size: models.cnn.imageSize })));
+  const overviews = sample.map((f) => f.overview);
+  const median = async (fn: () => Promise<unknown>, calls: number) => {
+    await fn();
+    const times: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const t0 = performance.now();
+      await fn();
+      times.push(performance.now() - t0);
+    }
+    return quantile(times.sort((a, b) => a - b), 0.5);
+  };
+  const decodeStarted = performance.now();
+  for (const f of sample) await decodePoster(f.posterPath, { size: models.cnn.imageSize });
+  const decodeMsPerPoster = round((performance.now() - decodeStarted) / sample.length);
+  const perItem: Record<string, Record<number, number>> = { cnn: {}, lstm: {} };
+  for (const n of [1, 4, 8, 16, 32]) {
+    const calls = n <= 4 ? 10 : 4;
+    perItem['cnn']![n] = round((await median(() => models.cnn.predictWithFeatures(posters.slice(0, n)), calls)) / n);
+    perItem['lstm']![n] = round((await median(() => models.lstm.predictWithFeatures(overviews.slice(0, n)), calls)) / n);
+    log(`batch ${n}: cnn ${perItem['cnn']![n]} ms/poster, lstm ${perItem['lstm']![n]} ms/overview`);
+  }
+  return { msPerItemByBatchSize: perItem, decodeMsPerPoster };
 }
 
 function multipartBody(): { body: Buffer; contentType: string } {
@@ -179,6 +211,11 @@ const modelInfo = Object.fromEntries(MODEL_KEYS.filter((k) => models[k]).map((k)
   const m = models[k]!.metadata;
   return [k, { name: m.name, variant: m.variant, createdAt: m.createdAt, gitCommit: m.gitCommit }];
 }));
+if (args['batch-costs']) {
+  process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), threads: backend.threads, loadAverage: loadavg(), ...(await batchCosts(models)) }, null, 2)}\n`);
+  process.exit(0);
+}
+
 // Timed before and after the load runs: the machine is shared, and the ratio only means something
 // if the floor is measured close in time to the latencies it is compared with.
 const forwardBefore = await forwardTime(models);

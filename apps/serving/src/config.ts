@@ -37,9 +37,10 @@ export const ServingConfigSchema = z.object({
    */
   inference: z.enum(INFERENCE_MODES).default('workers'),
   /**
-   * XNNPACK threads per model (wasm). 1 by default: measured on 2 cores, a second thread does not
-   * speed up the poster CNN at batch 1 (37.0 vs 37.8 ms) and slows the LSTM (25.6 vs 14.7 ms), and
-   * with one worker per model the cores are already shared between models.
+   * XNNPACK threads per model (wasm). 1 by default: with a worker per model the cores are already
+   * shared between models, and XNNPACK's spinning threads then get in each other's way. Measured on
+   * 2 cores, one poster worker with 2 threads instead of two with 1: c=1 p99 126–174 vs 76–92 ms,
+   * c=32 28–41 vs 36–45 req/s (docs/benchmarks/serving.md).
    */
   modelThreads: z.number().int().min(1).max(64).default(1),
   /**
@@ -49,7 +50,8 @@ export const ServingConfigSchema = z.object({
   posterWorkers: z.number().int().min(1).max(64).default(() => availableParallelism()),
   /**
    * Largest batch of posters per CNN call (the other models use maxBatch). The MobileNetV2 trunk is
-   * compute-bound: per poster it costs least at 4–8 (29 ms) and more at 32 (34 ms), cache misses.
+   * compute-bound: larger batches hardly lower its cost per poster, they only make each call, and
+   * so the wait of the requests behind it, longer; with one batch per poster worker, 8 keeps both busy.
    */
   maxPosterBatch: z.number().int().min(1).max(1_024).default(8),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -169,7 +169,8 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           type: 'object',
           properties: {
             backend: { type: 'string', description: 'TensorFlow.js backend serving the models' },
-            backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend (wasm: XNNPACK threads)' },
+            backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend per model (wasm: XNNPACK threads)' },
+            inference: { type: 'string', enum: ['workers', 'inline'], description: 'workers: each model in its own worker thread (the poster model in several); inline: all on the main thread' },
             models: {
               type: 'object',
               properties: {
