@@ -1,7 +1,11 @@
+import type { LateFusionWeighting } from '@filmgenre/model-fusion';
 import { z } from 'zod';
 import { BACKENDS } from '@filmgenre/tf-runtime';
 
 export const MODEL_CHOICES = ['cnn', 'lstm', 'fusion', 'all'] as const;
+
+/** model-fusion's weightings plus `auto`; spelled out so the CLI parses flags without loading tfjs. */
+export const FUSION_WEIGHTINGS = ['auto', 'equal', 'shared', 'per-genre'] as const satisfies readonly ('auto' | LateFusionWeighting)[];
 export type ModelChoice = (typeof MODEL_CHOICES)[number];
 
 /** Recommended defaults, chosen on the validation split (see docs/BENCHMARKS.md and the README). */
@@ -23,6 +27,8 @@ export const TrainConfigSchema = z.object({
   textVariant: z.enum(['bilstm', 'transformer']).optional(),
   textEmbeddings: z.enum(['learned', 'wink-100d']).optional(),
   fusionKind: z.enum(['late', 'joint']).default('late'),
+  /** Late fusion: how the image weights are chosen; `auto` picks by cross-validation inside validation. */
+  fusionWeighting: z.enum(FUSION_WEIGHTINGS).default('auto'),
   dropout: z.number().min(0).lt(1).optional(),
   classWeightStrength: z.number().min(0).max(1).default(0.5),
   augmentStrength: z.number().min(0).max(2).default(1),

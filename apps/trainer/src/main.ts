@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EvaluateConfigSchema, MODEL_CHOICES, parseConfig, TrainConfigSchema } from './config.js';
+import { EvaluateConfigSchema, FUSION_WEIGHTINGS, MODEL_CHOICES, parseConfig, TrainConfigSchema } from './config.js';
 
 const backendOption = {
   type: 'string',
@@ -35,6 +35,10 @@ async function run(): Promise<void> {
           .option('text-variant', { choices: ['bilstm', 'transformer'] as const, describe: 'overview model variant' })
           .option('text-embeddings', { choices: ['learned', 'wink-100d'] as const, describe: 'embedding initialisation' })
           .option('fusion-kind', { choices: ['late', 'joint'] as const, default: 'late' })
+          .option('fusion-weighting', {
+            choices: FUSION_WEIGHTINGS, default: 'auto',
+            describe: 'late fusion image weights: one 0.5 for all genres, one fitted for all, one per genre, or auto (the best of the three by 2-fold cross-validation inside the validation split)',
+          })
           .option('dropout', { type: 'number' })
           .option('class-weight-strength', { type: 'number', default: 0.5, describe: 'positive-class weight = (neg/pos)^strength; 0 disables' })
           .option('augment-strength', { type: 'number', default: 1, describe: 'poster augmentation strength; 0 disables' })

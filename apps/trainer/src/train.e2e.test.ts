@@ -61,7 +61,13 @@ describe('trainer end to end on 300 real films', () => {
 
   it('fits late fusion on the two saved models', async () => {
     const trained = await trainFusionModel(ctx);
-    expect(readModelMetadata(trained.dir)).toMatchObject({ name: 'fusion', modality: 'fusion', variant: 'late' });
+    const metadata = readModelMetadata(trained.dir);
+    expect(metadata).toMatchObject({ name: 'fusion', modality: 'fusion', variant: 'late' });
+    // The weighting was chosen by cross-validation among all three, and the choice is recorded.
+    const training = metadata.training as { weighting: string; crossValidatedMicroF1: Record<string, number> };
+    expect(Object.keys(training.crossValidatedMicroF1).sort()).toEqual(['equal', 'per-genre', 'shared']);
+    const best = Math.max(...Object.values(training.crossValidatedMicroF1));
+    expect(training.crossValidatedMicroF1[training.weighting]).toBe(best);
     expect(trained.validationProbabilities.length).toBe(trained.validationIds.length * NUM_GENRES);
   }, 300_000);
 

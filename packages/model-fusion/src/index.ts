@@ -1,7 +1,8 @@
 export {
-  fitLateFusion, applyLateFusion, LateFusionParamsSchema, DEFAULT_WEIGHT_GRID,
-  type LateFusionParams, type FitLateFusionArgs,
+  fitLateFusion, applyLateFusion, LateFusionParamsSchema, DEFAULT_WEIGHT_GRID, LATE_FUSION_WEIGHTINGS,
+  type LateFusionParams, type LateFusionWeighting, type FitLateFusionArgs,
 } from './late.js';
+export { selectLateFusion, type LateFusionSelection, type SelectLateFusionArgs } from './select.js';
 export { GatedMultimodalUnit, type GatedMultimodalUnitArgs } from './gmu.js';
 export {
   createJointFusionModel, JointFusionOptionsSchema, IMAGE_FEATURES_INPUT, TEXT_FEATURES_INPUT,

@@ -2,6 +2,16 @@ import { tunePerGenreThresholds } from '@filmgenre/metrics';
 import { z } from 'zod';
 import { toFlat, type Matrix } from './matrix.js';
 
+/**
+ * How the per-genre image weights are chosen:
+ * - `equal`: w = 0.5 for every genre (nothing fitted);
+ * - `shared`: one w for all genres, the best pooled micro-F1 on the grid (0 and 1 included, so the
+ *   fusion can fall back to the better modality alone);
+ * - `per-genre`: each genre's own best w (25 weights: the most flexible, and the easiest to overfit).
+ */
+export const LATE_FUSION_WEIGHTINGS = ['equal', 'shared', 'per-genre'] as const;
+export type LateFusionWeighting = (typeof LATE_FUSION_WEIGHTINGS)[number];
+
 export const LateFusionParamsSchema = z.object({
   numGenres: z.int().positive(),
   /** Per genre: p = w·image + (1 − w)·text. */
@@ -13,6 +23,10 @@ export const LateFusionParamsSchema = z.object({
   /** Whether the genre had enough validation positives to tune its weight (else w = 0.5). */
   tuned: z.array(z.boolean()),
   weightGrid: z.array(z.number()),
+  /** How the weights were chosen (absent in directories written before the choice existed). */
+  weighting: z.enum(LATE_FUSION_WEIGHTINGS).optional(),
+  /** Mean micro-F1 of each candidate weighting on held-out halves of the validation films. */
+  crossValidatedMicroF1: z.record(z.string(), z.number()).optional(),
 }).refine((p) => [p.weights, p.thresholds, p.f1, p.tuned].every((a) => a.length === p.numGenres), { message: 'one weight, threshold, f1 and tuned flag per genre' });
 export type LateFusionParams = z.infer<typeof LateFusionParamsSchema>;
 

@@ -5,7 +5,7 @@ import { loadPosterClassifier, type PosterClassifier } from '@filmgenre/model-cn
 import { loadOverviewClassifier, type OverviewClassifier } from '@filmgenre/model-lstm';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, shuffleInPlace } from '@filmgenre/core';
-import { applyLateFusion, createJointFusionModel, fitLateFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
+import { applyLateFusion, createJointFusionModel, saveFusionClassifier, selectLateFusion } from '@filmgenre/model-fusion';
 import { evaluateMultiLabel as evaluate } from '@filmgenre/metrics';
 import { fitWithEarlyStopping, type Batch } from '../training/fit.js';
 import { classWeightsFor, compileForTraining } from '../training/loss.js';
@@ -138,7 +138,13 @@ export async function trainFusionModel(ctx: TrainContext): Promise<TrainedModel>
     }
     const outputs = await modalityOutputs(poster, overview, ctx.split.validation, ctx.cacheDir, ctx.signal);
     const labels = labelMatrix(outputs.films, NUM_GENRES);
-    const params = fitLateFusion({ imageProbs: outputs.image.probabilities, textProbs: outputs.text.probabilities, labels, numGenres: NUM_GENRES });
+    const weighting = ctx.config.fusionWeighting;
+    const selection = selectLateFusion({
+      imageProbs: outputs.image.probabilities, textProbs: outputs.text.probabilities, labels, numGenres: NUM_GENRES,
+      ...(weighting === 'auto' ? {} : { candidates: [weighting] }),
+    });
+    const params = selection.params;
+    log(`[fusion] late weighting: ${selection.weighting} (2-fold cross-validated micro-F1 inside validation: ${Object.entries(selection.crossValidatedMicroF1).map(([k, v]) => `${k} ${v!.toFixed(3)}`).join(', ')})`);
     const probabilities = applyLateFusion(params, outputs.image.probabilities, outputs.text.probabilities);
     const thresholds = tuneThresholds(probabilities, labels, ctx.config.thresholds);
     const metrics = evaluate({ probabilities, labels, thresholds, genres: [...GENRES] });
@@ -146,7 +152,7 @@ export async function trainFusionModel(ctx: TrainContext): Promise<TrainedModel>
     const seconds = (Date.now() - started) / 1000;
     await saveFusionClassifier(dir, {
       kind: 'late',
-      late: { ...params, thresholds },
+      late: { ...params, thresholds, weighting: selection.weighting, crossValidatedMicroF1: selection.crossValidatedMicroF1 },
       metadata: {
         format: 1,
         name: 'fusion',
@@ -162,7 +168,10 @@ export async function trainFusionModel(ctx: TrainContext): Promise<TrainedModel>
         },
         metrics: { validation: metrics },
         history: [],
-        training: { fitOn: 'validation', validationFilms: outputs.films.length, imageWeights: [...params.weights], seconds },
+        training: {
+          fitOn: 'validation', validationFilms: outputs.films.length, weighting: selection.weighting,
+          crossValidatedMicroF1: selection.crossValidatedMicroF1, imageWeights: [...params.weights], seconds,
+        },
         ...provenance(['@filmgenre/model-fusion', '@filmgenre/model-cnn', '@filmgenre/model-lstm'], ctx.backend),
       },
     });
