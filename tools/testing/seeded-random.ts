@@ -1,3 +1,4 @@
+import { hashString, seedMathRandom } from '@filmgenre/core';
 import { beforeEach } from 'vitest';
 
 /**
@@ -6,26 +7,6 @@ import { beforeEach } from 'vitest';
  * pass or fail by luck (CI saw exactly that). Each test gets its own stream, seeded by its full name,
  * so the result does not depend on which other tests ran before it.
  */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function fullName(task: { name: string; suite?: { name: string; suite?: unknown } | undefined; file?: { name: string } }): string {
   const parts: string[] = [task.name];
   let suite = task.suite as { name: string; suite?: unknown } | undefined;
@@ -37,8 +18,8 @@ function fullName(task: { name: string; suite?: { name: string; suite?: unknown 
 }
 
 // Module-level code (beforeAll, describe bodies) gets a stream seeded by nothing but this constant.
-Math.random = mulberry32(0x5eed);
+seedMathRandom(0x5eed);
 
 beforeEach((context) => {
-  Math.random = mulberry32(fnv1a(fullName(context.task)));
+  seedMathRandom(hashString(fullName(context.task)));
 });

@@ -26,7 +26,7 @@ async function run(): Promise<void> {
           .option('batch-size', { type: 'number', describe: 'batch size (default per model)' })
           .option('learning-rate', { type: 'number', describe: 'Adam learning rate (default per model)' })
           .option('limit', { type: 'number', describe: 'use only the first N films (quick run)' })
-          .option('seed', { type: 'number', default: 0, describe: 'seed for the split, shuffling, augmentation and initialisation' })
+          .option('seed', { type: 'number', default: 0, describe: 'seed for the split, shuffling, augmentation, initialisation and dropout (a run repeats for a seed on the same backend)' })
           .option('backend', backendOption)
           .option('resume', { type: 'boolean', default: false, describe: 'continue from the last checkpoint of an interrupted run' })
           .option('patience', { type: 'number', default: 3, describe: 'early stopping: epochs without validation-loss improvement' })

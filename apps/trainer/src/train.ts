@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { findWorkspaceRoot, formatBadRows, GENRES, genresOf, readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
+import { findWorkspaceRoot, formatBadRows, GENRES, genresOf, hashString, readDataset, resolveDatasetDir, seedMathRandom, splitTrainValidation } from '@filmgenre/core';
 import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
 import type { TrainConfig } from './config.js';
@@ -43,6 +43,9 @@ export async function train(config: TrainConfig): Promise<void> {
   const started = Date.now();
   for (const name of wanted) {
     if (controller.signal.aborted) break;
+    // tfjs' unseeded draws (initialisers, dropout) come from Math.random: seeding it per model makes
+    // a run repeat for a given --seed, and makes `--model lstm` give the same LSTM as `--model all`.
+    seedMathRandom(hashString(`${config.seed}:${name}`));
     // Each modality's code is loaded only when that model is trained.
     const result =
       name === 'cnn' ? await (await import('./tasks/poster.js')).trainPosterModel(ctx)

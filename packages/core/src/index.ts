@@ -1,5 +1,5 @@
 export { GENRES, NUM_GENRES, genresOf, type Genre } from './genres.js';
-export { createRng, shuffleInPlace, hashString, type Rng } from './random.js';
+export { createRng, shuffleInPlace, hashString, seedMathRandom, type Rng } from './random.js';
 export { splitTrainValidation, type Split, type SplitOptions } from './split.js';
 export {
   readDataset, formatBadRows, resolveDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,

@@ -36,3 +36,12 @@ export function hashString(text: string): number {
   hash ^= hash >>> 16;
   return hash >>> 0;
 }
+
+/**
+ * Replaces Math.random with a seeded generator. tfjs has no global seed: its weight initialisers,
+ * dropout masks and orthogonal initialisation draw from Math.random whenever no per-layer seed is
+ * given, so this is what makes a training run (or a test) repeat exactly for a given seed.
+ */
+export function seedMathRandom(seed: number): void {
+  Math.random = createRng(seed);
+}

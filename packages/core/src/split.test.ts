@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, shuffleInPlace } from './random.js';
+import { createRng, seedMathRandom, shuffleInPlace } from './random.js';
 import { splitTrainValidation } from './split.js';
 
 const films = Array.from({ length: 5000 }, (_, i) => ({ id: `tt${String(1000000 + i * 7).padStart(7, '0')}` }));
@@ -42,5 +42,17 @@ describe('createRng', () => {
     expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...xs)).toBeLessThan(1);
     expect(xs.reduce((s, x) => s + x, 0) / xs.length).toBeCloseTo(0.5, 1);
+  });
+});
+
+describe('seedMathRandom', () => {
+  it('makes Math.random repeat its sequence for a seed, and differ for another', () => {
+    const draw = (seed: number) => {
+      seedMathRandom(seed);
+      return Array.from({ length: 5 }, () => Math.random());
+    };
+    expect(draw(7)).toEqual(draw(7));
+    expect(draw(7)).not.toEqual(draw(8));
+    expect(draw(7).every((x) => x >= 0 && x < 1)).toBe(true);
   });
 });
