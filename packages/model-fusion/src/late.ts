@@ -30,6 +30,18 @@ export const LateFusionParamsSchema = z.object({
 }).refine((p) => [p.weights, p.thresholds, p.f1, p.tuned].every((a) => a.length === p.numGenres), { message: 'one weight, threshold, f1 and tuned flag per genre' });
 export type LateFusionParams = z.infer<typeof LateFusionParamsSchema>;
 
+/** The three n×k inputs of late fusion as flat arrays, checked to describe the same films. */
+export function flatFusionInputs(args: Pick<FitLateFusionArgs, 'imageProbs' | 'textProbs' | 'labels' | 'numGenres'>): { image: Float32Array; text: Float32Array; labels: Float32Array } {
+  const k = args.numGenres;
+  const labels = toFlat(args.labels, k, 'labels');
+  const image = toFlat(args.imageProbs, k, 'imageProbs');
+  const text = toFlat(args.textProbs, k, 'textProbs');
+  if (image.length !== labels.length || text.length !== labels.length) {
+    throw new RangeError(`imageProbs, textProbs and labels disagree: ${image.length / k}, ${text.length / k} and ${labels.length / k} films`);
+  }
+  return { image, text, labels };
+}
+
 export interface FitLateFusionArgs {
   imageProbs: Matrix;
   textProbs: Matrix;
@@ -68,12 +80,8 @@ export function fitLateFusion(args: FitLateFusionArgs): LateFusionParams {
   const k = args.numGenres;
   const grid = [...new Set(args.grid ?? DEFAULT_WEIGHT_GRID)].sort((a, b) => a - b);
   if (grid.length === 0 || grid.some((w) => !(w >= 0 && w <= 1))) throw new RangeError(`weight grid must hold values in [0, 1], got ${JSON.stringify(args.grid)}`);
-  const labels = toFlat(args.labels, k, 'labels');
-  const image = toFlat(args.imageProbs, k, 'imageProbs');
-  const text = toFlat(args.textProbs, k, 'textProbs');
-  if (image.length !== labels.length || text.length !== labels.length) {
-    throw new RangeError(`imageProbs, textProbs and labels disagree: ${image.length / k}, ${text.length / k} and ${labels.length / k} films`);
-  }
+  const { image, text, labels } = flatFusionInputs(args);
+
   const tuneOptions = { numGenres: k, ...(args.thresholdGrid ? { grid: args.thresholdGrid } : {}), ...(args.minSupport ? { minSupport: args.minSupport } : {}) };
   const runs = grid.map((w) => ({ w, result: tunePerGenreThresholds(applyLateFusion({ numGenres: k, weights: new Array(k).fill(w) }, image, text), labels, tuneOptions) }));
   const middle = runs.reduce((best, r) => (Math.abs(r.w - 0.5) < Math.abs(best.w - 0.5) ? r : best));

@@ -1,15 +1,9 @@
 import { evaluateMultiLabel, tuneThresholdsForMicroF1 } from '@filmgenre/metrics';
-import { applyLateFusion, DEFAULT_WEIGHT_GRID, fitLateFusion, LATE_FUSION_WEIGHTINGS, type LateFusionParams, type LateFusionWeighting } from './late.js';
-import { toFlat, type Matrix } from './matrix.js';
+import { applyLateFusion, DEFAULT_WEIGHT_GRID, fitLateFusion, flatFusionInputs, LATE_FUSION_WEIGHTINGS, type FitLateFusionArgs, type LateFusionParams, type LateFusionWeighting } from './late.js';
 
-export interface SelectLateFusionArgs {
-  imageProbs: Matrix;
-  textProbs: Matrix;
-  labels: Matrix;
-  numGenres: number;
+export interface SelectLateFusionArgs extends Pick<FitLateFusionArgs, 'imageProbs' | 'textProbs' | 'labels' | 'numGenres' | 'grid'> {
   /** Candidates, simplest first: on a tie the simpler one wins. Default: all three. */
   candidates?: readonly LateFusionWeighting[];
-  grid?: readonly number[];
 }
 
 export interface LateFusionSelection {
@@ -57,12 +51,7 @@ function fitWeighting(weighting: LateFusionWeighting, image: Float32Array, text:
  */
 export function selectLateFusion(args: SelectLateFusionArgs): LateFusionSelection {
   const k = args.numGenres;
-  const image = toFlat(args.imageProbs, k, 'imageProbs');
-  const text = toFlat(args.textProbs, k, 'textProbs');
-  const labels = toFlat(args.labels, k, 'labels');
-  if (image.length !== labels.length || text.length !== labels.length) {
-    throw new RangeError(`imageProbs, textProbs and labels disagree: ${image.length / k}, ${text.length / k} and ${labels.length / k} films`);
-  }
+  const { image, text, labels } = flatFusionInputs(args);
   const candidates = args.candidates ?? LATE_FUSION_WEIGHTINGS;
   if (candidates.length === 0) throw new RangeError('selectLateFusion needs at least one candidate weighting');
   const grid = args.grid ?? DEFAULT_WEIGHT_GRID;
