@@ -1,7 +1,13 @@
 export { GENRES, NUM_GENRES, genresOf, type Genre } from './genres.js';
-export { createRng, shuffleInPlace, hashString, seedMathRandom, type Rng } from './random.js';
-export { splitTrainValidation, type Split, type SplitOptions } from './split.js';
+export { createRng, shuffleInPlace, hashString, seedMathRandom, type Rng, type StatefulRng } from './random.js';
+export {
+  splitTrainValidation, holdoutSplit, foldOf, splitMismatch,
+  type Split, type SplitOptions, type FoldOptions, type HoldoutSplit, type SplitRecord,
+} from './split.js';
 export {
   readDataset, formatBadRows, resolveDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,
   type Dataset, type Film, type BadRow, type DatasetSummary, type ReadDatasetOptions,
 } from './dataset.js';
+export { writeFileAtomic, replaceDirAtomic } from './fs.js';
+export { defaultCacheRoot } from './cache.js';
+export { cliOptionsOf, parseCliOptions, kebabCase, camelCase, type CliOption } from './cli.js';

@@ -1,15 +1,27 @@
 /** Small, fast, seedable PRNG (mulberry32): same seed, same sequence, on every platform. */
 export type Rng = () => number;
 
-export function createRng(seed: number): Rng {
+/** A generator whose position can be saved and restored (a checkpoint resumes its stream exactly). */
+export interface StatefulRng extends Rng {
+  getState(): number;
+  setState(state: number): void;
+}
+
+export function createRng(seed: number): StatefulRng {
   let state = seed >>> 0;
-  return () => {
+  const next = (() => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }) as StatefulRng;
+  next.getState = () => state;
+  next.setState = (value: number) => {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new RangeError(`rng state must be a uint32, got ${value}`);
+    state = value;
   };
+  return next;
 }
 
 /** Fisher–Yates shuffle in place with the given generator. */
@@ -42,6 +54,8 @@ export function hashString(text: string): number {
  * dropout masks and orthogonal initialisation draw from Math.random whenever no per-layer seed is
  * given, so this is what makes a training run (or a test) repeat exactly for a given seed.
  */
-export function seedMathRandom(seed: number): void {
-  Math.random = createRng(seed);
+export function seedMathRandom(seed: number): StatefulRng {
+  const rng = createRng(seed);
+  Math.random = rng;
+  return rng;
 }

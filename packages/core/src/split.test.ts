@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, seedMathRandom, shuffleInPlace } from './random.js';
-import { splitTrainValidation } from './split.js';
+import { foldOf, holdoutSplit, splitMismatch, splitTrainValidation } from './split.js';
 
 const films = Array.from({ length: 5000 }, (_, i) => ({ id: `tt${String(1000000 + i * 7).padStart(7, '0')}` }));
 
@@ -54,5 +54,47 @@ describe('seedMathRandom', () => {
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
     expect(draw(7).every((x) => x >= 0 && x < 1)).toBe(true);
+  });
+});
+
+describe('holdoutSplit and foldOf', () => {
+  it('fold 0 of 5 is exactly the 20 % validation side of splitTrainValidation, so both agree', () => {
+    const holdout = holdoutSplit(films, { seed: 4, folds: 5 });
+    const split = splitTrainValidation(films, { seed: 4, validationFraction: 0.2 });
+    expect(holdout.validation.map((f) => f.id)).toEqual(split.validation.map((f) => f.id));
+    expect(holdout.train.map((f) => f.id)).toEqual(split.train.map((f) => f.id));
+  });
+
+  it('spreads films evenly over the folds, each film in one fold', () => {
+    const counts = new Array<number>(5).fill(0);
+    for (const f of films) counts[foldOf(f.id, { folds: 5, seed: 2 })]!++;
+    for (const c of counts) expect(c / films.length).toBeGreaterThan(0.17);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(films.length);
+  });
+
+  it('records a digest that changes with the seed, the folds or the films, and names the difference', () => {
+    const base = holdoutSplit(films, { seed: 0 }).record;
+    expect(holdoutSplit([...films].reverse(), { seed: 0 }).record).toEqual(base);
+    expect(splitMismatch(base, holdoutSplit(films, { seed: 0 }).record)).toBeNull();
+    expect(splitMismatch(base, holdoutSplit(films, { seed: 1 }).record)).toMatch(/seed 1 instead of 0/);
+    expect(splitMismatch(base, holdoutSplit(films, { seed: 0, folds: 4 }).record)).toMatch(/4 folds instead of 5/);
+    expect(splitMismatch(base, holdoutSplit(films.slice(1), { seed: 0 }).record)).toMatch(/other films \(4999 films/);
+  });
+
+  it('rejects a bad fold count or validation fold by name', () => {
+    expect(() => foldOf('tt0000001', { folds: 1 })).toThrow(/folds must be an integer in \[2, 100\]/);
+    expect(() => holdoutSplit(films, { folds: 5, validationFold: 5 })).toThrow(/validationFold must be in \[0, 5\)/);
+  });
+});
+
+describe('createRng state', () => {
+  it('resumes the same stream from a saved state', () => {
+    const rng = createRng(42);
+    rng();
+    const state = rng.getState();
+    const ahead = [rng(), rng(), rng()];
+    const other = createRng(7);
+    other.setState(state);
+    expect([other(), other(), other()]).toEqual(ahead);
   });
 });
