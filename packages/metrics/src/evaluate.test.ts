@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { applyThresholds, averagePrecision, evaluateMultiLabel } from './evaluate.js';
+import { applyThresholds, averagePrecision, binaryCrossEntropy, evaluateMultiLabel } from './evaluate.js';
 
 // Four films, four genres. At threshold 0.5:
 //   film   probabilities           labels      predicted
@@ -159,5 +159,27 @@ describe('applyThresholds', () => {
   it('predicts 1 where p ≥ threshold, flat row-major', () => {
     expect([...applyThresholds([[0.5, 0.49], [0.2, 0.3]], [0.5, 0.3], ['a', 'b'])]).toEqual([1, 1, 0, 1]);
     expect([...applyThresholds([[0.5, 0.49], [0.2, 0.3]], 0.5, ['a', 'b'])]).toEqual([1, 0, 0, 0]);
+  });
+});
+
+describe('macroAllGenres and binaryCrossEntropy', () => {
+  it('averages F1 over every genre, a genre without positives counting 0 (scikit-learn average="macro")', () => {
+    // Genre 0 is perfect, genre 1 half right, genre 2 never occurs and is never predicted.
+    const report = evaluateMultiLabel({
+      probabilities: [[0.9, 0.9, 0.1], [0.1, 0.1, 0.1], [0.9, 0.1, 0.1]],
+      labels: [[1, 1, 0], [0, 1, 0], [1, 0, 0]],
+      thresholds: 0.5, genres: ['a', 'b', 'c'],
+    });
+    const f1b = (2 * 1) / (2 + 1);
+    expect(report.macro.f1).toBeCloseTo((1 + f1b) / 2, 10);
+    expect(report.macroAllGenres.f1).toBeCloseTo((1 + f1b + 0) / 3, 10);
+  });
+
+  it('binaryCrossEntropy weights only positive terms and matches the report loss without weights', () => {
+    const p = [0.9, 0.2, 0.6, 0.7];
+    const y = [1, 0, 0, 1];
+    expect(binaryCrossEntropy(p, y)).toBeCloseTo(-(Math.log(0.9) + Math.log(0.8) + Math.log(0.4) + Math.log(0.7)) / 4, 10);
+    expect(binaryCrossEntropy(p, y, [2, 1])).toBeCloseTo(-(2 * Math.log(0.9) + Math.log(0.8) + Math.log(0.4) + Math.log(0.7)) / 4, 10);
+    expect(evaluateMultiLabel({ probabilities: p, labels: y, genres: ['a', 'b'] }).loss).toBeCloseTo(binaryCrossEntropy(p, y), 10);
   });
 });

@@ -37,7 +37,13 @@ export interface MultiLabelReport {
   /** From the true/false positive counts summed over all genres. */
   micro: AveragedMetrics & { averagePrecision: number };
   /** Unweighted mean over the genres with at least one positive label in the evaluated films (`genresAveraged`). */
+  /** Mean over the genres with at least one positive among the evaluated films. */
   macro: AveragedMetrics & { averagePrecision: number; genresAveraged: number };
+  /**
+   * Mean over all k genres, as scikit-learn's average='macro': a genre with no positive example
+   * scores its zero-division value (0 by default), so this is never above `macro` with the default.
+   */
+  macroAllGenres: AveragedMetrics;
   /** Mean over genres weighted by support. */
   weighted: AveragedMetrics;
   /** Per-film precision/recall/F1, averaged over films. */
@@ -140,7 +146,6 @@ export function evaluateMultiLabel(options: EvaluateOptions): MultiLabelReport {
   const support = new Array<number>(k).fill(0);
   let exactRows = 0;
   let wrongCells = 0;
-  let lossSum = 0;
   const samples = { precision: 0, recall: 0, f1: 0 };
   for (let i = 0; i < n; i++) {
     let rowTp = 0;
@@ -154,8 +159,6 @@ export function evaluateMultiLabel(options: EvaluateOptions): MultiLabelReport {
       rowPred += pred;
       if (pred && truth) rowTp++;
       if (pred !== truth) wrongCells++;
-      const clipped = Math.min(Math.max(prob, LOSS_EPSILON), 1 - LOSS_EPSILON);
-      lossSum -= truth ? Math.log(clipped) : Math.log(1 - clipped);
       support[g]! += truth;
       predicted[g]! += pred;
       tp[g]! += pred & truth;
@@ -215,10 +218,32 @@ export function evaluateMultiLabel(options: EvaluateOptions): MultiLabelReport {
       averagePrecision: mean('averagePrecision'),
       genresAveraged: present.length,
     },
+    macroAllGenres: {
+      precision: sum(perGenre.map((m) => m.precision)) / k,
+      recall: sum(perGenre.map((m) => m.recall)) / k,
+      f1: sum(perGenre.map((m) => m.f1)) / k,
+    },
     weighted: { precision: weightedMean('precision'), recall: weightedMean('recall'), f1: weightedMean('f1') },
     samples: { precision: samples.precision / n, recall: samples.recall / n, f1: samples.f1 / n },
     subsetAccuracy: exactRows / n,
     hammingLoss: wrongCells / (n * k),
-    loss: lossSum / (n * k),
+    loss: binaryCrossEntropy(p, y),
   };
+}
+
+/**
+ * Mean binary cross-entropy over every cell of flat n×k probabilities and 0/1 labels, probabilities
+ * clipped to [ε, 1 − ε] as Keras does; with positiveWeights (one per column), each positive term is
+ * scaled by its genre's weight (the class-weighted training objective).
+ */
+export function binaryCrossEntropy(probabilities: ArrayLike<number>, labels: ArrayLike<number>, positiveWeights?: readonly number[]): number {
+  if (probabilities.length !== labels.length) throw new RangeError(`binaryCrossEntropy: ${probabilities.length} probabilities for ${labels.length} labels`);
+  if (probabilities.length === 0) throw new RangeError('binaryCrossEntropy: no values');
+  const k = positiveWeights?.length ?? 1;
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const p = Math.min(Math.max(probabilities[i]!, LOSS_EPSILON), 1 - LOSS_EPSILON);
+    sum -= labels[i] ? Math.log(p) * (positiveWeights?.[i % k] ?? 1) : Math.log(1 - p);
+  }
+  return sum / labels.length;
 }

@@ -1,6 +1,6 @@
-export { type Matrix } from './matrix.js';
+export { type Matrix, toFlat } from './matrix.js';
 export {
-  evaluateMultiLabel, applyThresholds, averagePrecision, LOSS_EPSILON, DEFAULT_THRESHOLD,
+  evaluateMultiLabel, applyThresholds, averagePrecision, binaryCrossEntropy, LOSS_EPSILON, DEFAULT_THRESHOLD,
   type EvaluateOptions, type MultiLabelReport, type GenreMetrics, type AveragedMetrics, type ZeroDivision,
 } from './evaluate.js';
 export {
