@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const MODEL_JSON = 'model.json';
@@ -28,6 +28,7 @@ export function fileSystemIO(dir: string): tf.io.IOHandler {
         ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
         ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
       };
+      mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, WEIGHTS_BIN), weightData);
       writeFileSync(join(dir, MODEL_JSON), JSON.stringify(modelJson));
       return {

@@ -1,0 +1,175 @@
+import * as tf from '@tensorflow/tfjs';
+import { replaceDirAtomic } from '@filmgenre/core';
+import { fileSystemIO, MODEL_JSON, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { ModelDirError } from './errors.js';
+import { encodeFilmsRecord, FILMS_JSON, parseFilmsRecord, type FilmsRecord, type FilmsRecordInput } from './films.js';
+import { METADATA_JSON, MODEL_DIR_FORMAT, ModelMetadataSchema, type ModelMetadata, type ModelMetadataInput } from './metadata.js';
+
+export { MODEL_JSON, WEIGHTS_BIN };
+
+export interface SaveModelDirOptions {
+  /** The Layers model, written as model.json + weights.bin at the top of the directory. */
+  model?: tf.LayersModel;
+  metadata: ModelMetadataInput;
+  /** The films it was trained on and its predictions for the held-out ones (films.json). */
+  films: FilmsRecordInput;
+  /** Extra files of the artifact (vocabulary, fusion parameters…), by path relative to the directory. */
+  files?: Record<string, string | Uint8Array>;
+  /** Writes further content (e.g. a sub-directory) into the directory before it is hashed and swapped in. */
+  writeExtra?: (tmpDir: string) => void | Promise<void>;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Every file under dir except metadata.json, as POSIX paths relative to dir, sorted. */
+function listFiles(dir: string, base = dir): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...listFiles(path, base));
+    else if (relative(base, path) !== METADATA_JSON) out.push(relative(base, path).split(sep).join('/'));
+  }
+  return out;
+}
+
+/** One digest for a whole directory: its file hashes in path order. Members are pinned by it. */
+export function artifactDigest(files: Record<string, string>): string {
+  const lines = Object.keys(files).sort().map((path) => `${files[path]}  ${path}`).join('\n');
+  return createHash('sha256').update(lines).digest('hex').slice(0, 16);
+}
+
+/**
+ * Writes a model directory as one atomic swap: the model, the extra files and films.json, then
+ * metadata.json with the sha256 of every one of them, so that loading can refuse a changed file.
+ * Returns the metadata as written.
+ */
+export async function saveModelDir(dir: string, options: SaveModelDirOptions): Promise<ModelMetadata> {
+  let written: ModelMetadata | undefined;
+  await replaceDirAtomic(dir, async (tmp) => {
+    if (options.model) await options.model.save(fileSystemIO(tmp), { includeOptimizer: false });
+    for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(tmp, name), content);
+    writeFileSync(join(tmp, FILMS_JSON), encodeFilmsRecord(options.films, options.metadata.genres.length));
+    await options.writeExtra?.(tmp);
+    const files = Object.fromEntries(listFiles(tmp).map((path) => [path, sha256(readFileSync(join(tmp, path)))]));
+    const parsed = ModelMetadataSchema.safeParse({ ...options.metadata, format: MODEL_DIR_FORMAT, files });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ModelDirError(`${dir}: metadata field '${issue.path.join('.') || '(root)'}' ${issue.message}`);
+    }
+    written = parsed.data;
+    writeFileSync(join(tmp, METADATA_JSON), `${JSON.stringify(written, null, 2)}\n`);
+  });
+  return written!;
+}
+
+/** Reads and validates metadata.json alone (cheap: no file is hashed); errors name the file and field. */
+export function readModelMetadata(dir: string): ModelMetadata {
+  const path = join(dir, METADATA_JSON);
+  if (!existsSync(path)) throw new ModelDirError(`${path}: not found — is ${dir} a model directory written by the trainer?`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ModelDirError(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+  const format = (raw as { format?: unknown } | null)?.format;
+  if (typeof format === 'number' && format !== MODEL_DIR_FORMAT) {
+    throw new ModelDirError(`${path}: format ${format}, this code reads format ${MODEL_DIR_FORMAT} (retrain the model: npx nx train trainer)`);
+  }
+  const parsed = ModelMetadataSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ModelDirError(`${path}: field '${issue.path.join('.') || '(root)'}' ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** A model directory whose every file matched its recorded sha256 when it was opened. */
+export interface ModelDir {
+  dir: string;
+  metadata: ModelMetadata;
+  /** artifactDigest of its files. */
+  digest: string;
+  readBytes(path: string): Uint8Array;
+  readText(path: string): string;
+  /** The tfjs artifacts (model.json + weights) stored at `subdir` ('' for the top), from the verified files. */
+  modelArtifacts(subdir?: string): tf.io.ModelArtifacts;
+  /** The Layers model at the top of the directory, if it has one. */
+  loadLayersModel(): Promise<tf.LayersModel | undefined>;
+  films(): FilmsRecord;
+}
+
+/**
+ * Opens a model directory: validates metadata.json, then checks every file it lists against its
+ * sha256 and refuses a missing or changed one, naming it. Reads go through the returned handle and
+ * may only touch listed files, so nothing unverified reaches a model.
+ */
+export function openModelDir(dir: string): ModelDir {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelDirError(`${dir}: model directory not found`);
+  const metadata = readModelMetadata(dir);
+  const bytes = new Map<string, Uint8Array>();
+  for (const [path, expected] of Object.entries(metadata.files)) {
+    const full = join(dir, path);
+    if (!existsSync(full)) throw new ModelDirError(`${full}: listed in ${METADATA_JSON} but missing (the model directory is incomplete)`);
+    const content = readFileSync(full);
+    const actual = sha256(content);
+    if (actual !== expected) {
+      throw new ModelDirError(`${full}: sha256 ${actual.slice(0, 12)}… does not match ${expected.slice(0, 12)}… recorded in ${METADATA_JSON}: the file changed after training (restore it or retrain)`);
+    }
+    bytes.set(path, content);
+  }
+  const readBytes = (path: string): Uint8Array => {
+    const content = bytes.get(path);
+    if (!content) throw new ModelDirError(`${join(dir, path)}: not one of the files recorded in ${join(dir, METADATA_JSON)}`);
+    return content;
+  };
+  const readText = (path: string) => Buffer.from(readBytes(path)).toString('utf8');
+  const modelArtifacts = (subdir = ''): tf.io.ModelArtifacts => {
+    const prefix = subdir ? `${subdir}/` : '';
+    const jsonPath = `${prefix}${MODEL_JSON}`;
+    let modelJson: tf.io.ModelJSON;
+    try {
+      modelJson = JSON.parse(readText(jsonPath)) as tf.io.ModelJSON;
+    } catch (error) {
+      if (error instanceof ModelDirError) throw error;
+      throw new ModelDirError(`${join(dir, jsonPath)}: not valid JSON (${(error as Error).message})`);
+    }
+    const buffers = (modelJson.weightsManifest ?? []).flatMap((group) => group.paths.map((p) => readBytes(`${prefix}${p.replace(/^\.\//, '')}`)));
+    const weightData = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+    let offset = 0;
+    for (const b of buffers) {
+      weightData.set(b, offset);
+      offset += b.byteLength;
+    }
+    return {
+      modelTopology: modelJson.modelTopology,
+      format: modelJson.format,
+      generatedBy: modelJson.generatedBy,
+      convertedBy: modelJson.convertedBy,
+      weightSpecs: (modelJson.weightsManifest ?? []).flatMap((group) => group.weights),
+      weightData: weightData.buffer,
+    };
+  };
+  return {
+    dir,
+    metadata,
+    digest: artifactDigest(metadata.files),
+    readBytes,
+    readText,
+    modelArtifacts,
+    async loadLayersModel() {
+      if (!bytes.has(MODEL_JSON)) return undefined;
+      try {
+        return await tf.loadLayersModel(tf.io.fromMemory(modelArtifacts()));
+      } catch (error) {
+        throw new ModelDirError(`${join(dir, MODEL_JSON)}: could not load the model (${(error as Error).message})`);
+      }
+    },
+    films: () => parseFilmsRecord(readText(FILMS_JSON), metadata.genres.length, join(dir, FILMS_JSON)),
+  };
+}
