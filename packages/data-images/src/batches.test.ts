@@ -137,7 +137,7 @@ describe('tensor helpers', () => {
     const reference = tf.tidy(() => tf.tensor(pixels.subarray(PER, 2 * PER), [SIZE, SIZE, 3], 'float32').div(255));
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(one, reference))).dataSync()[0]!);
     expect(diff).toBeLessThan(1e-7);
-    const batch = pixelsToBatchTensor(pixels, SIZE, [2, 1]);
+    const batch = pixelsToBatchTensor(pixels, SIZE, { indices: [2, 1] });
     expect(batch.shape).toEqual([2, SIZE, SIZE, 3]);
     const got = await collect(createPosterBatches({ pixels, labels: new Uint8Array(3), size: SIZE, batchSize: 3, shuffle: false }));
     expect((batch.dataSync() as Float32Array).subarray(PER, 2 * PER)).toEqual(one.dataSync());
@@ -145,7 +145,15 @@ describe('tensor helpers', () => {
     expect(pixelsToBatchTensor(pixels, SIZE).shape).toEqual([3, SIZE, SIZE, 3]);
     tf.dispose([one, reference, batch]);
     expect(() => posterToTensor(pixels, SIZE)).toThrow(/expected 1/);
-    expect(() => pixelsToBatchTensor(pixels, SIZE, [3])).toThrow(/out of/);
+    expect(() => pixelsToBatchTensor(pixels, SIZE, { indices: [3] })).toThrow(/out of/);
+  });
+
+  it('flip mirrors each poster left to right, as tf.reverse along the width does', () => {
+    const { pixels } = synthetic(2);
+    const flipped = pixelsToBatchTensor(pixels, SIZE, { flip: true });
+    const reference = tf.tidy(() => tf.reverse(pixelsToBatchTensor(pixels, SIZE), 2));
+    expect(Array.from(flipped.dataSync())).toEqual(Array.from(reference.dataSync()));
+    tf.dispose([flipped, reference]);
   });
 });
 

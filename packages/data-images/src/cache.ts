@@ -1,5 +1,5 @@
 import { findWorkspaceRoot } from '@filmgenre/core';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DECODER_VERSION } from './decode.js';
@@ -34,7 +34,8 @@ export function posterCacheKey(key: PosterKey): string {
 
 /** Writes via a unique temp file and rename, so a reader never sees a partial entry. */
 async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  // Not Math.random: the trainer seeds it, and a cold cache must not shift a seeded run's draws.
+  const tmp = join(dirname(path), `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);
