@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENRES } from '@filmgenre/core';
-import { initBackend, MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
+import { initBackend } from '@filmgenre/tf-runtime';
+import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import { loadPosterClassifier, posterPreprocessing, savePosterClassifier, PREDICT_BATCH } from './classifier.js';
 import { createPosterCnn, posterFeatureModel, type PosterVariant } from './models.js';
 
@@ -17,13 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function metadata(variant: PosterVariant, imageSize: number, overrides: Partial<ModelMetadata> = {}): ModelMetadata {
-  return {
-    format: MODEL_DIR_FORMAT, name: `poster-${variant}`, modality: 'image', variant, genres: [...GENRES],
-    thresholds: GENRES.map(() => 0.3), preprocessing: { ...posterPreprocessing(imageSize) }, metrics: {}, history: [],
-    training: {}, versions: { tfjs: tf.version.tfjs }, gitCommit: null, backend: tf.getBackend(), createdAt: new Date(0).toISOString(),
-    ...overrides,
-  };
+function metadata(variant: PosterVariant, imageSize: number, overrides: Record<string, unknown> = {}) {
+  return fixtureMetadata({ name: `poster-${variant}`, variant, preprocessing: { ...posterPreprocessing(imageSize) }, ...overrides });
 }
 
 /** Deterministic pseudo-random posters as the data pipeline would hand them over. */
@@ -39,7 +35,7 @@ describe('save → load round trip', () => {
   it.each(['study', 'residual'] as const)('%s: identical probabilities and features, leak-free predict', async (variant) => {
     const model = createPosterCnn({ variant, imageSize: SIZE, filters: [4, 8, 8], denseUnits: 12, seed: 11 });
     const dir = join(root, variant);
-    await savePosterClassifier(dir, { model, metadata: metadata(variant, SIZE) });
+    await savePosterClassifier(dir, { model, films: fixtureFilms(), metadata: metadata(variant, SIZE) });
 
     // Reference computed in memory from the same input, before loading.
     const input = posters(PREDICT_BATCH + 5, SIZE, 3); // more than one internal batch
@@ -69,7 +65,7 @@ describe('save → load round trip', () => {
   it('rejects posters of the wrong size, naming the poster', async () => {
     const model = createPosterCnn({ imageSize: SIZE, filters: [2, 2, 2], denseUnits: 4, seed: 1 });
     const dir = join(root, 'wrong-size');
-    await savePosterClassifier(dir, { model, metadata: metadata('study', SIZE) });
+    await savePosterClassifier(dir, { model, films: fixtureFilms(), metadata: metadata('study', SIZE) });
     model.dispose();
     const classifier = await loadPosterClassifier(dir);
     await expect(classifier.predict([...posters(1, SIZE, 1), new Uint8Array(10)])).rejects.toThrow(/poster 1: expected 16×16×3 = 768 bytes/);
@@ -81,11 +77,9 @@ describe('save → load round trip', () => {
 describe('savePosterClassifier validation', () => {
   it('refuses metadata that does not describe the model', async () => {
     const model = createPosterCnn({ imageSize: SIZE, filters: [2, 2, 2], denseUnits: 4 });
-    await expect(savePosterClassifier(join(root, 'x'), { model, metadata: metadata('study', 32) }))
+    await expect(savePosterClassifier(join(root, 'x'), { model, films: fixtureFilms(), metadata: metadata('study', 32) }))
       .rejects.toThrow(/input shape \[null,16,16,3\] does not match \[null,32,32,3\]/);
-    await expect(savePosterClassifier(join(root, 'x'), { model, metadata: metadata('study', SIZE, { modality: 'text' }) }))
-      .rejects.toThrow(/modality is 'text'/);
-    await expect(savePosterClassifier(join(root, 'x'), { model, metadata: metadata('pretrained', SIZE) }))
+    await expect(savePosterClassifier(join(root, 'x'), { model, films: fixtureFilms(), metadata: metadata('pretrained', SIZE) }))
       .rejects.toThrow(/needs its featureExtractor/);
     model.dispose();
   });
@@ -96,7 +90,7 @@ describe('loadPosterClassifier errors name the directory and the file', () => {
   beforeAll(async () => {
     const model = createPosterCnn({ imageSize: SIZE, filters: [2, 2, 2], denseUnits: 4 });
     dir = join(root, 'broken');
-    await savePosterClassifier(dir, { model, metadata: metadata('study', SIZE) });
+    await savePosterClassifier(dir, { model, films: fixtureFilms(), metadata: metadata('study', SIZE) });
     model.dispose();
   });
 
@@ -114,10 +108,18 @@ describe('loadPosterClassifier errors name the directory and the file', () => {
     writeFileSync(path, good);
   });
 
+  it('a directory of another kind', async () => {
+    const path = join(dir, 'metadata.json');
+    const good = readFileSync(path, 'utf8');
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(good), kind: 'overview-classifier' }));
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${path}: kind is 'overview-classifier', expected 'poster-classifier'`);
+    writeFileSync(path, good);
+  });
+
   it('missing weights.bin, then missing model.json', async () => {
     unlinkSync(join(dir, 'weights.bin'));
-    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, 'weights.bin')}: weights file not found`);
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, 'weights.bin')}: listed in metadata.json but missing`);
     unlinkSync(join(dir, 'model.json'));
-    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, 'model.json')}: not found (the poster model directory ${dir} is incomplete)`);
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, 'model.json')}: listed in metadata.json but missing`);
   });
 });

@@ -1,26 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
+import { pixelsToBatchTensor } from '@filmgenre/data-images';
 import {
-  fileSystemIO, METADATA_JSON, MODEL_JSON, ModelDirError, ModelMetadataSchema, readModelMetadata, saveModelDir,
-  type ModelMetadata,
-} from '@filmgenre/tf-runtime';
-import { existsSync } from 'node:fs';
+  METADATA_JSON, MODEL_JSON, ModelDirError, openModelDir, saveModelDir,
+  type FilmsRecord, type ImageClassifier, type ModelKind, type ModelMetadata, type ModelMetadataInput,
+} from '@filmgenre/model-artifact';
 import { join } from 'node:path';
 import { FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor } from './feature-extractor.js';
 import { POSTER_VARIANTS, posterFeatureDim, type PosterVariant } from './models.js';
 
 /** Posters per forward pass: bounds peak memory (64 × 160² × 3 floats ≈ 20 MB of input). */
 export const PREDICT_BATCH = 64;
+/** metadata.kind of the directories this package writes and loads. */
+export const POSTER_CLASSIFIER_KIND = 'poster-classifier';
 
-export interface PosterClassifier {
-  readonly metadata: ModelMetadata;
-  /** posters must be decoded to imageSize×imageSize RGB uint8 */
-  readonly imageSize: number;
-  /** posters: n × (imageSize*imageSize*3) uint8 RGB HWC. Returns n×25 probabilities, row-major. */
-  predict(posters: Uint8Array[]): Promise<Float32Array>;
-  /** Same, plus the penultimate feature vectors (n×featureDim) for fusion. */
-  predictWithFeatures(posters: Uint8Array[]): Promise<{ probabilities: Float32Array; features: Float32Array; featureDim: number }>;
-  dispose(): void;
-}
+/** A loaded poster model: input posters are imageSize×imageSize RGB uint8 HWC (data-images' decodePoster). */
+export type PosterClassifier = ImageClassifier;
 
 /** What the poster models record under metadata.preprocessing (the serving app decodes accordingly). */
 export interface PosterPreprocessing {
@@ -50,7 +44,7 @@ export function posterPreprocessing(imageSize: number, featureExtractor?: Poster
   };
 }
 
-function checkMetadata(metadata: ModelMetadata, where: string): { variant: PosterVariant; imageSize: number } {
+function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; imageSize: number } {
   if (metadata.modality !== 'image') throw new ModelDirError(`${where}: modality is '${metadata.modality}', expected 'image'`);
   if (!(POSTER_VARIANTS as readonly string[]).includes(metadata.variant)) {
     throw new ModelDirError(`${where}: variant '${metadata.variant}' is not one of ${POSTER_VARIANTS.join(', ')}`);
@@ -82,9 +76,9 @@ function checkShapes(model: tf.LayersModel, variant: PosterVariant, imageSize: n
  */
 export async function savePosterClassifier(
   dir: string,
-  args: { model: tf.LayersModel; metadata: ModelMetadata; featureExtractor?: PosterFeatureExtractor },
-): Promise<void> {
-  const metadata = ModelMetadataSchema.parse(args.metadata);
+  args: { model: tf.LayersModel; metadata: Omit<ModelMetadataInput, 'kind' | 'modality'>; films: FilmsRecord; featureExtractor?: PosterFeatureExtractor },
+): Promise<ModelMetadata> {
+  const metadata: ModelMetadataInput = { ...args.metadata, kind: POSTER_CLASSIFIER_KIND, modality: 'image' };
   const { variant, imageSize } = checkMetadata(metadata, `savePosterClassifier(${dir})`);
   if (variant === 'pretrained') {
     if (!args.featureExtractor) throw new Error(`savePosterClassifier(${dir}): variant 'pretrained' needs its featureExtractor`);
@@ -96,32 +90,30 @@ export async function savePosterClassifier(
   }
   checkShapes(args.model, variant, imageSize, metadata.genres.length, `savePosterClassifier(${dir})`, args.featureExtractor);
   const extractor = args.featureExtractor;
-  await saveModelDir(dir, {
+  return saveModelDir(dir, {
     model: args.model,
     metadata,
+    films: args.films,
     ...(extractor ? { writeExtra: (tmp: string) => extractor.save(join(tmp, FEATURE_EXTRACTOR_DIR)) } : {}),
   });
 }
 
-/** Loads a directory written by savePosterClassifier on the active backend. */
+/** Loads a directory written by savePosterClassifier on the active backend, after verifying its files. */
 export async function loadPosterClassifier(dir: string): Promise<PosterClassifier> {
-  if (!existsSync(dir)) throw new ModelDirError(`${dir}: model directory not found`);
-  const metadata = readModelMetadata(dir);
+  const artifact = openModelDir(dir);
+  const { metadata } = artifact;
+  if (metadata.kind !== POSTER_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${POSTER_CLASSIFIER_KIND}'`);
   const { variant, imageSize } = checkMetadata(metadata, join(dir, METADATA_JSON));
-  const modelPath = join(dir, MODEL_JSON);
-  if (!existsSync(modelPath)) throw new ModelDirError(`${modelPath}: not found (the poster model directory ${dir} is incomplete)`);
   let extractor: PosterFeatureExtractor | undefined;
   let model: tf.LayersModel | undefined;
   try {
-    try {
-      model = await tf.loadLayersModel(fileSystemIO(dir));
-    } catch (error) {
-      throw new ModelDirError(`${modelPath}: could not load the model (${(error as Error).message})`);
-    }
+    model = await artifact.loadLayersModel();
+    if (!model) throw new ModelDirError(`${join(dir, MODEL_JSON)}: not found (the poster model directory ${dir} is incomplete)`);
+    const modelPath = join(dir, MODEL_JSON);
     if (variant === 'pretrained') {
       const extractorDir = join(dir, FEATURE_EXTRACTOR_DIR);
       try {
-        extractor = await PosterFeatureExtractor.fromDir(extractorDir, imageSize);
+        extractor = await PosterFeatureExtractor.fromArtifacts(artifact.modelArtifacts(FEATURE_EXTRACTOR_DIR), imageSize);
       } catch (error) {
         throw new ModelDirError(`${extractorDir}: could not load the feature extractor of ${dir} (${(error as Error).message})`);
       }
@@ -177,7 +169,7 @@ class LoadedPosterClassifier implements PosterClassifier {
       const outputs = tf.tidy(() => {
         const flat = new Uint8Array(batch.length * pixels);
         batch.forEach((p, i) => flat.set(p, i * pixels));
-        const images = tf.tensor4d(flat, [batch.length, this.imageSize, this.imageSize, 3], 'int32').toFloat().div(255) as tf.Tensor4D;
+        const images = pixelsToBatchTensor(flat, this.imageSize);
         const input = this.extractor ? this.extractor.extract(images) : images;
         return withFeatures ? (this.both.predict(input) as tf.Tensor[]) : [this.model.predict(input) as tf.Tensor];
       });
@@ -199,3 +191,6 @@ class LoadedPosterClassifier implements PosterClassifier {
     this.extractor?.dispose();
   }
 }
+
+/** Registers this package's directories with the models-directory loader. */
+export const posterClassifierKind: ModelKind<'image'> = { kind: POSTER_CLASSIFIER_KIND, modality: 'image', load: loadPosterClassifier };

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { GENRES, IMAGES_DIR, resolveDatasetDir } from '@filmgenre/core';
-import { initBackend, MODEL_DIR_FORMAT } from '@filmgenre/tf-runtime';
+import { IMAGES_DIR, resolveDatasetDir } from '@filmgenre/core';
+import { initBackend } from '@filmgenre/tf-runtime';
+import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import { loadPosterClassifier, posterPreprocessing, savePosterClassifier } from './classifier.js';
 import { FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor, PRETRAINED_FEATURE_DIM } from './feature-extractor.js';
 import { createFeatureHead } from './models.js';
@@ -83,12 +84,8 @@ describe("'pretrained' classifier directory", () => {
     const head = createFeatureHead({ featureDim: extractor.featureDim, hiddenUnits: 32, seed: 4 });
     const dir = join(root, 'pretrained');
     await savePosterClassifier(dir, {
-      model: head, featureExtractor: extractor,
-      metadata: {
-        format: MODEL_DIR_FORMAT, name: 'poster-pretrained', modality: 'image', variant: 'pretrained', genres: [...GENRES],
-        thresholds: GENRES.map(() => 0.3), preprocessing: { ...posterPreprocessing(SIZE, extractor) }, metrics: {}, history: [],
-        training: {}, versions: { tfjs: tf.version.tfjs }, gitCommit: null, backend: tf.getBackend(), createdAt: new Date(0).toISOString(),
-      },
+      model: head, featureExtractor: extractor, films: fixtureFilms(),
+      metadata: fixtureMetadata({ name: 'poster-pretrained', variant: 'pretrained', preprocessing: { ...posterPreprocessing(SIZE, extractor) } }),
     });
     expect(existsSync(join(dir, FEATURE_EXTRACTOR_DIR, 'model.json'))).toBe(true);
     expect(existsSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'))).toBe(true);
@@ -111,8 +108,6 @@ describe("'pretrained' classifier directory", () => {
     classifier.dispose();
 
     unlinkSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'));
-    await expect(loadPosterClassifier(dir)).rejects.toThrow(
-      `${join(dir, FEATURE_EXTRACTOR_DIR)}: could not load the feature extractor of ${dir} (${join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin')}: feature extractor weights not found)`,
-    );
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin')}: listed in metadata.json but missing`);
   });
 });

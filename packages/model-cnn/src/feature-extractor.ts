@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { MODEL_JSON, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -100,21 +100,19 @@ export class PosterFeatureExtractor {
     return PosterFeatureExtractor.fromFiles(files, inputSize);
   }
 
-  /** Loads a copy written by `save` (e.g. `<model dir>/feature-extractor`). */
-  static async fromDir(dir: string, inputSize: number): Promise<PosterFeatureExtractor> {
+  /** Loads a copy written by `save`, from a model directory's verified files (model-artifact's modelArtifacts). */
+  static async fromArtifacts(artifacts: tf.io.ModelArtifacts, inputSize: number): Promise<PosterFeatureExtractor> {
     validateInputSize(inputSize);
-    const jsonPath = join(dir, MODEL_JSON);
-    const binPath = join(dir, WEIGHTS_BIN);
-    if (!existsSync(jsonPath)) throw new Error(`${jsonPath}: feature extractor graph not found`);
-    if (!existsSync(binPath)) throw new Error(`${binPath}: feature extractor weights not found`);
-    let modelJson: tf.io.ModelJSON;
-    try {
-      modelJson = JSON.parse(readFileSync(jsonPath, 'utf8')) as tf.io.ModelJSON;
-    } catch (error) {
-      throw new Error(`${jsonPath}: not valid JSON (${(error as Error).message})`);
-    }
-    const bin = readFileSync(binPath);
-    return PosterFeatureExtractor.fromFiles({ modelJson, weights: new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength) }, inputSize);
+    const modelJson: tf.io.ModelJSON = {
+      modelTopology: artifacts.modelTopology as object,
+      format: artifacts.format,
+      generatedBy: artifacts.generatedBy,
+      convertedBy: artifacts.convertedBy,
+      weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+    };
+    const data = artifacts.weightData;
+    if (!data || Array.isArray(data)) throw new Error('feature extractor weights must be one buffer');
+    return PosterFeatureExtractor.fromFiles({ modelJson, weights: new Uint8Array(data) }, inputSize);
   }
 
   private static async fromFiles(files: ExtractorFiles, inputSize: number): Promise<PosterFeatureExtractor> {

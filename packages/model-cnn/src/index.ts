@@ -8,6 +8,6 @@ export {
   type PosterFeatureExtractorInfo,
 } from './feature-extractor.js';
 export {
-  loadPosterClassifier, savePosterClassifier, posterPreprocessing, PREDICT_BATCH,
+  loadPosterClassifier, savePosterClassifier, posterPreprocessing, posterClassifierKind, POSTER_CLASSIFIER_KIND, PREDICT_BATCH,
   type PosterClassifier, type PosterPreprocessing,
 } from './classifier.js';

@@ -1,6 +1,6 @@
 export {
   fitLateFusion, applyLateFusion, LateFusionParamsSchema, DEFAULT_WEIGHT_GRID, LATE_FUSION_WEIGHTINGS,
-  type LateFusionParams, type LateFusionWeighting, type FitLateFusionArgs,
+  type LateFusionParams, type LateFusionFit, type LateFusionWeighting, type FitLateFusionArgs,
 } from './late.js';
 export { selectLateFusion, type LateFusionSelection, type SelectLateFusionArgs } from './select.js';
 export { GatedMultimodalUnit, type GatedMultimodalUnitArgs } from './gmu.js';
@@ -9,7 +9,6 @@ export {
   type JointFusionOptions, type JointFusionOptionsInput,
 } from './joint.js';
 export {
-  loadFusionClassifier, saveFusionClassifier, LATE_FUSION_FILE, FUSION_PREDICT_BATCH,
-  type FusionClassifier, type ModalityOutputs,
+  loadFusionClassifier, saveFusionClassifier, fusionClassifierKind, FUSION_CLASSIFIER_KIND, FUSION_KINDS, LATE_FUSION_FILE, FUSION_PREDICT_BATCH,
+  type FusionKind,
 } from './classifier.js';
-export { type Matrix } from './matrix.js';

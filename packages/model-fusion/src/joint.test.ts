@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { GENRES, NUM_GENRES } from '@filmgenre/core';
-import { MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
+import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,14 +16,14 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function metadata(numGenres: number, overrides: Partial<ModelMetadata> = {}): ModelMetadata {
+const MEMBERS = {
+  cnn: { kind: 'poster-classifier', modality: 'image' as const, variant: 'test', digest: '0123456789abcdef', createdAt: new Date(0).toISOString() },
+  lstm: { kind: 'overview-classifier', modality: 'text' as const, variant: 'test', digest: 'fedcba9876543210', createdAt: new Date(0).toISOString() },
+};
+
+function metadata(numGenres: number, overrides: Record<string, unknown> = {}) {
   const genres = numGenres === NUM_GENRES ? [...GENRES] : Array.from({ length: numGenres }, (_, g) => `genre${g}`);
-  return {
-    format: MODEL_DIR_FORMAT, name: 'fusion', modality: 'fusion', variant: 'test', genres, thresholds: genres.map(() => 0.5),
-    preprocessing: { components: { image: { name: 'cnn', variant: 'test' }, text: { name: 'lstm', variant: 'test' } } },
-    metrics: {}, history: [], training: {}, versions: {}, gitCommit: null, backend: 'cpu', createdAt: new Date(0).toISOString(),
-    ...overrides,
-  };
+  return fixtureMetadata({ name: 'fusion', genres, thresholds: genres.map(() => 0.5), members: MEMBERS, ...overrides });
 }
 
 /** Genres 0–1 are decided by signs of image features, genres 2–3 by text features. */
@@ -90,18 +90,19 @@ describe('joint fusion', () => {
 
     // save → load → identical predictions, fed through the FusionClassifier contract
     const dir = join(tmp, 'joint');
-    await saveFusionClassifier(dir, { kind: 'joint', model: both.model, metadata: metadata(test.k) });
+    await saveFusionClassifier(dir, { kind: 'joint', model: both.model, films: fixtureFilms(), metadata: metadata(test.k) });
     const loaded = await loadFusionClassifier(dir);
-    expect(loaded.metadata.preprocessing).toMatchObject({ kind: 'joint', imageFeatureDim: 6, textFeatureDim: 5, components: { text: { name: 'lstm' } } });
+    expect(loaded.metadata.preprocessing).toMatchObject({ kind: 'joint', imageFeatureDim: 6, textFeatureDim: 5 });
+    expect(loaded.members).toEqual(['cnn', 'lstm']);
     const inputs = {
-      image: { probabilities: new Float32Array(test.n * test.k), features: test.image },
-      text: { probabilities: new Float32Array(test.n * test.k), features: test.text },
+      cnn: { probabilities: new Float32Array(test.n * test.k), features: test.image, featureDim: 6 },
+      lstm: { probabilities: new Float32Array(test.n * test.k), features: test.text, featureDim: 5 },
     };
     const before = tf.memory().numTensors;
     const again = await loaded.predict(inputs);
     expect(tf.memory().numTensors).toBe(before);
     for (let i = 0; i < again.length; i++) expect(again[i]).toBeCloseTo(both.probs[i]!, 5);
-    await expect(loaded.predict({ ...inputs, text: { ...inputs.text, features: new Float32Array(test.n * 7) } })).rejects.toThrow(/text features: expected 300 × 5/);
+    await expect(loaded.predict({ ...inputs, lstm: { ...inputs.lstm, features: new Float32Array(test.n * 7) } })).rejects.toThrow(/lstm features: expected 300 × 5/);
     loaded.dispose();
     [both, image, text].forEach((r) => r.model.dispose());
   });
@@ -120,17 +121,17 @@ describe('joint fusion', () => {
     const labels = Float32Array.from({ length: n * k }, (_, i) => (image[i]! > 0.6 ? 1 : 0));
     const late = fitLateFusion({ imageProbs: image, textProbs: text, labels, numGenres: k });
     const dir = join(tmp, 'late');
-    await saveFusionClassifier(dir, { kind: 'late', late, metadata: metadata(k, { thresholds: late.thresholds }) });
+    await saveFusionClassifier(dir, { kind: 'late', late, films: fixtureFilms(), metadata: metadata(k, { thresholds: late.thresholds }) });
     const loaded = await loadFusionClassifier(dir);
     const feats = new Float32Array(0);
-    const p = await loaded.predict({ image: { probabilities: image, features: feats }, text: { probabilities: text, features: feats } });
+    const p = await loaded.predict({ cnn: { probabilities: image, features: feats, featureDim: 0 }, lstm: { probabilities: text, features: feats, featureDim: 0 } });
     expect(p[4]).toBeCloseTo(late.weights[1]! * image[4]! + (1 - late.weights[1]!) * text[4]!, 6);
     loaded.dispose();
 
-    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'late', late, metadata: metadata(k, { modality: 'text' }) })).rejects.toThrow(/modality 'fusion'/);
-    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'joint', metadata: metadata(k) })).rejects.toThrow(/needs the LayersModel/);
+    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'late', late, films: fixtureFilms(), metadata: metadata(k, { members: { cnn: MEMBERS.cnn } }) })).rejects.toThrow(/members must be one image and one text model/);
+    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'joint', films: fixtureFilms(), metadata: metadata(k) })).rejects.toThrow(/needs the LayersModel/);
     writeFileSync(join(dir, 'late-fusion.json'), '{"numGenres": 3}');
-    await expect(loadFusionClassifier(dir)).rejects.toThrow(/late\/late-fusion\.json: not valid/);
-    await expect(loadFusionClassifier(join(tmp, 'nowhere'))).rejects.toThrow(/nowhere.*metadata\.json/);
+    await expect(loadFusionClassifier(dir)).rejects.toThrow(/late\/late-fusion\.json: sha256 .* does not match/);
+    await expect(loadFusionClassifier(join(tmp, 'nowhere'))).rejects.toThrow(/nowhere: model directory not found/);
   });
 });

@@ -1,6 +1,5 @@
-import { tunePerGenreThresholds } from '@filmgenre/metrics';
+import { toFlat, tunePerGenreThresholds, type Matrix } from '@filmgenre/metrics';
 import { z } from 'zod';
-import { toFlat, type Matrix } from './matrix.js';
 
 /**
  * How the per-genre image weights are chosen:
@@ -12,30 +11,33 @@ import { toFlat, type Matrix } from './matrix.js';
 export const LATE_FUSION_WEIGHTINGS = ['equal', 'shared', 'per-genre'] as const;
 export type LateFusionWeighting = (typeof LATE_FUSION_WEIGHTINGS)[number];
 
+/** What a late-fusion directory stores (its decision thresholds live in metadata.json, like every model's). */
 export const LateFusionParamsSchema = z.object({
   numGenres: z.int().positive(),
   /** Per genre: p = w·image + (1 − w)·text. */
   weights: z.array(z.number().min(0).max(1)),
-  /** Per genre decision threshold on the fused probability. */
-  thresholds: z.array(z.number().min(0).max(1)),
-  /** Validation F1 of each genre at its weight and threshold. */
-  f1: z.array(z.number()),
-  /** Whether the genre had enough validation positives to tune its weight (else w = 0.5). */
-  tuned: z.array(z.boolean()),
   weightGrid: z.array(z.number()),
-  /** How the weights were chosen (absent in directories written before the choice existed). */
+  /** How the weights were chosen. */
   weighting: z.enum(LATE_FUSION_WEIGHTINGS).optional(),
   /** Mean micro-F1 of each candidate weighting on held-out halves of the validation films. */
   crossValidatedMicroF1: z.record(z.string(), z.number()).optional(),
-}).refine((p) => [p.weights, p.thresholds, p.f1, p.tuned].every((a) => a.length === p.numGenres), { message: 'one weight, threshold, f1 and tuned flag per genre' });
+}).refine((p) => p.weights.length === p.numGenres, { message: 'one weight per genre', path: ['weights'] });
 export type LateFusionParams = z.infer<typeof LateFusionParamsSchema>;
+
+/** A fit's weights and what it saw on the fitting films: each genre's best threshold and F1 at its weight. */
+export interface LateFusionFit extends LateFusionParams {
+  thresholds: number[];
+  f1: number[];
+  /** Whether the genre had enough positives to tune its weight (else w = 0.5). */
+  tuned: boolean[];
+}
 
 /** The three n×k inputs of late fusion as flat arrays, checked to describe the same films. */
 export function flatFusionInputs(args: Pick<FitLateFusionArgs, 'imageProbs' | 'textProbs' | 'labels' | 'numGenres'>): { image: Float32Array; text: Float32Array; labels: Float32Array } {
   const k = args.numGenres;
-  const labels = toFlat(args.labels, k, 'labels');
-  const image = toFlat(args.imageProbs, k, 'imageProbs');
-  const text = toFlat(args.textProbs, k, 'textProbs');
+  const labels = Float32Array.from(toFlat(args.labels, k, 'labels'));
+  const image = Float32Array.from(toFlat(args.imageProbs, k, 'imageProbs'));
+  const text = Float32Array.from(toFlat(args.textProbs, k, 'textProbs'));
   if (image.length !== labels.length || text.length !== labels.length) {
     throw new RangeError(`imageProbs, textProbs and labels disagree: ${image.length / k}, ${text.length / k} and ${labels.length / k} films`);
   }
@@ -76,7 +78,7 @@ export function applyLateFusion(params: Pick<LateFusionParams, 'numGenres' | 'we
  * validation data (thresholds tuned with @filmgenre/metrics' tunePerGenreThresholds at each w). Ties
  * go to the weight closest to 0.5: equal evidence should not make one modality win outright.
  */
-export function fitLateFusion(args: FitLateFusionArgs): LateFusionParams {
+export function fitLateFusion(args: FitLateFusionArgs): LateFusionFit {
   const k = args.numGenres;
   const grid = [...new Set(args.grid ?? DEFAULT_WEIGHT_GRID)].sort((a, b) => a - b);
   if (grid.length === 0 || grid.some((w) => !(w >= 0 && w <= 1))) throw new RangeError(`weight grid must hold values in [0, 1], got ${JSON.stringify(args.grid)}`);
@@ -85,7 +87,7 @@ export function fitLateFusion(args: FitLateFusionArgs): LateFusionParams {
   const tuneOptions = { numGenres: k, ...(args.thresholdGrid ? { grid: args.thresholdGrid } : {}), ...(args.minSupport ? { minSupport: args.minSupport } : {}) };
   const runs = grid.map((w) => ({ w, result: tunePerGenreThresholds(applyLateFusion({ numGenres: k, weights: new Array(k).fill(w) }, image, text), labels, tuneOptions) }));
   const middle = runs.reduce((best, r) => (Math.abs(r.w - 0.5) < Math.abs(best.w - 0.5) ? r : best));
-  const params: LateFusionParams = { numGenres: k, weights: [], thresholds: [], f1: [], tuned: [], weightGrid: grid };
+  const params: LateFusionFit = { numGenres: k, weights: [], thresholds: [], f1: [], tuned: [], weightGrid: grid };
   for (let g = 0; g < k; g++) {
     let best: (typeof runs)[number] | undefined;
     for (const run of runs) {

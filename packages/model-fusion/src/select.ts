@@ -1,5 +1,5 @@
 import { evaluateMultiLabel, tuneThresholdsForMicroF1 } from '@filmgenre/metrics';
-import { applyLateFusion, DEFAULT_WEIGHT_GRID, fitLateFusion, flatFusionInputs, LATE_FUSION_WEIGHTINGS, type FitLateFusionArgs, type LateFusionParams, type LateFusionWeighting } from './late.js';
+import { applyLateFusion, DEFAULT_WEIGHT_GRID, fitLateFusion, flatFusionInputs, LATE_FUSION_WEIGHTINGS, type FitLateFusionArgs, type LateFusionFit, type LateFusionWeighting } from './late.js';
 
 export interface SelectLateFusionArgs extends Pick<FitLateFusionArgs, 'imageProbs' | 'textProbs' | 'labels' | 'numGenres' | 'grid'> {
   /** Candidates, simplest first: on a tie the simpler one wins. Default: all three. */
@@ -10,7 +10,7 @@ export interface LateFusionSelection {
   weighting: LateFusionWeighting;
   /** Mean micro-F1 on the held-out half of a 2-fold split of the given films, per candidate. */
   crossValidatedMicroF1: Partial<Record<LateFusionWeighting, number>>;
-  params: LateFusionParams;
+  params: LateFusionFit;
 }
 
 function microF1(probabilities: Float32Array, labels: Float32Array, thresholds: number[], k: number): number {
@@ -24,7 +24,7 @@ function rows(flat: Float32Array, films: number[], k: number): Float32Array {
 }
 
 /** Fits one weighting on the given films: weights, then per-genre F1 at its own thresholds (for the record). */
-function fitWeighting(weighting: LateFusionWeighting, image: Float32Array, text: Float32Array, labels: Float32Array, k: number, grid: readonly number[]): LateFusionParams {
+function fitWeighting(weighting: LateFusionWeighting, image: Float32Array, text: Float32Array, labels: Float32Array, k: number, grid: readonly number[]): LateFusionFit {
   if (weighting === 'per-genre') return fitLateFusion({ imageProbs: image, textProbs: text, labels, numGenres: k, grid });
   let w = 0.5;
   if (weighting === 'shared') {
@@ -70,5 +70,5 @@ export function selectLateFusion(args: SelectLateFusionArgs): LateFusionSelectio
     scores[weighting] = total / 2;
     if (scores[weighting]! > scores[chosen]! + 1e-9) chosen = weighting;
   }
-  return { weighting: chosen, crossValidatedMicroF1: scores, params: fitWeighting(chosen, image, text, labels, k, grid) };
+  return { weighting: chosen, crossValidatedMicroF1: scores, params: { ...fitWeighting(chosen, image, text, labels, k, grid), weighting: chosen, crossValidatedMicroF1: scores } };
 }

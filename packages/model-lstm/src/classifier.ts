@@ -1,20 +1,21 @@
 import { trimTrailingPadding } from './trim.js';
 import * as tf from '@tensorflow/tfjs';
 import { TextVectorizer } from '@filmgenre/data-text';
-import { loadModelDir, ModelDirError, saveModelDir, type ModelMetadata } from '@filmgenre/tf-runtime';
+import {
+  METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
+  type FilmsRecord, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
+} from '@filmgenre/model-artifact';
 import { join } from 'node:path';
 import { FEATURE_LAYER } from './model.js';
 
 export const VOCABULARY_FILE = 'vocabulary.json';
 /** Films per forward pass inside predict: bounds memory whatever the number of overviews. */
 export const PREDICT_BATCH = 128;
+/** metadata.kind of the directories this package writes and loads. */
+export const OVERVIEW_CLASSIFIER_KIND = 'overview-classifier';
 
-export interface OverviewClassifier {
-  readonly metadata: ModelMetadata;
+export interface OverviewClassifier extends TextClassifier {
   readonly vectorizer: TextVectorizer;
-  predict(overviews: string[]): Promise<Float32Array>;
-  predictWithFeatures(overviews: string[]): Promise<{ probabilities: Float32Array; features: Float32Array; featureDim: number }>;
-  dispose(): void;
 }
 
 /** The model's fixed input length, or null when it accepts any length (the BiLSTM). */
@@ -39,10 +40,10 @@ function featureDimOf(model: tf.LayersModel): number {
  */
 export async function saveOverviewClassifier(
   dir: string,
-  args: { model: tf.LayersModel; vectorizer: TextVectorizer; metadata: ModelMetadata },
-): Promise<void> {
-  const { model, vectorizer, metadata } = args;
-  if (metadata.modality !== 'text') throw new ModelDirError(`${dir}: an overview classifier needs metadata.modality 'text', got '${metadata.modality}'`);
+  args: { model: tf.LayersModel; vectorizer: TextVectorizer; metadata: Omit<ModelMetadataInput, 'kind' | 'modality'>; films: FilmsRecord },
+): Promise<ModelMetadata> {
+  const { model, vectorizer } = args;
+  const metadata: ModelMetadataInput = { ...args.metadata, kind: OVERVIEW_CLASSIFIER_KIND, modality: 'text' };
   const sequenceLength = sequenceLengthOf(model);
   const settings = vectorizer.settings;
   const vocabularyFile = (metadata.preprocessing.vocabularyFile as string | undefined) ?? VOCABULARY_FILE;
@@ -68,18 +69,20 @@ export async function saveOverviewClassifier(
   if (outputs !== metadata.genres.length) {
     throw new ModelDirError(`${dir}: the model outputs ${outputs} genres, metadata lists ${metadata.genres.length}`);
   }
-  await saveModelDir(dir, {
+  return saveModelDir(dir, {
     model,
     metadata: { ...metadata, preprocessing: { ...metadata.preprocessing, ...derived } },
+    films: args.films,
     files: { [vocabularyFile]: `${JSON.stringify(vectorizer.toJSON())}\n` },
   });
 }
 
 /** Loads a directory written by saveOverviewClassifier (the custom layers of this package included). */
 export async function loadOverviewClassifier(dir: string): Promise<OverviewClassifier> {
-  const loaded = await loadModelDir(dir);
-  const { metadata, model } = loaded;
-  if (metadata.modality !== 'text') throw new ModelDirError(`${dir}: metadata.modality is '${metadata.modality}', not an overview (text) model`);
+  const loaded = openModelDir(dir);
+  const { metadata } = loaded;
+  if (metadata.kind !== OVERVIEW_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${OVERVIEW_CLASSIFIER_KIND}'`);
+  const model = await loaded.loadLayersModel();
   if (!model) throw new ModelDirError(`${join(dir, 'model.json')}: not found (the model directory is incomplete)`);
   try {
     const vocabularyFile = metadata.preprocessing.vocabularyFile;
@@ -164,3 +167,6 @@ class LoadedOverviewClassifier implements OverviewClassifier {
     return { probabilities, features };
   }
 }
+
+/** Registers this package's directories with the models-directory loader. */
+export const overviewClassifierKind: ModelKind<'text'> = { kind: OVERVIEW_CLASSIFIER_KIND, modality: 'text', load: loadOverviewClassifier };

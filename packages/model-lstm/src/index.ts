@@ -7,6 +7,6 @@ export {
 export { createOverviewModel, FEATURE_LAYER } from './model.js';
 export { loadPretrainedEmbeddings, type PretrainedEmbeddings, type LoadPretrainedOptions } from './embeddings.js';
 export {
-  loadOverviewClassifier, saveOverviewClassifier, VOCABULARY_FILE, PREDICT_BATCH, type OverviewClassifier,
+  loadOverviewClassifier, saveOverviewClassifier, overviewClassifierKind, OVERVIEW_CLASSIFIER_KIND, VOCABULARY_FILE, PREDICT_BATCH, type OverviewClassifier,
 } from './classifier.js';
-export { trimTrailingPadding } from './trim.js';
+export { trimTrailingPadding, sequenceLengths, gatherSequences, predictSequences, acceptsAnyLength } from './trim.js';

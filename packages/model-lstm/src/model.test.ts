@@ -10,6 +10,7 @@ import { loadOverviewClassifier, saveOverviewClassifier } from './classifier.js'
 import { createOverviewModel, FEATURE_LAYER } from './model.js';
 import { parseOverviewModelOptions } from './options.js';
 import { keywordTask, microF1, testMetadata } from './test-utils.js';
+import { fixtureFilms } from '@filmgenre/model-artifact/testing';
 
 const tmp = mkdtempSync(join(tmpdir(), 'model-lstm-'));
 beforeAll(async () => {
@@ -143,7 +144,7 @@ describe('training and saved classifiers', () => {
       expect(f1).toBeGreaterThan(0.9);
 
       const dir = join(tmp, variant);
-      await saveOverviewClassifier(dir, { model, vectorizer, metadata: testMetadata({ variant }, numGenres) });
+      await saveOverviewClassifier(dir, { model, vectorizer, films: fixtureFilms(), metadata: testMetadata({ variant }, numGenres) });
       const loaded = await loadOverviewClassifier(dir);
       expect(loaded.metadata.preprocessing).toMatchObject({ vocabularyFile: 'vocabulary.json', sequenceLength: 12, maxTokens: 64, featureLayer: FEATURE_LAYER });
       expect(loaded.vectorizer.getVocabulary()).toEqual(vectorizer.getVocabulary());
@@ -161,13 +162,13 @@ describe('training and saved classifiers', () => {
       loaded.dispose();
       model.dispose();
       tf.engine().endScope();
-    });
+    }, 180_000);
   }
 
   it('predicts in internal batches larger inputs than one batch', async () => {
     const model = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: 12, embeddingDim: 4, lstmUnits: [3], numGenres });
     const dir = join(tmp, 'batched');
-    await saveOverviewClassifier(dir, { model, vectorizer, metadata: testMetadata({}, numGenres) });
+    await saveOverviewClassifier(dir, { model, vectorizer, films: fixtureFilms(), metadata: testMetadata({}, numGenres) });
     const loaded = await loadOverviewClassifier(dir);
     const texts = Array.from({ length: 300 }, (_, i) => train.texts[i % train.texts.length]!);
     const all = await loaded.predict(texts);
@@ -179,12 +180,11 @@ describe('training and saved classifiers', () => {
 
   it('refuses inconsistent artifacts with errors naming the directory or file', async () => {
     const model = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: 12, embeddingDim: 4, lstmUnits: [3], numGenres });
-    await expect(saveOverviewClassifier(join(tmp, 'bad'), { model, vectorizer, metadata: testMetadata({ modality: 'image' }, numGenres) })).rejects.toThrow(/modality 'text'/);
-    await expect(saveOverviewClassifier(join(tmp, 'bad'), { model, vectorizer, metadata: testMetadata({ preprocessing: { sequenceLength: 50 } }, numGenres) })).rejects.toThrow(/preprocessing.sequenceLength/);
-    await expect(saveOverviewClassifier(join(tmp, 'bad'), { model, vectorizer, metadata: testMetadata({}, 7) })).rejects.toThrow(/outputs 4 genres/);
-    await expect(loadOverviewClassifier(join(tmp, 'missing'))).rejects.toThrow(/missing.*metadata\.json/);
+    await expect(saveOverviewClassifier(join(tmp, 'bad'), { model, vectorizer, films: fixtureFilms(), metadata: testMetadata({ preprocessing: { sequenceLength: 50 } }, numGenres) })).rejects.toThrow(/preprocessing.sequenceLength/);
+    await expect(saveOverviewClassifier(join(tmp, 'bad'), { model, vectorizer, films: fixtureFilms(), metadata: testMetadata({}, 7) })).rejects.toThrow(/outputs 4 genres/);
+    await expect(loadOverviewClassifier(join(tmp, 'missing'))).rejects.toThrow(/missing: model directory not found/);
     const dir = join(tmp, 'novocab');
-    await saveOverviewClassifier(dir, { model, vectorizer, metadata: testMetadata({}, numGenres) });
+    await saveOverviewClassifier(dir, { model, vectorizer, films: fixtureFilms(), metadata: testMetadata({}, numGenres) });
     unlinkSync(join(dir, 'vocabulary.json'));
     await expect(loadOverviewClassifier(dir)).rejects.toThrow(/novocab\/vocabulary\.json/);
     model.dispose();

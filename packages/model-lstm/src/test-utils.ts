@@ -1,15 +1,10 @@
 import { GENRES } from '@filmgenre/core';
-import { MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
+import { fixtureMetadata } from '@filmgenre/model-artifact/testing';
 
 /** Minimal valid metadata for tests (the trainer fills in the real values). */
-export function testMetadata(overrides: Partial<ModelMetadata> = {}, numGenres: number = GENRES.length): ModelMetadata {
+export function testMetadata(overrides: Record<string, unknown> = {}, numGenres: number = GENRES.length) {
   const genres = numGenres === GENRES.length ? [...GENRES] : Array.from({ length: numGenres }, (_, g) => `genre${g}`);
-  return {
-    format: MODEL_DIR_FORMAT, name: 'test-overview', modality: 'text', variant: 'bilstm', genres,
-    thresholds: genres.map(() => 0.5), preprocessing: {}, metrics: {}, history: [], training: {},
-    versions: {}, gitCommit: null, backend: 'cpu', createdAt: new Date(0).toISOString(),
-    ...overrides,
-  };
+  return fixtureMetadata({ name: 'test-overview', variant: 'bilstm', genres, thresholds: genres.map(() => 0.5), ...overrides });
 }
 
 /**
