@@ -1,0 +1,13 @@
+export {
+  fitWithEarlyStopping, validationSummary, identityHash, yieldToEventLoop, CheckpointMismatchError,
+  type Batch, type FitTask, type FitOptions, type FitResult, type EpochLog,
+} from './fit.js';
+export { positiveClassWeights, weightedBinaryCrossentropy, classWeightsFor, compileForTraining } from './loss.js';
+export { tuneThresholds, THRESHOLD_STRATEGIES, type ThresholdStrategy } from './thresholds.js';
+export { createEpochBar, type ProgressBar, type ProgressValues } from './progress.js';
+export {
+  CommonOptionsSchema, runMetadata, publish, TrainingInterrupted,
+  type Recipe, type RecipeContext, type TrainedModel, type CommonOptions,
+} from './recipe.js';
+export { labelMatrix, pickRows, predictRows, featureRowBatches, epochRng } from './rows.js';
+export { abortOnSignals } from './interrupt.js';

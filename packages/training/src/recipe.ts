@@ -1,0 +1,88 @@
+import type { Film, HoldoutSplit, StatefulRng } from '@filmgenre/core';
+import { provenance, type Modality, type ModelMetadataInput } from '@filmgenre/model-artifact';
+import type { BackendInfo } from '@filmgenre/tf-runtime';
+import { GENRES } from '@filmgenre/core';
+import { z } from 'zod';
+import type { EpochLog } from './fit.js';
+import { THRESHOLD_STRATEGIES } from './thresholds.js';
+
+/** Everything a recipe gets from the run; the trainer app builds it, the recipe owns the rest. */
+export interface RecipeContext {
+  /** Every usable development film of the run (after --limit). */
+  films: readonly Film[];
+  split: HoldoutSplit<Film>;
+  seed: number;
+  backend: BackendInfo;
+  /** Root of the decode / feature caches (`<workspace>/.cache` unless told otherwise). */
+  cacheDir: string;
+  /** Where this recipe's checkpoints go. */
+  checkpointDir: string;
+  /** The models directory: this recipe publishes `<modelsDir>/<key>`, fusion reads its members there. */
+  modelsDir: string;
+  resume: boolean;
+  /** Aborted on Ctrl-C / SIGTERM: stop after the current batch and publish nothing. */
+  signal: AbortSignal;
+  /** The seeded stream Math.random draws from while this recipe runs (checkpointed for an exact resume). */
+  rng: StatefulRng;
+  log(line: string): void;
+}
+
+/** What a recipe reports back: its held-out predictions feed the run report. */
+export interface TrainedModel {
+  key: string;
+  variant: string;
+  /** The published model directory. */
+  dir: string;
+  heldOut: { ids: string[]; probabilities: Float32Array; labels: Float32Array };
+  thresholds: number[];
+  history: EpochLog[];
+  bestEpoch?: number;
+  seconds: number;
+}
+
+/**
+ * A modality team's training: its options (with the team's defaults), and how to train, tune and
+ * publish its model. The trainer registers recipes in one list; it never needs to know more.
+ */
+export interface Recipe<Schema extends z.ZodObject = z.ZodObject> {
+  /** Model key: the directory under the models dir and the CLI prefix of its options (`--cnn-variant`). */
+  key: string;
+  modality: Modality;
+  /** One line for --help. */
+  summary: string;
+  options: Schema;
+  /** Keys of models that must be trained (or present) before this one: fusion's members. */
+  needs?(options: z.output<Schema>): readonly string[];
+  train(ctx: RecipeContext, options: z.output<Schema>): Promise<TrainedModel>;
+}
+
+/** A stop was requested: the recipe stopped early and published nothing. */
+export class TrainingInterrupted extends Error {
+  override name = 'TrainingInterrupted';
+}
+
+/**
+ * Options every recipe understands, so the trainer's `--epochs`, `--batch-size`… reach all of them.
+ * Recipes extend this with their own fields and defaults.
+ */
+export const CommonOptionsSchema = z.object({
+  epochs: z.int().positive().optional().describe('maximum epochs (default per model)'),
+  batchSize: z.int().positive().max(1024).optional().describe('batch size (default per model)'),
+  learningRate: z.number().positive().max(1).optional().describe('Adam learning rate (default per model)'),
+  dropout: z.number().min(0).lt(1).optional().describe('dropout rate (default per model)'),
+  patience: z.int().nonnegative().default(3).describe('early stopping: epochs without validation-loss improvement'),
+  classWeightStrength: z.number().min(0).max(1).default(0.5).describe('positive-class weight = (neg/pos)^strength; 0 disables'),
+  thresholds: z.enum(THRESHOLD_STRATEGIES).default('micro').describe("tune per-genre thresholds for pooled micro-F1, or for each genre's own F1"),
+});
+export type CommonOptions = z.output<typeof CommonOptionsSchema>;
+
+/** The metadata fields every model directory shares, filled from the run: genres, split, provenance. */
+export function runMetadata(ctx: Pick<RecipeContext, 'split' | 'backend'>, packages: readonly string[]): Pick<ModelMetadataInput, 'genres' | 'split' | 'versions' | 'gitCommit' | 'backend' | 'createdAt'> {
+  return { genres: [...GENRES], split: ctx.split.record, ...provenance(packages, ctx.backend.name) };
+}
+
+/** Publishes a model unless the run was stopped: an interrupted run never writes `<modelsDir>/<key>`. */
+export async function publish(ctx: Pick<RecipeContext, 'signal'>, save: () => Promise<unknown>): Promise<void> {
+  if (ctx.signal.aborted) throw new TrainingInterrupted('stopped before publishing');
+  await save();
+}
