@@ -1,0 +1,1 @@
+export { fusionRecipe, FusionRecipeOptionsSchema, FUSION_WEIGHTINGS, type FusionRecipeOptions } from './recipe.js';

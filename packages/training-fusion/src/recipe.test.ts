@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+import { GENRES, holdoutSplit } from '@filmgenre/core';
+import { TextVectorizer } from '@filmgenre/data-text';
+import { artifactDigest, openModelDir, readModelMetadata } from '@filmgenre/model-artifact';
+import { fixtureMetadata } from '@filmgenre/model-artifact/testing';
+import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
+import { createOverviewModel, saveOverviewClassifier } from '@filmgenre/model-lstm';
+import { loadModel, loadModelsDir, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
+import { recipeContext } from '@filmgenre/training/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fusionRecipe, FusionRecipeOptionsSchema } from './recipe.js';
+import type { RecipeContext } from '@filmgenre/training';
+
+const work = mkdtempSync(join(tmpdir(), 'training-fusion-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let ctx: RecipeContext;
+
+/**
+ * Small untrained members saved as the recipes would: each with the run's split and its predictions
+ * for the validation films (what late fusion is fitted on). `splitOf` lets a test give one another split.
+ */
+async function writeMembers(modelsDir: string, splitOf: (key: string) => RecipeContext['split']['record'] = () => ctx.split.record, posterSeed = 1): Promise<void> {
+  const posterDir = join(modelsDir, 'cnn');
+  const textDir = join(modelsDir, 'lstm');
+  const thresholds = GENRES.map(() => 0.3);
+  const empty = { scheme: 'validation' as const, train: [], heldOut: [], heldOutProbabilities: new Float32Array(0) };
+  const cnn = createPosterCnn({ variant: 'study', imageSize: 16, filters: [4, 4, 4], denseUnits: 8, seed: posterSeed });
+  await savePosterClassifier(posterDir, { model: cnn, films: empty, metadata: fixtureMetadata({ name: 'cnn', variant: 'study', thresholds, split: splitOf('cnn'), preprocessing: { ...posterPreprocessing(16) } }) });
+  const vectorizer = new TextVectorizer({ maxTokens: 500, sequenceLength: 16 }).adapt(ctx.split.train.map((f) => f.overview));
+  const lstm = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: 16, embeddingDim: 8, lstmUnits: [4] });
+  await saveOverviewClassifier(textDir, { model: lstm, vectorizer, films: empty, metadata: fixtureMetadata({ name: 'lstm', variant: 'bilstm', thresholds, split: splitOf('lstm') }) });
+  tf.dispose([cnn, lstm] as unknown as tf.Tensor[]);
+  // Their held-out predictions, written back the way a recipe records them.
+  for (const [key, dir] of [['cnn', posterDir], ['lstm', textDir]] as const) {
+    const model = (await loadModel(dir)) as MemberClassifier;
+    const { ids, output } = await predictFilms(model, ctx.split.validation, { cacheDir: ctx.cacheDir });
+    const films = { scheme: 'validation' as const, train: ctx.split.train.map((f) => f.id), heldOut: ids, heldOutProbabilities: output.probabilities };
+    const meta = readModelMetadata(dir);
+    if (key === 'cnn') await savePosterClassifier(dir, { model: (await tf.loadLayersModel(tf.io.fromMemory(openModelDir(dir).modelArtifacts()))), films, metadata: meta });
+    else await saveOverviewClassifier(dir, { model: (await tf.loadLayersModel(tf.io.fromMemory(openModelDir(dir).modelArtifacts()))), vectorizer, films, metadata: meta });
+    model.dispose();
+  }
+}
+
+beforeAll(async () => {
+  ctx = await recipeContext({ workDir: work, key: 'fusion', limit: 200 });
+});
+
+describe('fusionRecipe', () => {
+  it('fits late fusion on the members\' validation predictions and pins the members it was fitted on', async () => {
+    await writeMembers(ctx.modelsDir);
+    const trained = await fusionRecipe.train(ctx, FusionRecipeOptionsSchema.parse({}));
+    const fusion = readModelMetadata(trained.dir);
+    expect(fusion).toMatchObject({ name: 'fusion', kind: 'fusion', variant: 'late', split: ctx.split.record });
+    for (const key of ['cnn', 'lstm']) expect(fusion.members?.[key]?.digest).toBe(artifactDigest(readModelMetadata(join(ctx.modelsDir, key)).files));
+    expect(trained.heldOut.ids).toEqual(ctx.split.validation.map((f) => f.id));
+    // The whole directory loads and warms up as serving loads it.
+    const loaded = await loadModelsDir(ctx.modelsDir);
+    expect(Object.keys(loaded.members).sort()).toEqual(['cnn', 'lstm']);
+    expect(loaded.fusion?.members).toEqual(['cnn', 'lstm']);
+    loaded.dispose();
+  }, 300_000);
+
+  it('trains the joint gated unit over the members\' features', async () => {
+    const trained = await fusionRecipe.train(ctx, FusionRecipeOptionsSchema.parse({ kind: 'joint', epochs: 2 }));
+    expect(trained.variant).toBe('joint-gmu');
+    expect(trained.history).toHaveLength(2);
+    expect(readModelMetadata(trained.dir).preprocessing).toMatchObject({ kind: 'joint', imageFeatureDim: 8, textFeatureDim: 8 });
+  }, 300_000);
+
+  it('refuses members trained on another split', async () => {
+    const other = join(work, 'other-split');
+    const otherSplit = holdoutSplit(ctx.films, { seed: 9 }).record;
+    await writeMembers(other, (key) => (key === 'lstm' ? otherSplit : ctx.split.record));
+    await expect(fusionRecipe.train({ ...ctx, modelsDir: other }, FusionRecipeOptionsSchema.parse({})))
+      .rejects.toThrow(/fusion: member lstm .* was trained on another split than this run: seed 9 instead of 0/);
+  }, 300_000);
+
+  it('refuses, at load, a fusion whose member was retrained after it', async () => {
+    await writeMembers(ctx.modelsDir, undefined, 2);
+    await expect(loadModelsDir(ctx.modelsDir)).rejects.toThrow(/fusion was fitted on cnn .* but .*cnn is .*: refit the fusion/);
+  }, 300_000);
+});

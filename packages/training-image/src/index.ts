@@ -1,0 +1,2 @@
+export { posterRecipe, PosterRecipeOptionsSchema, POSTER_DEFAULTS, type PosterRecipeOptions } from './recipe.js';
+export { posterFeatures } from './poster-features.js';

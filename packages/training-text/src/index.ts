@@ -1,0 +1,1 @@
+export { overviewRecipe, OverviewRecipeOptionsSchema, OVERVIEW_DEFAULTS, OVERVIEW_EMBEDDINGS, type OverviewRecipeOptions } from './recipe.js';
