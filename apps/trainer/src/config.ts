@@ -1,62 +1,60 @@
-import type { LateFusionWeighting } from '@filmgenre/model-fusion';
-import { z } from 'zod';
 import { BACKENDS } from '@filmgenre/tf-runtime';
+import { CommonOptionsSchema } from '@filmgenre/training';
+import { z } from 'zod';
+import { RECIPES } from './recipes.js';
 
-export const MODEL_CHOICES = ['cnn', 'lstm', 'fusion', 'all'] as const;
+export const MODEL_CHOICES = [...RECIPES.map((r) => r.key), 'all'] as const;
 
-/** model-fusion's weightings plus `auto`; spelled out so the CLI parses flags without loading tfjs. */
-export const FUSION_WEIGHTINGS = ['auto', 'equal', 'shared', 'per-genre'] as const satisfies readonly ('auto' | LateFusionWeighting)[];
-export type ModelChoice = (typeof MODEL_CHOICES)[number];
+/** Environment variables the trainer reads, by option. */
+export const TRAINER_ENV = { data: 'FILMGENRE_DATA', backend: 'FILMGENRE_BACKEND' } as const;
 
-/** Recommended defaults, chosen on the validation split (see docs/BENCHMARKS.md and the README). */
-export const TrainConfigSchema = z.object({
-  model: z.enum(MODEL_CHOICES).default('all'),
-  data: z.string().optional(),
-  out: z.string().default('models'),
-  reportDir: z.string().optional(),
-  epochs: z.number().int().positive().optional(),
-  batchSize: z.number().int().positive().max(1024).optional(),
-  learningRate: z.number().positive().max(1).optional(),
-  limit: z.number().int().positive().optional(),
-  seed: z.number().int().nonnegative().default(0),
-  backend: z.enum(['auto', ...BACKENDS]).default('auto'),
-  resume: z.boolean().default(false),
-  patience: z.number().int().nonnegative().default(3),
-  validationFraction: z.number().gt(0).lt(1).default(0.2),
-  cnnVariant: z.enum(['study', 'residual', 'pretrained']).optional(),
-  textVariant: z.enum(['bilstm', 'transformer']).optional(),
-  textEmbeddings: z.enum(['learned', 'wink-100d']).optional(),
-  fusionKind: z.enum(['late', 'joint']).default('late'),
-  /** Late fusion: how the image weights are chosen; `auto` picks by cross-validation inside validation. */
-  fusionWeighting: z.enum(FUSION_WEIGHTINGS).default('auto'),
-  dropout: z.number().min(0).lt(1).optional(),
-  classWeightStrength: z.number().min(0).max(1).default(0.5),
-  augmentStrength: z.number().min(0).max(2).default(1),
-  thresholds: z.enum(['micro', 'per-genre']).default('micro'),
-  cacheDir: z.string().optional(),
+const dataOption = z.string().optional().describe('dataset directory (CSV + Images/); default: data/multimodal-imdb, then ../shared/datasets/multimodal-imdb');
+const backendOption = z.enum(['auto', ...BACKENDS]).default('auto').describe('TensorFlow.js backend: tensorflow if tfjs-node loads, else wasm, else cpu');
+const limitOption = z.int().positive().optional().describe('use only the first N films (a quick run)');
+const cacheDirOption = z.string().optional().describe('decode / feature cache directory (default .cache/ in the workspace)');
+
+/**
+ * The trainer's own options for `train` (the run, not the models: those are the recipes'). CLI flags,
+ * their help and defaults derive from this schema and from each recipe's options.
+ */
+export const TrainRunSchema = z.object({
+  model: z.enum(MODEL_CHOICES as unknown as [string, ...string[]]).default('all').describe('which model to train (all: every one, in order)'),
+  data: dataOption,
+  out: z.string().default('models').describe('models directory: each model is written to <out>/<key>/'),
+  reportDir: z.string().optional().describe('where the run report goes (default reports/<timestamp>)'),
+  limit: limitOption,
+  seed: z.int().nonnegative().default(0).describe('seed for the split, shuffling, augmentation, initialisation and dropout (a run repeats for a seed on the same backend)'),
+  folds: z.int().min(2).max(20).default(5).describe('films are hashed into this many folds; fold 0 is the validation split (5: 20 %)'),
+  backend: backendOption,
+  resume: z.boolean().default(false).describe('continue an interrupted run from its last completed epoch (same options and data)'),
+  cacheDir: cacheDirOption,
 });
-export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+export type TrainRun = z.output<typeof TrainRunSchema>;
+
+/** `--epochs`, `--batch-size`…: given once, they reach every recipe of the run. */
+export const CommonFlagsSchema = CommonOptionsSchema;
 
 export const EvaluateConfigSchema = z.object({
-  models: z.string().default('models'),
-  data: z.string().optional(),
-  output: z.string().optional(),
-  limit: z.number().int().positive().optional(),
-  backend: z.enum(['auto', ...BACKENDS]).default('auto'),
-  cacheDir: z.string().optional(),
+  models: z.string().default('models').describe('models directory (one sub-directory per model)'),
+  data: dataOption,
+  output: z.string().optional().describe('write the JSON result here (default: stdout)'),
+  limit: limitOption,
+  backend: backendOption,
+  cacheDir: cacheDirOption,
 });
-export type EvaluateConfig = z.infer<typeof EvaluateConfigSchema>;
+export type EvaluateConfig = z.output<typeof EvaluateConfigSchema>;
 
-/** Parses options at the boundary; a bad value names its flag. */
-export function parseConfig<T extends z.ZodType>(schema: T, raw: unknown): z.infer<T> {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `--${i.path.map(String).map(kebab).join('.')}: ${i.message}`);
-    throw new Error(`invalid options:\n  ${lines.join('\n  ')}`);
-  }
-  return parsed.data;
-}
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
+export const TuneConfigSchema = z.object({
+  model: z.enum(['cnn', 'lstm']).default('lstm').describe('which model to tune'),
+  budgetMinutes: z.number().positive().default(20).describe('wall-clock budget'),
+  trials: z.int().positive().default(12).describe('maximum number of trials'),
+  epochs: z.int().positive().optional().describe('maximum epochs per trial (default per model)'),
+  limit: limitOption,
+  data: dataOption,
+  out: z.string().default('reports/tune').describe('leaderboard directory'),
+  seed: z.int().nonnegative().default(0).describe('seed of the search and of every trial'),
+  folds: z.int().min(2).max(20).default(5).describe('fold 0 of this many is the validation split'),
+  backend: backendOption,
+  cacheDir: cacheDirOption,
+});
+export type TuneConfig = z.output<typeof TuneConfigSchema>;

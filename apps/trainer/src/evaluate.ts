@@ -1,27 +1,29 @@
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { findWorkspaceRoot, formatBadRows, GENRES, NUM_GENRES, readDataset, resolveDatasetDir } from '@filmgenre/core';
-import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
-import { loadPosterClassifier } from '@filmgenre/model-cnn';
-import { loadOverviewClassifier } from '@filmgenre/model-lstm';
-import { loadFusionClassifier } from '@filmgenre/model-fusion';
+import { defaultCacheRoot, findWorkspaceRoot, formatBadRows, readDataset, resolveDatasetDir, writeFileAtomic } from '@filmgenre/core';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
+import { openModelDir, type ModalityOutput, type ModelMetadata } from '@filmgenre/model-artifact';
+import { inspectModelsDir, loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
+import { labelMatrix, pickRows } from '@filmgenre/training';
+import { initBackend } from '@filmgenre/tf-runtime';
+import type { FusionClassifier } from '@filmgenre/model-artifact';
 import type { EvaluateConfig } from './config.js';
-import { labelMatrix } from './tasks/context.js';
-import { modalityOutputs } from './tasks/fusion.js';
 
 type Evaluation = ReturnType<typeof evaluateMultiLabel>;
 
 /** The documented per-model summary: the headline numbers first, then everything else. */
-function summarise(evaluation: Evaluation, variant: string, n: number) {
+function summarise(evaluation: Evaluation, metadata: ModelMetadata, n: number) {
   return {
-    variant,
+    variant: metadata.variant,
+    modality: metadata.modality,
     n,
     loss: evaluation.loss,
     microPrecision: evaluation.micro.precision,
     microRecall: evaluation.micro.recall,
     microF1: evaluation.micro.f1,
+    /** Mean F1 over the genres with at least one positive among the scored films. */
     macroF1: evaluation.macro.f1,
+    /** Mean F1 over all genres (scikit-learn's average='macro'; a genre without positives scores 0). */
+    macroF1AllGenres: evaluation.macroAllGenres.f1,
     macroPrecision: evaluation.macro.precision,
     macroRecall: evaluation.macro.recall,
     weightedF1: evaluation.weighted.f1,
@@ -32,49 +34,85 @@ function summarise(evaluation: Evaluation, variant: string, n: number) {
   };
 }
 
+/** How many of the scored films a model trained or was validated on (its films.json), for a warning. */
+function overlapOf(dir: string, ids: ReadonlySet<string>): { trainedOn: number; validatedOn: number } {
+  const films = openModelDir(dir).films();
+  return { trainedOn: films.train.filter((id) => ids.has(id)).length, validatedOn: films.heldOut.filter((id) => ids.has(id)).length };
+}
+
 /**
- * Scores saved models on any dataset directory in the documented layout, with the thresholds stored
- * in each artifact. Every model is scored on the films whose poster decodes (the same films for all).
+ * Scores every model of a models directory on any dataset directory in the documented layout, with
+ * the thresholds stored in each model. All models are scored on the same films: those whose poster
+ * decodes. Warns when the films overlap the ones a model was trained or validated on.
  */
 export async function evaluate(config: EvaluateConfig): Promise<void> {
   const log = (line: string) => console.error(line);
   await initBackend(config.backend);
   const modelsDir = resolve(config.models);
+  const plan = inspectModelsDir(modelsDir);
   const dataDir = resolveDatasetDir(config.data);
   const dataset = readDataset(dataDir, config.limit ? { limit: config.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);
-  for (const name of ['cnn', 'lstm']) {
-    if (!existsSync(join(modelsDir, name))) throw new Error(`${join(modelsDir, name)}: model directory not found (train it with \`npx nx train trainer\`)`);
-  }
-  const poster = await loadPosterClassifier(join(modelsDir, 'cnn'));
-  const overview = await loadOverviewClassifier(join(modelsDir, 'lstm'));
-  const cacheDir = config.cacheDir ? resolve(config.cacheDir) : join(findWorkspaceRoot(), '.cache');
-  const outputs = await modalityOutputs(poster, overview, dataset.films, cacheDir);
-  if (outputs.films.length < dataset.films.length) log(`[data] ${dataset.films.length - outputs.films.length} film(s) skipped: poster could not be decoded`);
-  const labels = labelMatrix(outputs.films, NUM_GENRES);
-  const genres = [...GENRES];
-  const n = outputs.films.length;
-  const models: Record<string, ReturnType<typeof summarise>> = {
-    cnn: summarise(evaluateMultiLabel({ probabilities: outputs.image.probabilities, labels, thresholds: poster.metadata.thresholds, genres }), poster.metadata.variant, n),
-    lstm: summarise(evaluateMultiLabel({ probabilities: outputs.text.probabilities, labels, thresholds: overview.metadata.thresholds, genres }), overview.metadata.variant, n),
-  };
-  if (existsSync(join(modelsDir, 'fusion'))) {
-    const fusion = await loadFusionClassifier(join(modelsDir, 'fusion'));
-    const probabilities = await fusion.predict({ image: outputs.image, text: outputs.text });
-    models['fusion'] = summarise(evaluateMultiLabel({ probabilities, labels, thresholds: fusion.metadata.thresholds, genres }), fusion.metadata.variant, n);
-    fusion.dispose();
-  }
-  poster.dispose();
-  overview.dispose();
-  const result = { n, dataset: dataDir, badRows: dataset.badRows, models };
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  if (config.output) {
-    writeFileAtomic(resolve(config.output), json);
-    log(`[evaluate] wrote ${resolve(config.output)}`);
-  } else {
-    process.stdout.write(json);
-  }
-  for (const [name, m] of Object.entries(models)) {
-    log(`[evaluate] ${name.padEnd(6)} n=${n} loss ${m.loss.toFixed(4)} micro P ${m.microPrecision.toFixed(3)} R ${m.microRecall.toFixed(3)} F1 ${m.microF1.toFixed(3)} | macro F1 ${m.macroF1.toFixed(3)}`);
+  const cacheDir = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
+
+  const members: Record<string, MemberClassifier> = {};
+  let fusion: FusionClassifier | undefined;
+  try {
+    for (const key of Object.keys(plan.members)) members[key] = (await loadModel(join(modelsDir, key))) as MemberClassifier;
+    if (plan.fusion) fusion = (await loadModel(join(modelsDir, plan.fusion.name))) as FusionClassifier;
+
+    // Each member on every film it can take, then restricted to the films all members scored.
+    const raw: Record<string, { ids: string[]; output: ModalityOutput }> = {};
+    for (const [key, model] of Object.entries(members)) {
+      const result = await predictFilms(model, dataset.films, { cacheDir });
+      if (result.skipped.length) log(`[data] ${key}: ${result.skipped.length} film(s) skipped, e.g. ${result.skipped[0]!.id}: ${result.skipped[0]!.reason}`);
+      raw[key] = result;
+    }
+    const scored = dataset.films.filter((f) => Object.values(raw).every((r) => r.ids.includes(f.id)));
+    if (scored.length === 0) throw new Error(`no film of ${dataDir} could be scored by every model`);
+    const ids = new Set(scored.map((f) => f.id));
+    const labels = labelMatrix(scored);
+    const outputs: Record<string, ModalityOutput> = {};
+    for (const [key, result] of Object.entries(raw)) {
+      const row = new Map(result.ids.map((id, i) => [id, i]));
+      const rows = scored.map((f) => row.get(f.id)!);
+      const k = members[key]!.metadata.genres.length;
+      outputs[key] = {
+        probabilities: pickRows(result.output.probabilities, k, rows),
+        features: pickRows(result.output.features, result.output.featureDim, rows),
+        featureDim: result.output.featureDim,
+      };
+    }
+    const n = scored.length;
+    const models: Record<string, ReturnType<typeof summarise>> = {};
+    for (const [key, model] of Object.entries(members)) {
+      models[key] = summarise(evaluateMultiLabel({ probabilities: outputs[key]!.probabilities, labels, thresholds: model.metadata.thresholds }), model.metadata, n);
+    }
+    if (fusion) {
+      const probabilities = await fusion.predict(outputs);
+      models[fusion.metadata.name] = summarise(evaluateMultiLabel({ probabilities, labels, thresholds: fusion.metadata.thresholds }), fusion.metadata, n);
+    }
+    const overlap: Record<string, { trainedOn: number; validatedOn: number }> = {};
+    for (const key of Object.keys(models)) {
+      overlap[key] = overlapOf(join(modelsDir, key), ids);
+      const o = overlap[key]!;
+      if (o.trainedOn || o.validatedOn) {
+        log(`[evaluate] warning: ${key} trained on ${o.trainedOn} and was validated on ${o.validatedOn} of these ${n} films: its scores here are not held-out`);
+      }
+    }
+    const result = { n, dataset: dataDir, badRows: dataset.badRows, models, overlap };
+    const json = `${JSON.stringify(result, null, 2)}\n`;
+    if (config.output) {
+      writeFileAtomic(resolve(config.output), json);
+      log(`[evaluate] wrote ${resolve(config.output)}`);
+    } else {
+      process.stdout.write(json);
+    }
+    for (const [name, m] of Object.entries(models)) {
+      log(`[evaluate] ${name.padEnd(8)} n=${n} loss ${m.loss.toFixed(4)} micro P ${m.microPrecision.toFixed(3)} R ${m.microRecall.toFixed(3)} F1 ${m.microF1.toFixed(3)} | macro F1 ${m.macroF1.toFixed(3)} (present genres), ${m.macroF1AllGenres.toFixed(3)} (all genres)`);
+    }
+  } finally {
+    Object.values(members).forEach((m) => m.dispose());
+    fusion?.dispose();
   }
 }

@@ -1,101 +1,129 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { findWorkspaceRoot, formatBadRows, GENRES, genresOf, hashString, readDataset, resolveDatasetDir, seedMathRandom, splitTrainValidation } from '@filmgenre/core';
-import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
+import {
+  defaultCacheRoot, findWorkspaceRoot, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
+  writeFileAtomic, type Dataset, type Film, type HoldoutSplit,
+} from '@filmgenre/core';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
-import type { TrainConfig } from './config.js';
+import { initBackend, type BackendInfo } from '@filmgenre/tf-runtime';
+import { abortOnSignals, TrainingInterrupted, type Recipe, type TrainedModel } from '@filmgenre/training';
+import type { TrainRun } from './config.js';
+import { RECIPES } from './recipes.js';
 import { renderReportHtml, type RunReport } from './report/html.js';
-import type { TrainContext, TrainedModel } from './tasks/context.js';
 
-/** Aborts on the first Ctrl-C / SIGTERM (finishing cleanly); a second one exits at once. */
-function interruptSignal(log: (line: string) => void): AbortController {
-  const controller = new AbortController();
-  const onSignal = (name: string) => {
-    if (controller.signal.aborted) process.exit(130);
-    log(`\n${name}: stopping after the current batch; the last completed epoch stays checkpointed (use --resume)`);
-    controller.abort();
-  };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  return controller;
+/** Recipes to run for `--model`, in order; a recipe's members must be trained before it or already published. */
+export function plannedRecipes(run: Pick<TrainRun, 'model'>, options: Readonly<Record<string, object>>, modelsDir: string, recipes: readonly Recipe[] = RECIPES): Recipe[] {
+  const wanted = run.model === 'all' ? [...recipes] : recipes.filter((r) => r.key === run.model);
+  if (wanted.length === 0) throw new Error(`unknown model '${run.model}': one of ${recipes.map((r) => r.key).join(', ')} or all`);
+  wanted.forEach((recipe, i) => {
+    for (const need of recipe.needs?.(options[recipe.key] as never) ?? []) {
+      const before = wanted.slice(0, i).some((r) => r.key === need);
+      if (!before && !existsSync(join(modelsDir, need, 'metadata.json'))) {
+        throw new Error(`${recipe.key} needs the ${need} model, which is neither trained in this run nor in ${modelsDir}: train it first, or use --model all`);
+      }
+    }
+  });
+  return wanted;
 }
 
-export async function train(config: TrainConfig): Promise<void> {
+/**
+ * Trains the chosen models in order through their recipes, then writes the run report. Ctrl-C or
+ * SIGTERM stops after the current batch: nothing is published for the interrupted model, its last
+ * completed epoch stays checkpointed, the command says how to resume and exits with 130.
+ */
+export async function train(run: TrainRun, recipeOptions: Readonly<Record<string, object>>): Promise<void> {
   const log = (line: string) => console.error(line);
+  // First, so that a signal during the slow start-up (backend, dataset, posters) is honoured too.
+  const controller = abortOnSignals(log, 'stopping after the current batch; the last completed epoch stays checkpointed');
   const root = findWorkspaceRoot();
-  const backend = await initBackend(config.backend);
-  const dataDir = resolveDatasetDir(config.data);
-  const dataset = readDataset(dataDir, config.limit ? { limit: config.limit } : {});
+  const modelsDir = resolve(run.out);
+  const recipes = plannedRecipes(run, recipeOptions, modelsDir);
+  const backend = await initBackend(run.backend);
+  const dataDir = resolveDatasetDir(run.data);
+  const dataset = readDataset(dataDir, run.limit ? { limit: run.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);
-  const split = splitTrainValidation(dataset.films, { seed: config.seed, validationFraction: config.validationFraction });
-  log(`[data] split (seed ${config.seed}): ${split.train.length} train, ${split.validation.length} validation`);
-  const outDir = resolve(config.out);
-  const controller = interruptSignal(log);
-  const ctx: TrainContext = {
-    config, dataset, split, backend, outDir,
-    checkpointRoot: join(outDir, '.checkpoints'),
-    cacheDir: config.cacheDir ? resolve(config.cacheDir) : join(root, '.cache'),
-    signal: controller.signal,
-    log,
-  };
-  const wanted = config.model === 'all' ? ['cnn', 'lstm', 'fusion'] : [config.model];
+  const split = holdoutSplit(dataset.films, { seed: run.seed, folds: run.folds });
+  log(`[data] split (seed ${run.seed}, fold 0 of ${run.folds} for validation): ${split.train.length} train, ${split.validation.length} validation (digest ${split.record.digest})`);
+  const cacheDir = run.cacheDir ? resolve(run.cacheDir) : defaultCacheRoot(root);
   const results: TrainedModel[] = [];
   const started = Date.now();
-  for (const name of wanted) {
-    if (controller.signal.aborted) break;
+  let stoppedIn: string | undefined;
+  for (const recipe of recipes) {
+    if (controller.signal.aborted) {
+      stoppedIn = recipe.key;
+      break;
+    }
     // tfjs' unseeded draws (initialisers, dropout) come from Math.random: seeding it per model makes
     // a run repeat for a given --seed, and makes `--model lstm` give the same LSTM as `--model all`.
-    seedMathRandom(hashString(`${config.seed}:${name}`));
-    // Each modality's code is loaded only when that model is trained.
-    const result =
-      name === 'cnn' ? await (await import('./tasks/poster.js')).trainPosterModel(ctx)
-      : name === 'lstm' ? await (await import('./tasks/overview.js')).trainOverviewModel(ctx)
-      : await (await import('./tasks/fusion.js')).trainFusionModel(ctx);
-    results.push(result);
-    if (result.interrupted) break;
+    const rng = seedMathRandom(hashString(`${run.seed}:${recipe.key}`));
+    try {
+      results.push(await recipe.train({
+        films: dataset.films, split, seed: run.seed, backend, cacheDir, modelsDir,
+        checkpointDir: join(modelsDir, '.checkpoints', recipe.key), resume: run.resume, signal: controller.signal, rng, log,
+      }, recipeOptions[recipe.key] as never));
+    } catch (error) {
+      if (!(error instanceof TrainingInterrupted) && !controller.signal.aborted) throw error;
+      stoppedIn = recipe.key;
+      break;
+    }
   }
-  const reportDir = resolve(config.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
-  writeRunReport(reportDir, ctx, results, (Date.now() - started) / 1000);
-  log(`[report] ${join(reportDir, 'report.html')} and metrics.json`);
-  if (controller.signal.aborted) process.exitCode = 130;
+  if (results.length > 0) {
+    const reportDir = resolve(run.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
+    writeRunReport(reportDir, { run, dataset, split, backend }, results, (Date.now() - started) / 1000);
+    log(`[report] ${join(reportDir, 'report.html')} and metrics.json`);
+  }
+  if (stoppedIn !== undefined) {
+    log(
+      `[train] stopped in ${stoppedIn}: nothing was published for it; its last completed epoch (if any) is checkpointed in ${join(modelsDir, '.checkpoints', stoppedIn)}.\n` +
+        `[train] to continue, rerun the same command with --resume${run.model === 'all' ? ` --model ${stoppedIn}` : ''}${run.model === 'all' && stoppedIn !== recipes.at(-1)?.key ? ', then the models after it' : ''}`,
+    );
+    process.exitCode = 130;
+  }
 }
 
-function writeRunReport(dir: string, ctx: TrainContext, results: TrainedModel[], seconds: number): void {
+interface RunFacts {
+  run: TrainRun;
+  dataset: Dataset;
+  split: HoldoutSplit<Film>;
+  backend: BackendInfo;
+}
+
+function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number): void {
   mkdirSync(dir, { recursive: true });
-  const byId = new Map(ctx.split.validation.map((f) => [f.id, f]));
-  const models = results.map((r) => {
-    const metrics = evaluateMultiLabel({ probabilities: r.validationProbabilities, labels: r.validationLabels, thresholds: r.thresholds, genres: [...GENRES] });
-    return { result: r, metrics };
-  });
+  const byId = new Map(facts.split.validation.map((f) => [f.id, f]));
+  const models = results.map((r) => ({ result: r, metrics: evaluateMultiLabel({ probabilities: r.heldOut.probabilities, labels: r.heldOut.labels, thresholds: r.thresholds }) }));
   // The table uses films every model saw, so the rows compare like with like.
-  const common = results.length ? results.map((r) => new Set(r.validationIds)).reduce((a, b) => new Set([...a].filter((id) => b.has(id)))) : new Set<string>();
+  const common = results.map((r) => new Set(r.heldOut.ids)).reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
   const commonIds = [...common];
   const predictions: Record<string, Float32Array> = {};
   for (const r of results) {
-    const index = new Map(r.validationIds.map((id, i) => [id, i]));
+    const index = new Map(r.heldOut.ids.map((id, i) => [id, i]));
     const rows = new Float32Array(commonIds.length * GENRES.length);
-    commonIds.forEach((id, i) => rows.set(r.validationProbabilities.subarray(index.get(id)! * GENRES.length, (index.get(id)! + 1) * GENRES.length), i * GENRES.length));
-    predictions[r.name] = rows;
+    commonIds.forEach((id, i) => rows.set(r.heldOut.probabilities.subarray(index.get(id)! * GENRES.length, (index.get(id)! + 1) * GENRES.length), i * GENRES.length));
+    predictions[r.key] = rows;
   }
   const table = randomFilmsTable({
     films: commonIds.map((id) => ({ id, truth: genresOf(byId.get(id)!.labels) })),
-    predictions, genres: [...GENRES], count: 12, seed: ctx.config.seed,
+    predictions, genres: [...GENRES], count: 12, seed: facts.run.seed,
   });
   const report: RunReport = {
     title: 'Film genre classifier: training run',
     createdAt: new Date().toISOString(),
     facts: {
-      dataset: ctx.dataset.dir, films: ctx.dataset.summary.usable, 'bad rows': ctx.dataset.summary.bad,
-      'train / validation': `${ctx.split.train.length} / ${ctx.split.validation.length}`, seed: ctx.config.seed,
-      backend: `${ctx.backend.name} (${ctx.backend.threads} thread${ctx.backend.threads === 1 ? '' : 's'})`,
+      dataset: facts.dataset.dir, films: facts.dataset.summary.usable, 'bad rows': facts.dataset.summary.bad,
+      'train / validation': `${facts.split.train.length} / ${facts.split.validation.length}`, seed: facts.run.seed, 'split digest': facts.split.record.digest,
+      backend: `${facts.backend.name} (${facts.backend.threads} thread${facts.backend.threads === 1 ? '' : 's'})`,
       'duration (min)': (seconds / 60).toFixed(1),
     },
     models: models.map(({ result, metrics }) => ({
-      name: result.name, variant: result.variant, history: result.fit?.history ?? [], micro: metrics.micro, macro: metrics.macro, loss: metrics.loss,
-      perGenre: metrics.perGenre.map((g, i) => ({ ...g, threshold: result.thresholds[i]! })), bestEpoch: result.fit?.bestEpoch, seconds: result.seconds,
+      name: result.key, variant: result.variant, history: result.history, micro: metrics.micro, macro: metrics.macro, macroAllGenres: metrics.macroAllGenres, loss: metrics.loss,
+      perGenre: metrics.perGenre.map((g, i) => ({ ...g, threshold: result.thresholds[i]! })), bestEpoch: result.bestEpoch, seconds: result.seconds,
     })),
     films: table.map((row) => ({ id: row.id, overview: byId.get(row.id)?.overview ?? '', truth: row.truth, predictions: row.predictions })),
   };
-  writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify({ ...report, models: models.map(({ result, metrics }) => ({ name: result.name, variant: result.variant, dir: result.dir, history: result.fit?.history ?? [], bestEpoch: result.fit?.bestEpoch, seconds: result.seconds, validation: metrics })) }, null, 2)}\n`);
+  const summary = models.map(({ result, metrics }) => ({
+    name: result.key, variant: result.variant, dir: result.dir, history: result.history, bestEpoch: result.bestEpoch, seconds: result.seconds, validation: metrics,
+  }));
+  writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify({ ...report, models: summary }, null, 2)}\n`);
   writeFileAtomic(join(dir, 'report.html'), renderReportHtml(report));
 }

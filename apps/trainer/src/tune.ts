@@ -1,23 +1,12 @@
 import { join, resolve } from 'node:path';
-import { createRng, findWorkspaceRoot, GENRES, readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
-import { initBackend, writeFileAtomic } from '@filmgenre/tf-runtime';
+import {
+  createRng, defaultCacheRoot, findWorkspaceRoot, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, writeFileAtomic,
+} from '@filmgenre/core';
+import { initBackend } from '@filmgenre/tf-runtime';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
-import { TrainConfigSchema, type TrainConfig } from './config.js';
-import type { TrainContext } from './tasks/context.js';
-import { trainOverviewModel } from './tasks/overview.js';
-import { trainPosterModel } from './tasks/poster.js';
-
-export interface TuneOptions {
-  model: 'cnn' | 'lstm';
-  budgetMinutes: number;
-  trials: number;
-  epochs?: number;
-  limit?: number;
-  data?: string;
-  out: string;
-  seed: number;
-  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-}
+import { abortOnSignals, TrainingInterrupted } from '@filmgenre/training';
+import type { TuneConfig } from './config.js';
+import { RECIPES } from './recipes.js';
 
 export interface Trial {
   trial: number;
@@ -47,35 +36,42 @@ export function leaderboardMarkdown(trials: readonly Trial[]): string {
 }
 
 /**
- * Random search within a wall-clock budget: each trial trains on the training split and is scored by
- * validation micro-F1 with per-genre thresholds tuned on that same validation split (as the trainer
- * does). Writes leaderboard.json, leaderboard.md and best-config.json after every trial.
+ * Random search within a wall-clock budget: each trial trains the model through its recipe on the
+ * training split and is scored by validation micro-F1 with thresholds tuned on that same split (as
+ * the trainer does). Writes leaderboard.json, leaderboard.md and best-config.json after every trial.
  */
-export async function tune(options: TuneOptions): Promise<void> {
+export async function tune(options: TuneConfig): Promise<void> {
   const log = (line: string) => console.error(line);
-  const backend = await initBackend(options.backend ?? 'auto');
+  const controller = abortOnSignals(log, 'stopping after the current trial\'s batch');
+  const backend = await initBackend(options.backend);
   const dataset = readDataset(resolveDatasetDir(options.data), options.limit ? { limit: options.limit } : {});
-  const split = splitTrainValidation(dataset.films, { seed: options.seed });
+  const split = holdoutSplit(dataset.films, { seed: options.seed, folds: options.folds });
+  const recipe = RECIPES.find((r) => r.key === options.model)!;
   const outDir = resolve(options.out);
+  const cacheDir = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
   const rng = createRng(options.seed + 1);
   const deadline = Date.now() + options.budgetMinutes * 60_000;
   const trials: Trial[] = [];
-  const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
   for (let trial = 1; trial <= options.trials && Date.now() < deadline && !controller.signal.aborted; trial++) {
     const params = sampleParams(rng, options.model);
     log(`[tune] trial ${trial}: ${JSON.stringify(params)}`);
-    const config: TrainConfig = TrainConfigSchema.parse({
-      model: options.model, out: join(outDir, 'trials', String(trial)), seed: options.seed, patience: 2,
-      ...(options.epochs ? { epochs: options.epochs } : {}), ...params,
+    const { augmentStrength, ...common } = params;
+    const recipeOptions = recipe.options.parse({
+      ...common, patience: 2, ...(options.epochs ? { epochs: options.epochs } : {}), ...(options.model === 'cnn' ? { augmentStrength } : {}),
     });
-    const ctx: TrainContext = {
-      config, dataset, split, backend, outDir: config.out, checkpointRoot: join(config.out, '.checkpoints'),
-      cacheDir: join(findWorkspaceRoot(), '.cache'), signal: controller.signal, log,
-    };
-    const result = options.model === 'cnn' ? await trainPosterModel(ctx) : await trainOverviewModel(ctx);
-    const metrics = evaluateMultiLabel({ probabilities: result.validationProbabilities, labels: result.validationLabels, thresholds: result.thresholds, genres: [...GENRES] });
-    trials.push({ trial, params, microF1: metrics.micro.f1, macroF1: metrics.macro.f1, loss: metrics.loss, bestEpoch: result.fit?.bestEpoch ?? 0, seconds: result.seconds });
+    const modelsDir = join(outDir, 'trials', String(trial));
+    let result;
+    try {
+      result = await recipe.train({
+        films: dataset.films, split, seed: options.seed, backend, cacheDir, modelsDir, checkpointDir: join(modelsDir, '.checkpoints', recipe.key),
+        resume: false, signal: controller.signal, rng: seedMathRandom(hashString(`${options.seed}:${recipe.key}`)), log,
+      }, recipeOptions);
+    } catch (error) {
+      if (error instanceof TrainingInterrupted || controller.signal.aborted) break;
+      throw error;
+    }
+    const metrics = evaluateMultiLabel({ probabilities: result.heldOut.probabilities, labels: result.heldOut.labels, thresholds: result.thresholds });
+    trials.push({ trial, params, microF1: metrics.micro.f1, macroF1: metrics.macro.f1, loss: metrics.loss, bestEpoch: result.bestEpoch ?? 0, seconds: result.seconds });
     const best = [...trials].sort((a, b) => b.microF1 - a.microF1)[0]!;
     writeFileAtomic(join(outDir, 'leaderboard.json'), `${JSON.stringify({ model: options.model, trials }, null, 2)}\n`);
     writeFileAtomic(join(outDir, 'leaderboard.md'), `${leaderboardMarkdown(trials)}\n`);
