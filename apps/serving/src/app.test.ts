@@ -60,7 +60,7 @@ function checkModelAnswer(answer: ModelAnswer | undefined, name: string) {
     expect(g.predicted).toBe(g.probability >= g.threshold);
   }
   expect(answer!.predicted).toEqual(answer!.genres.filter((g) => g.predicted).map((g) => g.genre));
-  expect(answer!.versions['tfjs']).toBe(tf.version.tfjs);
+  expect(answer!.versions['@tensorflow/tfjs']).toBe(tf.version.tfjs);
   expect(answer!.timings.batchSize).toBeGreaterThanOrEqual(1);
 }
 
@@ -122,10 +122,10 @@ describe('operational endpoints', () => {
     const body = (await res.json()) as { backend: string; models: Record<string, Record<string, unknown>>; batching: { maxBatch: number } };
     expect(body.backend).toBe('wasm');
     expect(Object.keys(body.models).sort()).toEqual(server.models.fusion ? ['cnn', 'fusion', 'lstm'] : ['cnn', 'lstm']);
-    expect(body.models['cnn']).toMatchObject({ name: 'test-cnn', modality: 'image', variant: 'study', genres: [...GENRES] });
-    expect(body.models['lstm']).toMatchObject({ name: 'test-lstm', modality: 'text', genres: [...GENRES] });
+    expect(body.models['cnn']).toMatchObject({ name: 'cnn', modality: 'image', variant: 'study', genres: [...GENRES] });
+    expect(body.models['lstm']).toMatchObject({ name: 'lstm', modality: 'text', genres: [...GENRES] });
     expect(body.models['cnn']!['thresholds']).toEqual(server.models.cnn.metadata.thresholds);
-    expect(body.models['lstm']!['versions']).toEqual({ tfjs: tf.version.tfjs });
+    expect(body.models['lstm']!['versions']).toEqual({ '@tensorflow/tfjs': tf.version.tfjs });
     expect(body.models['lstm']!['metrics']).toEqual(server.models.lstm.metadata.metrics);
     expect(body.batching.maxBatch).toBe(32);
   });
@@ -191,7 +191,7 @@ describe('POST /v1/predict', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as PredictAnswer;
     expect(Object.keys(body.models)).toEqual(['cnn']);
-    checkModelAnswer(body.models['cnn'], 'test-cnn');
+    checkModelAnswer(body.models['cnn'], 'cnn');
     expect(body.input['poster']).toMatchObject({ format: 'jpeg', bytes: poster.length });
     expect(body.timings.totalMs).toBeGreaterThan(0);
   });
@@ -201,7 +201,7 @@ describe('POST /v1/predict', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as PredictAnswer;
     expect(Object.keys(body.models)).toEqual(['lstm']);
-    checkModelAnswer(body.models['lstm'], 'test-lstm');
+    checkModelAnswer(body.models['lstm'], 'lstm');
     expect(body.input['overview']).toEqual({ chars: [...overview.trim()].length });
   });
 
@@ -209,8 +209,8 @@ describe('POST /v1/predict', () => {
     const res = await predict(form({ poster, overview }));
     expect(res.status).toBe(200);
     const body = (await res.json()) as PredictAnswer;
-    checkModelAnswer(body.models['cnn'], 'test-cnn');
-    checkModelAnswer(body.models['lstm'], 'test-lstm');
+    checkModelAnswer(body.models['cnn'], 'cnn');
+    checkModelAnswer(body.models['lstm'], 'lstm');
     if (server.models.fusion) checkModelAnswer(body.models['fusion'], server.models.fusion.metadata.name);
     else expect(body.models['fusion']).toBeUndefined();
   });

@@ -7,8 +7,8 @@ import { decodePoster } from '@filmgenre/data-images';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
 import { createOverviewModel, saveOverviewClassifier } from '@filmgenre/model-lstm';
-import { initBackend, MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
-import * as tf from '@tensorflow/tfjs';
+import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
+import { initBackend } from '@filmgenre/tf-runtime';
 import autocannon, { type Result } from 'autocannon';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -58,18 +58,16 @@ const posterBytes = readFileSync(film.posterPath);
 
 /** Default-architecture models with their initial weights, saved by the packages' own save functions. */
 async function writeUntrainedReferenceModels(dir: string): Promise<void> {
-  const metadata = (name: string, modality: 'image' | 'text', variant: string, preprocessing: Record<string, unknown>): ModelMetadata => ({
-    format: MODEL_DIR_FORMAT, name, modality, variant, genres: [...GENRES], thresholds: GENRES.map(() => 0.5), preprocessing,
-    metrics: { note: 'untrained: initial weights, for speed measurements only' }, history: [], training: {},
-    versions: { tfjs: tf.version.tfjs }, gitCommit: null, backend: tf.getBackend(), createdAt: new Date().toISOString(),
+  const metadata = (name: string, variant: string, preprocessing: Record<string, unknown>) => fixtureMetadata({
+    name, variant, thresholds: GENRES.map(() => 0.5), preprocessing, metrics: { note: 'untrained: initial weights, for speed measurements only' },
   });
   const cnn = createPosterCnn();
   const imageSize = cnn.inputs[0]!.shape[1] as number;
-  await savePosterClassifier(join(dir, 'cnn'), { model: cnn, metadata: metadata('untrained-reference-cnn', 'image', 'study', { ...posterPreprocessing(imageSize) }) });
+  await savePosterClassifier(join(dir, 'cnn'), { model: cnn, films: fixtureFilms(), metadata: metadata('cnn', 'study', { ...posterPreprocessing(imageSize) }) });
   cnn.dispose();
   const vectorizer = new TextVectorizer().adapt(readDataset(resolveDatasetDir()).films.map((f) => f.overview));
   const lstm = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: vectorizer.settings.sequenceLength });
-  await saveOverviewClassifier(join(dir, 'lstm'), { model: lstm, vectorizer, metadata: metadata('untrained-reference-lstm', 'text', 'bilstm', {}) });
+  await saveOverviewClassifier(join(dir, 'lstm'), { model: lstm, vectorizer, films: fixtureFilms(), metadata: metadata('lstm', 'bilstm', {}) });
   lstm.dispose();
 }
 

@@ -1,12 +1,10 @@
-import { GENRES } from '@filmgenre/core';
 import type { Inference } from './config.js';
 import * as tf from '@tensorflow/tfjs';
-import { loadPosterClassifier } from '@filmgenre/model-cnn';
-import { loadFusionClassifier } from '@filmgenre/model-fusion';
-import { loadOverviewClassifier } from '@filmgenre/model-lstm';
-import { readModelMetadata, type ModelMetadata } from '@filmgenre/tf-runtime';
-import { existsSync, statSync } from 'node:fs';
+import type { FusionClassifier, ImageClassifier, ModelMetadata, TextClassifier } from '@filmgenre/model-artifact';
+import { inspectModelsDir as inspectRegistry, loadModel, ModelsDirError } from '@filmgenre/model-registry';
 import { join, resolve } from 'node:path';
+
+export { ModelsDirError };
 
 /** What serving needs from each model package (the packages' classifiers satisfy these). */
 export interface WithFeatures {
@@ -66,46 +64,37 @@ export type ModelKey = 'cnn' | 'lstm' | 'fusion';
 export const MODEL_KEYS: readonly ModelKey[] = ['cnn', 'lstm', 'fusion'];
 const MODALITY: Record<ModelKey, ModelMetadata['modality']> = { cnn: 'image', lstm: 'text', fusion: 'fusion' };
 
-export class ModelsDirError extends Error {
-  override name = 'ModelsDirError';
-}
-
 /**
  * Checks the models directory without loading weights (cheap, so the server can refuse to start
- * with one clear message before it binds a port): cnn/ and lstm/ must exist, fusion/ is optional,
- * and each metadata.json must be valid, of the right modality, and list the dataset's 25 genres in order.
+ * with one clear message before it binds a port): the registry's checks (known kinds, the dataset's
+ * genres, a fusion pinned to the members present), plus what this server serves: a cnn/ poster
+ * model, an lstm/ overview model and, optionally, a fusion/ over those two.
  */
 export function inspectModelsDir(dir: string): Record<ModelKey, ModelMetadata | undefined> {
-  const root = resolve(dir);
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
-    throw new ModelsDirError(`models directory ${root} not found: train models first (npx nx train trainer) or pass --models-dir <dir>`);
-  }
-  const found = {} as Record<ModelKey, ModelMetadata | undefined>;
+  const plan = inspectRegistry(dir);
+  const found: Record<ModelKey, ModelMetadata | undefined> = { cnn: plan.members['cnn'], lstm: plan.members['lstm'], fusion: plan.fusion };
   for (const key of MODEL_KEYS) {
-    const modelDir = join(root, key);
-    if (!existsSync(modelDir)) {
-      if (key === 'fusion') {
-        found[key] = undefined;
-        continue;
-      }
-      throw new ModelsDirError(`${modelDir} not found: a models directory must hold cnn/ and lstm/ (fusion/ is optional)`);
-    }
-    let metadata: ModelMetadata;
-    try {
-      metadata = readModelMetadata(modelDir);
-    } catch (error) {
-      throw new ModelsDirError(`${key} model is invalid: ${(error as Error).message}`);
+    const metadata = found[key];
+    if (!metadata) {
+      if (key === 'fusion') continue;
+      throw new ModelsDirError(`${join(plan.dir, key)} not found: a models directory must hold cnn/ and lstm/ (fusion/ is optional)`);
     }
     if (metadata.modality !== MODALITY[key]) {
-      throw new ModelsDirError(`${modelDir}/metadata.json: modality is '${metadata.modality}', expected '${MODALITY[key]}' for ${key}/`);
+      throw new ModelsDirError(`${join(plan.dir, key)}/metadata.json: modality is '${metadata.modality}', expected '${MODALITY[key]}' for ${key}/`);
     }
-    const mismatch = GENRES.findIndex((g, i) => metadata.genres[i] !== g);
-    if (mismatch >= 0 || metadata.genres.length !== GENRES.length) {
-      throw new ModelsDirError(`${modelDir}/metadata.json: genres do not match the dataset's ${GENRES.length} genres in order (first difference at position ${mismatch >= 0 ? mismatch + 1 : GENRES.length + 1})`);
-    }
-    found[key] = metadata;
   }
+  if (plan.fusion && plan.fusion.name !== 'fusion') throw new ModelsDirError(`${join(plan.dir, plan.fusion.name)}: this server serves a fusion model named fusion/`);
   return found;
+}
+
+/** The fusion classifier behind serving's {image, text} call shape: its members are this server's cnn and lstm. */
+export function asServingFusion(fusion: FusionClassifier): FusionModel {
+  const roles = Object.fromEntries(Object.entries(fusion.metadata.members ?? {}).map(([key, m]) => [m.modality, key]));
+  return {
+    metadata: fusion.metadata,
+    predict: ({ image, text }) => fusion.predict({ [roles['image'] ?? 'cnn']: image, [roles['text'] ?? 'lstm']: text }),
+    dispose: () => fusion.dispose(),
+  };
 }
 
 /**
@@ -126,9 +115,9 @@ export async function loadModels(dir: string, options: { backendThreads?: number
     }
   };
   try {
-    const cnn: ImageModel = await load('cnn', loadPosterClassifier);
-    const lstm: TextModel = await load('lstm', loadOverviewClassifier);
-    const fusion: FusionModel | undefined = present.fusion ? await load('fusion', loadFusionClassifier) : undefined;
+    const cnn: ImageModel = await load('cnn', async (d) => (await loadModel(d)) as ImageClassifier);
+    const lstm: TextModel = await load('lstm', async (d) => (await loadModel(d)) as TextClassifier);
+    const fusion: FusionModel | undefined = present.fusion ? await load('fusion', async (d) => asServingFusion((await loadModel(d)) as FusionClassifier)) : undefined;
     return {
       dir: root, cnn, lstm, ...(fusion ? { fusion } : {}),
       runtime: { inference: 'inline', backend: tf.getBackend(), threads: options.backendThreads ?? null },

@@ -1,10 +1,10 @@
 // One model in its own thread. The main thread parses HTTP and decodes posters while each model
 // runs its batch here, so on a multi-core machine the models and the request handling overlap
 // instead of queueing on one event loop.
-import { loadPosterClassifier } from '@filmgenre/model-cnn';
-import { loadFusionClassifier } from '@filmgenre/model-fusion';
-import { loadOverviewClassifier } from '@filmgenre/model-lstm';
+import type { FusionClassifier } from '@filmgenre/model-artifact';
+import { loadModel } from '@filmgenre/model-registry';
 import { initBackend } from '@filmgenre/tf-runtime';
+import { asServingFusion } from '../models.js';
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WorkerCall, WorkerReply, WorkerStart } from './protocol.js';
@@ -29,11 +29,8 @@ function buffersOf(result: unknown): ArrayBuffer[] {
 
 async function load(): Promise<Callable> {
   const backend = await initBackend(start.backend, { log: () => {}, wasmThreads: start.threads });
-  const model: Callable = start.key === 'cnn'
-    ? await loadPosterClassifier(start.dir)
-    : start.key === 'lstm'
-      ? await loadOverviewClassifier(start.dir)
-      : await loadFusionClassifier(start.dir);
+  const loaded = await loadModel(start.dir);
+  const model: Callable = start.key === 'fusion' ? asServingFusion(loaded as FusionClassifier) : (loaded as Callable);
   send({ type: 'ready', backend });
   return model;
 }

@@ -1,4 +1,5 @@
-import { readModelMetadata, type BackendInfo, type BackendRequest, type ModelMetadata } from '@filmgenre/tf-runtime';
+import { readModelMetadata, type ModelMetadata } from '@filmgenre/model-artifact';
+import type { BackendInfo, BackendRequest } from '@filmgenre/tf-runtime';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

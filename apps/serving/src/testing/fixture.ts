@@ -8,7 +8,8 @@ import { TextVectorizer } from '@filmgenre/data-text';
 import { createPosterCnn, loadPosterClassifier, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
 import { fitLateFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
 import { createOverviewModel, loadOverviewClassifier, saveOverviewClassifier } from '@filmgenre/model-lstm';
-import { MODEL_DIR_FORMAT, type ModelMetadata } from '@filmgenre/tf-runtime';
+import { artifactDigest, readModelMetadata } from '@filmgenre/model-artifact';
+import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import * as tf from '@tensorflow/tfjs';
 
 export const TEST_IMAGE_SIZE = 16;
@@ -25,25 +26,16 @@ export function heldOutFilms(): Film[] {
   return readDataset(resolveDatasetDir(), { limit: VOCABULARY_FILMS }).films.slice(FIT_FILMS);
 }
 
-function metadata(name: string, modality: ModelMetadata['modality'], variant: string, preprocessing: Record<string, unknown>): ModelMetadata {
+function metadata(name: string, variant: string, preprocessing: Record<string, unknown>) {
   // Varied thresholds so that both passing and failing genres show up in the answers.
   const thresholds = GENRES.map((_, i) => [0.3, 0.45, 0.5, 0.55][i % 4]!);
-  return {
-    format: MODEL_DIR_FORMAT,
-    name,
-    modality,
-    variant,
-    genres: [...GENRES],
-    thresholds,
-    preprocessing,
-    metrics: { note: 'test fixture: one epoch on a handful of films' },
-    history: [],
-    training: { epochs: 1 },
-    versions: { tfjs: tf.version.tfjs },
-    gitCommit: null,
-    backend: tf.getBackend(),
-    createdAt: new Date().toISOString(),
-  };
+  return fixtureMetadata({ name, variant, thresholds, preprocessing, metrics: { note: 'test fixture: one epoch on a handful of films' }, training: { epochs: 1 } });
+}
+
+/** What a fusion records of a member: pinned by the digest of its files. */
+function memberRecord(dir: string) {
+  const m = readModelMetadata(dir);
+  return { kind: m.kind, modality: m.modality as 'image' | 'text', variant: m.variant, digest: artifactDigest(m.files), createdAt: m.createdAt };
 }
 
 function labelMatrix(films: Film[]): Float32Array {
@@ -74,7 +66,7 @@ export async function buildTinyModels(dir: string): Promise<void> {
   const y = labelsTensor(fit);
   await cnn.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 });
   tf.dispose(x);
-  await savePosterClassifier(`${dir}/cnn`, { model: cnn, metadata: metadata('test-cnn', 'image', 'study', { ...posterPreprocessing(TEST_IMAGE_SIZE) }) });
+  await savePosterClassifier(`${dir}/cnn`, { model: cnn, films: fixtureFilms(), metadata: metadata('cnn', 'study', { ...posterPreprocessing(TEST_IMAGE_SIZE) }) });
   cnn.dispose();
 
   // Overview LSTM with a vocabulary adapted on ~200 real overviews.
@@ -87,7 +79,8 @@ export async function buildTinyModels(dir: string): Promise<void> {
   await saveOverviewClassifier(`${dir}/lstm`, {
     model: lstm,
     vectorizer,
-    metadata: metadata('test-lstm', 'text', 'bilstm', { sequenceLength: TEST_SEQUENCE_LENGTH, maxTokens: 2_000 }),
+    films: fixtureFilms(),
+    metadata: metadata('lstm', 'bilstm', { sequenceLength: TEST_SEQUENCE_LENGTH, maxTokens: 2_000 }),
   });
   lstm.dispose();
 
@@ -103,6 +96,7 @@ export async function buildTinyModels(dir: string): Promise<void> {
   await saveFusionClassifier(`${dir}/fusion`, {
     kind: 'late',
     late,
-    metadata: { ...metadata('test-fusion', 'fusion', 'late', {}), thresholds: [...late.thresholds] },
+    films: fixtureFilms(),
+    metadata: { ...metadata('fusion', 'late', {}), thresholds: [...late.thresholds], members: { cnn: memberRecord(`${dir}/cnn`), lstm: memberRecord(`${dir}/lstm`) } },
   });
 }
