@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, seedMathRandom, shuffleInPlace } from './random.js';
-import { foldOf, holdoutSplit, splitMismatch, splitTrainValidation } from './split.js';
+import { foldOf, foldPlan, holdoutSplit, splitMismatch, splitTrainValidation } from './split.js';
 
 const films = Array.from({ length: 5000 }, (_, i) => ({ id: `tt${String(1000000 + i * 7).padStart(7, '0')}` }));
 
@@ -96,5 +96,15 @@ describe('createRng state', () => {
     const other = createRng(7);
     other.setState(state);
     expect([other(), other(), other()]).toEqual(ahead);
+  });
+});
+
+describe('foldPlan', () => {
+  it('gives each film its fold, agrees with holdoutSplit on the partition, and records a cross-fitted split', () => {
+    const plan = foldPlan(films, { seed: 2, folds: 5 });
+    const holdout = holdoutSplit(films, { seed: 2, folds: 5, validationFold: 3 });
+    expect(plan.items.filter((_, i) => plan.folds[i] === 3).map((f) => f.id)).toEqual(holdout.validation.map((f) => f.id));
+    expect(plan.record).toMatchObject({ seed: 2, folds: 5, validationFold: null, films: 5000, validationFilms: 5000, digest: holdout.record.digest });
+    expect(splitMismatch(plan.record, holdout.record)).toMatch(/validation fold 3 instead of null/);
   });
 });

@@ -98,3 +98,23 @@ export function splitMismatch(expected: SplitRecord, actual: SplitRecord): strin
   if (expected.digest !== actual.digest) return `other films (${actual.films} films, digest ${actual.digest}) than ${expected.films} films, digest ${expected.digest}`;
   return null;
 }
+
+export interface FoldPlan<T> {
+  items: T[];
+  /** The fold of each item, in item order. */
+  folds: Int32Array;
+  k: number;
+  /** validationFold null: every film is held out once (cross-fitting). */
+  record: SplitRecord;
+}
+
+/** Every item's fold, for cross-fitting: each fold is predicted by models trained on the others. */
+export function foldPlan<T extends { id: string }>(items: readonly T[], options: FoldOptions = {}): FoldPlan<T> {
+  const k = checkFolds(options.folds ?? 5);
+  const seed = options.seed ?? 0;
+  const folds = Int32Array.from(items, (item) => foldOf(item.id, { folds: k, seed }));
+  return {
+    items: [...items], folds, k,
+    record: { seed, folds: k, validationFold: null, films: items.length, validationFilms: items.length, digest: partitionDigest(items.map((f) => f.id), { folds: k, seed }) },
+  };
+}
