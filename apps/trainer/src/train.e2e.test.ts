@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,10 @@ describe('trainer end to end on 300 real films', () => {
   it('trains cnn, lstm and fusion into self-describing directories that reload with the predictions training recorded', async () => {
     const run = trainer(['train', '--out', models, '--report-dir', join(work, 'report'), '--limit', '300', '--epochs', '1', '--batch-size', '32', '--seed', '1']);
     expect(run.status, run.stderr).toBe(0);
-    expect(existsSync(join(work, 'report', 'report.html'))).toBe(true);
+    // The report's random films carry their posters, embedded: the page is one self-contained file.
+    const report = readFileSync(join(work, 'report', 'report.html'), 'utf8');
+    expect(report.match(/<img src="data:image\/jpeg;base64,/g)?.length).toBe(12);
+    expect(report).not.toMatch(/src="(https?:|file:)/);
     const films = readDataset(dataDir, { limit: 300 }).films;
     for (const key of ['cnn', 'lstm']) {
       const metadata = readModelMetadata(join(models, key));

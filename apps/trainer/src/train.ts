@@ -4,6 +4,7 @@ import {
   defaultCacheRoot, findWorkspaceRoot, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
   writeFileAtomic, type Dataset, type Film, type HoldoutSplit,
 } from '@filmgenre/core';
+import { posterThumbnailDataUri } from '@filmgenre/data-images';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
 import { initBackend, type BackendInfo } from '@filmgenre/tf-runtime';
 import { abortOnSignals, TrainingInterrupted, type Recipe, type TrainedModel } from '@filmgenre/training';
@@ -69,7 +70,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   }
   if (results.length > 0) {
     const reportDir = resolve(run.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
-    writeRunReport(reportDir, { run, dataset, split, backend }, results, (Date.now() - started) / 1000);
+    await writeRunReport(reportDir, { run, dataset, split, backend }, results, (Date.now() - started) / 1000);
     log(`[report] ${join(reportDir, 'report.html')} and metrics.json`);
   }
   if (stoppedIn !== undefined) {
@@ -88,7 +89,7 @@ interface RunFacts {
   backend: BackendInfo;
 }
 
-function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number): void {
+async function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const byId = new Map(facts.split.validation.map((f) => [f.id, f]));
   const models = results.map((r) => ({ result: r, metrics: evaluateMultiLabel({ probabilities: r.heldOut.probabilities, labels: r.heldOut.labels, thresholds: r.thresholds }) }));
@@ -119,7 +120,10 @@ function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], s
       name: result.key, variant: result.variant, history: result.history, micro: metrics.micro, macro: metrics.macro, macroAllGenres: metrics.macroAllGenres, loss: metrics.loss,
       perGenre: metrics.perGenre.map((g, i) => ({ ...g, threshold: result.thresholds[i]! })), bestEpoch: result.bestEpoch, seconds: result.seconds,
     })),
-    films: table.map((row) => ({ id: row.id, overview: byId.get(row.id)?.overview ?? '', truth: row.truth, predictions: row.predictions })),
+    films: await Promise.all(table.map(async (row) => {
+      const poster = await posterThumbnailDataUri(byId.get(row.id)!.posterPath);
+      return { id: row.id, ...(poster ? { poster } : {}), overview: byId.get(row.id)?.overview ?? '', truth: row.truth, predictions: row.predictions };
+    })),
   };
   const summary = models.map(({ result, metrics }) => ({
     name: result.key, variant: result.variant, dir: result.dir, history: result.history, bestEpoch: result.bestEpoch, seconds: result.seconds, validation: metrics,

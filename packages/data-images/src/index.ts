@@ -14,3 +14,4 @@ export {
   createPosterBatches, streamPosterBatches, epochOrder, type PosterBatch, type PosterBatches, type PosterBatchOptions,
   type StreamPosterBatchesOptions,
 } from './batches.js';
+export { posterThumbnailDataUri } from './thumbnail.js';

@@ -86,3 +86,14 @@ describe.skipIf(!datasetDir).each(['files', 'pack'] as const)('loadPosterSet wit
     await expect(loadPosterSet(films, { cacheDir: false, signal: controller.signal })).rejects.toThrow(/abort/i);
   });
 });
+
+describe.skipIf(!datasetDir)('posterThumbnailDataUri', () => {
+  it('gives a small JPEG data URI of a real poster, and undefined for a missing file', async () => {
+    const { posterThumbnailDataUri } = await import('./thumbnail.js');
+    const uri = await posterThumbnailDataUri(join(datasetDir!, 'Images', `${IDS[0]}.jpg`), { width: 40 });
+    expect(uri).toMatch(/^data:image\/jpeg;base64,\/9j\//);
+    const bytes = Buffer.from(uri!.split(',')[1]!, 'base64');
+    expect(bytes.byteLength).toBeLessThan(5_000);
+    expect(await posterThumbnailDataUri(join(datasetDir!, 'Images', 'tt0000000.jpg'))).toBeUndefined();
+  });
+});

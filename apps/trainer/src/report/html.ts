@@ -17,6 +17,8 @@ export interface ReportModel {
 
 export interface ReportFilmRow {
   id: string;
+  /** A data: URI of the poster, embedded so the report stays one file. */
+  poster?: string;
   overview: string;
   truth: string[];
   predictions: Record<string, { genre: string; probability: number }[]>;
@@ -121,7 +123,8 @@ ${lineChart(`${m.name} recall`, [{ label: 'train', values: metric('recall'), col
           return `<td>${top.map((t) => `${f.truth.includes(t.genre) ? '<b>' : ''}${escapeHtml(t.genre)} ${(t.probability * 100).toFixed(0)}%${f.truth.includes(t.genre) ? '</b>' : ''}`).join('<br>')}</td>`;
         })
         .join('');
-      return `<tr><td>${escapeHtml(f.id)}</td><td class="ov">${escapeHtml(f.overview)}</td><td>${f.truth.map(escapeHtml).join(', ')}</td>${cells}</tr>`;
+      const poster = f.poster ? `<br><img src="${escapeHtml(f.poster)}" alt="poster of ${escapeHtml(f.id)}" width="72">` : '';
+      return `<tr><td>${escapeHtml(f.id)}${poster}</td><td class="ov">${escapeHtml(f.overview)}</td><td>${f.truth.map(escapeHtml).join(', ')}</td>${cells}</tr>`;
     })
     .join('');
   const facts = Object.entries(report.facts).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('');
