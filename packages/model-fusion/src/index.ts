@@ -3,6 +3,7 @@ export {
   type LateFusionParams, type LateFusionFit, type LateFusionWeighting, type FitLateFusionArgs,
 } from './late.js';
 export { selectLateFusion, type LateFusionSelection, type SelectLateFusionArgs } from './select.js';
+export { fitStackedFusion, applyStackedFusion, StackedFusionParamsSchema, type StackedFusionParams, type FitStackedFusionArgs } from './stack.js';
 export { GatedMultimodalUnit, type GatedMultimodalUnitArgs } from './gmu.js';
 export {
   createJointFusionModel, JointFusionOptionsSchema, IMAGE_FEATURES_INPUT, TEXT_FEATURES_INPUT,
