@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { replaceDirAtomic } from '@filmgenre/core';
-import { fileSystemIO, MODEL_JSON, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
+import { fileSystemIO, modelArtifactsOf, MODEL_JSON, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
@@ -139,21 +139,7 @@ export function openModelDir(dir: string): ModelDir {
       if (error instanceof ModelDirError) throw error;
       throw new ModelDirError(`${join(dir, jsonPath)}: not valid JSON (${(error as Error).message})`);
     }
-    const buffers = (modelJson.weightsManifest ?? []).flatMap((group) => group.paths.map((p) => readBytes(`${prefix}${p.replace(/^\.\//, '')}`)));
-    const weightData = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
-    let offset = 0;
-    for (const b of buffers) {
-      weightData.set(b, offset);
-      offset += b.byteLength;
-    }
-    return {
-      modelTopology: modelJson.modelTopology,
-      format: modelJson.format,
-      generatedBy: modelJson.generatedBy,
-      convertedBy: modelJson.convertedBy,
-      weightSpecs: (modelJson.weightsManifest ?? []).flatMap((group) => group.weights),
-      weightData: weightData.buffer,
-    };
+    return modelArtifactsOf(modelJson, (path) => readBytes(`${prefix}${path}`));
   };
   return {
     dir,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MODEL_JSON, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
+import { MODEL_JSON, modelJsonOf, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -103,13 +103,7 @@ export class PosterFeatureExtractor {
   /** Loads a copy written by `save`, from a model directory's verified files (model-artifact's modelArtifacts). */
   static async fromArtifacts(artifacts: tf.io.ModelArtifacts, inputSize: number): Promise<PosterFeatureExtractor> {
     validateInputSize(inputSize);
-    const modelJson: tf.io.ModelJSON = {
-      modelTopology: artifacts.modelTopology as object,
-      format: artifacts.format,
-      generatedBy: artifacts.generatedBy,
-      convertedBy: artifacts.convertedBy,
-      weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
-    };
+    const modelJson = modelJsonOf(artifacts);
     const data = artifacts.weightData;
     if (!data || Array.isArray(data)) throw new Error('feature extractor weights must be one buffer');
     return PosterFeatureExtractor.fromFiles({ modelJson, weights: new Uint8Array(data) }, inputSize);
