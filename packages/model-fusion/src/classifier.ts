@@ -6,22 +6,33 @@ import {
 import { join } from 'node:path';
 import { IMAGE_FEATURES_INPUT, TEXT_FEATURES_INPUT } from './joint.js';
 import { applyLateFusion, LateFusionParamsSchema, type LateFusionParams } from './late.js';
+import { applyStackedFusion, StackedFusionParamsSchema, type StackedFusionParams } from './stack.js';
 
 export const LATE_FUSION_FILE = 'late-fusion.json';
+export const STACKED_FUSION_FILE = 'stacked-fusion.json';
 export const FUSION_PREDICT_BATCH = 256;
 /** metadata.kind of the directories this package writes and loads. */
 export const FUSION_CLASSIFIER_KIND = 'fusion';
-export const FUSION_KINDS = ['late', 'joint'] as const;
+/**
+ * late: weighted average of one poster and one overview model's probabilities; joint: one network
+ * over the members' features (a head over their concatenation, or the two-input gated unit);
+ * stacked: per-genre logistic regression over the members' (and optionally the joint head's) logits.
+ */
+export const FUSION_KINDS = ['late', 'joint', 'stacked'] as const;
 export type FusionKind = (typeof FUSION_KINDS)[number];
+/** The key under which a stacked fusion refers to its own joint head. */
+export const JOINT_HEAD = 'joint';
 
-function featureDims(model: tf.LayersModel): { imageFeatureDim: number; textFeatureDim: number } {
-  const [image, text] = model.inputs;
-  const dv = image?.shape.at(-1);
-  const dt = text?.shape.at(-1);
-  if (model.inputs.length !== 2 || typeof dv !== 'number' || typeof dt !== 'number') {
-    throw new Error(`a joint fusion model takes two feature inputs [image, text], got ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
-  }
-  return { imageFeatureDim: dv, textFeatureDim: dt };
+export interface SaveFusionArgs {
+  kind: FusionKind;
+  late?: LateFusionParams;
+  stacked?: StackedFusionParams;
+  /** The joint network: for 'joint', and for 'stacked' when its members include JOINT_HEAD. */
+  model?: tf.LayersModel;
+  /** For a one-input joint head: the members whose features it takes, concatenated in this order. */
+  featureMembers?: readonly string[];
+  metadata: Omit<ModelMetadataInput, 'kind' | 'modality'>;
+  films: FilmsRecord;
 }
 
 /** The image and the text member of a two-member fusion, by key. */
@@ -35,37 +46,68 @@ function memberRoles(members: Record<string, MemberRecord> | undefined, where: s
   return { image: image[0]!, text: text[0]! };
 }
 
+/** How a joint network takes its input: two named feature inputs (the gated unit), or one concatenation. */
+type JointInput = { shape: 'two-inputs'; roles: { image: string; text: string }; dims: [number, number] } | { shape: 'concatenated'; members: string[]; dim: number };
+
+function jointInputOf(model: tf.LayersModel, members: Record<string, MemberRecord> | undefined, featureMembers: readonly string[] | undefined, where: string): JointInput {
+  if (model.inputs.length === 2) {
+    const names = model.inputs.map((i) => i.name);
+    // Inputs are fed by position; the names are checked so a swapped model cannot go unnoticed.
+    if (!names[0]?.startsWith(IMAGE_FEATURES_INPUT) || !names[1]?.startsWith(TEXT_FEATURES_INPUT)) {
+      throw new ModelDirError(`${where}: joint fusion model inputs are ${JSON.stringify(names)}, expected [${IMAGE_FEATURES_INPUT}, ${TEXT_FEATURES_INPUT}]`);
+    }
+    return { shape: 'two-inputs', roles: memberRoles(members, where), dims: [model.inputs[0]!.shape.at(-1) as number, model.inputs[1]!.shape.at(-1) as number] };
+  }
+  const dim = model.inputs[0]?.shape.at(-1);
+  if (model.inputs.length !== 1 || typeof dim !== 'number') throw new ModelDirError(`${where}: a joint head takes one feature input, got ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
+  if (!featureMembers?.length || featureMembers.some((m) => !members?.[m])) {
+    throw new ModelDirError(`${where}: a joint head needs preprocessing.featureMembers naming its members, got ${JSON.stringify(featureMembers)}`);
+  }
+  return { shape: 'concatenated', members: [...featureMembers], dim };
+}
+
 /**
- * Writes a fusion model directory. 'late': the per-genre image weights as late-fusion.json; 'joint':
- * the LayersModel over both members' features. The decision thresholds are metadata's, as for every
- * model; metadata.members pins the member models it was fitted on.
+ * Writes a fusion model directory: the parameters of its kind, and the joint network when it has
+ * one. The decision thresholds are metadata's, as for every model; metadata.members pins the member
+ * models it was fitted on (by the digest of their files).
  */
-export async function saveFusionClassifier(
-  dir: string,
-  args: { kind: FusionKind; late?: LateFusionParams; model?: tf.LayersModel; metadata: Omit<ModelMetadataInput, 'kind' | 'modality'>; films: FilmsRecord },
-): Promise<ModelMetadata> {
+export async function saveFusionClassifier(dir: string, args: SaveFusionArgs): Promise<ModelMetadata> {
   const { kind } = args;
   const metadata: ModelMetadataInput = { ...args.metadata, kind: FUSION_CLASSIFIER_KIND, modality: 'fusion' };
-  memberRoles(metadata.members, dir);
   const k = metadata.genres.length;
-  let derived: Record<string, unknown>;
   const files: Record<string, string> = {};
-  if (kind === 'late') {
-    if (!args.late) throw new ModelDirError(`${dir}: kind 'late' needs the fitted LateFusionParams`);
-    if (args.model) throw new ModelDirError(`${dir}: kind 'late' takes no LayersModel`);
-    const late = LateFusionParamsSchema.parse(args.late);
-    if (late.numGenres !== k) throw new ModelDirError(`${dir}: late fusion covers ${late.numGenres} genres, metadata lists ${k}`);
-    derived = { kind, lateFusionFile: LATE_FUSION_FILE, numGenres: k };
-    files[LATE_FUSION_FILE] = `${JSON.stringify(late, null, 2)}\n`;
-  } else {
-    if (!args.model) throw new ModelDirError(`${dir}: kind 'joint' needs the LayersModel`);
+  const derived: Record<string, unknown> = { kind, numGenres: k };
+  const needsModel = kind === 'joint' || (kind === 'stacked' && args.stacked?.members.includes(JOINT_HEAD));
+  if (needsModel && !args.model) throw new ModelDirError(`${dir}: kind '${kind}' needs the LayersModel (its joint network)`);
+  if (!needsModel && args.model) throw new ModelDirError(`${dir}: kind '${kind}' takes no LayersModel`);
+  if (args.model) {
     const outputs = args.model.outputs[0]?.shape.at(-1);
     if (outputs !== k) throw new ModelDirError(`${dir}: the model outputs ${outputs} genres, metadata lists ${k}`);
-    derived = { kind, ...featureDims(args.model), numGenres: k };
+    const input = jointInputOf(args.model, metadata.members, args.featureMembers, dir);
+    if (input.shape === 'two-inputs') Object.assign(derived, { imageFeatureDim: input.dims[0], textFeatureDim: input.dims[1] });
+    else Object.assign(derived, { featureMembers: input.members, featureDim: input.dim });
+  }
+  if (kind === 'late') {
+    if (!args.late) throw new ModelDirError(`${dir}: kind 'late' needs the fitted LateFusionParams`);
+    memberRoles(metadata.members, dir);
+    const late = LateFusionParamsSchema.parse(args.late);
+    if (late.numGenres !== k) throw new ModelDirError(`${dir}: late fusion covers ${late.numGenres} genres, metadata lists ${k}`);
+    derived['lateFusionFile'] = LATE_FUSION_FILE;
+    files[LATE_FUSION_FILE] = `${JSON.stringify(late, null, 2)}\n`;
+  } else if (kind === 'stacked') {
+    if (!args.stacked) throw new ModelDirError(`${dir}: kind 'stacked' needs the fitted StackedFusionParams`);
+    const stacked = StackedFusionParamsSchema.parse(args.stacked);
+    const unknown = stacked.members.filter((m) => m !== JOINT_HEAD && !metadata.members?.[m]);
+    if (unknown.length) throw new ModelDirError(`${dir}: stacked fusion weighs ${unknown.join(', ')}, which metadata.members does not list`);
+    if (stacked.numGenres !== k) throw new ModelDirError(`${dir}: stacked fusion covers ${stacked.numGenres} genres, metadata lists ${k}`);
+    derived['stackedFusionFile'] = STACKED_FUSION_FILE;
+    files[STACKED_FUSION_FILE] = `${JSON.stringify(stacked, null, 2)}\n`;
+  } else if (!metadata.members || Object.keys(metadata.members).length === 0) {
+    throw new ModelDirError(`${dir}: a joint fusion needs its members in metadata.members`);
   }
   for (const [key, value] of Object.entries(derived)) {
     const given = metadata.preprocessing[key];
-    if (given !== undefined && given !== value) {
+    if (given !== undefined && JSON.stringify(given) !== JSON.stringify(value)) {
       throw new ModelDirError(`${dir}: metadata.preprocessing.${key} is ${JSON.stringify(given)} but the fusion model has ${JSON.stringify(value)}`);
     }
   }
@@ -77,105 +119,104 @@ export async function saveFusionClassifier(
   });
 }
 
+function readParams<T>(artifact: ReturnType<typeof openModelDir>, file: unknown, parse: (raw: unknown) => T, what: string): T {
+  const where = join(artifact.dir, METADATA_JSON);
+  if (typeof file !== 'string') throw new ModelDirError(`${where}: preprocessing names no ${what} file`);
+  try {
+    return parse(JSON.parse(artifact.readText(file)));
+  } catch (error) {
+    if (error instanceof ModelDirError) throw error;
+    throw new ModelDirError(`${join(artifact.dir, file)}: not valid ${what} parameters (${(error as Error).message.split('\n')[0]})`);
+  }
+}
+
 /** Loads a directory written by saveFusionClassifier, after verifying its files. */
 export async function loadFusionClassifier(dir: string): Promise<FusionClassifier> {
   const artifact = openModelDir(dir);
   const { metadata } = artifact;
-  const metadataPath = join(dir, METADATA_JSON);
-  if (metadata.kind !== FUSION_CLASSIFIER_KIND) throw new ModelDirError(`${metadataPath}: kind is '${metadata.kind}', expected '${FUSION_CLASSIFIER_KIND}'`);
-  const roles = memberRoles(metadata.members, metadataPath);
-  const kind = metadata.preprocessing.kind;
-  if (kind === 'late') {
-    const file = metadata.preprocessing.lateFusionFile;
-    if (typeof file !== 'string') throw new ModelDirError(`${metadataPath}: preprocessing.lateFusionFile is missing`);
-    let late: LateFusionParams;
-    try {
-      late = LateFusionParamsSchema.parse(JSON.parse(artifact.readText(file)));
-    } catch (error) {
-      if (error instanceof ModelDirError) throw error;
-      throw new ModelDirError(`${join(dir, file)}: not valid late-fusion parameters (${(error as Error).message.split('\n')[0]})`);
-    }
-    if (late.numGenres !== metadata.genres.length) throw new ModelDirError(`${join(dir, file)}: ${late.numGenres} genres, metadata lists ${metadata.genres.length}`);
-    return new LateFusion(metadata, roles, late);
+  const where = join(dir, METADATA_JSON);
+  if (metadata.kind !== FUSION_CLASSIFIER_KIND) throw new ModelDirError(`${where}: kind is '${metadata.kind}', expected '${FUSION_CLASSIFIER_KIND}'`);
+  const kind = metadata.preprocessing.kind as FusionKind;
+  if (!FUSION_KINDS.includes(kind)) throw new ModelDirError(`${where}: preprocessing.kind must be one of ${FUSION_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+  const late = kind === 'late' ? readParams(artifact, metadata.preprocessing.lateFusionFile, (raw) => LateFusionParamsSchema.parse(raw), 'late-fusion') : undefined;
+  const stacked = kind === 'stacked' ? readParams(artifact, metadata.preprocessing.stackedFusionFile, (raw) => StackedFusionParamsSchema.parse(raw), 'stacked-fusion') : undefined;
+  if ((late?.numGenres ?? stacked?.numGenres ?? metadata.genres.length) !== metadata.genres.length) throw new ModelDirError(`${where}: its parameters cover another number of genres than metadata lists`);
+  const model = await artifact.loadLayersModel();
+  try {
+    if ((kind === 'joint' || stacked?.members.includes(JOINT_HEAD)) && !model) throw new ModelDirError(`${join(dir, 'model.json')}: not found (this fusion needs its joint network)`);
+    const joint = model ? jointInputOf(model, metadata.members, metadata.preprocessing.featureMembers as string[] | undefined, where) : undefined;
+    return new Fusion(metadata, kind, { late, stacked, model, joint });
+  } catch (error) {
+    model?.dispose();
+    throw error;
   }
-  if (kind === 'joint') {
-    const model = await artifact.loadLayersModel();
-    if (!model) throw new ModelDirError(`${join(dir, 'model.json')}: not found (a joint fusion directory needs its model)`);
-    try {
-      return new JointFusion(metadata, roles, model);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-  }
-  throw new ModelDirError(`${metadataPath}: preprocessing.kind must be 'late' or 'joint', got ${JSON.stringify(kind)}`);
 }
 
-/** The members' outputs for the same n films, checked; returns n. */
-function filmCount(
-  outputs: Readonly<Record<string, ModalityOutput>>, roles: { image: string; text: string }, k: number, dims?: { imageFeatureDim: number; textFeatureDim: number },
-): { n: number; image: ModalityOutput; text: ModalityOutput } {
-  const image = outputs[roles.image];
-  const text = outputs[roles.text];
-  if (!image || !text) throw new RangeError(`fusion needs the outputs of ${roles.image} and ${roles.text}, got ${Object.keys(outputs).join(', ') || 'none'}`);
-  const n = image.probabilities.length / k;
-  if (!Number.isInteger(n)) throw new RangeError(`${roles.image} probabilities: ${image.probabilities.length} values is not a multiple of ${k} genres`);
-  if (text.probabilities.length !== n * k) throw new RangeError(`${roles.image} outputs cover ${n} films, ${roles.text} probabilities ${text.probabilities.length / k}`);
-  if (dims) {
-    if (image.features.length !== n * dims.imageFeatureDim) {
-      throw new RangeError(`${roles.image} features: expected ${n} × ${dims.imageFeatureDim} values, got ${image.features.length} (a different poster model than the fusion was trained on?)`);
-    }
-    if (text.features.length !== n * dims.textFeatureDim) {
-      throw new RangeError(`${roles.text} features: expected ${n} × ${dims.textFeatureDim} values, got ${text.features.length} (a different overview model than the fusion was trained on?)`);
-    }
-  }
-  return { n, image, text };
-}
-
-class LateFusion implements FusionClassifier {
+class Fusion implements FusionClassifier {
   readonly members: readonly string[];
-
-  constructor(readonly metadata: ModelMetadata, private readonly roles: { image: string; text: string }, private readonly params: LateFusionParams) {
-    this.members = [roles.image, roles.text];
-  }
-
-  async predict(outputs: Readonly<Record<string, ModalityOutput>>): Promise<Float32Array> {
-    const { image, text } = filmCount(outputs, this.roles, this.params.numGenres);
-    return applyLateFusion(this.params, image.probabilities, text.probabilities);
-  }
-
-  dispose(): void {}
-}
-
-class JointFusion implements FusionClassifier {
-  readonly members: readonly string[];
-  private readonly dims: { imageFeatureDim: number; textFeatureDim: number };
   private disposed = false;
 
-  constructor(readonly metadata: ModelMetadata, private readonly roles: { image: string; text: string }, private readonly model: tf.LayersModel) {
-    this.members = [roles.image, roles.text];
-    this.dims = featureDims(model);
-    const names = model.inputs.map((i) => i.name);
-    // Inputs are fed by position; the names are checked so a swapped model cannot go unnoticed.
-    if (!names[0]?.startsWith(IMAGE_FEATURES_INPUT) || !names[1]?.startsWith(TEXT_FEATURES_INPUT)) {
-      throw new ModelDirError(`joint fusion model inputs are ${JSON.stringify(names)}, expected [${IMAGE_FEATURES_INPUT}, ${TEXT_FEATURES_INPUT}]`);
-    }
+  constructor(
+    readonly metadata: ModelMetadata,
+    private readonly kind: FusionKind,
+    private readonly parts: { late?: LateFusionParams; stacked?: StackedFusionParams; model?: tf.LayersModel; joint?: JointInput },
+  ) {
+    this.members = Object.keys(metadata.members ?? {});
   }
 
   async predict(outputs: Readonly<Record<string, ModalityOutput>>): Promise<Float32Array> {
     if (this.disposed) throw new Error('this FusionClassifier has been disposed');
     const k = this.metadata.genres.length;
-    const { n, image, text } = filmCount(outputs, this.roles, k, this.dims);
-    const { imageFeatureDim: dv, textFeatureDim: dt } = this.dims;
+    const missing = this.members.filter((m) => !outputs[m]);
+    if (missing.length) throw new RangeError(`fusion needs the outputs of ${missing.join(', ')}, got ${Object.keys(outputs).join(', ') || 'none'}`);
+    const n = outputs[this.members[0]!]!.probabilities.length / k;
+    for (const m of this.members) {
+      if (outputs[m]!.probabilities.length !== n * k) throw new RangeError(`${m} probabilities cover ${outputs[m]!.probabilities.length / k} films, ${this.members[0]} ${n}`);
+    }
+    if (this.kind === 'late') {
+      const roles = memberRoles(this.metadata.members, 'fusion');
+      return applyLateFusion(this.parts.late!, outputs[roles.image]!.probabilities, outputs[roles.text]!.probabilities);
+    }
+    const jointProbabilities = this.parts.model ? await this.predictJoint(outputs, n) : undefined;
+    if (this.kind === 'joint') return jointProbabilities!;
+    const probabilities: Record<string, Float32Array> = Object.fromEntries(this.members.map((m) => [m, outputs[m]!.probabilities]));
+    if (jointProbabilities) probabilities[JOINT_HEAD] = jointProbabilities;
+    return applyStackedFusion(this.parts.stacked!, probabilities);
+  }
+
+  private async predictJoint(outputs: Readonly<Record<string, ModalityOutput>>, n: number): Promise<Float32Array> {
+    const model = this.parts.model!;
+    const joint = this.parts.joint!;
+    const k = this.metadata.genres.length;
+    const features = (key: string, dim: number, what: string) => {
+      const f = outputs[key]!.features;
+      if (f.length !== n * dim) throw new RangeError(`${key} features: expected ${n} × ${dim} values, got ${f.length} (a different ${what} model than the fusion was trained on?)`);
+      return f;
+    };
+    const inputs: { data: Float32Array; dim: number }[] = [];
+    if (joint.shape === 'two-inputs') {
+      inputs.push({ data: features(joint.roles.image, joint.dims[0], 'poster'), dim: joint.dims[0] });
+      inputs.push({ data: features(joint.roles.text, joint.dims[1], 'overview'), dim: joint.dims[1] });
+    } else {
+      const parts = joint.members.map((m) => ({ data: outputs[m]!.features, dim: outputs[m]!.featureDim }));
+      const dim = parts.reduce((s, p) => s + p.dim, 0);
+      if (dim !== joint.dim) throw new RangeError(`joint head takes ${joint.dim} features, members ${joint.members.join(' + ')} give ${dim}`);
+      const data = new Float32Array(n * dim);
+      for (let i = 0; i < n; i++) {
+        let at = i * dim;
+        for (const [j, p] of parts.entries()) {
+          data.set(features(joint.members[j]!, p.dim, 'member').subarray(i * p.dim, (i + 1) * p.dim), at);
+          at += p.dim;
+        }
+      }
+      inputs.push({ data, dim });
+    }
     const out = new Float32Array(n * k);
     for (let start = 0; start < n; start += FUSION_PREDICT_BATCH) {
       const m = Math.min(FUSION_PREDICT_BATCH, n - start);
-      const y = tf.tidy(() => this.model.predict([
-        tf.tensor2d(image.features.subarray(start * dv, (start + m) * dv), [m, dv]),
-        tf.tensor2d(text.features.subarray(start * dt, (start + m) * dt), [m, dt]),
-      ]) as tf.Tensor);
+      const y = tf.tidy(() => model.predict(inputs.map((input) => tf.tensor2d(input.data.subarray(start * input.dim, (start + m) * input.dim), [m, input.dim]))) as tf.Tensor);
       try {
-        out.set(await y.data() as Float32Array, start * k);
+        out.set((await y.data()) as Float32Array, start * k);
       } finally {
         y.dispose();
       }
@@ -186,7 +227,7 @@ class JointFusion implements FusionClassifier {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.model.dispose();
+    this.parts.model?.dispose();
   }
 }
 

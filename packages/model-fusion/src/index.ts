@@ -10,6 +10,6 @@ export {
   type JointFusionOptions, type JointFusionOptionsInput,
 } from './joint.js';
 export {
-  loadFusionClassifier, saveFusionClassifier, fusionClassifierKind, FUSION_CLASSIFIER_KIND, FUSION_KINDS, LATE_FUSION_FILE, FUSION_PREDICT_BATCH,
-  type FusionKind,
+  loadFusionClassifier, saveFusionClassifier, fusionClassifierKind, FUSION_CLASSIFIER_KIND, FUSION_KINDS, JOINT_HEAD, LATE_FUSION_FILE, STACKED_FUSION_FILE, FUSION_PREDICT_BATCH,
+  type FusionKind, type SaveFusionArgs,
 } from './classifier.js';

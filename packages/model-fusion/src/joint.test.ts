@@ -135,3 +135,38 @@ describe('joint fusion', () => {
     await expect(loadFusionClassifier(join(tmp, 'nowhere'))).rejects.toThrow(/nowhere: model directory not found/);
   });
 });
+
+describe('stacked fusion with its own joint head', () => {
+  it('saves and loads; predicts the stacked combination of the members and of the head over their concatenated features', async () => {
+    const { fitStackedFusion, applyStackedFusion } = await import('./stack.js');
+    const { JOINT_HEAD } = await import('./classifier.js');
+    const k = 4;
+    const n = 120;
+    const dv = 6;
+    const dt = 5;
+    const rand = (i: number) => ((i * 7919) % 1000) / 1000;
+    const members = {
+      cnn: { probabilities: Float32Array.from({ length: n * k }, (_, i) => 0.05 + 0.9 * rand(i)), features: Float32Array.from({ length: n * dv }, (_, i) => rand(i * 3) - 0.5), featureDim: dv },
+      lstm: { probabilities: Float32Array.from({ length: n * k }, (_, i) => 0.05 + 0.9 * rand(i + 17)), features: Float32Array.from({ length: n * dt }, (_, i) => rand(i * 5) - 0.5), featureDim: dt },
+    };
+    const labels = Float32Array.from({ length: n * k }, (_, i) => (members.cnn.probabilities[i]! + members.lstm.probabilities[i]! > 1 ? 1 : 0));
+    const head = tf.sequential({ layers: [tf.layers.dense({ inputShape: [dv + dt], units: k, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })] });
+    const concatenated = new Float32Array(n * (dv + dt));
+    for (let i = 0; i < n; i++) {
+      concatenated.set(members.cnn.features.subarray(i * dv, (i + 1) * dv), i * (dv + dt));
+      concatenated.set(members.lstm.features.subarray(i * dt, (i + 1) * dt), i * (dv + dt) + dv);
+    }
+    const headProbabilities = (head.predict(tf.tensor2d(concatenated, [n, dv + dt])) as tf.Tensor).dataSync() as Float32Array;
+    const stacked = fitStackedFusion({ members: { cnn: members.cnn.probabilities, lstm: members.lstm.probabilities, [JOINT_HEAD]: headProbabilities }, labels, numGenres: k });
+    const dir = join(tmp, 'stacked');
+    await saveFusionClassifier(dir, { kind: 'stacked', stacked, model: head, featureMembers: ['cnn', 'lstm'], films: fixtureFilms(), metadata: metadata(k) });
+    const loaded = await loadFusionClassifier(dir);
+    expect(loaded.metadata.preprocessing).toMatchObject({ kind: 'stacked', featureMembers: ['cnn', 'lstm'], featureDim: dv + dt });
+    const expected = applyStackedFusion(stacked, { cnn: members.cnn.probabilities, lstm: members.lstm.probabilities, [JOINT_HEAD]: headProbabilities });
+    const got = await loaded.predict(members);
+    for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(expected[i]!, 5);
+    await expect(loaded.predict({ cnn: members.cnn })).rejects.toThrow(/fusion needs the outputs of lstm/);
+    loaded.dispose();
+    await expect(saveFusionClassifier(join(tmp, 'x'), { kind: 'stacked', stacked, films: fixtureFilms(), metadata: metadata(k) })).rejects.toThrow(/needs the LayersModel/);
+  });
+});
