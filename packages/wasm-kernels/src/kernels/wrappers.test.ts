@@ -13,7 +13,7 @@ function run(backend: string, seed: number, f: (next: () => number) => tf.Tensor
 
 const t = (shape: number[], next: () => number) => tf.tensor(randomArray(tf.util.sizeFromShape(shape), next), shape);
 
-describe('BatchMatMul and Sum wrappers on wasm match the cpu backend', () => {
+describe('BatchMatMul, Sum, Slice and GatherV2 wrappers on wasm match the cpu backend', () => {
   beforeAll(async () => {
     await startWasm(1);
   });
@@ -60,6 +60,31 @@ describe('BatchMatMul and Sum wrappers on wasm match the cpu backend', () => {
   it.each(sliceCases)('slice %j from %j size %j', (shape, begin, size) => {
     const f = (next: () => number) => tf.slice(t(shape, next), begin, size);
     expect(run('wasm', 3, f)).toEqual(run('cpu', 3, f));
+  });
+
+  const gatherCases: [number[], number[], number, number][] = [
+    [[10, 4], [6], 0, 0], // embedding lookup
+    [[10, 4], [2, 3], 0, 0], // [batch, steps] ids
+    [[3, 7, 5], [4], 1, 0], // middle axis
+    [[3, 7, 5], [6], 2, 0], // last axis: runs of one element
+    [[2, 5, 3], [2, 4], 1, 1], // batchDims
+  ];
+  it.each(gatherCases)('gather from %j ids %j axis %s batchDims %s', (shape, idShape, axis, batchDims) => {
+    const f = (next: () => number) => {
+      const dim = shape[axis]!;
+      const ids = tf.tensor(Array.from({ length: tf.util.sizeFromShape(idShape) }, () => Math.floor(next() * dim)), idShape, 'int32');
+      return tf.gather(t(shape, next), ids, axis, batchDims);
+    };
+    tf.setBackend('wasm');
+    const wasmShape = tf.tidy(() => f(rng(7)).shape);
+    tf.setBackend('cpu');
+    expect(wasmShape).toEqual(tf.tidy(() => f(rng(7)).shape));
+    expect(run('wasm', 7, f)).toEqual(run('cpu', 7, f));
+  });
+
+  it('gather rejects an index out of range, as wasm and cpu do', () => {
+    tf.setBackend('wasm');
+    expect(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([0, 3], 'int32')))).toThrow(/not in \[0, 2\]/);
   });
 
   it('unstack and split (the RNN per-timestep path) match cpu, also through gradients', () => {
