@@ -9,6 +9,7 @@ import { setSliceOriginal, sliceConfig, splitVConfig, unpackConfig } from './ker
 import { setSumOriginal, sumConfig } from './kernels/Sum.js';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
 import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
+import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -21,6 +22,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   unpackConfig,
   splitVConfig,
   gatherV2Config,
+  maxPoolGradConfig,
 ];
 
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
