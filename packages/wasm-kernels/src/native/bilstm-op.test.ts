@@ -124,17 +124,17 @@ describe('fused BiLSTM kernel vs tf.layers.bidirectional(lstm)', () => {
 
   // lstm-ref's layers at full size: batch 64, 100 steps, 256 → 64 returning sequences, then
   // 128 → 32 returning the last output; rows of 1 to 100 valid steps. tfjs's layer on the cpu
-  // backend takes tens of seconds for a whole batch here, so the cpu reference runs on three rows of
-  // the batch (100, 1 and 32 valid steps), with the output gradient zero on the other 61: rows are
-  // independent, so the fused kernel's outputs and input gradient on those rows, and its weight
-  // gradients, must equal the reference's on the three rows alone. (model-lstm's tests check the
+  // backend takes minutes for a whole batch here, so the cpu reference runs on two rows of the batch
+  // (100 and 32 valid steps), with the output gradient zero on the other 62: rows are independent,
+  // so the fused kernel's outputs and input gradient on those rows, and its weight gradients, must
+  // equal the reference's on the two rows alone (rows of 1 and 0 steps: small sizes above). (model-lstm's tests check the
   // whole batch against the layer's tfjs-op path on wasm.)
   const lengths = Array.from({ length: 64 }, (_, b) => (b === 0 ? 100 : b === 1 ? 1 : 1 + ((b * 37) % 100)));
   const real: Case[] = [
     { batch: 64, steps: 100, inputDim: 256, units: 64, returnSequences: true, lengths },
     { batch: 64, steps: 100, inputDim: 128, units: 32, returnSequences: false, lengths },
   ];
-  const rows = [0, 1, 63];
+  const rows = [0, 63];
   it.each(real)('real sizes on 1 and 2 threads, against the cpu backend: %j', { timeout: 180_000 }, async (c) => {
     const data = caseData(c, c.inputDim);
     const outRow = (c.returnSequences ? c.steps : 1) * 2 * c.units;
