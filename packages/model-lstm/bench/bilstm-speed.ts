@@ -1,6 +1,7 @@
 // Train-step and predict time of the reference BiLSTM (ENGINEERING.md lstm-ref) on the active backend:
-// tfjs's own Bidirectional(LSTM) layers against this package's FastBiLSTM.
-//   npx tsx packages/model-lstm/bench/bilstm-speed.ts [--backend wasm] [--steps 3] [--variants tfjs,fast]
+// tfjs's own Bidirectional(LSTM) layers against this package's FastBiLSTM, on its tfjs-op path
+// ('ops') and on the fused native kernel ('fused'; 'fast' = whichever FastBiLSTM picks).
+//   npx tsx packages/model-lstm/bench/bilstm-speed.ts [--backend wasm] [--steps 3] [--variants tfjs,ops,fused]
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
 import { FastBiLSTM } from '../src/bilstm-layer.js';
@@ -11,7 +12,7 @@ const arg = (name: string, fallback: string) => {
 };
 const backend = arg('backend', 'wasm') as BackendRequest;
 const steps = Number(arg('steps', '3'));
-const variants = arg('variants', 'tfjs,fast').split(',');
+const variants = arg('variants', 'tfjs,ops,fused').split(',');
 const batch = 64;
 const seqLen = 100;
 const vocab = 10_000;
@@ -33,8 +34,9 @@ function build(kind: string): tf.LayersModel {
     x = tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 64, returnSequences: true, recurrentActivation: 'sigmoid' }) as tf.RNN }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 32, recurrentActivation: 'sigmoid' }) as tf.RNN }).apply(x) as tf.SymbolicTensor;
   } else {
-    x = new FastBiLSTM({ units: 64, returnSequences: true }).apply(x) as tf.SymbolicTensor;
-    x = new FastBiLSTM({ units: 32 }).apply(x) as tf.SymbolicTensor;
+    const kernel = kind === 'ops' || kind === 'fused' ? kind : 'auto';
+    x = new FastBiLSTM({ units: 64, returnSequences: true, kernel }).apply(x) as tf.SymbolicTensor;
+    x = new FastBiLSTM({ units: 32, kernel }).apply(x) as tf.SymbolicTensor;
   }
   x = tf.layers.dropout({ rate: 0.3 }).apply(x) as tf.SymbolicTensor;
   const output = tf.layers.dense({ units: 25, activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor;

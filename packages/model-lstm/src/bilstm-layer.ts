@@ -1,12 +1,48 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedBiLstm, fusedBiLstmAvailable, nativeKernelsStatus } from '@filmgenre/wasm-kernels';
+
+/**
+ * How FastBiLSTM computes: 'fused' = one native kernel call per layer and pass (the project's own
+ * WebAssembly module, both directions on two threads); 'ops' = tfjs ops (the reference
+ * implementation, any backend); 'auto' = fused when the module is available, else ops.
+ */
+export const BILSTM_KERNELS = ['auto', 'fused', 'ops'] as const;
+export type BiLSTMKernel = (typeof BILSTM_KERNELS)[number];
+/** Overrides 'auto' process-wide: FILMGENRE_LSTM_KERNEL=ops|fused. */
+export const BILSTM_KERNEL_ENV = 'FILMGENRE_LSTM_KERNEL';
 
 export interface FastBiLSTMArgs {
   units: number;
   returnSequences?: boolean;
   /** Keras's default: the forget gate starts open (bias 1) so early gradients flow through time. */
   unitForgetBias?: boolean;
+  /** Implementation (not part of the saved config: both compute the same function). Default 'auto'. */
+  kernel?: BiLSTMKernel;
   name?: string;
   trainable?: boolean;
+}
+
+let announced = false;
+
+/** The implementation a layer asking for `requested` uses; says once per process which one and why. */
+export function resolveBiLSTMKernel(requested: BiLSTMKernel = 'auto'): 'fused' | 'ops' {
+  const fromEnv = process.env[BILSTM_KERNEL_ENV];
+  let wanted = requested;
+  if (requested === 'auto' && fromEnv) {
+    if (!(BILSTM_KERNELS as readonly string[]).includes(fromEnv)) throw new Error(`${BILSTM_KERNEL_ENV} must be one of ${BILSTM_KERNELS.join(', ')}, got '${fromEnv}'`);
+    wanted = fromEnv as BiLSTMKernel;
+  }
+  if (wanted === 'ops') return 'ops';
+  const available = fusedBiLstmAvailable();
+  if (wanted === 'fused' && !available) throw new Error(`FastBiLSTM: fused kernel requested but unavailable: ${nativeKernelsStatus().reason}`);
+  if (!announced) {
+    announced = true;
+    const status = nativeKernelsStatus();
+    console.warn(available
+      ? `[model-lstm] BiLSTM: fused native kernel, ${status.threads} thread${status.threads === 1 ? '' : 's'}`
+      : `[model-lstm] BiLSTM: fused native kernel unavailable (${status.reason}); using the slower tfjs-op path`);
+  }
+  return available ? 'fused' : 'ops';
 }
 
 type Kwargs = { mask?: tf.Tensor | tf.Tensor[] | null; training?: boolean };
@@ -18,10 +54,14 @@ type Kwargs = { mask?: tf.Tensor | tf.Tensor[] | null; training?: boolean };
  * `setWeights(bidirectional.getWeights())` reproduces that layer's outputs.
  *
  * Why a custom layer: tfjs's RNN runs one directional cell at a time and, per timestep, multiplies the
- * input by the kernel, slices, masks and stacks with many small ops. Here the input projection of all
- * timesteps of both directions is one large matMul, and each timestep of both directions together is
- * one batched recurrent matMul plus a handful of element-wise ops: far fewer kernel dispatches, which
- * is what dominates on the single-threaded wasm backend.
+ * input by the kernel, slices, masks and stacks with many small ops; kernel dispatch, not arithmetic,
+ * dominates. Two implementations (`kernel` option):
+ * - 'fused' (default where available): `fusedBiLstm` of @filmgenre/wasm-kernels, one native SIMD
+ *   kernel call per layer for the whole sequence, forward and backward through time, the two
+ *   directions on two threads;
+ * - 'ops' (the reference, any backend): the input projection of all timesteps of both directions is
+ *   one large matMul, and each timestep of both directions together is one recurrent matMul plus a
+ *   handful of element-wise ops, inside one custom-gradient op.
  *
  * Masking follows Keras: a masked timestep keeps the previous state and repeats the previous output,
  * so padded positions do not change the result.
@@ -31,6 +71,7 @@ export class FastBiLSTM extends tf.layers.Layer {
   readonly units: number;
   readonly returnSequences: boolean;
   readonly unitForgetBias: boolean;
+  readonly kernel: BiLSTMKernel;
   private weightsByName: Record<string, tf.LayerVariable> = {};
 
   constructor(args: FastBiLSTMArgs) {
@@ -39,6 +80,8 @@ export class FastBiLSTM extends tf.layers.Layer {
     this.units = args.units;
     this.returnSequences = args.returnSequences ?? false;
     this.unitForgetBias = args.unitForgetBias ?? true;
+    if (args.kernel !== undefined && !BILSTM_KERNELS.includes(args.kernel)) throw new Error(`FastBiLSTM: kernel must be one of ${BILSTM_KERNELS.join(', ')}`);
+    this.kernel = args.kernel ?? 'auto';
     this.supportsMasking = true;
   }
 
@@ -86,6 +129,12 @@ export class FastBiLSTM extends tf.layers.Layer {
       const x = (Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor3D;
       const rawMask = Array.isArray(kwargs.mask) ? kwargs.mask[0] : kwargs.mask;
       const w = (n: string) => this.weightsByName[n]!.read();
+      if (resolveBiLSTMKernel(this.kernel) === 'fused') {
+        return fusedBiLstm(x, rawMask ?? null, {
+          forwardKernel: w('forward_kernel'), forwardRecurrent: w('forward_recurrent_kernel'), forwardBias: w('forward_bias'),
+          backwardKernel: w('backward_kernel'), backwardRecurrent: w('backward_recurrent_kernel'), backwardBias: w('backward_bias'),
+        }, { units: this.units, returnSequences: this.returnSequences });
+      }
       return biLstmSequence(x, rawMask ?? null, {
         kernelF: w('forward_kernel'), kernelB: w('backward_kernel'),
         recF: w('forward_recurrent_kernel'), recB: w('backward_recurrent_kernel'),

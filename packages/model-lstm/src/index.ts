@@ -1,4 +1,4 @@
-export { FastBiLSTM, type FastBiLSTMArgs } from './bilstm-layer.js';
+export { FastBiLSTM, BILSTM_KERNELS, BILSTM_KERNEL_ENV, resolveBiLSTMKernel, type FastBiLSTMArgs, type BiLSTMKernel } from './bilstm-layer.js';
 export { PositionEmbedding, TransformerBlock, MaskedMeanPooling, type TransformerBlockArgs } from './transformer-layers.js';
 export {
   OverviewModelOptionsSchema, parseOverviewModelOptions, OVERVIEW_VARIANTS, WINK_DIM,

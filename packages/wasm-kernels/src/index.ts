@@ -2,6 +2,13 @@ export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './register.j
 export { conv2dBackpropInputViaConv } from './kernels/Conv2DBackpropInput.js';
 export { conv2dBackpropFilterViaConv } from './kernels/Conv2DBackpropFilter.js';
 export { unsortedSegmentSumOnHeap } from './kernels/UnsortedSegmentSum.js';
+export { fusedBiLstm, fusedBiLstmAvailable, type BiLstmWeightTensors } from './native/bilstm-op.js';
+export {
+  configureNativeKernels,
+  nativeKernelsStatus,
+  NATIVE_KERNELS_ENV,
+  type NativeKernelsStatus,
+} from './native/runtime.js';
 export {
   prepareWasmBackend,
   finishWasmBackendInit,

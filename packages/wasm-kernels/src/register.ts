@@ -8,6 +8,8 @@ import { batchMatMulConfig, setBatchMatMulOriginal } from './kernels/BatchMatMul
 import { setSliceOriginal, sliceConfig, splitVConfig, unpackConfig } from './kernels/Slice.js';
 import { setSumOriginal, sumConfig } from './kernels/Sum.js';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
+import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
+import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -19,6 +21,8 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   sliceConfig,
   unpackConfig,
   splitVConfig,
+  gatherV2Config,
+  maxPoolGradConfig,
 ];
 
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
@@ -27,6 +31,7 @@ const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.BatchMatMul]: setBatchMatMulOriginal,
   [tf.Sum]: setSumOriginal,
   [tf.Slice]: setSliceOriginal,
+  [tf.GatherV2]: setGatherV2Original,
 };
 
 /**

@@ -150,6 +150,7 @@ export interface WasmThreadsState {
 
 let restoreInitHooks: (() => void) | undefined;
 let state: WasmThreadsState = { enabled: false, requestedThreads: 1, reason: 'prepareWasmBackend not called' };
+let prepared = false;
 
 /**
  * Call before `tf.setBackend('wasm')` (and after `setWasmPaths`). Enables the threaded-SIMD build
@@ -161,6 +162,7 @@ export async function prepareWasmBackend(options: PrepareWasmOptions = {}): Prom
   const fromEnv = Number(process.env[WASM_THREADS_ENV]);
   const requested = Math.max(1, Math.floor(options.threads ?? (fromEnv > 0 ? fromEnv : os.availableParallelism())));
   const version = wasmBackendVersion();
+  prepared = true;
   if (requested <= 1) {
     state = { enabled: false, requestedThreads: 1, reason: 'one thread requested' };
   } else if (version !== SUPPORTED_WASM_BACKEND_VERSION) {
@@ -203,6 +205,11 @@ export function finishWasmBackendInit(): void {
   const module = (tf.findBackend('wasm') as unknown as { wasm?: { PThread?: { runningWorkers: { unref(): void }[] } } } | null)
     ?.wasm;
   for (const worker of module?.PThread?.runningWorkers ?? []) worker.unref();
+}
+
+/** The thread count prepareWasmBackend was asked for, or undefined if it was not called. */
+export function preparedWasmThreads(): number | undefined {
+  return prepared ? state.requestedThreads : undefined;
 }
 
 export function wasmThreadsState(): WasmThreadsState {

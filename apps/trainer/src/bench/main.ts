@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { BACKENDS, initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
-import { WASM_THREADS_ENV, wasmThreadsState } from '@filmgenre/wasm-kernels';
+import { nativeKernelsStatus, WASM_THREADS_ENV, wasmThreadsState } from '@filmgenre/wasm-kernels';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { GENRES, MODELS, type ModelName } from './models.js';
+import { GENRES, LSTM_LAYERS, MODELS, type LstmLayer, type ModelName } from './models.js';
 
 // Training-speed benchmark of the reference models: one JSON line per model on stdout, comparable
 // with /work/shared/bench/torch_reference.py run in the same session (see docs/benchmarks/training-speed.md).
@@ -12,6 +12,10 @@ interface BenchResult {
   model: ModelName;
   backend: string;
   threads: number;
+  /** lstm-ref only: which BiLSTM implementation ran (see LSTM_LAYERS). */
+  lstmLayer?: LstmLayer;
+  /** Threads of the native kernels (fused BiLSTM), when they ran. */
+  nativeThreads?: number;
   batch: number;
   steps: number;
   trainMsPerStep: number;
@@ -28,9 +32,9 @@ interface BenchResult {
   tfjs: string;
 }
 
-async function benchModel(name: ModelName, batch: number, steps: number, warmup: number, threads: number, backend: string) {
+async function benchModel(name: ModelName, batch: number, steps: number, warmup: number, threads: number, backend: string, lstmLayer: LstmLayer) {
   const spec = MODELS[name];
-  const model = spec.build();
+  const model = spec.build(lstmLayer);
   model.compile({ optimizer: tf.train.adam(), loss: 'binaryCrossentropy' });
   const x = spec.input(batch);
   const y = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, GENRES]), 0.8), 'float32'));
@@ -66,6 +70,8 @@ async function benchModel(name: ModelName, batch: number, steps: number, warmup:
     model: name,
     backend,
     threads,
+    ...(name === 'lstm-ref' ? { lstmLayer } : {}),
+    ...(name === 'lstm-ref' && lstmLayer === 'fused' ? { nativeThreads: nativeKernelsStatus().threads } : {}),
     batch,
     steps,
     trainMsPerStep: round(times.reduce((a, b) => a + b, 0) / steps),
@@ -97,7 +103,8 @@ async function main() {
     .option('steps', { type: 'number', default: 5, describe: 'timed train steps per model' })
     .option('warmup', { type: 'number', default: 2, describe: 'untimed train steps first (kernel set-up, wasm tier-up)' })
     .option('batch-size', { type: 'number', default: 64, describe: 'images or sequences per step (--batch itself is an Nx flag)' })
-    .option('threads', { type: 'number', describe: `wasm XNNPACK threads (default: all cores; also $${WASM_THREADS_ENV})` })
+    .option('threads', { type: 'number', describe: `wasm XNNPACK threads and native kernel threads (default: all cores; also $${WASM_THREADS_ENV})` })
+    .option('lstm-layer', { choices: LSTM_LAYERS, default: 'fused' as const, describe: "lstm-ref's BiLSTM: fused native kernel, its tfjs-op reference, or tfjs's bidirectional(lstm)" })
     .strict()
     .help()
     .parse();
@@ -109,7 +116,7 @@ async function main() {
   }
   const names: ModelName[] = argv.model === 'all' ? ['cnn-ref', 'lstm-ref'] : [argv.model];
   for (const name of names) {
-    const result = await benchModel(name, argv.batchSize, argv.steps, argv.warmup, info.threads, info.name);
+    const result = await benchModel(name, argv.batchSize, argv.steps, argv.warmup, info.threads, info.name, argv.lstmLayer);
     console.log(JSON.stringify(result));
   }
 }

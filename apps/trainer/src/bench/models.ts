@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { FastBiLSTM, type BiLSTMKernel } from '@filmgenre/model-lstm';
 
 // The reference models of ENGINEERING.md ("Reference models for speed comparison"), built exactly as
 // bench/torch_reference.py builds them in PyTorch, so that ms/step compare like for like.
@@ -34,12 +35,25 @@ export function buildCnnRef(): tf.LayersModel {
   return tf.sequential({ layers });
 }
 
-export function buildLstmRef(): tf.LayersModel {
+/**
+ * How lstm-ref's two BiLSTM layers are built: 'fused' and 'ops' are the project's FastBiLSTM (the
+ * native fused kernel, or its tfjs-op reference path); 'tfjs' is tfjs's own
+ * `bidirectional(lstm)` (recurrent activation hardSigmoid, tfjs's default), what this bench ran
+ * before the fused kernel existed. PyTorch's LSTM, like FastBiLSTM, uses sigmoid.
+ */
+export const LSTM_LAYERS = ['fused', 'ops', 'tfjs'] as const;
+export type LstmLayer = (typeof LSTM_LAYERS)[number];
+
+export function buildLstmRef(layer: LstmLayer = 'fused'): tf.LayersModel {
+  const biLstm = (units: number, returnSequences: boolean): tf.layers.Layer =>
+    layer === 'tfjs'
+      ? tf.layers.bidirectional({ layer: tf.layers.lstm({ units, returnSequences }) as tf.RNN })
+      : new FastBiLSTM({ units, returnSequences, kernel: layer satisfies BiLSTMKernel });
   return tf.sequential({
     layers: [
       tf.layers.embedding({ inputDim: VOCAB, outputDim: 256, inputLength: SEQ_LEN }),
-      tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 64, returnSequences: true }) as tf.RNN }),
-      tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 32 }) as tf.RNN }),
+      biLstm(64, true),
+      biLstm(32, false),
       tf.layers.dropout({ rate: 0.3 }),
       tf.layers.dense({ units: GENRES, activation: 'sigmoid' }),
     ],
@@ -52,7 +66,7 @@ export const MODELS = {
     input: (batch: number) => tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 3]),
   },
   'lstm-ref': {
-    build: buildLstmRef,
+    build: (layer?: LstmLayer) => buildLstmRef(layer),
     input: (batch: number) => tf.randomUniform([batch, SEQ_LEN], 0, VOCAB, 'int32'),
   },
 } as const;

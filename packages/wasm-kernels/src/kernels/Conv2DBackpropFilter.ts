@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { conv2dFilterGradNative } from '../native/conv.js';
 import { isNHWC, padOrCrop4D, type PadAttr } from './conv_util.js';
 
 export interface Conv2DBackpropFilterAttrs {
@@ -38,13 +40,44 @@ export function conv2dBackpropFilterViaConv(
   });
 }
 
+/**
+ * dW on the project's native module (`csrc/conv.c`): one implicit-im2col GEMM over all output
+ * pixels, threads splitting the filter's taps × channels. Reads x and dy straight from the wasm heap.
+ * Null when the native module is unavailable.
+ */
+export function conv2dBackpropFilterNative(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  filterShape: [number, number, number, number],
+  strides: [number, number] | number,
+  pad: PadAttr,
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
+): tf.TensorInfo | null {
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+  const dw = conv2dFilterGradNative(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(dy) as Float32Array, {
+    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, inChannels: info.inChannels,
+    outHeight: info.outHeight, outWidth: info.outWidth, outChannels: info.outChannels,
+    filterHeight: info.filterHeight, filterWidth: info.filterWidth, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
+  });
+  if (!dw) return null;
+  const out = backend.makeOutput(filterShape.slice(), 'float32');
+  backend.typedArrayFromHeap(out).set(dw);
+  return out;
+}
+
 export const conv2DBackpropFilterConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: 'wasm',
-  kernelFunc: ({ inputs, attrs }) => {
+  kernelFunc: ({ inputs, attrs, backend }) => {
     const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
     const a = attrs as unknown as Conv2DBackpropFilterAttrs;
     if (!isNHWC(a.dataFormat)) throw new Error(`Conv2DBackpropFilter on wasm supports NHWC only, got ${a.dataFormat}`);
+    if (x.dtype === 'float32' && dy.dtype === 'float32') {
+      const native = conv2dBackpropFilterNative(backend as BackendWasm, x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
+      if (native) return native;
+    }
     return conv2dBackpropFilterViaConv(x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
   },
 };

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**
  * Sums over leading axes (every conv / dense bias gradient: dy summed over batch, height, width)
- * as one matMul with a row of ones: wasm's own Sum transposes the reduced axes to the end first and
- * ran 10× slower (62 ms vs 6 ms for 64×64×64×32). Other reductions go to wasm's kernel.
+ * as column sums read straight from the wasm heap. wasm's own Sum transposes the reduced axes to
+ * the end first (62 ms for 64×64×64×32 at batch 16); the matMul with a row of ones used before
+ * makes XNNPACK pack the whole tensor as a weight matrix, which at batch 64 took 100–350 ms for
+ * cnn-ref's first layers against ≈10 ms for this single pass over memory. Other reductions go to
+ * wasm's kernel.
  */
 let original: tf.KernelFunc | undefined;
 
@@ -15,7 +19,7 @@ export const sumConfig: tf.KernelConfig = {
   kernelName: tf.Sum,
   backendName: 'wasm',
   kernelFunc: (args) => {
-    const { inputs, attrs } = args;
+    const { inputs, attrs, backend } = args;
     const { x } = inputs as { x: tf.Tensor };
     const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
     if (!original) throw new Error('Sum wrapper used before registerWasmTrainingKernels()');
@@ -25,9 +29,19 @@ export const sumConfig: tf.KernelConfig = {
     const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
     const rest = x.shape.slice(axes.length);
     const outShape = keepDims ? [...axes.map(() => 1), ...rest] : rest;
-    return tf.tidy(() => {
-      const ones = tf.ones([1, rows]);
-      return tf.reshape(tf.matMul(ones, tf.reshape(x, [rows, tf.util.sizeFromShape(rest)])), outShape);
-    });
+    return sumLeadingOnHeap(backend as BackendWasm, x, rows, outShape);
   },
 };
+
+/** Column sums of x viewed as [rows, cols], accumulated in double precision. */
+export function sumLeadingOnHeap(backend: BackendWasm, x: tf.TensorInfo, rows: number, outShape: number[]): tf.TensorInfo {
+  const cols = tf.util.sizeFromShape(outShape);
+  const out = backend.makeOutput(outShape, 'float32');
+  const acc = new Float64Array(cols);
+  const values = backend.typedArrayFromHeap(x);
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++, i++) acc[c]! += values[i]!;
+  }
+  backend.typedArrayFromHeap(out).set(acc);
+  return out;
+}

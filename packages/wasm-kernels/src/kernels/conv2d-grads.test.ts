@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
 import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
+import { conv2dBackpropFilterViaConv } from './Conv2DBackpropFilter.js';
 
 // float32 sums of at most a few thousand products: errors stay near 1e-6 of the values' scale.
 const TOLERANCE = 1e-4;
@@ -83,6 +85,13 @@ describe('conv2d gradients on wasm match the cpu backend', () => {
     expect(scaledMaxDiff(got.dw, ref.dw)).toBeLessThan(TOLERANCE);
   });
 
+  it('computes the filter gradient on the native module', () => {
+    tf.setBackend('wasm');
+    nativeRuntime()!.clearRunLog();
+    convGrads('wasm', fixed[0]!, 1);
+    expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toContain('conv2d_filter_grad');
+  });
+
   it('uses our kernels (wasm has no Conv2DBackpropFilter of its own)', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
     expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')?.kernelFunc).not.toBe(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc);
@@ -94,5 +103,55 @@ describe('conv2d gradients on wasm match the cpu backend', () => {
     convGrads('wasm', fixed[1]!, 1);
     tf.setBackend('wasm');
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+// cnn-ref's convolutions at their real widths and image sizes (the batch only lengthens the sum
+// over pixels): the native filter gradient against the cpu backend at batch 1 (the cpu backend
+// takes ~10 s per layer at batch 64) and against the forward-convolution formulation on XNNPACK at
+// batch 16, on one and on two threads.
+describe('native conv2d filter gradient at cnn-ref sizes', () => {
+  const layers: [number, number, number][] = [
+    [64, 3, 32], // first layer: 3 channels, the scalar packing path
+    [32, 32, 64],
+    [16, 64, 128],
+  ];
+  afterAll(() => {
+    configureNativeKernels({ threads: undefined });
+  });
+
+  it.each(layers)('%i² pixels, %i → %i channels, 3×3 same', { timeout: 120_000 }, async (size, cin, cout) => {
+    const next = rng(size * cin + cout);
+    const make = (n: number) => ({
+      x: randomArray(n * size * size * cin, next),
+      dy: randomArray(n * size * size * cout, next),
+    });
+    const filterShape: [number, number, number, number] = [3, 3, cin, cout];
+    const dw = (backend: string, d: { x: Float32Array; dy: Float32Array }, n: number, viaConv = false) => {
+      tf.setBackend(backend);
+      return tf.tidy(() => {
+        const x = tf.tensor4d(d.x, [n, size, size, cin]);
+        const dy = tf.tensor4d(d.dy, [n, size, size, cout]);
+        const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape };
+        const out = viaConv
+          ? conv2dBackpropFilterViaConv(x, dy, filterShape, 1, 'same')
+          : (tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
+        return out.dataSync() as Float32Array;
+      });
+    };
+    const small = make(1);
+    const big = make(16);
+    const reference = dw('cpu', small, 1);
+    const xnnpack = dw('wasm', big, 16, true);
+    let oneThread: Float32Array | undefined;
+    for (const threads of [1, 2]) {
+      configureNativeKernels({ threads });
+      expect(scaledMaxDiff(dw('wasm', small, 1), reference)).toBeLessThan(1e-5);
+      const full = dw('wasm', big, 16);
+      expect(scaledMaxDiff(full, xnnpack)).toBeLessThan(1e-4); // sums over up to 65,536 pixels
+      if (oneThread) expect(full).toEqual(oneThread); // same columns, same order: identical
+      oneThread = full;
+    }
+    expect(nativeRuntime()?.runLog().at(-1)?.map((r) => r.thread).sort()).toEqual([0, 1]);
   });
 });

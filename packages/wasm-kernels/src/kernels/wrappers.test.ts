@@ -13,7 +13,7 @@ function run(backend: string, seed: number, f: (next: () => number) => tf.Tensor
 
 const t = (shape: number[], next: () => number) => tf.tensor(randomArray(tf.util.sizeFromShape(shape), next), shape);
 
-describe('BatchMatMul and Sum wrappers on wasm match the cpu backend', () => {
+describe('BatchMatMul, Sum, Slice, GatherV2 and MaxPoolGrad kernels on wasm match the cpu backend', () => {
   beforeAll(async () => {
     await startWasm(1);
   });
@@ -60,6 +60,48 @@ describe('BatchMatMul and Sum wrappers on wasm match the cpu backend', () => {
   it.each(sliceCases)('slice %j from %j size %j', (shape, begin, size) => {
     const f = (next: () => number) => tf.slice(t(shape, next), begin, size);
     expect(run('wasm', 3, f)).toEqual(run('cpu', 3, f));
+  });
+
+  const gatherCases: [number[], number[], number, number][] = [
+    [[10, 4], [6], 0, 0], // embedding lookup
+    [[10, 4], [2, 3], 0, 0], // [batch, steps] ids
+    [[3, 7, 5], [4], 1, 0], // middle axis
+    [[3, 7, 5], [6], 2, 0], // last axis: runs of one element
+    [[2, 5, 3], [2, 4], 1, 1], // batchDims
+  ];
+  it.each(gatherCases)('gather from %j ids %j axis %s batchDims %s', (shape, idShape, axis, batchDims) => {
+    const f = (next: () => number) => {
+      const dim = shape[axis]!;
+      const ids = tf.tensor(Array.from({ length: tf.util.sizeFromShape(idShape) }, () => Math.floor(next() * dim)), idShape, 'int32');
+      return tf.gather(t(shape, next), ids, axis, batchDims);
+    };
+    tf.setBackend('wasm');
+    const wasmShape = tf.tidy(() => f(rng(7)).shape);
+    tf.setBackend('cpu');
+    expect(wasmShape).toEqual(tf.tidy(() => f(rng(7)).shape));
+    expect(run('wasm', 7, f)).toEqual(run('cpu', 7, f));
+  });
+
+  const poolCases: [number[], number, number, 'valid' | 'same'][] = [
+    [[2, 8, 8, 3], 2, 2, 'valid'], // cnn-ref's pools
+    [[1, 7, 9, 2], 3, 2, 'same'], // overlapping windows, padding
+    [[2, 5, 6, 4], 2, 1, 'valid'],
+  ];
+  it.each(poolCases)('maxPool gradient of %j, window %i, stride %i, %s; ties go to the first maximum', (shape, size, stride, pad) => {
+    // Small integers: many windows hold equal maxima, as ReLU outputs of 0 do.
+    const f = (next: () => number) => {
+      const x = tf.tensor4d(Array.from({ length: tf.util.sizeFromShape(shape) }, () => Math.floor(next() * 3)), shape as [number, number, number, number]);
+      const y = tf.maxPool(x, size, stride, pad);
+      const dy = t(y.shape, next);
+      return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, size, stride, pad), dy)))(x);
+    };
+    // Overlapping windows add several gradients to one input, in another order than cpu's.
+    expect(scaledMaxDiff(run('wasm', 8, f), run('cpu', 8, f))).toBeLessThan(1e-6);
+  });
+
+  it('gather rejects an index out of range, as wasm and cpu do', () => {
+    tf.setBackend('wasm');
+    expect(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([0, 3], 'int32')))).toThrow(/not in \[0, 2\]/);
   });
 
   it('unstack and split (the RNN per-timestep path) match cpu, also through gradients', () => {

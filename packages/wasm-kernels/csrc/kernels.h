@@ -1,0 +1,79 @@
+// Shared declarations of the project's own WebAssembly kernels (wasm32, 128-bit SIMD).
+// Built by src/native/build.ts with clang --target=wasm32; no libc: everything used is here.
+#ifndef FILMGENRE_KERNELS_H
+#define FILMGENRE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name))) name
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+// ---- GEMM (gemm.c) ------------------------------------------------------------------------------
+// Register tile of the micro-kernel: MR rows of A times NR columns of B.
+#define GEMM_MR 4
+#define GEMM_NR 8
+// Cache blocking: KC rows of B (one packed panel is KC × NR floats = 8 KiB, L1), MC rows of A (L2).
+#define GEMM_KC 256
+#define GEMM_MC 96
+
+// Packs a kc × n block of B (element (k, j) at b[k*b_rs + j*b_cs]) into column panels of NR:
+// panel p holds kc rows of NR floats, zero-padded past n. Needs packed_b_floats(kc, n) floats.
+void pack_b(int kc, int n, const float *b, int b_rs, int b_cs, float *out);
+static inline int packed_b_floats(int kc, int n) { return kc * round_up(n, GEMM_NR); }
+
+// C[m×n] = (accumulate ? C : bias broadcast or 0) + A·B for A rows with unit stride (a + i*lda)
+// and B packed by pack_b (kc rows).
+void mm_packed(int m, int n, int kc, const float *a, int lda, const float *bp, float *c, int ldc,
+               int accumulate, const float *bias);
+
+// General C (+)= A·B with strided A and B, blocked and packed. work: gemm_work_floats(n) floats.
+void gemm(int m, int n, int k, const float *a, int a_rs, int a_cs, const float *b, int b_rs, int b_cs,
+          float *c, int ldc, int accumulate, const float *bias, float *work);
+static inline int gemm_work_floats(int n) { return packed_b_floats(GEMM_KC, n) + GEMM_MC * GEMM_KC; }
+
+// ---- element-wise maths -------------------------------------------------------------------------
+// exp(x) by range reduction x = n·ln2 + r, |r| ≤ ln2/2, and a degree-7 Taylor polynomial in r
+// (relative error ≈ 1e-7), scaled by 2^n built in the exponent bits. Inputs are clamped so that
+// 2^n stays a normal float.
+static inline v128_t v_exp(v128_t x) {
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-87.0f)), wasm_f32x4_splat(88.0f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  // ln2 split in a part exact in float and the rest, so n·ln2_hi is exact.
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.0f / 5040.0f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 720.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 120.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 24.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 6.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.5f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
+  v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, scale);
+}
+
+// 1 / (1 + e^-x)
+static inline v128_t v_sigmoid(v128_t x) {
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  return wasm_f32x4_div(one, wasm_f32x4_add(one, v_exp(wasm_f32x4_neg(x))));
+}
+
+// tanh(x) = 1 − 2 / (1 + e^2x): absolute error ≈ 1e-7 (relative error grows near 0, which the
+// LSTM does not care about: values are added to O(1) quantities).
+static inline v128_t v_tanh(v128_t x) {
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  v128_t e = v_exp(wasm_f32x4_add(x, x));
+  return wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_splat(2.0f), wasm_f32x4_add(one, e)));
+}
+
+// Scalar versions for the tails (same maths, lane 0).
+static inline float s_sigmoid(float x) { return wasm_f32x4_extract_lane(v_sigmoid(wasm_f32x4_splat(x)), 0); }
+static inline float s_tanh(float x) { return wasm_f32x4_extract_lane(v_tanh(wasm_f32x4_splat(x)), 0); }
+
+#endif

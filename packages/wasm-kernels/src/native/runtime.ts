@@ -1,0 +1,397 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { threadId, Worker } from 'node:worker_threads';
+import { preparedWasmThreads, WASM_THREADS_ENV } from '../threads.js';
+import { buildNativeModule, NativeBuildError } from './build.js';
+
+/**
+ * Runtime of the project's own WebAssembly module (`csrc/`): one shared WebAssembly.Memory, one
+ * instance of the module on the calling thread and one per worker thread, all on that memory.
+ *
+ * Kernels are synchronous (tfjs kernels and custom gradients are): the caller lays out its buffers
+ * in the memory, hands one job to each worker through a small shared control block, runs its own
+ * job, then blocks (Atomics.wait) until the workers are done. A job is one exported C function
+ * with integer (pointer) arguments; each worker records what it ran, so tests can check the split.
+ */
+
+/** Set to 0 to disable the module (every caller falls back to its tfjs path). */
+export const NATIVE_KERNELS_ENV = 'FILMGENRE_NATIVE_KERNELS';
+
+const PAGE_BYTES = 65536;
+const MAX_PAGES = 32768; // 2 GiB, the --max-memory the module is linked with
+const WORKER_STACK_BYTES = 256 * 1024;
+const ALIGN = 64;
+
+// Control block of one worker (Int32 slots).
+const SEQ = 0; // job counter, written by the caller
+const DONE = 1; // last finished job, written by the worker
+const READY = 2;
+const FN = 3;
+const NARGS = 4;
+const ERROR = 5;
+const WORKER_THREAD_ID = 6;
+const JOBS_RUN = 7;
+const RAN_FN = 8; // what the worker actually ran: function index and arguments, copied by the worker
+const RAN_ARGS = 9;
+const ARGS = 32;
+const MAX_ARGS = 16;
+const MESSAGE = 64;
+const MESSAGE_LEN = 256;
+const RUN_LOG_LENGTH = 32;
+const CONTROL_SLOTS = MESSAGE + MESSAGE_LEN;
+
+const WORKER_SOURCE = String.raw`'use strict';
+const { workerData, threadId } = require('node:worker_threads');
+const { module, memory, control, stackTop, names } = workerData;
+const ctl = new Int32Array(control);
+const fail = (e) => {
+  const text = String((e && e.stack) || e);
+  for (let i = 0; i < ${MESSAGE_LEN}; i++) ctl[${MESSAGE} + i] = i < text.length ? text.charCodeAt(i) : 0;
+  Atomics.store(ctl, ${ERROR}, 1);
+};
+let fns = [];
+try {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  instance.exports.set_stack_pointer(stackTop);
+  fns = names.map((n) => instance.exports[n]);
+  Atomics.store(ctl, ${WORKER_THREAD_ID}, threadId);
+} catch (e) {
+  fail(e);
+}
+Atomics.store(ctl, ${READY}, 1);
+Atomics.notify(ctl, ${READY});
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, ${SEQ}, seen);
+  const seq = Atomics.load(ctl, ${SEQ});
+  if (seq === seen) continue;
+  seen = seq;
+  const fn = ctl[${FN}];
+  if (fn < 0) break;
+  const n = ctl[${NARGS}];
+  const args = [];
+  for (let i = 0; i < n; i++) args.push(ctl[${ARGS} + i]);
+  try {
+    fns[fn](...args);
+    ctl[${RAN_FN}] = fn;
+    for (let i = 0; i < n; i++) ctl[${RAN_ARGS} + i] = args[i];
+    ctl[${JOBS_RUN}]++;
+  } catch (e) {
+    fail(e);
+  }
+  Atomics.store(ctl, ${DONE}, seq);
+  Atomics.notify(ctl, ${DONE});
+}
+`;
+
+/** Exported C functions callable as jobs (integer arguments only). */
+export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad'] as const;
+export type JobFunction = (typeof JOB_FUNCTIONS)[number];
+
+export interface Job {
+  fn: JobFunction;
+  args: number[];
+  /** What the job computes, for the run log (e.g. 'forward pass, direction 1'). */
+  label?: string;
+}
+
+/** Who ran a job: the thread id (worker_threads.threadId; 0 is the main thread) as it reported itself. */
+export interface JobRecord extends Job {
+  threadId: number;
+  /** 0 for the calling thread, 1… for the workers. */
+  thread: number;
+}
+
+interface WorkerHandle {
+  worker: Worker;
+  ctl: Int32Array;
+  seq: number;
+}
+
+export interface NativeKernelsStatus {
+  available: boolean;
+  /** Threads the kernels use (the calling thread included). */
+  threads: number;
+  /** Why the module is unavailable, when it is. */
+  reason?: string;
+  modulePath?: string;
+  /** Whether the module was compiled by this process (the toolchain ran at first use). */
+  compiledNow?: boolean;
+}
+
+export class NativeRuntime {
+  readonly threads: number;
+  readonly modulePath: string;
+  readonly compiledNow: boolean;
+  private readonly memory: WebAssembly.Memory;
+  private readonly fns: Record<string, (...args: number[]) => number>;
+  private readonly workers: WorkerHandle[] = [];
+  private readonly dataBase: number;
+  private top: number;
+  private view: Float32Array;
+  private readonly log: JobRecord[][] = [];
+
+  constructor(threads: number) {
+    const build = buildNativeModule();
+    this.modulePath = build.path;
+    this.compiledNow = build.compiled;
+    const module = new WebAssembly.Module(readFileSync(build.path));
+    const moduleImport = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
+    if (!moduleImport) throw new Error('native module does not import its memory');
+    this.memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    const exports = instance.exports as Record<string, unknown>;
+    const heapBase = (exports.__heap_base as WebAssembly.Global).value as number;
+    this.fns = Object.fromEntries(
+      Object.entries(exports).filter(([, v]) => typeof v === 'function') as [string, (...args: number[]) => number][],
+    );
+    for (const n of JOB_FUNCTIONS) if (typeof this.fns[n] !== 'function') throw new Error(`native module lacks ${n}`);
+    // Worker stacks sit right after the module's own data; tensors go after them.
+    const stacksBase = align(heapBase, ALIGN);
+    this.dataBase = stacksBase + (threads - 1) * WORKER_STACK_BYTES;
+    this.top = this.dataBase;
+    this.ensure(this.dataBase);
+    this.view = new Float32Array(this.memory.buffer);
+    for (let i = 1; i < threads; i++) {
+      try {
+        this.workers.push(this.startWorker(module, stacksBase + i * WORKER_STACK_BYTES));
+      } catch (error) {
+        this.dispose();
+        throw error;
+      }
+    }
+    this.threads = threads;
+  }
+
+  private startWorker(module: WebAssembly.Module, stackTop: number): WorkerHandle {
+    const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
+    const ctl = new Int32Array(control);
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      workerData: { module, memory: this.memory, control, stackTop, names: JOB_FUNCTIONS },
+    });
+    worker.unref(); // an idle kernel thread must not keep the process alive
+    // Failures inside jobs are reported through the control block; this only keeps an unexpected
+    // worker error from becoming an unhandled 'error' event.
+    worker.on('error', () => {});
+    const handle = { worker, ctl, seq: 0 };
+    if (Atomics.wait(ctl, READY, 0, 60_000) === 'timed-out') {
+      void worker.terminate();
+      throw new Error('native kernel worker did not start within 60 s');
+    }
+    if (ctl[ERROR]) {
+      void worker.terminate();
+      throw new Error(`native kernel worker failed to start: ${message(ctl)}`);
+    }
+    return handle;
+  }
+
+  /** Starts a new set of buffers: everything allocated since the last reset is free again. */
+  reset(): void {
+    this.top = this.dataBase;
+  }
+
+  /** Allocates n floats (64-byte aligned, uninitialised) and returns their byte address. */
+  alloc(floats: number): number {
+    const ptr = align(this.top, ALIGN);
+    this.top = ptr + Math.max(0, floats) * 4;
+    this.ensure(this.top);
+    return ptr;
+  }
+
+  /** Allocates and fills a buffer with a copy of `values`. */
+  put(values: ArrayLike<number>): number {
+    const ptr = this.alloc(values.length);
+    this.f32().set(values, ptr >> 2);
+    return ptr;
+  }
+
+  /** Allocates n floats set to zero. */
+  zeros(floats: number): number {
+    const ptr = this.alloc(floats);
+    this.f32().fill(0, ptr >> 2, (ptr >> 2) + floats);
+    return ptr;
+  }
+
+  /** A copy of n floats at ptr. */
+  read(ptr: number, floats: number): Float32Array {
+    return this.f32().slice(ptr >> 2, (ptr >> 2) + floats);
+  }
+
+  /** Writes a struct of 32-bit fields (integers and pointers) and returns its address. */
+  struct(fields: number[]): number {
+    const ptr = this.alloc(fields.length);
+    new Int32Array(this.memory.buffer, ptr, fields.length).set(fields);
+    return ptr;
+  }
+
+  f32(): Float32Array {
+    if (this.view.buffer.byteLength !== this.memory.buffer.byteLength) this.view = new Float32Array(this.memory.buffer);
+    return this.view;
+  }
+
+  call(fn: string, ...args: number[]): number {
+    const f = this.fns[fn];
+    if (!f) throw new Error(`native module lacks ${fn}`);
+    return f(...args);
+  }
+
+  /**
+   * Runs one list of jobs per thread (index 0 = the calling thread), all threads at once, and
+   * returns when every job is done. Each thread runs its list in order.
+   */
+  run(perThread: Job[][]): JobRecord[] {
+    if (perThread.length > this.threads) throw new Error(`${perThread.length} job lists for ${this.threads} threads`);
+    const records: JobRecord[] = [];
+    const pending = perThread.map((jobs) => [...jobs]);
+    // Workers take one job at a time; the calling thread works through its own list in between.
+    const active = new Map<number, Job>();
+    const post = (w: number) => {
+      const job = pending[w]!.shift();
+      if (!job) return;
+      const handle = this.workers[w - 1]!;
+      if (job.args.length > MAX_ARGS) throw new Error(`${job.fn}: more than ${MAX_ARGS} arguments`);
+      handle.ctl[FN] = JOB_FUNCTIONS.indexOf(job.fn);
+      handle.ctl[NARGS] = job.args.length;
+      handle.ctl.set(job.args, ARGS);
+      handle.seq++;
+      Atomics.store(handle.ctl, SEQ, handle.seq);
+      Atomics.notify(handle.ctl, SEQ);
+      active.set(w, job);
+    };
+    for (let w = 1; w < perThread.length; w++) post(w);
+    let failure: unknown;
+    try {
+      for (const job of pending[0] ?? []) {
+        this.call(job.fn, ...job.args);
+        records.push({ fn: job.fn, args: [...job.args], ...(job.label ? { label: job.label } : {}), thread: 0, threadId });
+      }
+    } catch (error) {
+      failure = error;
+    }
+    // Wait for every worker, also after a failure here: they use the same memory.
+    while (active.size > 0) {
+      for (const [w, job] of [...active]) {
+        const handle = this.workers[w - 1]!;
+        while (Atomics.load(handle.ctl, DONE) !== handle.seq) Atomics.wait(handle.ctl, DONE, handle.seq - 1, 1000);
+        active.delete(w);
+        if (handle.ctl[ERROR]) {
+          failure ??= new Error(`native kernel ${job.fn} failed on worker ${w}: ${message(handle.ctl)}`);
+          handle.ctl[ERROR] = 0;
+          pending[w] = [];
+          continue;
+        }
+        // The worker's own report of what it ran, checked against what it was given.
+        const ran = JOB_FUNCTIONS[handle.ctl[RAN_FN]!]!;
+        const args = Array.from(handle.ctl.subarray(RAN_ARGS, RAN_ARGS + job.args.length));
+        if (ran !== job.fn || args.some((v, i) => v !== job.args[i])) failure ??= new Error(`worker ${w} reports ${ran}(${args}), expected ${job.fn}(${job.args})`);
+        records.push({ fn: ran, args, ...(job.label ? { label: job.label } : {}), thread: w, threadId: handle.ctl[WORKER_THREAD_ID]! });
+        if (failure === undefined) post(w);
+      }
+    }
+    if (failure !== undefined) throw failure;
+    this.log.push(records);
+    if (this.log.length > RUN_LOG_LENGTH) this.log.shift();
+    return records;
+  }
+
+  /** What each thread ran in the last runs (up to 32), oldest first: for tests and diagnostics. */
+  runLog(): JobRecord[][] {
+    return this.log.map((records) => records.map((r) => ({ ...r, args: [...r.args] })));
+  }
+
+  clearRunLog(): void {
+    this.log.length = 0;
+  }
+
+  /** Bytes of the shared memory (it grows on demand and never shrinks). */
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  dispose(): void {
+    for (const handle of this.workers) {
+      handle.ctl[FN] = -1;
+      handle.seq++;
+      Atomics.store(handle.ctl, SEQ, handle.seq);
+      Atomics.notify(handle.ctl, SEQ);
+      void handle.worker.terminate();
+    }
+    this.workers.length = 0;
+  }
+
+  private ensure(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes <= have) return;
+    const pages = Math.ceil((bytes - have) / PAGE_BYTES);
+    if (have / PAGE_BYTES + pages > MAX_PAGES) throw new RangeError(`native kernels need ${bytes} bytes, more than the ${MAX_PAGES * PAGE_BYTES} maximum`);
+    // Grow by at least a quarter, so a sequence of slightly larger calls does not grow every time.
+    this.memory.grow(Math.min(MAX_PAGES - have / PAGE_BYTES, Math.max(pages, Math.ceil(have / PAGE_BYTES / 4))));
+  }
+}
+
+function align(v: number, a: number): number {
+  return Math.ceil(v / a) * a;
+}
+
+function message(ctl: Int32Array): string {
+  let s = '';
+  for (let i = 0; i < MESSAGE_LEN && ctl[MESSAGE + i]; i++) s += String.fromCharCode(ctl[MESSAGE + i]!);
+  return s;
+}
+
+let runtime: NativeRuntime | null | undefined;
+let status: NativeKernelsStatus = { available: false, threads: 0, reason: 'not loaded yet' };
+let configuredThreads: number | undefined;
+
+/** Threads for the kernels: configured > the wasm backend's (prepareWasmBackend) > $FILMGENRE_WASM_THREADS > cores. */
+function defaultThreads(): number {
+  if (configuredThreads !== undefined) return configuredThreads;
+  const prepared = preparedWasmThreads();
+  if (prepared !== undefined) return prepared;
+  const fromEnv = Number(process.env[WASM_THREADS_ENV]);
+  return fromEnv > 0 ? Math.floor(fromEnv) : os.availableParallelism();
+}
+
+/**
+ * Sets the thread count of the native kernels (the calling thread included; default: the wasm
+ * backend's, else $FILMGENRE_WASM_THREADS, else one per core). Restarts them if already running.
+ */
+export function configureNativeKernels(options: { threads?: number }): void {
+  const threads = options.threads === undefined ? undefined : Math.max(1, Math.floor(options.threads));
+  configuredThreads = threads;
+  if (runtime && threads !== undefined && runtime.threads !== threads) {
+    runtime.dispose();
+    runtime = undefined;
+  }
+}
+
+/** The module, loaded (and compiled if needed) on first use; null when unavailable (see status). */
+export function nativeRuntime(): NativeRuntime | null {
+  if (runtime !== undefined) return runtime;
+  const threads = defaultThreads();
+  if (process.env[NATIVE_KERNELS_ENV] === '0') {
+    runtime = null;
+    status = { available: false, threads: 0, reason: `disabled by ${NATIVE_KERNELS_ENV}=0` };
+    return runtime;
+  }
+  if (typeof SharedArrayBuffer === 'undefined') {
+    runtime = null;
+    status = { available: false, threads: 0, reason: 'SharedArrayBuffer unavailable' };
+    return runtime;
+  }
+  try {
+    runtime = new NativeRuntime(threads);
+    status = { available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow };
+  } catch (error) {
+    runtime = null;
+    const reason = error instanceof NativeBuildError ? error.message : `failed to load: ${(error as Error).message}`;
+    status = { available: false, threads: 0, reason };
+  }
+  return runtime;
+}
+
+export function nativeKernelsStatus(): NativeKernelsStatus {
+  return { ...status };
+}
