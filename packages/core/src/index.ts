@@ -5,3 +5,4 @@ export {
   readDataset, formatBadRows, resolveDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,
   type Dataset, type Film, type BadRow, type DatasetSummary, type ReadDatasetOptions,
 } from './dataset.js';
+export { VectorCache, vectorCacheKey, type VectorCacheOptions } from './vector-cache.js';
