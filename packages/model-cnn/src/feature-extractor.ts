@@ -298,6 +298,7 @@ async function loadTrunk(spec: FeatureExtractorSpec, files: ExtractorFiles): Pro
  */
 export class PosterFeatureExtractor {
   private disposed = false;
+  /** Features per poster: the nodes' channels summed, times the number of poolings. */
   readonly featureDim: number;
   /** sha256 (hex, 16) of the trunk's files and the spec: changes whenever the features could. */
   readonly identity: string;
@@ -307,9 +308,10 @@ export class PosterFeatureExtractor {
     private readonly files: ExtractorFiles,
     readonly spec: FeatureExtractorSpec,
     readonly resolvedNodes: string[],
-    featureDim: number,
+    /** Channels of each node's output, in spec order (each pooling contributes that many features). */
+    readonly nodeDims: number[],
   ) {
-    this.featureDim = featureDim;
+    this.featureDim = nodeDims.reduce((s, d) => s + d, 0) * spec.pooling.length;
     const hash = createHash('sha256').update(JSON.stringify(files.modelJson.modelTopology)).update(files.weights);
     this.identity = hash.update(JSON.stringify(spec)).digest('hex').slice(0, 16);
   }
@@ -354,8 +356,8 @@ export class PosterFeatureExtractor {
   private static async fromFiles(files: ExtractorFiles, spec: FeatureExtractorSpec): Promise<PosterFeatureExtractor> {
     const { trunk, resolvedNodes } = await loadTrunk(spec, files);
     const dims = tf.tidy(() => trunk.run(tf.zeros([1, spec.inputHeight, spec.inputWidth, 3])).map((t) => t.shape[3]));
-    const featureDim = dims.reduce((s, d) => s + d, 0) * spec.pooling.length;
-    const extractor = new PosterFeatureExtractor(trunk, files, spec, resolvedNodes, featureDim);
+    const extractor = new PosterFeatureExtractor(trunk, files, spec, resolvedNodes, dims);
+    const featureDim = extractor.featureDim;
     const isDefault = JSON.stringify({ ...spec, inputWidth: 0, inputHeight: 0 }) === JSON.stringify({ ...DEFAULT_FEATURE_SPEC, inputWidth: 0, inputHeight: 0 });
     if (isDefault && featureDim !== PRETRAINED_FEATURE_DIM) {
       trunk.dispose();
