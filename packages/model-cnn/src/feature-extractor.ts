@@ -50,8 +50,9 @@ const TRUNKS: Record<FeatureTrunk, TrunkInfo> = {
     dir: 'mobilenet_v2_mid', shards: 2, kind: 'graph', stride: 32, minSide: 32,
     source: 'nsfwjs 4.3 MobileNetV2Mid (TF-Hub MobileNetV2 1.4, ImageNet, fine-tuned whole on NSFW classes)',
   },
+  // Stride 16: its ImageNet-pure part ends at block_10, 1/16 of the input; 112×224 is allowed.
   mobilenet_v2: {
-    dir: 'mobilenet_v2', shards: 1, kind: 'layers', stride: 32, minSide: 32, imagenetPureUpTo: 'block_10_project_BN',
+    dir: 'mobilenet_v2', shards: 1, kind: 'layers', stride: 16, minSide: 32, imagenetPureUpTo: 'block_10_project_BN',
     source: 'nsfwjs 4.3 MobileNetV2 (Keras MobileNetV2 1.0, ImageNet; frozen up to block_10)',
   },
   inception_v3: {

@@ -105,7 +105,9 @@ describe('PosterFeatureExtractor: configurable trunk, nodes, pooling and input s
   it('rejects unknown nodes, bad sizes and a range the graph applies itself', async () => {
     await expect(PosterFeatureExtractor.create({ trunk: 'mobilenet_v2', nodes: ['block_99'] })).rejects.toThrow(/no layer 'block_99'/);
     await expect(PosterFeatureExtractor.create({ trunk: 'mobilenet_v2_mid', nodes: ['nope'] })).rejects.toThrow(/no node for 'nope'/);
-    expect(() => resolveFeatureSpec({ trunk: 'mobilenet_v2', inputWidth: 100 })).toThrow(/multiple of 32/);
+    expect(() => resolveFeatureSpec({ trunk: 'mobilenet_v2', inputWidth: 100 })).toThrow(/multiple of 16/);
+    expect(resolveFeatureSpec({ trunk: 'mobilenet_v2', inputWidth: 112, inputHeight: 224 }).inputWidth).toBe(112);
+    expect(() => resolveFeatureSpec({ trunk: 'mobilenet_v2_mid', inputWidth: 112 })).toThrow(/multiple of 32/);
     expect(() => resolveFeatureSpec({ trunk: 'inception_v3', inputWidth: 60 })).toThrow(/\[75, 512\]/);
     expect(() => resolveFeatureSpec({ trunk: 'mobilenet_v2_mid', inputRange: 'symmetric' })).toThrow(/scales its input itself/);
   });
