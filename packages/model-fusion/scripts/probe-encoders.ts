@@ -105,7 +105,13 @@ interface Candidate {
   head?: HeadConfig;
 }
 
-const LR: HeadConfig = { kind: 'linear', learningRate: 1e-2, batchSize: 512, maxEpochs: 40, patience: 4 };
+const LR: HeadConfig = { kind: 'linear', learningRate: 3e-3, batchSize: 256, maxEpochs: 60, patience: 4, priorBias: true };
+/**
+ * Adam moves every weight by about the learning rate per step, so a linear head's logits move by
+ * ≈ dim × lr: high-dimensional poster features need a smaller rate (at 3e-3 the 1792-d head was
+ * past its best after one epoch).
+ */
+const LR_WIDE: HeadConfig = { ...LR, learningRate: 3e-4 };
 const MLP: HeadConfig = { kind: 'mlp', hidden: 512, dropout: 0.5, learningRate: 2e-3, batchSize: 256, maxEpochs: 40, patience: 4 };
 const cvOpts = { labels, numGenres: K, folds, ids, seed, log };
 
@@ -147,9 +153,10 @@ const byName = (name: string) => {
 };
 
 // Text.
-add(cvCandidate('text:tfidf-LR', 'text', 'TF-IDF, 5,000 words by document frequency on the training folds', [], async () => ({ name: 'tfidf', dim: 0, data: new Float32Array() }), LR));
+const TFIDF_LR: HeadConfig = { kind: 'linear', learningRate: 1e-2, batchSize: 256, maxEpochs: 60, patience: 4, standardize: false, priorBias: true };
+add(cvCandidate('text:tfidf-LR', 'text', 'TF-IDF, 5,000 words by document frequency on the training folds', [], async () => ({ name: 'tfidf', dim: 0, data: new Float32Array() }), TFIDF_LR));
 byName('text:tfidf-LR').run = async () => {
-  const r = await crossValidate(undefined, LR, { ...cvOpts, featuresFor: (train) => tfidfFeatures(films, train) });
+  const r = await crossValidate(undefined, TFIDF_LR, { ...cvOpts, featuresFor: (train) => tfidfFeatures(films, train) });
   log(`[cv] text:tfidf-LR: best epochs ${r.epochs.join('/')}, ${r.seconds.toFixed(0)} s`);
   return r.oof;
 };
@@ -161,16 +168,18 @@ add(cvCandidate('text:use-MLP1024-posw', 'text', 'USE-lite 512-d', ['use-lite'],
 add(cvCandidate('text:use-MLP-x5', 'text', 'USE-lite 512-d', ['use-lite'], useLite, { ...MLP, seeds: 5 }));
 
 // Posters.
-add(cvCandidate('poster:mid160-conv1-LR', 'poster', 'MobileNetV2-1.4 graph (today), Conv_1 mean, 160×160', ['mid-160'], () => cols('mid-160', ['Conv_1:mean']), LR));
+add(cvCandidate('poster:mid160-conv1-LR', 'poster', 'MobileNetV2-1.4 graph (today), Conv_1 mean, 160×160', ['mid-160'], () => cols('mid-160', ['Conv_1:mean']), LR_WIDE));
 add(cvCandidate('poster:mid160-conv1-MLP', 'poster', 'MobileNetV2-1.4 graph (today), Conv_1 mean, 160×160', ['mid-160'], () => cols('mid-160', ['Conv_1:mean']), MLP));
-add(cvCandidate('poster:mid160-b10-LR', 'poster', 'MobileNetV2-1.4 graph, block_10 mean+max, 160×160', ['mid-160'], () => cols('mid-160', B10), LR));
+add(cvCandidate('poster:mid160-b10-LR', 'poster', 'MobileNetV2-1.4 graph, block_10 mean+max, 160×160', ['mid-160'], () => cols('mid-160', B10), LR_WIDE));
 add(cvCandidate('poster:mid160-all-MLP', 'poster', 'MobileNetV2-1.4 graph, Conv_1 + block_10 + block_13 expansion, mean+max, 160×160', ['mid-160'],
   () => cols('mid-160', ['Conv_1:mean', 'Conv_1:max', ...B10, 'block_13_expand:mean', 'block_13_expand:max']), MLP));
+add(cvCandidate('poster:v2-128x256-b10mean-LR', 'poster', 'MobileNetV2-1.0 block_10 mean (96-d), 128×256', ['v2-128x256'], () => cols('v2-128x256', ['block_10:mean']), LR));
 add(cvCandidate('poster:v2-224-b10mean-LR', 'poster', 'MobileNetV2-1.0 block_10 mean (96-d), 224×224', ['v2-224'], () => cols('v2-224', ['block_10:mean']), LR));
 for (const size of ['224', '112x224', '128x256', '160x320']) {
-  add(cvCandidate(`poster:v2-${size}-b10x-LR`, 'poster', `MobileNetV2-1.0 block_10 expansion + output, mean+max, ${size.includes('x') ? size : `${size}×${size}`}`, [`v2-${size}`], () => cols(`v2-${size}`, B10X), LR));
+  add(cvCandidate(`poster:v2-${size}-b10x-LR`, 'poster', `MobileNetV2-1.0 block_10 expansion + output, mean+max, ${size.includes('x') ? size : `${size}×${size}`}`, [`v2-${size}`], () => cols(`v2-${size}`, B10X), LR_WIDE));
 }
 add(cvCandidate('poster:v2-128x256-b10x-MLP', 'poster', 'MobileNetV2-1.0 block_10 expansion + output, mean+max, 128×256', ['v2-128x256'], () => cols('v2-128x256', B10X), MLP));
+add(cvCandidate('poster:v2-128x256-b10x-MLP-x5', 'poster', 'MobileNetV2-1.0 block_10 expansion + output, mean+max, 128×256', ['v2-128x256'], () => cols('v2-128x256', B10X), { ...MLP, seeds: 5 }));
 add(cvCandidate('poster:v2-128x256-b6b10-MLP', 'poster', 'MobileNetV2-1.0 block_6 exp. + block_10 exp. + block_10, mean+max, 128×256', ['v2-128x256'], () => cols('v2-128x256', B6B10), MLP));
 add(cvCandidate('poster:v2-128x256-unit-b10x-LR', 'poster', 'as v2-128x256-b10x but [0,1] input (what the NSFW training fed)', ['v2-128x256-unit'], () => cols('v2-128x256-unit', B10X), LR));
 add(cvCandidate('poster:v2-128x256-b10x-MLP-flip', 'poster', 'v2-128x256-b10x, mirrored posters as extra training rows, predictions averaged with the mirror', ['v2-128x256', 'v2-128x256-flip'],
@@ -178,11 +187,11 @@ add(cvCandidate('poster:v2-128x256-b10x-MLP-flip', 'poster', 'v2-128x256-b10x, m
 add(cvCandidate('poster:v2-160x320-b10x-MLP', 'poster', 'MobileNetV2-1.0 block_10 expansion + output, mean+max, 160×320', ['v2-160x320'], () => cols('v2-160x320', B10X), MLP));
 add(cvCandidate('poster:mid+v2-MLP', 'poster', 'two trunks: 1.4 graph Conv_1 mean (160²) + 1.0 block_10 exp.+out. mean+max (128×256)', ['mid-160', 'v2-128x256'],
   async () => concatColumns([await cols('mid-160', ['Conv_1:mean']), await cols('v2-128x256', B10X)], 'mid+v2'), MLP));
-add(cvCandidate('poster:inc-mixed5-LR', 'poster', 'InceptionV3 mixed5 mean+max, 150×300', ['inc-150x300'], () => cols('inc-150x300', ['mixed5:mean', 'mixed5:max']), LR));
+add(cvCandidate('poster:inc-mixed5-LR', 'poster', 'InceptionV3 mixed5 mean+max, 150×300', ['inc-150x300'], () => cols('inc-150x300', ['mixed5:mean', 'mixed5:max']), LR_WIDE));
 
 // Fusion: joint heads over concatenated features.
 const jointPoster = () => cols('v2-128x256', B10X);
-add(cvCandidate('fusion:joint-use+v2-LR', 'fusion', 'one head over [USE-lite, v2-128x256-b10x]', ['use-lite', 'v2-128x256'], async () => concatColumns([await useLite(), await jointPoster()], 'joint'), LR));
+add(cvCandidate('fusion:joint-use+v2-LR', 'fusion', 'one head over [USE-lite, v2-128x256-b10x]', ['use-lite', 'v2-128x256'], async () => concatColumns([await useLite(), await jointPoster()], 'joint'), LR_WIDE));
 add(cvCandidate('fusion:joint-use+v2-MLP', 'fusion', 'one head over [USE-lite, v2-128x256-b10x]', ['use-lite', 'v2-128x256'], async () => concatColumns([await useLite(), await jointPoster()], 'joint'), MLP));
 add(cvCandidate('fusion:joint-use+v2-MLP-x5', 'fusion', 'one head over [USE-lite, v2-128x256-b10x]', ['use-lite', 'v2-128x256'], async () => concatColumns([await useLite(), await jointPoster()], 'joint'), { ...MLP, seeds: 5 }));
 add(cvCandidate('fusion:joint-use+mid-MLP', 'fusion', 'one head over [USE-lite, 1.4 graph Conv_1 mean 160²]', ['use-lite', 'mid-160'], async () => concatColumns([await useLite(), await cols('mid-160', ['Conv_1:mean'])], 'joint-mid'), MLP));
@@ -205,8 +214,11 @@ add(probabilityFusion('fusion:late-use+v2', 'late fusion, text weight chosen per
 }));
 add(probabilityFusion('fusion:stack-genre', 'stacking, per-genre LR over that genre\'s logits', ['text:use-MLP', 'poster:v2-128x256-b10x-MLP'], (m) => stack(m, labels, K, folds, 'genre')));
 add(probabilityFusion('fusion:stack-all', 'stacking, per-genre LR over all 25 logits of each member', ['text:use-MLP', 'poster:v2-128x256-b10x-MLP'], (m) => stack(m, labels, K, folds, 'all', 10)));
-const MANY = ['text:use-MLP', 'text:use-LR', 'text:wink-MLP', 'text:tfidf-LR', 'poster:v2-128x256-b10x-MLP', 'poster:mid160-conv1-MLP', 'fusion:joint-use+v2-MLP'];
+const MANY = ['text:use-MLP-x5', 'text:use-LR', 'text:wink-MLP', 'poster:v2-128x256-b10x-MLP', 'poster:mid160-conv1-MLP', 'fusion:joint-use+v2-MLP'];
 add(probabilityFusion('fusion:stack-genre-many', 'stacking, per-genre LR over that genre\'s logits', MANY, (m) => stack(m, labels, K, folds, 'genre')));
+add(probabilityFusion('fusion:stack-genre-x5', 'stacking, per-genre LR over that genre\'s logits', ['text:use-MLP-x5', 'poster:v2-128x256-b10x-MLP'], (m) => stack(m, labels, K, folds, 'genre')));
+add(probabilityFusion('fusion:stack-genre-x5x5', 'stacking, per-genre LR over that genre\'s logits', ['text:use-MLP-x5', 'poster:v2-128x256-b10x-MLP-x5'], (m) => stack(m, labels, K, folds, 'genre')));
+add(probabilityFusion('fusion:late-x5x5', 'late fusion, text weight chosen per fold on the other folds', ['text:use-MLP-x5', 'poster:v2-128x256-b10x-MLP-x5'], ([a, b]) => lateFusion(a!, b!, labels, K, folds).fused));
 add(probabilityFusion('fusion:mean-joint+late', 'plain average', ['fusion:joint-use+v2-MLP', 'fusion:late-use+v2'], average));
 
 // ---------------------------------------------------------------- run

@@ -23,6 +23,14 @@ export interface HeadConfig {
   /** Positive-class weight per genre: (negatives/positives)^strength, at most 10; 0 = unweighted. */
   positiveWeightStrength?: number;
   l2?: number;
+  /** z-score the features with the training rows' statistics (default true; off for TF-IDF rows). */
+  standardize?: boolean;
+  /**
+   * Start the output biases at each genre's log-odds in the training rows. Without it a linear head
+   * starts at p = 0.5 for every genre and early stopping can halt it long before the biases reach
+   * the ~10% base rate (its out-of-fold probabilities then averaged 0.2–0.5).
+   */
+  priorBias?: boolean;
   /** Heads with different seeds (and inner validation slices) averaged: a bagged ensemble. */
   seeds?: number;
 }
@@ -111,7 +119,7 @@ function glorot(fanIn: number, fanOut: number): tf.Variable {
   return tf.variable(tf.randomUniform([fanIn, fanOut], -limit, limit, 'float32', Math.floor(Math.random() * 2 ** 31)));
 }
 
-function buildHead(dim: number, k: number, h: HeadConfig): Head {
+function buildHead(dim: number, k: number, h: HeadConfig, priorLogits?: Float32Array): Head {
   const inputDrop = h.inputDropout ?? 0;
   const drop = (x: tf.Tensor2D, rate: number, training: boolean) =>
     training && rate > 0 ? (tf.dropout(x, rate, undefined, Math.floor(Math.random() * 2 ** 31)) as tf.Tensor2D) : x;
@@ -120,7 +128,7 @@ function buildHead(dim: number, k: number, h: HeadConfig): Head {
     const w1 = glorot(dim, hidden);
     const b1 = tf.variable(tf.zeros([hidden]));
     const w2 = glorot(hidden, k);
-    const b2 = tf.variable(tf.zeros([k]));
+    const b2 = tf.variable(priorLogits ? tf.tensor1d(priorLogits) : tf.zeros([k]));
     return {
       vars: [w1, b1, w2, b2],
       forward: (x, training) => {
@@ -131,7 +139,7 @@ function buildHead(dim: number, k: number, h: HeadConfig): Head {
     };
   }
   const w = glorot(dim, k);
-  const b = tf.variable(tf.zeros([k]));
+  const b = tf.variable(priorLogits ? tf.tensor1d(priorLogits) : tf.zeros([k]));
   return {
     vars: [w, b],
     forward: (x, training) => tf.add(tf.matMul(drop(x, inputDrop, training), w), b) as tf.Tensor2D,
@@ -168,7 +176,9 @@ export async function crossValidate(features: FeatureMatrix | undefined, head: H
     const test: number[] = [];
     for (let i = 0; i < n; i++) (folds[i] === f ? test : trainAll).push(i);
     const m = options.featuresFor ? options.featuresFor(trainAll) : features!;
-    const { mean, scale } = standardiser(m, trainAll);
+    const { mean, scale } = head.standardize === false
+      ? { mean: new Float32Array(m.dim), scale: new Float32Array(m.dim).fill(1) }
+      : standardiser(m, trainAll);
     const standardise = (data: Float32Array, rows: number) => {
       for (let r = 0; r < rows; r++) for (let d = 0; d < m.dim; d++) data[r * m.dim + d] = (data[r * m.dim + d]! - mean[d]!) * scale[d]!;
       return data;
@@ -199,7 +209,17 @@ export async function crossValidate(features: FeatureMatrix | undefined, head: H
       const y = tf.tensor2d(gatherLabels(labels, k, fitRows), [fitRows.length, k]) as tf.Tensor2D;
       const vx = tf.tensor2d(standardise(gather(m, inner), inner.length), [inner.length, m.dim]);
       const vy = tf.tensor2d(gatherLabels(labels, k, inner), [inner.length, k]);
-      const model = buildHead(m.dim, k, head);
+      let priorLogits: Float32Array | undefined;
+      if (head.priorBias) {
+        priorLogits = new Float32Array(k);
+        for (let g = 0; g < k; g++) {
+          let pos = 0;
+          for (const i of fit) pos += labels[i * k + g]!;
+          const rate = Math.min(1 - 1e-3, Math.max(1e-3, pos / fit.length));
+          priorLogits[g] = Math.log(rate / (1 - rate));
+        }
+      }
+      const model = buildHead(m.dim, k, head, priorLogits);
       const optimizer = tf.train.adam(head.learningRate ?? 1e-3);
       const weightTensor = weights ? tf.tensor1d(weights) : undefined;
       const l2 = head.l2 ?? 0;
