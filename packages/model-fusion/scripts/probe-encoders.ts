@@ -216,6 +216,8 @@ add(probabilityFusion('fusion:stack-genre', 'stacking, per-genre LR over that ge
 add(probabilityFusion('fusion:stack-all', 'stacking, per-genre LR over all 25 logits of each member', ['text:use-MLP', 'poster:v2-128x256-b10x-MLP'], (m) => stack(m, labels, K, folds, 'all', 10)));
 const MANY = ['text:use-MLP-x5', 'text:use-LR', 'text:wink-MLP', 'poster:v2-128x256-b10x-MLP', 'poster:mid160-conv1-MLP', 'fusion:joint-use+v2-MLP'];
 add(probabilityFusion('fusion:stack-genre-many', 'stacking, per-genre LR over that genre\'s logits', MANY, (m) => stack(m, labels, K, folds, 'genre')));
+add(probabilityFusion('fusion:stack-genre-many-x5', 'stacking, per-genre LR over that genre\'s logits',
+  [...MANY.filter((m) => m !== 'poster:v2-128x256-b10x-MLP'), 'poster:v2-128x256-b10x-MLP-x5'], (m) => stack(m, labels, K, folds, 'genre')));
 add(probabilityFusion('fusion:stack-genre-x5', 'stacking, per-genre LR over that genre\'s logits', ['text:use-MLP-x5', 'poster:v2-128x256-b10x-MLP'], (m) => stack(m, labels, K, folds, 'genre')));
 add(probabilityFusion('fusion:stack-genre-x5x5', 'stacking, per-genre LR over that genre\'s logits', ['text:use-MLP-x5', 'poster:v2-128x256-b10x-MLP-x5'], (m) => stack(m, labels, K, folds, 'genre')));
 add(probabilityFusion('fusion:late-x5x5', 'late fusion, text weight chosen per fold on the other folds', ['text:use-MLP-x5', 'poster:v2-128x256-b10x-MLP-x5'], ([a, b]) => lateFusion(a!, b!, labels, K, folds).fused));
