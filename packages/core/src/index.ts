@@ -11,3 +11,4 @@ export {
 export { writeFileAtomic, replaceDirAtomic } from './fs.js';
 export { defaultCacheRoot } from './cache.js';
 export { cliOptionsOf, parseCliOptions, kebabCase, camelCase, type CliOption } from './cli.js';
+export { VectorCache, vectorCacheKey, type VectorCacheOptions } from './vector-cache.js';

@@ -146,6 +146,16 @@ describe('decodePoster on synthetic inputs', () => {
     expect(pixelAt(px, 16, 14, 8)).toEqual([0, 0, 255]);
   });
 
+  it('decodes to a non-square width × height, row-major HWC (aspect-preserving input for 150×300 posters)', async () => {
+    const top = await rgb(255, 0, 0, 40, 40).png().toBuffer();
+    const bytes = await rgb(0, 0, 255, 40, 80).composite([{ input: top, top: 0, left: 0 }]).png().toBuffer();
+    const px = await decodePoster(bytes, { width: 8, height: 16 });
+    expect(px).toHaveLength(8 * 16 * 3);
+    expect(pixelAt(px, 8, 1, 4)).toEqual([255, 0, 0]);
+    expect(pixelAt(px, 8, 14, 4)).toEqual([0, 0, 255]);
+    await expect(decodePoster(bytes, { width: 0, height: 16 })).rejects.toThrow(/size must be an integer/);
+  });
+
   it('names the file for a missing, empty, non-image or corrupt poster', async () => {
     const cases: [string, Buffer | undefined, string][] = [
       ['missing.jpg', undefined, 'missing'],

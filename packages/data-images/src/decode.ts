@@ -37,6 +37,9 @@ export class PosterError extends Error {
 export interface DecodePosterOptions {
   /** Output side in pixels (default 64). */
   size?: number;
+  /** Output width and height for a non-square input, e.g. 128×256 for the 150×300 posters' aspect (default: size). */
+  width?: number;
+  height?: number;
   /** Reject inputs with more pixels than this before decoding them (default 50 megapixels). */
   limitInputPixels?: number;
   /** Name used in error messages for buffer input, e.g. the uploaded file's name. */
@@ -80,7 +83,8 @@ function classifySharpError(message: string): PosterErrorKind {
 }
 
 /**
- * Decodes a poster into the model's input layout: `size × size × 3` uint8 sRGB, row-major HWC.
+ * Decodes a poster into the model's input layout: `size × size × 3` (or `height × width × 3`) uint8
+ * sRGB, row-major HWC.
  *
  * - Every colour model (grey, CMYK, palette, 16-bit) is converted to 8-bit sRGB with 3 channels.
  * - Alpha is flattened onto **white**: transparent posters and logos are made to be seen on a light
@@ -97,8 +101,11 @@ function classifySharpError(message: string): PosterErrorKind {
  */
 export async function decodePoster(input: string | Buffer, options: DecodePosterOptions = {}): Promise<Uint8Array> {
   const size = options.size ?? DEFAULT_POSTER_SIZE;
+  const width = options.width ?? size;
+  const height = options.height ?? size;
   const { bytes, file } = await readInput(input, options.name);
-  checkSize(size, file);
+  checkSize(width, file);
+  checkSize(height, file);
   if (bytes.length === 0) throw new PosterError(file, 'corrupt', 'empty file');
   const format = sniffFormat(bytes);
   if (!format) {
@@ -113,7 +120,7 @@ export async function decodePoster(input: string | Buffer, options: DecodePoster
       autoOrient: true,
       pages: 1,
     })
-      .resize(size, size, { fit: 'fill' })
+      .resize(width, height, { fit: 'fill' })
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -122,8 +129,8 @@ export async function decodePoster(input: string | Buffer, options: DecodePoster
     const message = (error as Error).message;
     throw new PosterError(file, classifySharpError(message), `cannot decode ${format} image: ${message}`);
   }
-  if (info.channels !== 3 || info.width !== size || info.height !== size || data.length !== size * size * 3) {
-    throw new PosterError(file, 'corrupt', `decoded to ${info.width}×${info.height}×${info.channels}, expected ${size}×${size}×3`);
+  if (info.channels !== 3 || info.width !== width || info.height !== height || data.length !== width * height * 3) {
+    throw new PosterError(file, 'corrupt', `decoded to ${info.width}×${info.height}×${info.channels}, expected ${width}×${height}×3`);
   }
   // A view over sharp's buffer: no copy; callers that keep many posters copy into one big array anyway.
   return new Uint8Array(data.buffer, data.byteOffset, data.length);

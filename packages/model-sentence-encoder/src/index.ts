@@ -1,0 +1,5 @@
+export {
+  SentenceEncoder, splitIntoWindows, useLitePackageDir, USE_LITE_PACKAGE, USE_LITE_WINDOW, SENTENCE_EMBEDDING_DIM,
+  LONG_TEXT_MODES, DEFAULT_ENCODE_BATCH,
+  type SentenceEncoderOptions, type SentenceEncoderInfo, type EmbedOptions, type LongTextMode,
+} from './encoder.js';
