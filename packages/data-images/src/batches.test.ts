@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPosterBatches, epochOrder, streamPosterBatches, type PosterBatch } from './batches.js';
 import { decodePoster } from './decode.js';
 import type { BadPoster, PosterSource } from './load.js';
-import { pixelsToBatchTensor, posterToTensor } from './tensor.js';
+import { pixelsToBatchTensor } from './tensor.js';
 import { datasetDirOrUndefined, tempDir } from './test-helpers.js';
 
 const SIZE = 8;
@@ -131,7 +131,7 @@ describe('createPosterBatches', () => {
 describe('tensor helpers', () => {
   it('convert to float32 [0, 1] exactly as the batch pipeline does', async () => {
     const { pixels } = synthetic(3);
-    const one = posterToTensor(pixels.subarray(PER, 2 * PER), SIZE);
+    const one = pixelsToBatchTensor(pixels.subarray(PER, 2 * PER), SIZE).reshape([SIZE, SIZE, 3]);
     expect(one.shape).toEqual([SIZE, SIZE, 3]);
     expect(one.dtype).toBe('float32');
     const reference = tf.tidy(() => tf.tensor(pixels.subarray(PER, 2 * PER), [SIZE, SIZE, 3], 'float32').div(255));
@@ -144,13 +144,19 @@ describe('tensor helpers', () => {
     expect(got.xs[0]!.subarray(PER, 2 * PER)).toEqual(one.dataSync());
     expect(pixelsToBatchTensor(pixels, SIZE).shape).toEqual([3, SIZE, SIZE, 3]);
     tf.dispose([one, reference, batch]);
-    expect(() => posterToTensor(pixels, SIZE)).toThrow(/expected 1/);
+    expect(() => pixelsToBatchTensor(pixels.subarray(1), SIZE)).toThrow(/not a whole number of 8×8×3 images/);
     expect(() => pixelsToBatchTensor(pixels, SIZE, { indices: [3] })).toThrow(/out of/);
   });
 
   it('flip mirrors each poster left to right, as tf.reverse along the width does', () => {
     const { pixels } = synthetic(2);
     const flipped = pixelsToBatchTensor(pixels, SIZE, { flip: true });
+    // Non-square posters (the 1:2 aspect) mirror along their width too.
+    const tall = pixelsToBatchTensor(pixels.subarray(0, PER), { width: SIZE / 2, height: SIZE * 2 }, { flip: true });
+    const tallReference = tf.tidy(() => tf.reverse(pixelsToBatchTensor(pixels.subarray(0, PER), { width: SIZE / 2, height: SIZE * 2 }), 2));
+    expect(tall.shape).toEqual([1, SIZE * 2, SIZE / 2, 3]);
+    expect(Array.from(tall.dataSync())).toEqual(Array.from(tallReference.dataSync()));
+    tf.dispose([tall, tallReference]);
     const reference = tf.tidy(() => tf.reverse(pixelsToBatchTensor(pixels, SIZE), 2));
     expect(Array.from(flipped.dataSync())).toEqual(Array.from(reference.dataSync()));
     tf.dispose([flipped, reference]);

@@ -2,7 +2,7 @@ export {
   decodePoster, probePoster, sniffFormat, PosterError, DEFAULT_POSTER_SIZE, DEFAULT_LIMIT_INPUT_PIXELS, MAX_POSTER_SIZE,
   POSTER_FORMATS, DECODER_VERSION, type DecodePosterOptions, type PosterProbe, type PosterFormat, type PosterErrorKind,
 } from './decode.js';
-export { posterToTensor, pixelsToBatchTensor } from './tensor.js';
+export { pixelsToBatchTensor, type PosterShape, type BatchTensorOptions } from './tensor.js';
 export {
   AugmentOptionsSchema, resolveAugment, augmentInto, exampleRng, UINT8_TO_UNIT, type AugmentOptions, type ResolvedAugment,
 } from './augment.js';

@@ -16,9 +16,10 @@ export interface Classifier<Input> {
   dispose(): void;
 }
 
-/** Posters decoded to imageSize × imageSize RGB uint8, HWC (data-images' decodePoster). */
+/** Posters decoded to inputWidth × inputHeight RGB uint8, HWC (data-images' decodePoster with that width and height). */
 export interface ImageClassifier extends Classifier<Uint8Array> {
-  readonly imageSize: number;
+  readonly inputWidth: number;
+  readonly inputHeight: number;
 }
 
 export type TextClassifier = Classifier<string>;

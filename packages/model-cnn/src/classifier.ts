@@ -8,62 +8,71 @@ import { join } from 'node:path';
 import { FEATURE_EXTRACTOR_DIR, FEATURE_EXTRACTOR_SPEC_JSON, PosterFeatureExtractor, type FeatureExtractorSpecInput } from './feature-extractor.js';
 import { POSTER_VARIANTS, posterFeatureDim, type PosterVariant } from './models.js';
 
-/** Posters per forward pass: bounds peak memory (64 × 160² × 3 floats ≈ 20 MB of input). */
+/** Posters per forward pass: bounds peak memory (64 × 128 × 256 × 3 floats ≈ 25 MB of input). */
 export const PREDICT_BATCH = 64;
 /** metadata.kind of the directories this package writes and loads. */
 export const POSTER_CLASSIFIER_KIND = 'poster-classifier';
 
-/** A loaded poster model: input posters are imageSize×imageSize RGB uint8 HWC (data-images' decodePoster). */
+/** A loaded poster model: input posters are inputWidth × inputHeight RGB uint8 HWC (data-images' decodePoster). */
 export type PosterClassifier = ImageClassifier;
 
 /** What the poster models record under metadata.preprocessing (the serving app decodes accordingly). */
 export interface PosterPreprocessing {
-  imageSize: number;
+  /** The decoded poster's size: the study's squares (64×64), or 128×256 keeping the posters' 1:2 aspect. */
+  inputWidth: number;
+  inputHeight: number;
   channels: 3;
   layout: 'HWC';
-  /** How a 150×300 poster becomes a square: stretched (sharp `fit: 'fill'`), no crop, no padding. */
+  /** How a 150×300 poster reaches that size: stretched (sharp `fit: 'fill'`), no crop, no padding. */
   resize: 'fill';
   /** Pixel scaling applied inside predict: uint8 / 255. */
   scale: '1/255';
-  /** Present for the 'pretrained' variant. */
-  featureExtractor?: { dir: string; source: string; licence: string; featureDim: number; inputSize: number };
+  /** Present for the 'pretrained' variant: the frozen trunk whose pooled features the head reads. */
+  featureExtractor?: { dir: string; source: string; licence: string; featureDim: number; trunk: string; nodes: string[]; pooling: string[] };
 }
 
-export function posterPreprocessing(imageSize: number, featureExtractor?: PosterFeatureExtractor): PosterPreprocessing {
+/** Preprocessing of a CNN at `size`×`size`, or of a head over `featureExtractor`'s input. */
+export function posterPreprocessing(size: number | PosterFeatureExtractor): PosterPreprocessing {
+  const extractor = typeof size === 'number' ? undefined : size;
+  const [inputWidth, inputHeight] = extractor ? [extractor.inputWidth, extractor.inputHeight] : [size as number, size as number];
   return {
-    imageSize, channels: 3, layout: 'HWC', resize: 'fill', scale: '1/255',
-    ...(featureExtractor ? {
+    inputWidth, inputHeight, channels: 3, layout: 'HWC', resize: 'fill', scale: '1/255',
+    ...(extractor ? {
       featureExtractor: {
         dir: FEATURE_EXTRACTOR_DIR,
-        source: featureExtractor.info.source,
-        licence: featureExtractor.info.licence,
-        featureDim: featureExtractor.featureDim,
-        inputSize: featureExtractor.inputSize,
+        source: extractor.info.source,
+        licence: extractor.info.licence,
+        featureDim: extractor.featureDim,
+        trunk: extractor.spec.trunk,
+        nodes: [...extractor.spec.nodes],
+        pooling: [...extractor.spec.pooling],
       },
     } : {}),
   };
 }
 
-function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; imageSize: number } {
+function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; width: number; height: number } {
   if (metadata.modality !== 'image') throw new ModelDirError(`${where}: modality is '${metadata.modality}', expected 'image'`);
   if (!(POSTER_VARIANTS as readonly string[]).includes(metadata.variant)) {
     throw new ModelDirError(`${where}: variant '${metadata.variant}' is not one of ${POSTER_VARIANTS.join(', ')}`);
   }
-  const imageSize = metadata.preprocessing.imageSize;
-  if (typeof imageSize !== 'number' || !Number.isInteger(imageSize) || imageSize < 8) {
-    throw new ModelDirError(`${where}: preprocessing.imageSize must be an integer ≥ 8, got ${JSON.stringify(imageSize)}`);
+  const { inputWidth: width, inputHeight: height } = metadata.preprocessing;
+  for (const [field, value] of [['inputWidth', width], ['inputHeight', height]] as const) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 8) {
+      throw new ModelDirError(`${where}: preprocessing.${field} must be an integer ≥ 8, got ${JSON.stringify(value)}`);
+    }
   }
-  return { variant: metadata.variant as PosterVariant, imageSize };
+  return { variant: metadata.variant as PosterVariant, width: width as number, height: height as number };
 }
 
 /** Checks that the model's input and output shapes agree with the metadata (and extractor). */
-function checkShapes(model: tf.LayersModel, variant: PosterVariant, imageSize: number, numGenres: number, where: string,
+function checkShapes(model: tf.LayersModel, variant: PosterVariant, size: { width: number; height: number }, numGenres: number, where: string,
   extractor?: PosterFeatureExtractor): void {
   const inShape = model.inputs[0]!.shape;
   const outShape = model.outputs[0]!.shape;
-  const expectedIn = variant === 'pretrained' ? [null, extractor?.featureDim] : [null, imageSize, imageSize, 3];
+  const expectedIn = variant === 'pretrained' ? [null, extractor?.featureDim] : [null, size.height, size.width, 3];
   if (JSON.stringify(inShape) !== JSON.stringify(expectedIn)) {
-    throw new ModelDirError(`${where}: model input shape ${JSON.stringify(inShape)} does not match ${JSON.stringify(expectedIn)} (variant '${variant}', imageSize ${imageSize})`);
+    throw new ModelDirError(`${where}: model input shape ${JSON.stringify(inShape)} does not match ${JSON.stringify(expectedIn)} (variant '${variant}', input ${size.width}×${size.height})`);
   }
   if (outShape.length !== 2 || outShape[1] !== numGenres) {
     throw new ModelDirError(`${where}: model output shape ${JSON.stringify(outShape)} does not give ${numGenres} genres`);
@@ -79,16 +88,16 @@ export async function savePosterClassifier(
   args: { model: tf.LayersModel; metadata: Omit<ModelMetadataInput, 'kind' | 'modality'>; films: FilmsRecord; featureExtractor?: PosterFeatureExtractor },
 ): Promise<ModelMetadata> {
   const metadata: ModelMetadataInput = { ...args.metadata, kind: POSTER_CLASSIFIER_KIND, modality: 'image' };
-  const { variant, imageSize } = checkMetadata(metadata, `savePosterClassifier(${dir})`);
+  const { variant, width, height } = checkMetadata(metadata, `savePosterClassifier(${dir})`);
   if (variant === 'pretrained') {
     if (!args.featureExtractor) throw new Error(`savePosterClassifier(${dir}): variant 'pretrained' needs its featureExtractor`);
-    if (args.featureExtractor.inputSize !== imageSize) {
-      throw new Error(`savePosterClassifier(${dir}): preprocessing.imageSize ${imageSize} ≠ feature extractor input size ${args.featureExtractor.inputSize}`);
+    if (args.featureExtractor.inputWidth !== width || args.featureExtractor.inputHeight !== height) {
+      throw new Error(`savePosterClassifier(${dir}): preprocessing input ${width}×${height} ≠ feature extractor input ${args.featureExtractor.inputWidth}×${args.featureExtractor.inputHeight}`);
     }
   } else if (args.featureExtractor) {
     throw new Error(`savePosterClassifier(${dir}): variant '${variant}' has no feature extractor; do not pass one`);
   }
-  checkShapes(args.model, variant, imageSize, metadata.genres.length, `savePosterClassifier(${dir})`, args.featureExtractor);
+  checkShapes(args.model, variant, { width, height }, metadata.genres.length, `savePosterClassifier(${dir})`, args.featureExtractor);
   const extractor = args.featureExtractor;
   return saveModelDir(dir, {
     model: args.model,
@@ -103,7 +112,7 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
   const artifact = openModelDir(dir);
   const { metadata } = artifact;
   if (metadata.kind !== POSTER_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${POSTER_CLASSIFIER_KIND}'`);
-  const { variant, imageSize } = checkMetadata(metadata, join(dir, METADATA_JSON));
+  const { variant, width, height } = checkMetadata(metadata, join(dir, METADATA_JSON));
   let extractor: PosterFeatureExtractor | undefined;
   let model: tf.LayersModel | undefined;
   try {
@@ -119,30 +128,39 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
         throw new ModelDirError(`${extractorDir}: could not load the feature extractor of ${dir} (${(error as Error).message})`);
       }
     }
-    checkShapes(model, variant, imageSize, metadata.genres.length, modelPath, extractor);
+    checkShapes(model, variant, { width, height }, metadata.genres.length, modelPath, extractor);
   } catch (error) {
     model?.dispose();
     extractor?.dispose();
     throw error;
   }
-  return new LoadedPosterClassifier(metadata, imageSize, model, extractor);
+  return new LoadedPosterClassifier(metadata, width, height, model, extractor);
 }
 
+/**
+ * The features a poster model hands to fusion: for a head over a frozen trunk, the trunk's pooled
+ * features (what a joint head over several members' features reads); for a CNN, its penultimate layer.
+ */
 class LoadedPosterClassifier implements PosterClassifier {
-  private readonly both: tf.LayersModel;
+  private readonly both: tf.LayersModel | undefined;
   readonly featureDim: number;
   private disposed = false;
 
   constructor(
     readonly metadata: ModelMetadata,
-    readonly imageSize: number,
+    readonly inputWidth: number,
+    readonly inputHeight: number,
     private readonly model: tf.LayersModel,
     private readonly extractor?: PosterFeatureExtractor,
   ) {
-    // One graph with two outputs shares the forward pass between features and probabilities.
-    const last = model.layers[model.layers.length - 1]!;
-    this.both = tf.model({ inputs: model.inputs, outputs: [last.input as tf.SymbolicTensor, model.outputs[0]!] });
-    this.featureDim = posterFeatureDim(model);
+    if (extractor) {
+      this.featureDim = extractor.featureDim;
+    } else {
+      // One graph with two outputs shares the forward pass between features and probabilities.
+      const last = model.layers[model.layers.length - 1]!;
+      this.both = tf.model({ inputs: model.inputs, outputs: [last.input as tf.SymbolicTensor, model.outputs[0]!] });
+      this.featureDim = posterFeatureDim(model);
+    }
   }
 
   async predict(posters: Uint8Array[]): Promise<Float32Array> {
@@ -156,10 +174,10 @@ class LoadedPosterClassifier implements PosterClassifier {
 
   private async run(posters: Uint8Array[], withFeatures: boolean): Promise<{ probabilities: Float32Array; features?: Float32Array }> {
     if (this.disposed) throw new Error('PosterClassifier has been disposed');
-    const pixels = this.imageSize * this.imageSize * 3;
+    const pixels = this.inputWidth * this.inputHeight * 3;
     posters.forEach((p, i) => {
       if (p.length !== pixels) {
-        throw new Error(`poster ${i}: expected ${this.imageSize}×${this.imageSize}×3 = ${pixels} bytes (RGB uint8 HWC), got ${p.length}`);
+        throw new Error(`poster ${i}: expected ${this.inputWidth}×${this.inputHeight}×3 = ${pixels} bytes (RGB uint8 HWC), got ${p.length}`);
       }
     });
     const numGenres = this.metadata.genres.length;
@@ -170,9 +188,13 @@ class LoadedPosterClassifier implements PosterClassifier {
       const outputs = tf.tidy(() => {
         const flat = new Uint8Array(batch.length * pixels);
         batch.forEach((p, i) => flat.set(p, i * pixels));
-        const images = pixelsToBatchTensor(flat, this.imageSize);
-        const input = this.extractor ? this.extractor.extract(images) : images;
-        return withFeatures ? (this.both.predict(input) as tf.Tensor[]) : [this.model.predict(input) as tf.Tensor];
+        const images = pixelsToBatchTensor(flat, { width: this.inputWidth, height: this.inputHeight });
+        if (this.extractor) {
+          const features = this.extractor.extract(images);
+          const probs = this.model.predict(features) as tf.Tensor;
+          return withFeatures ? [features, probs] : [probs];
+        }
+        return withFeatures ? (this.both!.predict(images) as tf.Tensor[]) : [this.model.predict(images) as tf.Tensor];
       });
       try {
         const probs = outputs[outputs.length - 1]!;

@@ -85,7 +85,7 @@ describe("'pretrained' classifier directory", () => {
     const dir = join(root, 'pretrained');
     await savePosterClassifier(dir, {
       model: head, featureExtractor: extractor, films: fixtureFilms(),
-      metadata: fixtureMetadata({ name: 'poster-pretrained', variant: 'pretrained', preprocessing: { ...posterPreprocessing(SIZE, extractor) } }),
+      metadata: fixtureMetadata({ name: 'poster-pretrained', variant: 'pretrained', preprocessing: { ...posterPreprocessing(extractor) } }),
     });
     expect(existsSync(join(dir, FEATURE_EXTRACTOR_DIR, 'model.json'))).toBe(true);
     expect(existsSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'))).toBe(true);
@@ -94,8 +94,8 @@ describe("'pretrained' classifier directory", () => {
     head.dispose();
 
     const classifier = await loadPosterClassifier(dir);
-    expect(classifier.imageSize).toBe(SIZE);
-    expect(classifier.metadata.preprocessing).toMatchObject({ imageSize: SIZE, featureExtractor: { dir: FEATURE_EXTRACTOR_DIR, featureDim: 1792 } });
+    expect([classifier.inputWidth, classifier.inputHeight]).toEqual([SIZE, SIZE]);
+    expect(classifier.metadata.preprocessing).toMatchObject({ inputWidth: SIZE, inputHeight: SIZE, featureExtractor: { dir: FEATURE_EXTRACTOR_DIR, featureDim: 1792 } });
     await classifier.predict([pixels[0]!]);
     const before = tf.memory().numTensors;
     const probabilities = await classifier.predict(pixels);
@@ -103,8 +103,10 @@ describe("'pretrained' classifier directory", () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(Array.from(probabilities)).toEqual(Array.from(expected));
     expect(Array.from(both.probabilities)).toEqual(Array.from(expected));
-    expect(both.featureDim).toBe(32);
-    expect(both.features).toHaveLength(2 * 32);
+    // What fusion reads from a head over a frozen trunk: the trunk's own pooled features.
+    expect(both.featureDim).toBe(1792);
+    const direct = features(pixels);
+    Array.from(both.features).forEach((v, i) => expect(v).toBeCloseTo(direct[i]!, 4));
     classifier.dispose();
 
     unlinkSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'));

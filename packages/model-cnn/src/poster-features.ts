@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { VectorCache } from '@filmgenre/core';
-import { decodePoster, DECODER_VERSION } from '@filmgenre/data-images';
+import { decodePoster, DECODER_VERSION, pixelsToBatchTensor } from '@filmgenre/data-images';
 import { readFile } from 'node:fs/promises';
 import type { PosterFeatureExtractor } from './feature-extractor.js';
 
@@ -12,6 +12,8 @@ export interface PosterFeatureOptions {
   /** Posters per forward pass (default 32). */
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
+  /** A poster that cannot be decoded is reported here and its row left at zeros; without it, it throws. */
+  onBad?: (index: number, reason: string) => void;
   signal?: AbortSignal;
 }
 
@@ -48,29 +50,34 @@ export async function extractPosterFeatures(
     if (hit) out.set(hit, i * dim);
     else todo.push(i);
   });
-  const decodeBatch = (start: number) => Promise.all(todo.slice(start, start + batchSize).map((i) => {
+  const decodeBatch = (start: number) => Promise.all(todo.slice(start, start + batchSize).map(async (i) => {
     const name = typeof posters[i] === 'string' ? (posters[i] as string) : `poster ${i}`;
-    return decodePoster(Buffer.from(bytes[i]!.buffer, bytes[i]!.byteOffset, bytes[i]!.byteLength), { width, height, name });
+    try {
+      return await decodePoster(Buffer.from(bytes[i]!.buffer, bytes[i]!.byteOffset, bytes[i]!.byteLength), { width, height, name });
+    } catch (error) {
+      if (!options.onBad) throw error;
+      options.onBad(i, (error as Error).message);
+      return undefined;
+    }
   }));
   const per = width * height * 3;
   let next = todo.length > 0 ? decodeBatch(0) : undefined;
   for (let start = 0; start < todo.length; start += batchSize) {
     if (options.signal?.aborted) throw new Error('interrupted while computing poster features');
-    const pixels = await next!;
+    const decoded = await next!;
     next = start + batchSize < todo.length ? decodeBatch(start + batchSize) : undefined;
-    const flat = new Uint8Array(pixels.length * per);
-    pixels.forEach((p, j) => flat.set(p, j * per));
-    const features = tf.tidy(() => {
-      const x = tf.div(tf.tensor4d(flat, [pixels.length, height, width, 3], 'int32').toFloat(), 255) as tf.Tensor4D;
-      return extractor.extract(x, { flip });
-    });
+    const rows = decoded.flatMap((p, j) => (p ? [{ pixels: p, index: todo[start + j]! }] : []));
+    if (rows.length === 0) continue;
+    const flat = new Uint8Array(rows.length * per);
+    rows.forEach((r, j) => flat.set(r.pixels, j * per));
+    // The same conversion and flip as training and serving (data-images' one path).
+    const features = tf.tidy(() => extractor.extract(pixelsToBatchTensor(flat, { width, height }, { flip })));
     const values = (await features.data()) as Float32Array;
     features.dispose();
-    pixels.forEach((_, j) => {
-      const i = todo[start + j]!;
+    rows.forEach(({ index }, j) => {
       const row = values.subarray(j * dim, (j + 1) * dim);
-      out.set(row, i * dim);
-      cache?.set(keys[i]!, row);
+      out.set(row, index * dim);
+      cache?.set(keys[index]!, row);
     });
     options.onProgress?.(Math.min(start + batchSize, todo.length), todo.length);
   }

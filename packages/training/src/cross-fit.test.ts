@@ -26,18 +26,20 @@ function task(n: number) {
   return { features, labels, folds };
 }
 
-function head(fold: number): tf.LayersModel {
-  return tf.sequential({ name: `head_${fold}`, layers: [tf.layers.dense({ inputShape: [DIM], units: NUM_GENRES, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: fold }) })] });
+function head(fold: number, bag: number): tf.LayersModel {
+  return tf.sequential({ name: `head_${fold}_${bag}`, layers: [tf.layers.dense({ inputShape: [DIM], units: NUM_GENRES, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: fold * 10 + bag }) })] });
 }
 
 describe('crossFitHeads', () => {
   it('predicts every film from a head that never trained on it, and learns the task out of fold', async () => {
     const { features, labels, folds } = task(600);
+    // Features far from zero mean and unit scale, as frozen trunks give: standardizing is what makes them learnable fast.
+    const shifted = features.map((v, i) => 50 + v * (1 + (i % DIM)) * 10);
     const result = await crossFitHeads({
-      name: 'toy', features, dim: DIM, labels, folds, createHead: head, learningRate: 0.05, classWeightStrength: 0,
+      name: 'toy', features: shifted, dim: DIM, labels, folds, createHead: head, bags: 2, standardize: true, learningRate: 0.05, classWeightStrength: 0,
       epochs: 30, batchSize: 32, patience: 5, seed: 1, checkpointDir: join(work, 'ckpt'), resume: false, identity: { test: 1 }, log: () => {},
     });
-    expect(result.heads).toHaveLength(4);
+    expect(result.heads).toHaveLength(8);
     expect(result.bestEpochs.every((e) => e >= 1)).toBe(true);
     const { report, thresholds } = crossFittedEvaluation(result.outOfFold, labels, folds, 'micro');
     expect(report.micro.f1).toBeGreaterThan(0.9);
@@ -48,7 +50,8 @@ describe('crossFitHeads', () => {
 
     // The ensemble averages the heads and survives a save / load round trip.
     const ensemble = ensembleHeads(result.heads, DIM);
-    const x = tf.tensor2d(features.subarray(0, 5 * DIM), [5, DIM]);
+    // The shipped heads take the raw features: the scaling was folded into their first layer.
+    const x = tf.tensor2d(shifted.subarray(0, 5 * DIM), [5, DIM]);
     const mean = tf.tidy(() => tf.stack(result.heads.map((h) => h.predict(x) as tf.Tensor)).mean(0));
     const direct = ensemble.predict(x) as tf.Tensor;
     expect(Array.from(direct.dataSync()).map((v, i) => Math.abs(v - mean.dataSync()[i]!)).every((d) => d < 1e-6)).toBe(true);

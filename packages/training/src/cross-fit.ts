@@ -18,13 +18,20 @@ export interface CrossFitOptions {
   labels: Float32Array;
   /** The fold of each row (core's foldPlan). */
   folds: Int32Array;
-  /** A fresh, uncompiled head for one fold; each fold's head gets its own name. */
-  createHead(fold: number): tf.LayersModel;
+  /** A fresh, uncompiled head for one fold and bag; each gets its own name. */
+  createHead(fold: number, bag: number): tf.LayersModel;
+  /** Heads per fold, each with its own initialisation and early-stopping slice, averaged (default 1). */
+  bags?: number;
   learningRate: number;
   classWeightStrength: number;
   epochs: number;
   batchSize: number;
   patience: number;
+  /**
+   * Train on features z-scored with each head's own training rows, then fold the scaling into the
+   * head's first dense layer, so the shipped head still takes the raw features (default false).
+   */
+  standardize?: boolean;
   /** Share of each fold's training rows kept aside for its early stopping (default 0.1). */
   earlyStoppingFraction?: number;
   seed: number;
@@ -39,18 +46,18 @@ export interface CrossFitOptions {
 export interface CrossFitResult {
   /** n×25: each film predicted by the head that did not train on its fold. */
   outOfFold: Float32Array;
-  /** One trained head per fold (the caller disposes them, or ensembles them with ensembleHeads). */
+  /** The trained heads, folds × bags (the caller disposes them, or ensembles them with ensembleHeads). */
   heads: tf.LayersModel[];
   histories: EpochLog[][];
   bestEpochs: number[];
 }
 
 /**
- * Cross-fitting of a small head over frozen features: for each fold, a head is trained on the other
- * folds (early-stopped on a seeded slice of them, never on the fold it will predict) and predicts
- * its fold. The out-of-fold predictions are honest estimates for every film: what thresholds,
- * fusion and reported metrics are fitted and measured on. Each fold checkpoints like any fit, so a
- * resumed run skips the folds already done.
+ * Cross-fitting of a small head over frozen features: for each fold, `bags` heads are trained on the
+ * other folds (each early-stopped on its own seeded slice of them, never on the fold it will
+ * predict) and their average predicts the fold. The out-of-fold predictions are honest estimates for
+ * every film: what thresholds, fusion and reported metrics are fitted and measured on. Each head
+ * checkpoints like any fit, so a resumed run skips the heads already done.
  */
 export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitResult> {
   const k = NUM_GENRES;
@@ -62,48 +69,55 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
   const histories: EpochLog[][] = [];
   const bestEpochs: number[] = [];
   try {
+    const bags = options.bags ?? 1;
     for (let fold = 0; fold < K; fold++) {
       const scored: number[] = [];
-      const fit: number[] = [];
-      const stop: number[] = [];
-      for (let i = 0; i < n; i++) {
-        if (options.folds[i] === fold) scored.push(i);
-        else if (hashString(`early-stopping:${options.seed}:${fold}:${i}`) / 4294967296 < fraction) stop.push(i);
-        else fit.push(i);
+      const rest: number[] = [];
+      for (let i = 0; i < n; i++) (options.folds[i] === fold ? scored : rest).push(i);
+      const scoredFeatures = pickRows(options.features, options.dim, scored);
+      for (let bag = 0; bag < bags; bag++) {
+        const fit: number[] = [];
+        const stop: number[] = [];
+        for (const i of rest) (hashString(`early-stopping:${options.seed}:${fold}:${bag}:${i}`) / 4294967296 < fraction ? stop : fit).push(i);
+        const fitLabels = pickRows(options.labels, k, fit);
+        const positives = Array.from({ length: k }, (_, g) => fit.reduce((s, r) => s + options.labels[r * k + g]!, 0));
+        const weights = positiveClassWeights(positives, fit.length, options.classWeightStrength);
+        const head = options.createHead(fold, bag);
+        heads.push(head);
+        compileForTraining(head, options.learningRate, weights);
+        const scaling = options.standardize ? columnScaling(options.features, options.dim, fit) : undefined;
+        const fitFeatures = standardized(pickRows(options.features, options.dim, fit), options.dim, scaling);
+        const fitMirrored = options.mirrored ? standardized(pickRows(options.mirrored, options.dim, fit), options.dim, scaling) : undefined;
+        const stopFeatures = standardized(pickRows(options.features, options.dim, stop), options.dim, scaling);
+        const label = bags > 1 ? `${options.name} fold ${fold + 1}/${K} bag ${bag + 1}/${bags}` : `${options.name} fold ${fold + 1}/${K}`;
+        const result = await fitWithEarlyStopping(
+          {
+            name: label,
+            model: head,
+            stepsPerEpoch: Math.ceil(fit.length / options.batchSize),
+            trainBatches: (epoch) => featureRowBatches({
+              features: fitFeatures, ...(fitMirrored ? { mirrored: fitMirrored } : {}), labels: fitLabels, dim: options.dim,
+              batchSize: options.batchSize, seed: (options.seed * 31 + fold) * 31 + bag, epoch,
+            }),
+            predictValidation: () => predictRows(head, stopFeatures, options.dim),
+            validationLabels: pickRows(options.labels, k, stop),
+            positiveWeights: weights,
+          },
+          {
+            epochs: options.epochs, patience: options.patience, checkpointDir: join(options.checkpointDir, `fold-${fold}-bag-${bag}`), resume: options.resume,
+            identity: { ...options.identity, fold, folds: K, bag, bags }, ...(options.rng ? { rng: options.rng } : {}),
+            ...(options.signal ? { signal: options.signal } : {}), ...(options.log ? { log: options.log } : {}),
+          },
+        );
+        if (result.interrupted) throw new TrainingInterrupted(`${options.name}: stopped in ${label}`);
+        if (scaling) foldScalingIntoFirstDense(head, scaling);
+        histories.push(result.history);
+        bestEpochs.push(result.bestEpoch);
+        const predicted = await predictRows(head, scoredFeatures, options.dim);
+        scored.forEach((row, j) => {
+          for (let g = 0; g < k; g++) outOfFold[row * k + g]! += predicted[j * k + g]! / bags;
+        });
       }
-      const fitLabels = pickRows(options.labels, k, fit);
-      const positives = Array.from({ length: k }, (_, g) => fit.reduce((s, r) => s + options.labels[r * k + g]!, 0));
-      const weights = positiveClassWeights(positives, fit.length, options.classWeightStrength);
-      const head = options.createHead(fold);
-      heads.push(head);
-      compileForTraining(head, options.learningRate, weights);
-      const fitFeatures = pickRows(options.features, options.dim, fit);
-      const fitMirrored = options.mirrored ? pickRows(options.mirrored, options.dim, fit) : undefined;
-      const stopFeatures = pickRows(options.features, options.dim, stop);
-      const result = await fitWithEarlyStopping(
-        {
-          name: `${options.name} fold ${fold + 1}/${K}`,
-          model: head,
-          stepsPerEpoch: Math.ceil(fit.length / options.batchSize),
-          trainBatches: (epoch) => featureRowBatches({
-            features: fitFeatures, ...(fitMirrored ? { mirrored: fitMirrored } : {}), labels: fitLabels, dim: options.dim,
-            batchSize: options.batchSize, seed: options.seed * 31 + fold, epoch,
-          }),
-          predictValidation: () => predictRows(head, stopFeatures, options.dim),
-          validationLabels: pickRows(options.labels, k, stop),
-          positiveWeights: weights,
-        },
-        {
-          epochs: options.epochs, patience: options.patience, checkpointDir: join(options.checkpointDir, `fold-${fold}`), resume: options.resume,
-          identity: { ...options.identity, fold, folds: K }, ...(options.rng ? { rng: options.rng } : {}),
-          ...(options.signal ? { signal: options.signal } : {}), ...(options.log ? { log: options.log } : {}),
-        },
-      );
-      if (result.interrupted) throw new TrainingInterrupted(`${options.name}: stopped in fold ${fold + 1}`);
-      histories.push(result.history);
-      bestEpochs.push(result.bestEpoch);
-      const predicted = await predictRows(head, pickRows(options.features, options.dim, scored), options.dim);
-      scored.forEach((row, j) => outOfFold.set(predicted.subarray(j * k, (j + 1) * k), row * k));
     }
   } catch (error) {
     heads.forEach((h) => h.dispose());
@@ -121,4 +135,55 @@ export function ensembleHeads(heads: readonly tf.LayersModel[], dim: number, nam
   const outputs = heads.map((head) => head.apply(input) as tf.SymbolicTensor);
   const averaged = outputs.length === 1 ? outputs[0]! : (tf.layers.average({ name: `${name}_mean` }).apply(outputs) as tf.SymbolicTensor);
   return tf.model({ inputs: input, outputs: averaged, name });
+}
+
+interface ColumnScaling {
+  mean: Float32Array;
+  /** 1 / standard deviation (floored, so a constant column stays 0). */
+  scale: Float32Array;
+}
+
+function columnScaling(features: Float32Array, dim: number, rows: readonly number[]): ColumnScaling {
+  const sum = new Float64Array(dim);
+  const squares = new Float64Array(dim);
+  for (const r of rows) {
+    for (let d = 0; d < dim; d++) {
+      const v = features[r * dim + d]!;
+      sum[d]! += v;
+      squares[d]! += v * v;
+    }
+  }
+  const mean = new Float32Array(dim);
+  const scale = new Float32Array(dim);
+  for (let d = 0; d < dim; d++) {
+    mean[d] = sum[d]! / rows.length;
+    scale[d] = 1 / Math.max(Math.sqrt(Math.max(0, squares[d]! / rows.length - mean[d]! ** 2)), 1e-6);
+  }
+  return { mean, scale };
+}
+
+function standardized(rows: Float32Array, dim: number, scaling: ColumnScaling | undefined): Float32Array {
+  if (!scaling) return rows;
+  for (let i = 0; i < rows.length; i++) rows[i] = (rows[i]! - scaling.mean[i % dim]!) * scaling.scale[i % dim]!;
+  return rows;
+}
+
+/**
+ * Makes a head trained on z-scored features take raw ones: its first dense layer computes
+ * W·((x − μ)·s) + b = (W·diag(s))·x + (b − W·(μ·s)), exactly, so the scaling costs nothing at serving.
+ */
+function foldScalingIntoFirstDense(head: tf.LayersModel, scaling: ColumnScaling): void {
+  const dense = head.layers.find((layer) => layer.getWeights().length > 0);
+  const [kernel, bias] = dense?.getWeights() ?? [];
+  const dim = scaling.mean.length;
+  if (!dense || !kernel || !bias || kernel.shape.length !== 2 || kernel.shape[0] !== dim) {
+    throw new Error(`cannot fold feature scaling into ${head.name}: its first weighted layer is not a dense layer over the ${dim} features`);
+  }
+  tf.tidy(() => {
+    const s = tf.tensor2d(scaling.scale, [dim, 1]);
+    const shift = tf.mul(tf.tensor2d(scaling.mean, [1, dim]), tf.tensor2d(scaling.scale, [1, dim]));
+    const newKernel = tf.mul(kernel, s);
+    const newBias = tf.sub(bias, tf.matMul(shift, kernel).reshape(bias.shape));
+    dense.setWeights([newKernel, newBias]);
+  });
 }
