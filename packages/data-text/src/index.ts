@@ -5,6 +5,6 @@ export {
   type TextVectorizerSettings, type TextVectorizerSettingsInput, type TextVectorizerJson, type AdaptStats, type CoverageStats,
 } from './vectorizer.js';
 export {
-  SentencePieceTokenizer, readSentencePieceVocabulary, normalizeForSentencePiece, SENTENCEPIECE_TOKENIZER_VERSION,
+  SentencePieceTokenizer, readSentencePieceVocabulary, parseSentencePieceVocabulary, normalizeForSentencePiece, SENTENCEPIECE_TOKENIZER_VERSION,
   WORD_BOUNDARY, UNKNOWN_PIECE_ID, DEFAULT_RESERVED_SYMBOLS, type SentencePieceVocabulary, type SentencePieceOptions,
 } from './sentencepiece.js';

@@ -67,9 +67,15 @@ function newNode(): TrieNode {
 
 /** Reads and validates a `[[piece, score], …]` JSON vocabulary file. */
 export function readSentencePieceVocabulary(path: string): SentencePieceVocabulary {
+  return parseSentencePieceVocabulary(readFileSync(path, 'utf8'), path);
+}
+
+/** Parses and validates a `[[piece, score], …]` JSON vocabulary; `where` names it in errors. */
+export function parseSentencePieceVocabulary(text: string, where: string): SentencePieceVocabulary {
+  const path = where;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new Error(`${path}: not a readable JSON vocabulary (${(error as Error).message})`);
   }

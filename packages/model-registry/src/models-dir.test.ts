@@ -41,7 +41,7 @@ describe('inspectModelsDir', () => {
     writeFileSync(path, JSON.stringify({ ...metadata, genres: [...GENRES].reverse() }));
     expect(() => inspectModelsDir(genres)).toThrow(/genres do not match the dataset's 25 genres in order \(first difference at position 1\)/);
     writeFileSync(path, JSON.stringify({ ...metadata, kind: 'mystery' }));
-    expect(() => inspectModelsDir(genres)).toThrow(/kind 'mystery' is not one of poster-classifier, overview-classifier, fusion/);
+    expect(() => inspectModelsDir(genres)).toThrow(/kind 'mystery' is not one of poster-classifier, overview-classifier, sentence-classifier, fusion/);
   });
 });
 

@@ -88,7 +88,9 @@ export async function loadModel(dir: string, kinds: readonly ModelKind[] = MODEL
 
 /** A blank input of the model's modality, for a warm-up pass. */
 function blankInput(model: MemberClassifier): Uint8Array | string {
-  return model.metadata.modality === 'image' ? new Uint8Array((model as ImageClassifier).imageSize ** 2 * 3).fill(128) : 'a film';
+  if (model.metadata.modality !== 'image') return 'a film';
+  const { inputWidth, inputHeight } = model as ImageClassifier;
+  return new Uint8Array(inputWidth * inputHeight * 3).fill(128);
 }
 
 /**

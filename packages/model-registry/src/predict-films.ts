@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Film } from '@filmgenre/core';
-import { loadPosterSet } from '@filmgenre/data-images';
+import { decodePoster, loadPosterSet } from '@filmgenre/data-images';
 import type { ImageClassifier, ModalityOutput, TextClassifier } from '@filmgenre/model-artifact';
 import type { MemberClassifier } from './models-dir.js';
 
@@ -17,9 +17,30 @@ export async function predictFilms(
     return { ids: films.map((f) => f.id), output, skipped: [] };
   }
   const image = model as ImageClassifier;
-  const set = await loadPosterSet(films, { size: image.imageSize, cacheDir: join(options.cacheDir, 'posters'), ...(options.signal ? { signal: options.signal } : {}) });
-  const per = image.imageSize * image.imageSize * 3;
-  const posters = set.ids.map((_, i) => set.pixels.subarray(i * per, (i + 1) * per));
-  const output = await image.predictWithFeatures(posters);
-  return { ids: set.ids, output, skipped: set.bad.map((b) => ({ id: b.id, reason: b.reason })) };
+  const { inputWidth: width, inputHeight: height } = image;
+  if (width === height) {
+    // Square inputs (the CNNs): through the decode cache, as training loads them.
+    const set = await loadPosterSet(films, { size: width, cacheDir: join(options.cacheDir, 'posters'), ...(options.signal ? { signal: options.signal } : {}) });
+    const per = width * height * 3;
+    const posters = set.ids.map((_, i) => set.pixels.subarray(i * per, (i + 1) * per));
+    return { ids: set.ids, output: await image.predictWithFeatures(posters), skipped: set.bad.map((b) => ({ id: b.id, reason: b.reason })) };
+  }
+  // Otherwise decoded as serving decodes an upload, four at a time.
+  const decoded = new Array<Uint8Array | undefined>(films.length);
+  const skipped: { id: string; reason: string }[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < films.length) {
+      const i = next++;
+      options.signal?.throwIfAborted();
+      try {
+        decoded[i] = await decodePoster(films[i]!.posterPath, { width, height });
+      } catch (error) {
+        skipped.push({ id: films[i]!.id, reason: (error as Error).message });
+      }
+    }
+  }));
+  const kept = films.flatMap((f, i) => (decoded[i] ? [{ id: f.id, pixels: decoded[i]! }] : []));
+  const output = await image.predictWithFeatures(kept.map((k) => k.pixels));
+  return { ids: kept.map((k) => k.id), output, skipped };
 }

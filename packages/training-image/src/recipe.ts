@@ -1,33 +1,56 @@
 import * as tf from '@tensorflow/tfjs';
-import { NUM_GENRES, type Film } from '@filmgenre/core';
+import { hashString, NUM_GENRES, type Film } from '@filmgenre/core';
 import { createPosterBatches, loadPosterSet, pixelsToBatchTensor, type PosterSet } from '@filmgenre/data-images';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
 import {
-  createFeatureHead, createPosterCnn, DEFAULT_FEATURE_INPUT_SIZE, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
+  createFeatureHead, createPosterCnn, extractPosterFeatures, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
+  type FeatureExtractorSpecInput,
 } from '@filmgenre/model-cnn';
 import {
-  classWeightsFor, CommonOptionsSchema, compileForTraining, featureRowBatches, fitWithEarlyStopping, labelMatrix, predictRows, publish,
-  runMetadata, TrainingInterrupted, tuneThresholds, type FitTask, type Recipe, type RecipeContext, type TrainedModel,
+  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, crossFittedEvaluation, ensembleHeads, fitWithEarlyStopping,
+  labelMatrix, publish, runMetadata, TrainingInterrupted, tuneThresholds, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { posterFeatures } from './poster-features.js';
 
-/** The image team's defaults (chosen on the validation split, see the README). */
+/**
+ * The poster features a pretrained head can read, by name. The default is the evidence's best
+ * (docs/benchmarks/encoders.md): the ImageNet-pure part of the Keras MobileNetV2-1.0 shipped in nsfwjs
+ * (frozen up to block_10 when it was fine-tuned on NSFW classes), its block_10 expansion and output,
+ * mean- and max-pooled, from posters at 128×256, their own 1:2 aspect.
+ */
+export const POSTER_FEATURES: Record<string, FeatureExtractorSpecInput> = {
+  'mobilenet-v2-block10': { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256 },
+  /** The previous default: the 1.4-width graph's last features at 160×160 (fine-tuned as a whole on NSFW classes). */
+  'mobilenet-v2-1.4-conv1': { trunk: 'mobilenet_v2_mid', nodes: ['Conv_1'], pooling: ['mean'], inputWidth: 160, inputHeight: 160 },
+};
+
+/** The image team's defaults: the CNNs as the study trained them, the pretrained head as cross-validated. */
 export const POSTER_DEFAULTS = {
   variant: 'pretrained' as const,
   /** The study's input size for the CNNs trained from scratch. */
   imageSize: 64,
-  fromScratch: { epochs: 12, batchSize: 64, learningRate: 1e-3 },
-  pretrained: { epochs: 40, batchSize: 64, learningRate: 1e-3, inputSize: DEFAULT_FEATURE_INPUT_SIZE },
+  fromScratch: { epochs: 12, batchSize: 64, learningRate: 1e-3, patience: 3, classWeightStrength: 0.5, thresholds: 'micro' as const },
+  // Chosen by 5-fold cross-validation on the development films (encoders.md): an MLP of 512 with
+  // dropout 0.5 on z-scored features, unweighted loss, five bagged heads per fold, one shared threshold.
+  pretrained: { epochs: 40, batchSize: 256, learningRate: 2e-3, patience: 4, classWeightStrength: 0, thresholds: 'shared' as const, hiddenUnits: 512, dropout: 0.5, bags: 5 },
 };
 
 export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
   variant: z.enum(POSTER_VARIANTS).default(POSTER_DEFAULTS.variant)
-    .describe('pretrained: frozen MobileNetV2 features + dense head; study: the six-layer CNN at 64 px; residual: a small ResNet'),
-  augmentStrength: z.number().min(0).max(2).default(1).describe('poster augmentation strength (flip, shift, brightness, contrast; pretrained: mirrored views only); 0 disables'),
+    .describe('pretrained: a head over frozen ImageNet features, cross-fitted over the folds; study: the six-layer CNN at 64 px; residual: a small ResNet'),
+  features: z.enum(Object.keys(POSTER_FEATURES) as [string, ...string[]]).default('mobilenet-v2-block10').describe('pretrained: which frozen features the head reads'),
+  bags: z.int().min(1).max(10).default(POSTER_DEFAULTS.pretrained.bags).describe('pretrained: heads per fold, averaged'),
+  augmentStrength: z.number().min(0).max(2).optional()
+    .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: mirrored-poster features, default 0 as they double the feature cost)'),
+  // Per-variant defaults (see POSTER_DEFAULTS) unless given.
+  patience: z.int().nonnegative().optional().describe('early stopping: epochs without validation-loss improvement (default per variant)'),
+  classWeightStrength: z.number().min(0).max(1).optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per variant)'),
+  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().optional().describe('how the per-genre thresholds are tuned (default per variant: shared for pretrained, micro for the CNNs)'),
 });
 export type PosterRecipeOptions = z.output<typeof PosterRecipeOptionsSchema>;
+
+const PACKAGES = ['@filmgenre/model-cnn', '@filmgenre/data-images', '@filmgenre/training-image', '@filmgenre/core'];
 
 /** The rows of a decoded poster set that belong to `films` (those whose poster decoded), in film order. */
 function subset(set: PosterSet, films: readonly Film[]): { pixels: Uint8Array; films: Film[] } {
@@ -55,18 +78,18 @@ async function predictPosters(model: tf.LayersModel, pixels: Uint8Array, size: n
   return out;
 }
 
-async function trainPosterModel(ctx: RecipeContext, options: PosterRecipeOptions): Promise<TrainedModel> {
+/** The study's CNN or the residual one, trained once with early stopping on the validation fold. */
+async function trainCnn(ctx: RecipeContext, options: PosterRecipeOptions): Promise<TrainedModel> {
   const started = Date.now();
   const { log } = ctx;
-  const { variant } = options;
-  const pretrained = variant === 'pretrained';
-  const defaults = pretrained ? POSTER_DEFAULTS.pretrained : POSTER_DEFAULTS.fromScratch;
-  const imageSize = pretrained ? POSTER_DEFAULTS.pretrained.inputSize : POSTER_DEFAULTS.imageSize;
+  const defaults = POSTER_DEFAULTS.fromScratch;
+  const imageSize = POSTER_DEFAULTS.imageSize;
   const batchSize = options.batchSize ?? defaults.batchSize;
-  const learningRate = options.learningRate ?? defaults.learningRate;
   const epochs = options.epochs ?? defaults.epochs;
+  const strength = options.augmentStrength ?? 1;
+  const thresholdStrategy = options.thresholds ?? defaults.thresholds;
   const films = [...ctx.split.train, ...ctx.split.validation];
-  log(`[cnn] variant ${variant}: decoding ${films.length} posters at ${imageSize}×${imageSize}`);
+  log(`[cnn] variant ${options.variant}: decoding ${films.length} posters at ${imageSize}×${imageSize}`);
   const set = await loadPosterSet(films, { size: imageSize, cacheDir: join(ctx.cacheDir, 'posters'), signal: ctx.signal });
   log(`[cnn] posters ready in ${(set.stats.ms / 1000).toFixed(1)} s: ${set.stats.cacheHits} from cache, ${set.stats.decoded} decoded, ${set.bad.length} bad`);
   for (const bad of set.bad) log(`[cnn] skipped poster ${bad.path}: ${bad.reason}`);
@@ -74,90 +97,136 @@ async function trainPosterModel(ctx: RecipeContext, options: PosterRecipeOptions
   const validation = subset(set, ctx.split.validation);
   const trainLabels = labelMatrix(train.films);
   const validationLabels = labelMatrix(validation.films);
-  const classWeights = classWeightsFor(train.films, options.classWeightStrength);
-  const strength = options.augmentStrength;
-
-  let model: tf.LayersModel;
-  let built: tf.LayersModel | undefined;
-  let extractor: PosterFeatureExtractor | undefined;
-  let task: Omit<FitTask, 'model'>;
-  let predictValidation: () => Promise<Float32Array>;
-  let architecture: Record<string, unknown>;
-  /** Only the augmentation that is really applied is recorded. */
-  let augmentation: Record<string, unknown> | false;
+  const classWeights = classWeightsFor(train.films, options.classWeightStrength ?? defaults.classWeightStrength);
+  // Only the augmentation that is really applied is recorded.
+  const augmentation = strength > 0 ? { flip: 0.5, translate: Math.round(4 * strength), brightness: 0.1 * strength, contrast: 0.1 * strength } : false;
+  const architecture = { variant: options.variant as 'study' | 'residual', imageSize, seed: ctx.seed, ...(options.dropout !== undefined ? { dropout: options.dropout } : {}) };
+  const model = createPosterCnn(architecture);
   try {
-    if (pretrained) {
-      extractor = await PosterFeatureExtractor.fromNsfwjs({ inputSize: imageSize });
-      const trainFeatures = await posterFeatures(extractor, train.pixels, ctx.cacheDir, { signal: ctx.signal, label: '[cnn] features (train)' });
-      // Augmentation for a frozen extractor: features of the mirrored posters, drawn at random per epoch.
-      const trainMirrored = strength > 0 ? await posterFeatures(extractor, train.pixels, ctx.cacheDir, { flip: true, signal: ctx.signal, label: '[cnn] features (train, mirrored)' }) : undefined;
-      const validationFeatures = await posterFeatures(extractor, validation.pixels, ctx.cacheDir, { signal: ctx.signal, label: '[cnn] features (validation)' });
-      const dim = extractor.featureDim;
-      augmentation = trainMirrored ? { mirroredView: 0.5 } : false;
-      architecture = { featureDim: dim, seed: ctx.seed, ...(options.dropout !== undefined ? { dropout: options.dropout } : {}) };
-      model = built = createFeatureHead(architecture as { featureDim: number });
-      predictValidation = () => predictRows(model, validationFeatures, dim, 128);
-      task = {
-        name: 'cnn',
-        stepsPerEpoch: Math.ceil(train.films.length / batchSize),
-        trainBatches: (epoch) => featureRowBatches({ features: trainFeatures, ...(trainMirrored ? { mirrored: trainMirrored } : {}), labels: trainLabels, dim, batchSize, seed: ctx.seed, epoch }),
-        predictValidation,
-        validationLabels,
-        positiveWeights: classWeights,
-      };
-    } else {
-      augmentation = strength > 0 ? { flip: 0.5, translate: Math.round(4 * strength), brightness: 0.1 * strength, contrast: 0.1 * strength } : false;
-      architecture = { variant, imageSize, seed: ctx.seed, ...(options.dropout !== undefined ? { dropout: options.dropout } : {}) };
-      model = built = createPosterCnn(architecture);
-      predictValidation = () => predictPosters(model, validation.pixels, imageSize);
-      const augment = augmentation;
-      task = {
-        name: 'cnn',
-        stepsPerEpoch: Math.ceil(train.films.length / batchSize),
-        trainBatches: (epoch) => createPosterBatches({ pixels: train.pixels, labels: trainLabels, size: imageSize, batchSize, shuffle: true, seed: ctx.seed, epoch, augment }),
-        predictValidation,
-        validationLabels,
-        positiveWeights: classWeights,
-      };
-    }
-    compileForTraining(model, learningRate, classWeights);
+    const predictValidation = () => predictPosters(model, validation.pixels, imageSize);
+    compileForTraining(model, options.learningRate ?? defaults.learningRate, classWeights);
     const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
-    const fit = await fitWithEarlyStopping({ ...task, model }, {
-      epochs, patience: options.patience, checkpointDir: ctx.checkpointDir, resume: ctx.resume, signal: ctx.signal, log, rng: ctx.rng,
-      identity: { recipe: 'cnn', options: identityOptions, split: ctx.split.record, posters: train.films.length + validation.films.length },
-    });
+    const fit = await fitWithEarlyStopping(
+      {
+        name: 'cnn', model, stepsPerEpoch: Math.ceil(train.films.length / batchSize),
+        trainBatches: (epoch) => createPosterBatches({ pixels: train.pixels, labels: trainLabels, size: imageSize, batchSize, shuffle: true, seed: ctx.seed, epoch, augment: augmentation }),
+        predictValidation, validationLabels, positiveWeights: classWeights,
+      },
+      {
+        epochs, patience: options.patience ?? defaults.patience, checkpointDir: ctx.checkpointDir, resume: ctx.resume, signal: ctx.signal, log, rng: ctx.rng,
+        identity: { recipe: 'cnn', options: identityOptions, split: ctx.split.record, posters: train.films.length + validation.films.length },
+      },
+    );
     if (fit.interrupted) throw new TrainingInterrupted('cnn: stopped during training');
     const probabilities = await predictValidation();
-    const thresholds = tuneThresholds(probabilities, validationLabels, options.thresholds);
+    const thresholds = tuneThresholds(probabilities, validationLabels, thresholdStrategy);
     const metrics = evaluateMultiLabel({ probabilities, labels: validationLabels, thresholds });
     const dir = join(ctx.modelsDir, 'cnn');
     const seconds = (Date.now() - started) / 1000;
     await publish(ctx, () => savePosterClassifier(dir, {
       model,
-      ...(extractor ? { featureExtractor: extractor } : {}),
       films: { scheme: 'validation', train: train.films.map((f) => f.id), heldOut: validation.films.map((f) => f.id), heldOutProbabilities: probabilities },
       metadata: {
-        name: 'cnn',
-        variant,
-        thresholds,
-        preprocessing: { ...posterPreprocessing(imageSize, extractor) },
-        metrics: { validation: metrics },
-        history: fit.history,
+        name: 'cnn', variant: options.variant, thresholds, preprocessing: { ...posterPreprocessing(imageSize) },
+        metrics: { validation: metrics }, history: fit.history,
         training: {
-          options, architecture, epochs, batchSize, learningRate, classWeights, augmentation, thresholdStrategy: options.thresholds,
+          options, architecture, epochs, batchSize, classWeights, augmentation, thresholdStrategy,
           bestEpoch: fit.bestEpoch, stoppedEarly: fit.stoppedEarly, trainFilms: train.films.length, validationFilms: validation.films.length, seconds,
         },
-        ...runMetadata(ctx, ['@filmgenre/model-cnn', '@filmgenre/data-images', '@filmgenre/training-image', '@filmgenre/core']),
+        ...runMetadata(ctx, PACKAGES),
       },
     }));
-    log(`[cnn] saved ${dir}: validation micro-F1 ${metrics.micro.f1.toFixed(3)}, macro-F1 ${metrics.macro.f1.toFixed(3)}`);
+    log(`[cnn] saved ${dir}: validation micro-F1 ${metrics.micro.f1.toFixed(3)}, macro-F1 ${metrics.macro.f1.toFixed(3)} (thresholds tuned on it)`);
     return {
-      key: 'cnn', variant, dir, heldOut: { ids: validation.films.map((f) => f.id), probabilities, labels: validationLabels },
+      key: 'cnn', variant: options.variant, dir, heldOut: { ids: validation.films.map((f) => f.id), probabilities, labels: validationLabels },
       thresholds, history: fit.history, bestEpoch: fit.bestEpoch, seconds,
     };
   } finally {
-    built?.dispose();
-    extractor?.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * A head over frozen poster features, cross-fitted: every film's features are computed once
+ * (cached on disk by content), each fold's heads train on the other folds, and every film gets a
+ * prediction from heads that never saw it. Those out-of-fold predictions choose the thresholds and
+ * are what fusion is fitted on; the model shipped averages all the heads.
+ */
+async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions): Promise<TrainedModel> {
+  const started = Date.now();
+  const { log } = ctx;
+  const defaults = POSTER_DEFAULTS.pretrained;
+  const thresholdStrategy = options.thresholds ?? defaults.thresholds;
+  const mirrored = (options.augmentStrength ?? 0) > 0;
+  const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES[options.features]!);
+  const heads: tf.LayersModel[] = [];
+  try {
+    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
+    const bad = new Map<number, string>();
+    const featuresOf = async (flip: boolean, label: string) => {
+      const bar = createEpochBar(label, ctx.films.length, { metrics: false });
+      const features = await extractPosterFeatures(extractor, ctx.films.map((f) => f.posterPath), {
+        cacheDir: join(ctx.cacheDir, 'features'), flip, signal: ctx.signal, onBad: (i, reason) => bad.set(i, reason),
+        onProgress: (done, total) => bar.update(ctx.films.length - total + done, {}),
+      });
+      bar.stop();
+      if (ctx.signal.aborted) throw new TrainingInterrupted('cnn: stopped while computing poster features');
+      return features;
+    };
+    const allFeatures = await featuresOf(false, '[cnn] poster features');
+    const allMirrored = mirrored ? await featuresOf(true, '[cnn] mirrored-poster features') : undefined;
+    for (const [i, reason] of bad) log(`[cnn] skipped poster ${ctx.films[i]!.posterPath}: ${reason}`);
+    const keep = ctx.folds.items.flatMap((_, i) => (bad.has(i) ? [] : [i]));
+    const dim = extractor.featureDim;
+    const rows = (source: Float32Array) => {
+      const out = new Float32Array(keep.length * dim);
+      keep.forEach((r, j) => out.set(source.subarray(r * dim, (r + 1) * dim), j * dim));
+      return out;
+    };
+    const films = keep.map((i) => ctx.films[i]!);
+    const folds = Int32Array.from(keep, (i) => ctx.folds.folds[i]!);
+    const labels = labelMatrix(films);
+    const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
+    const cross = await crossFitHeads({
+      name: 'cnn', features: rows(allFeatures), dim, ...(allMirrored ? { mirrored: rows(allMirrored) } : {}), labels, folds,
+      createHead: (fold, bag) => createFeatureHead({
+        featureDim: dim, hiddenUnits: defaults.hiddenUnits, dropout: options.dropout ?? defaults.dropout, inputDropout: 0, l2: 0,
+        seed: hashString(`${ctx.seed}:cnn:${fold}:${bag}`), name: `cnn_head_f${fold}_b${bag}`,
+      }),
+      bags: options.bags, standardize: true,
+      learningRate: options.learningRate ?? defaults.learningRate, classWeightStrength: options.classWeightStrength ?? defaults.classWeightStrength,
+      epochs: options.epochs ?? defaults.epochs, batchSize: options.batchSize ?? defaults.batchSize, patience: options.patience ?? defaults.patience,
+      seed: ctx.seed, checkpointDir: ctx.checkpointDir, resume: ctx.resume, rng: ctx.rng, signal: ctx.signal, log,
+      identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, films: films.length },
+    });
+    heads.push(...cross.heads);
+    const { report, thresholds } = crossFittedEvaluation(cross.outOfFold, labels, folds, thresholdStrategy);
+    const model = ensembleHeads(cross.heads, dim, 'cnn_heads');
+    const dir = join(ctx.modelsDir, 'cnn');
+    const seconds = (Date.now() - started) / 1000;
+    const ids = films.map((f) => f.id);
+    await publish(ctx, () => savePosterClassifier(dir, {
+      model,
+      featureExtractor: extractor,
+      films: { scheme: 'out-of-fold', train: ids, heldOut: ids, heldOutProbabilities: cross.outOfFold },
+      metadata: {
+        name: 'cnn', variant: 'pretrained', thresholds, preprocessing: { ...posterPreprocessing(extractor) },
+        metrics: { outOfFold: report }, history: cross.histories[0] ?? [],
+        training: {
+          options, features: options.features, heads: cross.heads.length, bags: options.bags, bestEpochs: cross.bestEpochs, thresholdStrategy,
+          augmentation: mirrored ? { mirroredView: 0.5 } : false, films: films.length, skippedPosters: bad.size, seconds,
+        },
+        ...runMetadata(ctx, PACKAGES, ctx.folds.record),
+      },
+    }));
+    log(`[cnn] saved ${dir}: out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)} (thresholds cross-fitted)`);
+    return {
+      key: 'cnn', variant: 'pretrained', dir, heldOut: { ids, probabilities: cross.outOfFold, labels },
+      outOfSample: { scheme: 'out-of-fold', report }, thresholds, history: cross.histories[0] ?? [], seconds,
+    };
+  } finally {
+    heads.forEach((h) => h.dispose());
+    extractor.dispose();
   }
 }
 
@@ -167,5 +236,5 @@ export const posterRecipe: Recipe<typeof PosterRecipeOptionsSchema> = {
   modality: 'image',
   summary: 'poster model (image team)',
   options: PosterRecipeOptionsSchema,
-  train: trainPosterModel,
+  train: (ctx, options) => (options.variant === 'pretrained' ? trainPretrained(ctx, options) : trainCnn(ctx, options)),
 };

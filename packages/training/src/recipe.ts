@@ -1,4 +1,5 @@
-import type { Film, HoldoutSplit, StatefulRng } from '@filmgenre/core';
+import type { Film, FoldPlan, HoldoutSplit, SplitRecord, StatefulRng } from '@filmgenre/core';
+import type { MultiLabelReport } from '@filmgenre/metrics';
 import { provenance, type Modality, type ModelMetadataInput } from '@filmgenre/model-artifact';
 import type { BackendInfo } from '@filmgenre/tf-runtime';
 import { GENRES } from '@filmgenre/core';
@@ -10,7 +11,10 @@ import { THRESHOLD_STRATEGIES } from './thresholds.js';
 export interface RecipeContext {
   /** Every usable development film of the run (after --limit). */
   films: readonly Film[];
+  /** Fold 0 held out: for models trained once with early stopping on validation. */
   split: HoldoutSplit<Film>;
+  /** Every film's fold (the same hash as `split`): for models cross-fitted over all folds. */
+  folds: FoldPlan<Film>;
   seed: number;
   backend: BackendInfo;
   /** Root of the decode / feature caches (`<workspace>/.cache` unless told otherwise). */
@@ -33,7 +37,13 @@ export interface TrainedModel {
   variant: string;
   /** The published model directory. */
   dir: string;
+  /** Predictions for films the model did not train on: the validation fold, or every film out of fold. */
   heldOut: { ids: string[]; probabilities: Float32Array; labels: Float32Array };
+  /**
+   * How the held-out predictions were made, and their honest scores when the recipe computed them
+   * (out of fold with cross-fitted thresholds); otherwise the report scores them with `thresholds`.
+   */
+  outOfSample?: { scheme: 'validation' | 'out-of-fold'; report: MultiLabelReport };
   thresholds: number[];
   history: EpochLog[];
   bestEpoch?: number;
@@ -77,8 +87,8 @@ export const CommonOptionsSchema = z.object({
 export type CommonOptions = z.output<typeof CommonOptionsSchema>;
 
 /** The metadata fields every model directory shares, filled from the run: genres, split, provenance. */
-export function runMetadata(ctx: Pick<RecipeContext, 'split' | 'backend'>, packages: readonly string[]): Pick<ModelMetadataInput, 'genres' | 'split' | 'versions' | 'gitCommit' | 'backend' | 'createdAt'> {
-  return { genres: [...GENRES], split: ctx.split.record, ...provenance(packages, ctx.backend.name) };
+export function runMetadata(ctx: Pick<RecipeContext, 'split' | 'backend'>, packages: readonly string[], split: SplitRecord = ctx.split.record): Pick<ModelMetadataInput, 'genres' | 'split' | 'versions' | 'gitCommit' | 'backend' | 'createdAt'> {
+  return { genres: [...GENRES], split, ...provenance(packages, ctx.backend.name) };
 }
 
 /** Publishes a model unless the run was stopped: an interrupted run never writes `<modelsDir>/<key>`. */

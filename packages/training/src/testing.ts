@@ -1,5 +1,5 @@
 // Test helpers for recipe packages (behind the ./testing entry: not for production code).
-import { holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, type Film } from '@filmgenre/core';
+import { foldPlan, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, type Film } from '@filmgenre/core';
 import { initBackend } from '@filmgenre/tf-runtime';
 import type { RecipeContext } from './recipe.js';
 
@@ -12,7 +12,7 @@ export async function recipeContext(options: { workDir: string; key: string; lim
   const films = options.films ?? readDataset(resolveDatasetDir(), { limit: options.limit }).films;
   const seed = options.seed ?? 0;
   return {
-    films, split: holdoutSplit(films, { seed }), seed, backend,
+    films, split: holdoutSplit(films, { seed }), folds: foldPlan(films, { seed }), seed, backend,
     cacheDir: options.cacheDir ?? `${options.workDir}/cache`, modelsDir: `${options.workDir}/models`, checkpointDir: `${options.workDir}/models/.checkpoints/${options.key}`,
     resume: false, signal: options.signal ?? new AbortController().signal, rng: seedMathRandom(seed + 1), log: () => {},
   };
