@@ -1,9 +1,9 @@
 import { BACKENDS } from '@filmgenre/tf-runtime';
 import { CommonOptionsSchema } from '@filmgenre/training';
 import { z } from 'zod';
-import { RECIPES } from './recipes.js';
+import { DEFAULT_MODELS, RECIPES } from './recipes.js';
 
-export const MODEL_CHOICES = [...RECIPES.map((r) => r.key), 'all'] as const;
+const KEYS = RECIPES.map((r) => r.key);
 
 /** Environment variables the trainer reads, by option. */
 export const TRAINER_ENV = { data: 'FILMGENRE_DATA', backend: 'FILMGENRE_BACKEND' } as const;
@@ -18,7 +18,10 @@ const cacheDirOption = z.string().optional().describe('decode / feature cache di
  * their help and defaults derive from this schema and from each recipe's options.
  */
 export const TrainRunSchema = z.object({
-  model: z.enum(MODEL_CHOICES as unknown as [string, ...string[]]).default('all').describe('which model to train (all: every one, in order)'),
+  model: z.string().default(DEFAULT_MODELS.join(','))
+    .describe(`which models to train, comma-separated, in this order: ${KEYS.join(', ')}; all: every one`)
+    .transform((value) => (value === 'all' ? KEYS : value.split(',').map((key) => key.trim()).filter(Boolean)))
+    .refine((keys) => keys.length > 0 && keys.every((key) => KEYS.includes(key)), { message: `must name models among ${KEYS.join(', ')} (or all)` }),
   data: dataOption,
   out: z.string().default('models').describe('models directory: each model is written to <out>/<key>/'),
   reportDir: z.string().optional().describe('where the run report goes (default reports/<timestamp>)'),
@@ -45,7 +48,7 @@ export const EvaluateConfigSchema = z.object({
 export type EvaluateConfig = z.output<typeof EvaluateConfigSchema>;
 
 export const TuneConfigSchema = z.object({
-  model: z.enum(['cnn', 'lstm']).default('lstm').describe('which model to tune'),
+  model: z.enum(['cnn', 'lstm', 'sentence']).default('lstm').describe('which model to tune'),
   budgetMinutes: z.number().positive().default(20).describe('wall-clock budget'),
   trials: z.int().positive().default(12).describe('maximum number of trials'),
   epochs: z.int().positive().optional().describe('maximum epochs per trial (default per model)'),

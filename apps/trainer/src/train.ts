@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  defaultCacheRoot, findWorkspaceRoot, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
+  defaultCacheRoot, findWorkspaceRoot, foldPlan, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
   writeFileAtomic, type Dataset, type Film, type HoldoutSplit,
 } from '@filmgenre/core';
 import { posterThumbnailDataUri } from '@filmgenre/data-images';
@@ -14,13 +14,12 @@ import { renderReportHtml, type RunReport } from './report/html.js';
 
 /** Recipes to run for `--model`, in order; a recipe's members must be trained before it or already published. */
 export function plannedRecipes(run: Pick<TrainRun, 'model'>, options: Readonly<Record<string, object>>, modelsDir: string, recipes: readonly Recipe[] = RECIPES): Recipe[] {
-  const wanted = run.model === 'all' ? [...recipes] : recipes.filter((r) => r.key === run.model);
-  if (wanted.length === 0) throw new Error(`unknown model '${run.model}': one of ${recipes.map((r) => r.key).join(', ')} or all`);
+  const wanted = recipes.filter((r) => run.model.includes(r.key));
   wanted.forEach((recipe, i) => {
     for (const need of recipe.needs?.(options[recipe.key] as never) ?? []) {
       const before = wanted.slice(0, i).some((r) => r.key === need);
       if (!before && !existsSync(join(modelsDir, need, 'metadata.json'))) {
-        throw new Error(`${recipe.key} needs the ${need} model, which is neither trained in this run nor in ${modelsDir}: train it first, or use --model all`);
+        throw new Error(`${recipe.key} needs the ${need} model, which is neither trained in this run nor in ${modelsDir}: train it first (--model ${need},${recipe.key})`);
       }
     }
   });
@@ -44,6 +43,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   const dataset = readDataset(dataDir, run.limit ? { limit: run.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);
   const split = holdoutSplit(dataset.films, { seed: run.seed, folds: run.folds });
+  const folds = foldPlan(dataset.films, { seed: run.seed, folds: run.folds });
   log(`[data] split (seed ${run.seed}, fold 0 of ${run.folds} for validation): ${split.train.length} train, ${split.validation.length} validation (digest ${split.record.digest})`);
   const cacheDir = run.cacheDir ? resolve(run.cacheDir) : defaultCacheRoot(root);
   const results: TrainedModel[] = [];
@@ -59,7 +59,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
     const rng = seedMathRandom(hashString(`${run.seed}:${recipe.key}`));
     try {
       results.push(await recipe.train({
-        films: dataset.films, split, seed: run.seed, backend, cacheDir, modelsDir,
+        films: dataset.films, split, folds, seed: run.seed, backend, cacheDir, modelsDir,
         checkpointDir: join(modelsDir, '.checkpoints', recipe.key), resume: run.resume, signal: controller.signal, rng, log,
       }, recipeOptions[recipe.key] as never));
     } catch (error) {
@@ -76,7 +76,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   if (stoppedIn !== undefined) {
     log(
       `[train] stopped in ${stoppedIn}: nothing was published for it; its last completed epoch (if any) is checkpointed in ${join(modelsDir, '.checkpoints', stoppedIn)}.\n` +
-        `[train] to continue, rerun the same command with --resume${run.model === 'all' ? ` --model ${stoppedIn}` : ''}${run.model === 'all' && stoppedIn !== recipes.at(-1)?.key ? ', then the models after it' : ''}`,
+        `[train] to continue: the same command with --resume --model ${recipes.slice(recipes.findIndex((r) => r.key === stoppedIn)).map((r) => r.key).join(',')}`,
     );
     process.exitCode = 130;
   }
@@ -91,8 +91,9 @@ interface RunFacts {
 
 async function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const byId = new Map(facts.split.validation.map((f) => [f.id, f]));
-  const models = results.map((r) => ({ result: r, metrics: evaluateMultiLabel({ probabilities: r.heldOut.probabilities, labels: r.heldOut.labels, thresholds: r.thresholds }) }));
+  const byId = new Map(facts.dataset.films.map((f) => [f.id, f]));
+  // Out-of-fold scores with cross-fitted thresholds where the recipe computed them; else the validation fold at the model's thresholds.
+  const models = results.map((r) => ({ result: r, metrics: r.outOfSample?.report ?? evaluateMultiLabel({ probabilities: r.heldOut.probabilities, labels: r.heldOut.labels, thresholds: r.thresholds }) }));
   // The table uses films every model saw, so the rows compare like with like.
   const common = results.map((r) => new Set(r.heldOut.ids)).reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
   const commonIds = [...common];
@@ -117,7 +118,7 @@ async function writeRunReport(dir: string, facts: RunFacts, results: TrainedMode
       'duration (min)': (seconds / 60).toFixed(1),
     },
     models: models.map(({ result, metrics }) => ({
-      name: result.key, variant: result.variant, history: result.history, micro: metrics.micro, macro: metrics.macro, macroAllGenres: metrics.macroAllGenres, loss: metrics.loss,
+      name: result.key, variant: result.variant, heldOut: result.outOfSample?.scheme === 'out-of-fold' ? 'out of fold' : 'validation fold', history: result.history, micro: metrics.micro, macro: metrics.macro, macroAllGenres: metrics.macroAllGenres, loss: metrics.loss,
       perGenre: metrics.perGenre.map((g, i) => ({ ...g, threshold: result.thresholds[i]! })), bestEpoch: result.bestEpoch, seconds: result.seconds,
     })),
     films: await Promise.all(table.map(async (row) => {
@@ -126,7 +127,8 @@ async function writeRunReport(dir: string, facts: RunFacts, results: TrainedMode
     })),
   };
   const summary = models.map(({ result, metrics }) => ({
-    name: result.key, variant: result.variant, dir: result.dir, history: result.history, bestEpoch: result.bestEpoch, seconds: result.seconds, validation: metrics,
+    name: result.key, variant: result.variant, dir: result.dir, history: result.history, bestEpoch: result.bestEpoch, seconds: result.seconds,
+    heldOut: result.outOfSample?.scheme ?? 'validation', films: result.heldOut.ids.length, metrics,
   }));
   writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify({ ...report, models: summary }, null, 2)}\n`);
   writeFileAtomic(join(dir, 'report.html'), renderReportHtml(report));

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import {
-  createRng, defaultCacheRoot, findWorkspaceRoot, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, writeFileAtomic,
+  createRng, defaultCacheRoot, findWorkspaceRoot, foldPlan, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, writeFileAtomic,
 } from '@filmgenre/core';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
@@ -46,6 +46,7 @@ export async function tune(options: TuneConfig): Promise<void> {
   const backend = await initBackend(options.backend);
   const dataset = readDataset(resolveDatasetDir(options.data), options.limit ? { limit: options.limit } : {});
   const split = holdoutSplit(dataset.films, { seed: options.seed, folds: options.folds });
+  const folds = foldPlan(dataset.films, { seed: options.seed, folds: options.folds });
   const recipe = RECIPES.find((r) => r.key === options.model)!;
   const outDir = resolve(options.out);
   const cacheDir = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
@@ -63,7 +64,7 @@ export async function tune(options: TuneConfig): Promise<void> {
     let result;
     try {
       result = await recipe.train({
-        films: dataset.films, split, seed: options.seed, backend, cacheDir, modelsDir, checkpointDir: join(modelsDir, '.checkpoints', recipe.key),
+        films: dataset.films, split, folds, seed: options.seed, backend, cacheDir, modelsDir, checkpointDir: join(modelsDir, '.checkpoints', recipe.key),
         resume: false, signal: controller.signal, rng: seedMathRandom(hashString(`${options.seed}:${recipe.key}`)), log,
       }, recipeOptions);
     } catch (error) {

@@ -1,7 +1,7 @@
 export { GENRES, NUM_GENRES, genresOf, type Genre } from './genres.js';
 export { createRng, shuffleInPlace, hashString, seedMathRandom, type Rng, type StatefulRng } from './random.js';
 export {
-  splitTrainValidation, holdoutSplit, foldPlan, foldOf, splitMismatch,
+  splitTrainValidation, holdoutSplit, foldPlan, foldOf, splitMismatch, partitionMismatch,
   type Split, type SplitOptions, type FoldOptions, type HoldoutSplit, type FoldPlan, type SplitRecord,
 } from './split.js';
 export {

@@ -118,3 +118,8 @@ export function foldPlan<T extends { id: string }>(items: readonly T[], options:
     record: { seed, folds: k, validationFold: null, films: items.length, validationFilms: items.length, digest: partitionDigest(items.map((f) => f.id), { folds: k, seed }) },
   };
 }
+
+/** Why two records do not describe the same partition of the same films into folds (ignoring which fold was held out), or null. */
+export function partitionMismatch(expected: SplitRecord, actual: SplitRecord): string | null {
+  return splitMismatch({ ...expected, validationFold: null }, { ...actual, validationFold: null });
+}

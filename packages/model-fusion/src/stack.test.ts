@@ -61,4 +61,16 @@ describe('stacked fusion', () => {
     expect(() => applyStackedFusion(params, { a: fit.members.a, b: fit.members.b.subarray(4) })).toThrow(/b probabilities cover 49 films/);
     expect(() => fitStackedFusion({ members: { a: fit.members.a.subarray(4) }, labels: fit.labels, numGenres: fit.k })).toThrow(/member a: 49 films, labels 50/);
   });
+
+  it('stays finite on a rare genre its members separate perfectly (Newton steps are damped)', () => {
+    const k = 1;
+    const n = 200;
+    const labels = Float32Array.from({ length: n }, (_, i) => (i < 3 ? 1 : 0));
+    const a = Float32Array.from({ length: n }, (_, i) => (i < 3 ? 0.9 : 0.05 + (i % 7) / 100));
+    const b = Float32Array.from({ length: n }, (_, i) => 0.1 + (i % 5) / 50);
+    const params = fitStackedFusion({ members: { a, b }, labels, numGenres: k });
+    expect([...params.weights[0]!, params.bias[0]!].every((v) => Number.isFinite(v) && Math.abs(v) < 100)).toBe(true);
+    const p = applyStackedFusion(params, { a, b });
+    expect(p[0]!).toBeGreaterThan(p[10]!);
+  });
 });

@@ -76,11 +76,27 @@ export function fitStackedFusion(args: FitStackedFusionArgs): StackedFusionParam
     // theta = [bias, w_1..w_m]; start from "trust every member equally".
     const theta = [logit(Math.min(0.999, Math.max(0.001, positives / n))), ...new Array<number>(m).fill(positives > 0 ? 1 / m : 0)];
     if (positives > 0 && positives < n) {
-      for (let iteration = 0; iteration < 25; iteration++) {
+      const rowOf = (i: number) => [1, ...x.map((xm) => xm[i * k + g]!)];
+      // Penalised negative log-likelihood: what each Newton step must decrease (rare genres are
+      // nearly separable, and a full step can then run off to huge weights).
+      const objective = (t: number[]) => {
+        let loss = 0;
+        for (let i = 0; i < n; i++) {
+          const f = rowOf(i);
+          let z = 0;
+          for (let j = 0; j <= m; j++) z += t[j]! * f[j]!;
+          // log(1 + e^z) − y·z, stably.
+          loss += Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - args.labels[i * k + g]! * z;
+        }
+        for (let j = 1; j <= m; j++) loss += 0.5 * l2 * t[j]! ** 2;
+        return loss;
+      };
+      let current = objective(theta);
+      for (let iteration = 0; iteration < 50; iteration++) {
         const grad = new Array<number>(m + 1).fill(0);
         const hess = Array.from({ length: m + 1 }, () => new Array<number>(m + 1).fill(0));
         for (let i = 0; i < n; i++) {
-          const features = [1, ...x.map((xm) => xm[i * k + g]!)];
+          const features = rowOf(i);
           let z = 0;
           for (let j = 0; j <= m; j++) z += theta[j]! * features[j]!;
           const p = sigmoid(z);
@@ -91,17 +107,26 @@ export function fitStackedFusion(args: FitStackedFusionArgs): StackedFusionParam
             for (let b = 0; b <= m; b++) hess[a]![b]! += w * features[a]! * features[b]!;
           }
         }
-        for (let j = 1; j <= m; j++) {
-          grad[j]! += l2 * theta[j]!;
-          hess[j]![j]! += l2;
-        }
+        for (let j = 0; j <= m; j++) hess[j]![j]! += j === 0 ? 1e-6 * n : l2;
+        for (let j = 1; j <= m; j++) grad[j]! += l2 * theta[j]!;
         const step = solve(hess, grad);
-        let change = 0;
-        for (let j = 0; j <= m; j++) {
-          theta[j]! -= step[j]!;
-          change = Math.max(change, Math.abs(step[j]!));
+        // Backtracking: halve the step until the objective decreases.
+        let scale = 1;
+        let next = theta;
+        let value = current;
+        for (let tries = 0; tries < 30; tries++, scale /= 2) {
+          const candidate = theta.map((t, j) => t - scale * step[j]!);
+          const v = objective(candidate);
+          if (v <= current) {
+            next = candidate;
+            value = v;
+            break;
+          }
         }
-        if (change < 1e-7) break;
+        const change = Math.max(...next.map((t, j) => Math.abs(t - theta[j]!)));
+        theta.splice(0, theta.length, ...next);
+        if (current - value < 1e-9 * Math.max(1, current) || change < 1e-7) break;
+        current = value;
       }
     }
     bias.push(theta[0]!);

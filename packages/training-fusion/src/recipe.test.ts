@@ -46,15 +46,19 @@ async function writeMembers(modelsDir: string, splitOf: (key: string) => RecipeC
 }
 
 beforeAll(async () => {
-  ctx = await recipeContext({ workDir: work, key: 'fusion', limit: 200 });
+  ctx = await recipeContext({ workDir: work, key: 'fusion', limit: 320 });
 });
 
 describe('fusionRecipe', () => {
-  it('fits late fusion on the members\' validation predictions and pins the members it was fitted on', async () => {
+  it('chooses stacked or late fusion by cross-validation on the members\' held-out predictions, and pins the members it was fitted on', async () => {
     await writeMembers(ctx.modelsDir);
-    const trained = await fusionRecipe.train(ctx, FusionRecipeOptionsSchema.parse({}));
+    const trained = await fusionRecipe.train(ctx, FusionRecipeOptionsSchema.parse({ members: 'cnn,lstm' }));
     const fusion = readModelMetadata(trained.dir);
-    expect(fusion).toMatchObject({ name: 'fusion', kind: 'fusion', variant: 'late', split: ctx.split.record });
+    // The members were trained on fold 0's complement: the fusion is fitted and scored inside fold 0.
+    expect(fusion).toMatchObject({ name: 'fusion', kind: 'fusion', split: ctx.split.record });
+    const candidates = fusion.metrics['candidates'] as Record<string, { microF1: number }>;
+    expect(Object.keys(candidates).sort()).toEqual(['late', 'stacked']);
+    expect(candidates[fusion.variant]!.microF1).toBe(Math.max(...Object.values(candidates).map((c) => c.microF1)));
     for (const key of ['cnn', 'lstm']) expect(fusion.members?.[key]?.digest).toBe(artifactDigest(readModelMetadata(join(ctx.modelsDir, key)).files));
     expect(trained.heldOut.ids).toEqual(ctx.split.validation.map((f) => f.id));
     // The whole directory loads and warms up as serving loads it.
@@ -65,17 +69,17 @@ describe('fusionRecipe', () => {
   }, 300_000);
 
   it('trains the joint gated unit over the members\' features', async () => {
-    const trained = await fusionRecipe.train(ctx, FusionRecipeOptionsSchema.parse({ kind: 'joint', epochs: 2 }));
-    expect(trained.variant).toBe('joint-gmu');
+    const trained = await fusionRecipe.train(ctx, FusionRecipeOptionsSchema.parse({ kind: 'joint', members: 'cnn,lstm', epochs: 2 }));
+    expect(trained.variant).toBe('joint');
     expect(trained.history).toHaveLength(2);
-    expect(readModelMetadata(trained.dir).preprocessing).toMatchObject({ kind: 'joint', imageFeatureDim: 8, textFeatureDim: 8 });
+    expect(readModelMetadata(trained.dir).preprocessing).toMatchObject({ kind: 'joint', featureMembers: ['cnn', 'lstm'], featureDim: 16 });
   }, 300_000);
 
   it('refuses members trained on another split', async () => {
     const other = join(work, 'other-split');
     const otherSplit = holdoutSplit(ctx.films, { seed: 9 }).record;
     await writeMembers(other, (key) => (key === 'lstm' ? otherSplit : ctx.split.record));
-    await expect(fusionRecipe.train({ ...ctx, modelsDir: other }, FusionRecipeOptionsSchema.parse({})))
+    await expect(fusionRecipe.train({ ...ctx, modelsDir: other }, FusionRecipeOptionsSchema.parse({ members: 'cnn,lstm' })))
       .rejects.toThrow(/fusion: member lstm .* was trained on another split than this run: seed 9 instead of 0/);
   }, 300_000);
 

@@ -160,6 +160,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
   const mirrored = (options.augmentStrength ?? 0) > 0;
   const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES[options.features]!);
   const heads: tf.LayersModel[] = [];
+  let ensemble: tf.LayersModel | undefined;
   try {
     log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
     const bad = new Map<number, string>();
@@ -201,7 +202,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
     });
     heads.push(...cross.heads);
     const { report, thresholds } = crossFittedEvaluation(cross.outOfFold, labels, folds, thresholdStrategy);
-    const model = ensembleHeads(cross.heads, dim, 'cnn_heads');
+    const model = (ensemble = ensembleHeads(cross.heads, dim, 'cnn_heads'));
     const dir = join(ctx.modelsDir, 'cnn');
     const seconds = (Date.now() - started) / 1000;
     const ids = films.map((f) => f.id);
@@ -225,7 +226,9 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
       outOfSample: { scheme: 'out-of-fold', report }, thresholds, history: cross.histories[0] ?? [], seconds,
     };
   } finally {
-    heads.forEach((h) => h.dispose());
+    // The ensemble holds the heads as layers and disposes them with itself.
+    if (ensemble) ensemble.dispose();
+    else heads.forEach((h) => h.dispose());
     extractor.dispose();
   }
 }

@@ -38,6 +38,7 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
   const { log } = ctx;
   const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings') });
   const heads: tf.LayersModel[] = [];
+  let ensemble: tf.LayersModel | undefined;
   try {
     log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} (${encoder.cachedRows} embeddings cached)`);
     const bar = createEpochBar('[sentence] embeddings', ctx.films.length, { metrics: false });
@@ -59,7 +60,7 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
     });
     heads.push(...cross.heads);
     const { report, thresholds } = crossFittedEvaluation(cross.outOfFold, labels, ctx.folds.folds, options.thresholds);
-    const head = ensembleHeads(cross.heads, SENTENCE_EMBEDDING_DIM, 'sentence_heads');
+    const head = (ensemble = ensembleHeads(cross.heads, SENTENCE_EMBEDDING_DIM, 'sentence_heads'));
     const dir = join(ctx.modelsDir, 'sentence');
     const seconds = (Date.now() - started) / 1000;
     const ids = ctx.films.map((f) => f.id);
@@ -80,7 +81,9 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
       outOfSample: { scheme: 'out-of-fold', report }, thresholds, history: cross.histories[0] ?? [], seconds,
     };
   } finally {
-    heads.forEach((h) => h.dispose());
+    // The ensemble holds the heads as layers and disposes them with itself.
+    if (ensemble) ensemble.dispose();
+    else heads.forEach((h) => h.dispose());
     encoder.dispose();
   }
 }

@@ -3,6 +3,7 @@ import { hashString, NUM_GENRES, type StatefulRng } from '@filmgenre/core';
 import { join } from 'node:path';
 import { fitWithEarlyStopping, type EpochLog } from './fit.js';
 import { compileForTraining, positiveClassWeights } from './loss.js';
+import { createEpochBar } from './progress.js';
 import { TrainingInterrupted } from './recipe.js';
 import { featureRowBatches, pickRows, predictRows } from './rows.js';
 
@@ -70,6 +71,8 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
   const bestEpochs: number[] = [];
   try {
     const bags = options.bags ?? 1;
+    // One progress line per head (with an ETA over all of them), not one per epoch of each.
+    const progress = createEpochBar(`[${options.name}] heads`, K * bags, { metrics: false });
     for (let fold = 0; fold < K; fold++) {
       const scored: number[] = [];
       const rest: number[] = [];
@@ -106,23 +109,27 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
           {
             epochs: options.epochs, patience: options.patience, checkpointDir: join(options.checkpointDir, `fold-${fold}-bag-${bag}`), resume: options.resume,
             identity: { ...options.identity, fold, folds: K, bag, bags }, ...(options.rng ? { rng: options.rng } : {}),
-            ...(options.signal ? { signal: options.signal } : {}), ...(options.log ? { log: options.log } : {}),
+            ...(options.signal ? { signal: options.signal } : {}), ...(options.log ? { log: options.log } : {}), quiet: true,
           },
         );
         if (result.interrupted) throw new TrainingInterrupted(`${options.name}: stopped in ${label}`);
         if (scaling) foldScalingIntoFirstDense(head, scaling);
         histories.push(result.history);
         bestEpochs.push(result.bestEpoch);
+        progress.update(heads.length, {});
         const predicted = await predictRows(head, scoredFeatures, options.dim);
         scored.forEach((row, j) => {
           for (let g = 0; g < k; g++) outOfFold[row * k + g]! += predicted[j * k + g]! / bags;
         });
       }
     }
+    progress.stop();
   } catch (error) {
     heads.forEach((h) => h.dispose());
     throw error;
   }
+  const epochs = [...bestEpochs].sort((a, b) => a - b);
+  options.log?.(`[${options.name}] ${heads.length} heads trained; best epochs ${epochs[0]}–${epochs.at(-1)} (median ${epochs[Math.floor(epochs.length / 2)]})`);
   return { outOfFold, heads, histories, bestEpochs };
 }
 

@@ -42,6 +42,8 @@ export interface FitOptions {
   rng?: StatefulRng;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** No progress bar and no per-epoch line (a caller training many small models reports them itself). */
+  quiet?: boolean;
 }
 
 export interface EpochLog extends Record<string, number> {
@@ -189,7 +191,7 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
       break;
     }
     const started = Date.now();
-    const bar = createEpochBar(`[${task.name}] epoch ${epoch}/${options.epochs}`, task.stepsPerEpoch);
+    const bar = options.quiet ? { update() {}, stop() {} } : createEpochBar(`[${task.name}] epoch ${epoch}/${options.epochs}`, task.stepsPerEpoch);
     let steps = 0;
     let lossSum = 0;
     let precisionSum = 0;
@@ -238,7 +240,7 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
       bestValLoss: improved ? val.loss : state.bestValLoss,
       rngState: options.rng?.getState() ?? null,
     };
-    log(
+    if (!options.quiet) log(
       `[${task.name}] epoch ${epoch}: loss ${entry.loss.toFixed(4)} P ${entry.precision.toFixed(3)} R ${entry.recall.toFixed(3)}` +
         ` | val loss ${val.loss.toFixed(4)} P ${val.precision.toFixed(3)} R ${val.recall.toFixed(3)} F1* ${valMicroF1.toFixed(3)}` +
         ` | ${entry.seconds.toFixed(0)} s${improved ? ' | best so far' : ''}`,

@@ -3,6 +3,8 @@
 export interface ReportModel {
   name: string;
   variant: string;
+  /** Which films its scores are on: every film out of fold, or the validation fold. */
+  heldOut?: string;
   history: Record<string, number>[];
   micro: { precision: number; recall: number; f1: number };
   /** Mean over the genres with a positive example in the scored films. */
@@ -99,7 +101,7 @@ export function renderReportHtml(report: RunReport): string {
   const pct = (v: number) => v.toFixed(3);
   const summary = report.models
     .map(
-      (m) => `<tr><td>${escapeHtml(m.name)}</td><td>${escapeHtml(m.variant)}</td><td>${pct(m.loss)}</td><td>${pct(m.micro.precision)}</td><td>${pct(m.micro.recall)}</td><td><b>${pct(m.micro.f1)}</b></td><td>${pct(m.macro.f1)}</td><td>${m.macroAllGenres ? pct(m.macroAllGenres.f1) : '-'}</td><td>${m.bestEpoch ?? '-'}</td><td>${m.seconds ? (m.seconds / 60).toFixed(1) : '-'}</td></tr>`,
+      (m) => `<tr><td>${escapeHtml(m.name)}</td><td>${escapeHtml(m.variant)}</td><td>${escapeHtml(m.heldOut ?? '')}</td><td>${pct(m.loss)}</td><td>${pct(m.micro.precision)}</td><td>${pct(m.micro.recall)}</td><td><b>${pct(m.micro.f1)}</b></td><td>${pct(m.macro.f1)}</td><td>${m.macroAllGenres ? pct(m.macroAllGenres.f1) : '-'}</td><td>${m.bestEpoch ?? '-'}</td><td>${m.seconds ? (m.seconds / 60).toFixed(1) : '-'}</td></tr>`,
     )
     .join('');
   const curves = report.models
@@ -133,11 +135,11 @@ ${lineChart(`${m.name} recall`, [{ label: 'train', values: metric('recall'), col
 th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px;color:#555;text-align:center}.ov{max-width:420px;font-size:12px}</style></head><body>
 <h1>${escapeHtml(report.title)}</h1><p>${escapeHtml(report.createdAt)}</p>
 <table>${facts}</table>
-<h2>Validation summary</h2><p>Per-genre thresholds tuned on the validation split (for micro-F1 unless <code>--thresholds per-genre</code>); loss is binary cross-entropy; macro-F1 averages the genres with at least one positive in the split, macro-F1 (all) every genre, a genre without positives counting 0.</p>
-<table><tr><th>model</th><th>variant</th><th>loss</th><th>micro P</th><th>micro R</th><th>micro F1</th><th>macro F1</th><th>macro F1 (all)</th><th>best epoch</th><th>minutes</th></tr>${summary}</table>
+<h2>Held-out summary</h2><p>Scores on films each model did not train on: every film out of fold (cross-fitted models; each fold thresholded with values tuned on the other folds), or the validation fold (models trained once; thresholds tuned on it, so slightly optimistic); loss is binary cross-entropy; macro-F1 averages the genres with at least one positive in the split, macro-F1 (all) every genre, a genre without positives counting 0.</p>
+<table><tr><th>model</th><th>variant</th><th>scored on</th><th>loss</th><th>micro P</th><th>micro R</th><th>micro F1</th><th>macro F1</th><th>macro F1 (all)</th><th>best epoch</th><th>minutes</th></tr>${summary}</table>
 <h2>Training curves</h2>${curves}
-<h2>F1 per genre (validation)</h2>${genreBars(report.models)}
-<h2>Random validation films: top-3 genres per model against the truth</h2><p>Bold: a predicted genre that is in the truth.</p>
+<h2>F1 per genre (held out)</h2>${genreBars(report.models)}
+<h2>Random held-out films: top-3 genres per model against the truth</h2><p>Bold: a predicted genre that is in the truth.</p>
 <table><tr><th>film</th><th>overview</th><th>truth</th>${modelNames.map((n) => `<th>${escapeHtml(n)}</th>`).join('')}</tr>${films}</table>
 </body></html>`;
 }
