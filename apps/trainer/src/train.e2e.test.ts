@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('trainer end to end on 300 real films', () => {
-  it('trains cnn, lstm and fusion into self-describing directories that reload with the predictions training recorded', async () => {
+  it('trains the default models (cnn, sentence, fusion) into self-describing directories that reload and predict', async () => {
     const run = trainer(['train', '--out', models, '--report-dir', join(work, 'report'), '--limit', '300', '--epochs', '1', '--batch-size', '32', '--seed', '1']);
     expect(run.status, run.stderr).toBe(0);
     // The report's random films carry their posters, embedded: the page is one self-contained file.
@@ -37,30 +37,29 @@ describe('trainer end to end on 300 real films', () => {
     expect(report.match(/<img src="data:image\/jpeg;base64,/g)?.length).toBe(12);
     expect(report).not.toMatch(/src="(https?:|file:)/);
     const films = readDataset(dataDir, { limit: 300 }).films;
-    for (const key of ['cnn', 'lstm']) {
+    for (const key of ['cnn', 'sentence']) {
       const metadata = readModelMetadata(join(models, key));
-      expect(metadata).toMatchObject({ name: key, split: { seed: 1, folds: 5, validationFold: 0, films: 300 } });
+      // Cross-fitted: every film predicted out of fold, the split recorded with no validation fold.
+      expect(metadata).toMatchObject({ name: key, split: { seed: 1, folds: 5, validationFold: null, films: 300 } });
       expect(metadata.thresholds).toHaveLength(NUM_GENRES);
       expect(metadata.versions['@tensorflow/tfjs']).toBe('4.22.0');
-      expect(Object.keys(metadata.files)).toContain('films.json');
       const record = openModelDir(join(models, key)).films();
+      expect(record).toMatchObject({ scheme: 'out-of-fold', heldOut: films.map((f) => f.id) });
+      // Reloaded the way serving loads it, it predicts every film.
       const model = (await loadModel(join(models, key))) as MemberClassifier;
-      const byId = new Map(films.map((f) => [f.id, f]));
-      const predicted = await predictFilms(model, record.heldOut.map((id) => byId.get(id)!), { cacheDir: join(root, '.cache') });
-      expect(predicted.ids).toEqual(record.heldOut);
-      // What serving computes for these films is what training recorded for them.
-      Array.from(predicted.output.probabilities).forEach((p, i) => expect(p).toBeCloseTo(record.heldOutProbabilities[i]!, 5));
+      const predicted = await predictFilms(model, films.slice(0, 20), { cacheDir: join(root, '.cache') });
+      expect(predicted.ids).toHaveLength(20);
+      expect(Array.from(predicted.output.probabilities).every((p) => p > 0 && p < 1)).toBe(true);
       model.dispose();
     }
-    expect(readModelMetadata(join(models, 'cnn')).training).toMatchObject({ augmentation: { mirroredView: 0.5 } });
     const fusion = readModelMetadata(join(models, 'fusion'));
-    expect(fusion).toMatchObject({ name: 'fusion', modality: 'fusion', variant: 'late' });
-    expect(Object.keys(fusion.members ?? {}).sort()).toEqual(['cnn', 'lstm']);
-    // The weighting was chosen by cross-validation among all three, and the choice is recorded.
-    const training = fusion.training as { weighting: string; crossValidatedMicroF1: Record<string, number> };
-    expect(Object.keys(training.crossValidatedMicroF1).sort()).toEqual(['equal', 'per-genre', 'shared']);
-    expect(training.crossValidatedMicroF1[training.weighting]).toBe(Math.max(...Object.values(training.crossValidatedMicroF1)));
-  }, 600_000);
+    expect(fusion).toMatchObject({ name: 'fusion', modality: 'fusion' });
+    expect(Object.keys(fusion.members ?? {}).sort()).toEqual(['cnn', 'sentence']);
+    // The kind was chosen by cross-validation among stacked and late, and the choice is recorded.
+    const candidates = fusion.metrics['candidates'] as Record<string, { microF1: number }>;
+    expect(Object.keys(candidates).sort()).toEqual(['late', 'stacked']);
+    expect(candidates[fusion.variant]!.microF1).toBe(Math.max(...Object.values(candidates).map((c) => c.microF1)));
+  }, 900_000);
 
   it('evaluate writes the documented JSON with both macro-F1s, and warns when it scores films the models trained on', () => {
     const output = join(work, 'evaluation.json');
@@ -68,7 +67,7 @@ describe('trainer end to end on 300 real films', () => {
     expect(run.status, run.stderr).toBe(0);
     const result = JSON.parse(readFileSync(output, 'utf8'));
     expect(result.n).toBe(120);
-    for (const name of ['cnn', 'lstm', 'fusion']) {
+    for (const name of ['cnn', 'sentence', 'fusion']) {
       const model = result.models[name];
       for (const key of ['loss', 'microPrecision', 'microRecall', 'microF1', 'macroF1', 'macroF1AllGenres']) {
         expect(Number.isFinite(model[key]), `${name}.${key}`).toBe(true);

@@ -19,7 +19,7 @@ export interface Trial {
 }
 
 /** Log-uniform and uniform draws from a seeded generator, so a search is repeatable. */
-function sampleParams(rng: () => number, model: 'cnn' | 'lstm'): Trial['params'] {
+function sampleParams(rng: () => number, model: string): Trial['params'] {
   const logUniform = (lo: number, hi: number) => Math.exp(Math.log(lo) + rng() * (Math.log(hi) - Math.log(lo)));
   return {
     learningRate: Number(logUniform(3e-4, 5e-3).toPrecision(2)),

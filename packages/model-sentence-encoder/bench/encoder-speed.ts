@@ -1,8 +1,8 @@
 /**
  * Speed of USE-lite overview embedding on this machine (no cache), per batch size.
  *
- *   npx tsx packages/model-sentence-encoder/scripts/bench-encoder.ts [--n 512] [--batches 1,8,32,64] [--rounds 2]
- *   FILMGENRE_WASM_THREADS=1 npx tsx packages/model-sentence-encoder/scripts/bench-encoder.ts
+ *   npx tsx packages/model-sentence-encoder/bench/encoder-speed.ts [--n 512] [--batches 1,8,32,64] [--rounds 2]
+ *   FILMGENRE_WASM_THREADS=1 npx tsx packages/model-sentence-encoder/bench/encoder-speed.ts
  *
  * Takes the first n development overviews (dataset found as the trainer finds it), embeds them with
  * each batch size in turn, round after round (so drift in machine load hits every size alike), and

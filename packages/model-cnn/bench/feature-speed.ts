@@ -1,7 +1,7 @@
 /**
  * Feature-extraction speed of the pretrained poster extractor per input size, on the active backend.
  * Sizes are interleaved round by round so machine-load drift hits them alike; the median is reported.
- *   npx tsx packages/model-cnn/scripts/bench-features.ts [--sizes 224,160,128,96] [--rounds 5] [--batch 32] [--backend wasm]
+ *   npx tsx packages/model-cnn/bench/feature-speed.ts [--sizes 224,160,128,96] [--rounds 5] [--batch 32] [--backend wasm]
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadavg } from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * Poster pipeline benchmark on the real dataset: cold decode throughput (empty cache in a temp dir),
  * warm cache load per layout, and warm delivery as float32 batch tensors. Prints JSON lines.
- *   tsx packages/data-images/src/bench.ts [--data DIR] [--limit N] [--concurrency 2,4,8] [--layouts files,pack]
+ *   tsx packages/data-images/bench/poster-pipeline.ts [--data DIR] [--limit N] [--concurrency 2,4,8] [--layouts files,pack]
  */
 import { readDataset, resolveDatasetDir } from '@filmgenre/core';
 import { initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
@@ -11,9 +11,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createPosterBatches, streamPosterBatches } from './batches.js';
-import { CACHE_LAYOUTS, type CacheLayout } from './cache.js';
-import { loadPosterSet } from './load.js';
+import { CACHE_LAYOUTS, createPosterBatches, loadPosterSet, streamPosterBatches, type CacheLayout } from '../src/index.js';
 
 const argv = await yargs(hideBin(process.argv))
   .option('data', { type: 'string', describe: 'dataset directory (default: resolveDatasetDir())' })

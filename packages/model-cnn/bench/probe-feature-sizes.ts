@@ -1,7 +1,7 @@
 /**
  * Which input size for the pretrained extractor? Times feature extraction on the active backend and
  * scores each size with a linear probe (logistic regression on the features, k-fold) on a poster subset.
- *   npx tsx packages/model-cnn/scripts/probe-feature-sizes.ts [--n 1500] [--sizes 224,160,128,96] [--backend wasm]
+ *   npx tsx packages/model-cnn/bench/probe-feature-sizes.ts [--n 1500] [--sizes 224,160,128,96] [--backend wasm]
  */
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
