@@ -1,11 +1,28 @@
 import { GENRES } from '@filmgenre/core';
 import type { ServingConfig } from './config.js';
-import { ERROR_CODES } from './errors.js';
+import { ERRORS, errorCodesFor, type ErrorCode, type ErrorRoute } from './errors.js';
 
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+const errorSchema = (codes: readonly ErrorCode[]) => ({
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string', enum: [...codes] }, message: { type: 'string' } },
+    },
+  },
 });
+
+/** The error answers of an operation, one per status, each listing its codes and when they are sent (from the registry). */
+function errorResponses(...routes: ErrorRoute[]): Record<string, object> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of errorCodesFor(...routes)) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code]);
+  return Object.fromEntries([...byStatus].sort(([a], [b]) => a - b).map(([status, codes]) => [String(status), {
+    description: codes.map((c) => `${c}: ${ERRORS[c].description}`).join('; '),
+    content: { 'application/json': { schema: errorSchema(codes) } },
+  }]));
+}
 
 /** The OpenAPI 3.1 description of the HTTP API, with the limits this instance enforces. */
 export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | 'maxOverviewChars' | 'maxInputPixels'>, version: string): object {
@@ -14,7 +31,9 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
     info: {
       title: 'Film genre classifier',
       version,
-      description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code.',
+      description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code (components.schemas.Error lists them all). '
+        + `Any path: ${errorCodesFor('unmatched').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}. `
+        + `Answered by the HTTP server itself, connection then closed: ${errorCodesFor('connection').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}.`,
     },
     paths: {
       '/v1/predict': {
@@ -40,11 +59,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           },
           responses: {
             200: { description: 'Predictions of every model that applies to the input', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-            400: errorResponse('Bad input: NO_INPUT, EMPTY_OVERVIEW, OVERVIEW_TOO_LONG, UNKNOWN_FIELD, MALFORMED_MULTIPART, TOO_MANY_PARTS, POSTER_NOT_AN_IMAGE, POSTER_CORRUPT'),
-            413: errorResponse('POSTER_TOO_LARGE: the upload is over the byte limit'),
-            415: errorResponse('UNSUPPORTED_MEDIA_TYPE: the body is not multipart/form-data'),
-            422: errorResponse('POSTER_TOO_MANY_PIXELS: the image header declares more pixels than allowed'),
-            503: errorResponse('NOT_READY (models still loading) or SHUTTING_DOWN'),
+            ...errorResponses('predict', 'ready', 'any'),
           },
         },
       },
@@ -54,7 +69,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           summary: 'The loaded models: names, variants, versions, metrics, genres and thresholds',
           responses: {
             200: { description: 'Loaded models', content: { 'application/json': { schema: { $ref: '#/components/schemas/Models' } } } },
-            503: errorResponse('NOT_READY'),
+            ...errorResponses('ready', 'any'),
           },
         },
       },
@@ -65,7 +80,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           summary: 'Readiness: models loaded and not shutting down',
           responses: {
             200: { description: 'Ready', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ready' } } } } } },
-            503: errorResponse('NOT_READY or SHUTTING_DOWN'),
+            ...errorResponses('ready'),
           },
         },
       },
@@ -75,20 +90,8 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
     },
     components: {
       schemas: {
-        Error: {
-          type: 'object',
-          required: ['error'],
-          properties: {
-            error: {
-              type: 'object',
-              required: ['code', 'message'],
-              properties: {
-                code: { type: 'string', enum: Object.keys(ERROR_CODES) },
-                message: { type: 'string' },
-              },
-            },
-          },
-        },
+        // Every code of the registry, including those of unmatched routes and of the HTTP server itself.
+        Error: errorSchema(Object.keys(ERRORS) as ErrorCode[]),
         GenreScore: {
           type: 'object',
           required: ['genre', 'probability', 'threshold', 'predicted'],
