@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
 import { defaultConfig } from './config.js';
-import { ERROR_CODES } from './errors.js';
+import { ERROR_CODES, ERRORS } from './errors.js';
 import type { ServingModels } from './models.js';
 import { listen } from './server.js';
 import { form, predictMany, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
@@ -142,7 +142,15 @@ describe('operational endpoints', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/predict', '/v1/models', '/healthz', '/readyz', '/metrics', '/openapi.json', '/']));
     const multipart = doc.paths['/v1/predict']!['post']!.requestBody!.content['multipart/form-data']!;
     expect(Object.keys(multipart.schema.properties)).toEqual(['poster', 'overview']);
-    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(ERROR_CODES).sort());
+    // The request schema is the one the handler validates with, with this instance's limits.
+    expect(multipart.schema).toEqual(expect.objectContaining({ additionalProperties: false }));
+    expect(multipart.schema.properties['overview']).toMatchObject({ maxLength: 10_000 });
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(ERRORS).sort());
+    // Each predict error of the registry is listed under its status.
+    const responses = (doc.paths['/v1/predict']!['post'] as unknown as { responses: Record<string, { content?: Record<string, { schema: { properties: { error: { properties: { code: { enum: string[] } } } } } }> }> }).responses;
+    for (const [code, spec] of Object.entries(ERRORS).filter(([, e]) => (e.routes as readonly string[]).includes('predict'))) {
+      expect(responses[String(spec.status)]!.content!['application/json']!.schema.properties.error.properties.code.enum, code).toContain(code);
+    }
   });
 
   it('GET / serves one self-contained page under a strict CSP', async () => {
@@ -253,6 +261,15 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
   it('empty or blank overview → 400 EMPTY_OVERVIEW', async () => {
     await expectError(await predict(form({ overview: '' })), 400, 'EMPTY_OVERVIEW');
     await expectError(await predict(form({ overview: '  \n\t ' })), 400, 'EMPTY_OVERVIEW');
+  });
+
+  it('an overview with no visible character (zero-width spaces, U+FEFF, format and control characters) → 400 EMPTY_OVERVIEW', async () => {
+    await expectError(await predict(form({ overview: '\u200B'.repeat(500) })), 400, 'EMPTY_OVERVIEW');
+    await expectError(await predict(form({ overview: '\uFEFF\u200C\u200D\u2060 \u00AD\u202E\u0007\u3164' })), 400, 'EMPTY_OVERVIEW');
+    // Invisible characters inside real text are dropped, and not counted.
+    const res = await predict(form({ overview: `\u200B${overview}\uFEFF` }));
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as PredictAnswer).input['overview']).toEqual({ chars: [...overview.trim()].length });
   });
 
   it('overview over 10,000 characters → 400 OVERVIEW_TOO_LONG (just over, and far over)', async () => {

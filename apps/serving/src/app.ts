@@ -1,7 +1,6 @@
 import { decodePoster, POSTER_FORMATS, PosterError, probePoster, type PosterProbe } from '@filmgenre/data-images';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
-import multer from 'multer';
 import type { Logger } from 'pino';
 import type { ServingConfig } from './config.js';
 import { ApiError, errorBody } from './errors.js';
@@ -9,6 +8,7 @@ import { createMetrics, type ServingMetrics } from './metrics.js';
 import type { ModelKey, ServingModels } from './models.js';
 import { openApiDocument } from './openapi.js';
 import { PAGE_SCRIPT_HASH, PAGE_STYLE_HASH, renderPage } from './page.js';
+import { createPredictRequestParser, predictInputOf } from './predict-request.js';
 import { Predictor, type ModelRun } from './predictor.js';
 
 export const API_VERSION = '1.0.0';
@@ -37,8 +37,6 @@ export interface ServingApp {
    */
   drain(): Promise<void>;
 }
-
-const ALLOWED_FIELDS = new Set(['overview']);
 
 export function createApp(options: CreateAppOptions): ServingApp {
   const { config, logger } = options;
@@ -131,26 +129,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     next();
   };
 
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: {
-      fileSize: config.maxUploadBytes,
-      files: 1,
-      fields: 4,
-      parts: 6,
-      // UTF-8 takes up to 4 bytes per character; the character limit itself is checked after parsing.
-      fieldSize: config.maxOverviewChars * 4 + 1024,
-      fieldNameSize: 100,
-      headerPairs: 20,
-    },
-  }).single('poster');
-
-  const parseMultipart: RequestHandler = (req, res, next) => {
-    if (!req.is('multipart/form-data')) {
-      return next(new ApiError('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with a 'poster' file and/or an 'overview' field (got ${req.headers['content-type'] ?? 'no content type'})`));
-    }
-    upload(req, res, (error?: unknown) => next(error === undefined ? undefined : multipartError(error, config)));
-  };
+  const parsePredictRequest = createPredictRequestParser(config);
 
   app.get('/', (_req, res) => {
     res.type('html').setHeader('Cache-Control', 'no-cache');
@@ -209,35 +188,18 @@ export function createApp(options: CreateAppOptions): ServingApp {
     next();
   };
 
-  app.post('/v1/predict', requireReady, countPreparing, parseMultipart, async (req: Request, res: Response, next: NextFunction) => {
+  app.post('/v1/predict', requireReady, countPreparing, parsePredictRequest, async (req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();
     try {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      if ('poster' in body) throw new ApiError('UNKNOWN_FIELD', "'poster' must be sent as a file (a form part with a filename), not as text");
-      const unknown = Object.keys(body).filter((k) => !ALLOWED_FIELDS.has(k));
-      if (unknown.length) throw new ApiError('UNKNOWN_FIELD', `unknown form field(s): ${unknown.map((k) => `'${k}'`).join(', ')}; only 'poster' (file) and 'overview' (text) are accepted`);
-      const rawOverview = body['overview'];
-      if (rawOverview !== undefined && typeof rawOverview !== 'string') throw new ApiError('UNKNOWN_FIELD', "'overview' must be sent once, as a plain text field");
-      const file = req.file;
-      if (!file && rawOverview === undefined) throw new ApiError('NO_INPUT', "send a 'poster' file, an 'overview' text field, or both");
-
-      let overview: string | undefined;
-      if (rawOverview !== undefined) {
-        overview = rawOverview.trim();
-        if (!overview) throw new ApiError('EMPTY_OVERVIEW', "'overview' is empty");
-        const chars = [...overview].length;
-        if (chars > config.maxOverviewChars) throw new ApiError('OVERVIEW_TOO_LONG', `'overview' has ${chars} characters; at most ${config.maxOverviewChars} are accepted`);
-      }
-
+      const { poster: file, overview } = predictInputOf(res);
       const loaded = models!;
       let poster: Uint8Array | undefined;
       let posterInfo: { format: string; width: number; height: number; bytes: number } | undefined;
       const decodeStarted = performance.now();
       if (file) {
-        if (file.size === 0) throw new ApiError('POSTER_NOT_AN_IMAGE', "'poster' is empty");
         let header: PosterProbe;
         try {
-          header = await probePoster(file.buffer);
+          header = await probePoster(file);
         } catch (error) {
           throw posterApiError(error);
         }
@@ -247,11 +209,11 @@ export function createApp(options: CreateAppOptions): ServingApp {
           throw new ApiError('POSTER_TOO_MANY_PIXELS', `'poster' is ${header.width}×${header.height} = ${header.pixels} pixels; at most ${config.maxInputPixels} are accepted`);
         }
         try {
-          poster = await decodePoster(file.buffer, { size: loaded.cnn.imageSize, limitInputPixels: config.maxInputPixels });
+          poster = await decodePoster(file, { size: loaded.cnn.imageSize, limitInputPixels: config.maxInputPixels });
         } catch (error) {
           throw posterApiError(error);
         }
-        posterInfo = { format: header.format, width: header.width, height: header.height, bytes: file.size };
+        posterInfo = { format: header.format, width: header.width, height: header.height, bytes: file.length };
       }
       const decodeMs = performance.now() - decodeStarted;
 
@@ -352,38 +314,6 @@ function posterApiError(error: unknown): unknown {
     default:
       return new ApiError('POSTER_CORRUPT', "'poster' could not be decoded: the file is corrupt or truncated");
   }
-}
-
-/** Maps multer's and busboy's errors to stable API errors. */
-function multipartError(error: unknown, config: ServingConfig): ApiError {
-  if (error instanceof multer.MulterError) {
-    switch (error.code as string) {
-      case 'LIMIT_FILE_SIZE':
-        return new ApiError('POSTER_TOO_LARGE', `'poster' is larger than ${config.maxUploadBytes} bytes`);
-      case 'LIMIT_FIELD_VALUE':
-        return error.field === 'overview'
-          ? new ApiError('OVERVIEW_TOO_LONG', `'overview' is longer than ${config.maxOverviewChars} characters`)
-          : new ApiError('UNKNOWN_FIELD', `unknown form field '${error.field ?? ''}'`);
-      case 'LIMIT_UNEXPECTED_FILE':
-        return new ApiError('UNKNOWN_FIELD', error.field === 'poster'
-          ? "only one 'poster' file is accepted"
-          : `unexpected file field '${error.field ?? ''}'; the poster goes in a file field named 'poster'`);
-      case 'LIMIT_FILE_COUNT':
-        return new ApiError('UNKNOWN_FIELD', "only one 'poster' file is accepted");
-      case 'LIMIT_PART_COUNT':
-      case 'LIMIT_FIELD_COUNT':
-      case 'LIMIT_FIELD_KEY':
-      case 'LIMIT_FIELD_NESTING':
-      case 'LIMIT_FIELD_ARRAY_INDEX':
-        return new ApiError('TOO_MANY_PARTS', `the form has too many or too large parts (${error.message.toLowerCase()})`);
-      default:
-        return new ApiError('MALFORMED_MULTIPART', `the multipart body is malformed (${error.message.toLowerCase()})`);
-    }
-  }
-  // Anything else raised while parsing comes from busboy reading a broken body (no boundary,
-  // truncated part, bad header): the client's fault, and never worth a stack trace.
-  const message = error instanceof Error ? error.message : String(error);
-  return new ApiError('MALFORMED_MULTIPART', `the multipart body is malformed (${message.replace(/^multipart: /i, '').toLowerCase()})`);
 }
 
 /** Minimal CORS for an allow-list of origins ('*' allows any). Only installed when origins are configured. */

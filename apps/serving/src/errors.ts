@@ -1,3 +1,5 @@
+import { POSTER_FORMATS } from '@filmgenre/data-images';
+
 /**
  * The one error registry: every code a client can receive, its HTTP status and what it means. The
  * handlers raise these codes, the OpenAPI document lists them per route from here, and a test checks
@@ -19,12 +21,12 @@ interface ErrorSpec {
 
 export const ERRORS = {
   NO_INPUT: { status: 400, description: 'neither `poster` nor `overview`', routes: ['predict'] },
-  EMPTY_OVERVIEW: { status: 400, description: '`overview` empty or only whitespace', routes: ['predict'] },
-  OVERVIEW_TOO_LONG: { status: 400, description: 'more than `--max-overview-chars` characters (Unicode code points)', routes: ['predict'] },
+  EMPTY_OVERVIEW: { status: 400, description: '`overview` has no visible character: empty, or only whitespace, control or format characters (e.g. zero-width spaces U+200B, U+FEFF)', routes: ['predict'] },
+  OVERVIEW_TOO_LONG: { status: 400, description: 'more than `--max-overview-chars` characters (Unicode code points, counted after removing control and format characters)', routes: ['predict'] },
   UNKNOWN_FIELD: { status: 400, description: 'a field other than `poster`/`overview`, a field sent twice, a second file', routes: ['predict'] },
   MALFORMED_MULTIPART: { status: 400, description: 'broken multipart body (no boundary, truncated part…)', routes: ['predict'] },
   TOO_MANY_PARTS: { status: 400, description: 'more parts or fields than a valid request can have', routes: ['predict'] },
-  POSTER_NOT_AN_IMAGE: { status: 400, description: 'empty file, or not JPEG/PNG/WebP/GIF/TIFF/AVIF (SVG is refused)', routes: ['predict'] },
+  POSTER_NOT_AN_IMAGE: { status: 400, description: `empty file, or not ${POSTER_FORMATS.join('/')} (SVG is refused)`, routes: ['predict'] },
   POSTER_CORRUPT: { status: 400, description: 'header readable but the image does not decode (e.g. truncated JPEG)', routes: ['predict'] },
   POSTER_TOO_LARGE: { status: 413, description: 'upload over `--max-upload-bytes`', routes: ['predict'] },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'body not `multipart/form-data`', routes: ['predict'] },

@@ -1,6 +1,7 @@
 import { GENRES } from '@filmgenre/core';
-import type { ServingConfig } from './config.js';
+import { z } from 'zod';
 import { ERRORS, errorCodesFor, type ErrorCode, type ErrorRoute } from './errors.js';
+import { predictFormSchema, type RequestLimits } from './predict-request.js';
 
 const errorSchema = (codes: readonly ErrorCode[]) => ({
   type: 'object',
@@ -25,7 +26,9 @@ function errorResponses(...routes: ErrorRoute[]): Record<string, object> {
 }
 
 /** The OpenAPI 3.1 description of the HTTP API, with the limits this instance enforces. */
-export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | 'maxOverviewChars' | 'maxInputPixels'>, version: string): object {
+export function openApiDocument(config: RequestLimits, version: string): object {
+  // The form's JSON Schema comes from the zod schema the handler validates with (input side: what a client sends).
+  const { $schema: _, ...requestSchema } = z.toJSONSchema(predictFormSchema(config), { io: 'input', unrepresentable: 'any' });
   return {
     openapi: '3.1.0',
     info: {
@@ -33,7 +36,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
       version,
       description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code (components.schemas.Error lists them all). '
         + `Any path: ${errorCodesFor('unmatched').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}. `
-        + `Answered by the HTTP server itself, connection then closed: ${errorCodesFor('connection').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}.`,
+        + (errorCodesFor('connection').length ? `Answered by the HTTP server itself, connection then closed: ${errorCodesFor('connection').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}.` : ''),
     },
     paths: {
       '/v1/predict': {
@@ -44,15 +47,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
             required: true,
             content: {
               'multipart/form-data': {
-                schema: {
-                  type: 'object',
-                  additionalProperties: false,
-                  properties: {
-                    poster: { type: 'string', format: 'binary', description: `Poster image (JPEG, PNG, WebP, GIF, TIFF…), at most ${config.maxUploadBytes} bytes and ${config.maxInputPixels} pixels.` },
-                    overview: { type: 'string', minLength: 1, maxLength: config.maxOverviewChars, description: 'Plot overview in English.' },
-                  },
-                  description: 'At least one of poster and overview. No other field is accepted.',
-                },
+                schema: requestSchema,
                 encoding: { poster: { contentType: 'image/*' } },
               },
             },
