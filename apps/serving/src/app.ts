@@ -1,4 +1,3 @@
-import { decodePoster, POSTER_FORMATS, PosterError, probePoster, type PosterProbe } from '@filmgenre/data-images';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
@@ -7,6 +6,7 @@ import { ApiError, errorBody } from './errors.js';
 import { createMetrics, type ServingMetrics } from './metrics.js';
 import type { ModelKey, ServingModels } from './models.js';
 import { openApiDocument } from './openapi.js';
+import { PosterDecoder } from './poster-decoder.js';
 import { PAGE_SCRIPT_HASH, PAGE_STYLE_HASH, renderPage } from './page.js';
 import { createPredictRequestParser, predictInputOf } from './predict-request.js';
 import { Predictor, type ModelRun } from './predictor.js';
@@ -30,6 +30,8 @@ export interface ServingApp {
   isReady(): boolean;
   /** Requests being handled right now. */
   inFlight(): number;
+  /** The poster decoder (its `active` decodes may outlive their requests, see poster-decoder.ts). */
+  decoder: PosterDecoder;
   /**
    * Starts a graceful stop: /readyz turns 503, new predictions get SHUTTING_DOWN, responses ask
    * clients to close their connection; resolves once in-flight requests and queued model calls are
@@ -130,6 +132,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
   };
 
   const parsePredictRequest = createPredictRequestParser(config);
+  const decoder = new PosterDecoder(config, metrics);
 
   app.get('/', (_req, res) => {
     res.type('html').setHeader('Cache-Control', 'no-cache');
@@ -197,23 +200,9 @@ export function createApp(options: CreateAppOptions): ServingApp {
       let posterInfo: { format: string; width: number; height: number; bytes: number } | undefined;
       const decodeStarted = performance.now();
       if (file) {
-        let header: PosterProbe;
-        try {
-          header = await probePoster(file);
-        } catch (error) {
-          throw posterApiError(error);
-        }
-        if (!(header.pixels > 0)) throw new ApiError('POSTER_NOT_AN_IMAGE', "'poster' declares no size in its header");
-        // The decompression-bomb guard: a few kB can declare gigapixels; refuse before decoding a byte.
-        if (header.pixels > config.maxInputPixels) {
-          throw new ApiError('POSTER_TOO_MANY_PIXELS', `'poster' is ${header.width}×${header.height} = ${header.pixels} pixels; at most ${config.maxInputPixels} are accepted`);
-        }
-        try {
-          poster = await decodePoster(file, { size: loaded.cnn.imageSize, limitInputPixels: config.maxInputPixels });
-        } catch (error) {
-          throw posterApiError(error);
-        }
-        posterInfo = { format: header.format, width: header.width, height: header.height, bytes: file.length };
+        const decoded = await decoder.decode(file, loaded.cnn.imageSize);
+        poster = decoded.pixels;
+        posterInfo = { format: decoded.header.format, width: decoded.header.width, height: decoded.header.height, bytes: file.length };
       }
       const decodeMs = performance.now() - decodeStarted;
 
@@ -269,6 +258,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     ready,
     isReady: () => state === 'ready',
     inFlight: () => inFlight,
+    decoder,
     async drain() {
       if (state !== 'failed') state = 'draining';
       if (inFlight > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
@@ -301,19 +291,6 @@ function describeRun(models: ServingModels, key: ModelKey, run: ModelRun) {
     predicted: genres.filter((g) => g.predicted).map((g) => g.genre),
     timings: { waitMs: round(run.waitMs, 3), inferenceMs: round(run.runMs, 3), batchSize: run.batchSize },
   };
-}
-
-/** Maps the poster decoder's errors to API errors; anything else is a server fault and passes through. */
-function posterApiError(error: unknown): unknown {
-  if (!(error instanceof PosterError)) return error;
-  switch (error.kind) {
-    case 'unsupported':
-      return new ApiError('POSTER_NOT_AN_IMAGE', `'poster' is not an image in a supported format (${POSTER_FORMATS.join(', ')})`);
-    case 'too-large':
-      return new ApiError('POSTER_TOO_MANY_PIXELS', "'poster' has more pixels than allowed");
-    default:
-      return new ApiError('POSTER_CORRUPT', "'poster' could not be decoded: the file is corrupt or truncated");
-  }
 }
 
 /** Minimal CORS for an allow-list of origins ('*' allows any). Only installed when origins are configured. */

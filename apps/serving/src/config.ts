@@ -45,7 +45,18 @@ export const OPTIONS = {
    * Largest poster in pixels (width × height read from the header before decoding). Decoding a
    * 30,000 × 30,000 PNG of a few kB would need 2.7 GB of RGB: such files are refused up front.
    */
-  maxInputPixels: option({ schema: z.number().int().positive(), default: 25_000_000, type: 'number', describe: 'largest poster in pixels (width × height)' }),
+  maxInputPixels: option({ schema: z.number().int().positive(), default: 25_000_000, type: 'number', describe: 'largest poster in pixels (width × height), read from the header before decoding' }),
+  /** Longest side of a poster, read from the header before decoding. */
+  maxInputSide: option({ schema: z.number().int().positive(), default: 10_000, type: 'number', describe: 'longest poster side in pixels, read from the header before decoding' }),
+  /**
+   * Longest side over shortest side. A 97 KB PNG of 1 × 25,000,000 pixels (within the pixel limit)
+   * took 7–9 s to decode here; within a ratio of 10 the worst measured decode was ≈ 1 s.
+   */
+  maxAspectRatio: option({ schema: z.number().min(1), default: 10, type: 'number', describe: 'largest ratio of the longer poster side to the shorter one, read from the header' }),
+  /** A poster's decode is answered with POSTER_DECODE_TIMEOUT when it takes longer than this. */
+  decodeTimeoutMs: option({ schema: z.number().int().positive(), default: 3_000, type: 'number', describe: 'deadline of one poster decode (and of its wait for the large-poster decoder)' }),
+  /** Posters over this many pixels are decoded one at a time, so slow decodes hold at most one libuv thread. */
+  largePosterPixels: option({ schema: z.number().int().min(0), default: 2_000_000, type: 'number', describe: 'posters over this many pixels are decoded one at a time' }),
   /** How long the first request of a micro-batch waits for others before the model runs. */
   batchWindowMs: option({ schema: z.number().min(0).max(1_000), default: 2, type: 'number', describe: 'micro-batch window in milliseconds' }),
   maxBatch: option({ schema: z.number().int().min(1).max(1_024), default: 32, type: 'number', describe: 'largest micro-batch per model call' }),

@@ -1,65 +1,10 @@
 // The real entry point as a process: startup refusals, readiness, SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
-
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
-
-interface Proc {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-  /** Resolves with the first JSON log line whose msg matches. */
-  waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
-
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SERVING_LOG_LEVEL: 'info' },
-  });
-  const stdout: string[] = [];
-  let stderr = '';
-  let buffered = '';
-  const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      stdout.push(line);
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      for (const w of waiters.filter((w) => w.msg === parsed['msg'])) w.resolve(parsed);
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    stdout,
-    stderr: () => stderr,
-    exited,
-    waitFor(msg, timeoutMs = 60_000) {
-      const seen = stdout.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } }).find((p) => p?.['msg'] === msg);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no '${msg}' log line within ${timeoutMs} ms; stderr: ${stderr}; stdout: ${stdout.join('\n')}`)), timeoutMs);
-        waiters.push({ msg, resolve: (v) => { clearTimeout(timer); resolve(v); } });
-        void exited.then((code) => reject(new Error(`exited with ${code} before '${msg}'; stderr: ${stderr}`)));
-      });
-    },
-  };
-}
+import { start } from './testing/process.js';
 
 let models: TestModels;
 const scratch: string[] = [];
