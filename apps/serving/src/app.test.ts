@@ -365,6 +365,59 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     }
   });
 
+  it('a non-finite probability → 500 MODEL_OUTPUT_INVALID and a log line naming the model, never a 200 with null; other requests unaffected', async () => {
+    const real = server.models;
+    const POISON = 'poisoned overview';
+    const poison = (texts: string[], probabilities: Float32Array) => {
+      const out = probabilities.slice();
+      texts.forEach((t, i) => { if (t === POISON) out.fill(Number.NaN, i * GENRES.length, i * GENRES.length + 3).fill(Infinity, i * GENRES.length + 3, (i + 1) * GENRES.length); });
+      return out;
+    };
+    const broken: ServingModels = {
+      ...real,
+      lstm: {
+        metadata: real.lstm.metadata,
+        predict: async (texts) => poison(texts, await real.lstm.predict(texts)),
+        predictWithFeatures: async (texts) => {
+          const result = await real.lstm.predictWithFeatures(texts);
+          return { ...result, probabilities: poison(texts, result.probabilities) };
+        },
+        dispose: () => {},
+      },
+    };
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const serving = createApp({ models: broken, config: defaultConfig({ batchWindowMs: 20 }), logger });
+    await serving.ready;
+    const running = await listen(serving, { host: '127.0.0.1', port: 0 });
+    try {
+      const send = (text: string) => fetch(`${running.url}/v1/predict`, { method: 'POST', body: form({ overview: text }) });
+      // Batched together: only the poisoned one fails.
+      const [bad, good] = await Promise.all([send(POISON), send(overview)]);
+      const message = await expectError(bad, 500, 'MODEL_OUTPUT_INVALID');
+      expect(message).toMatch(/lstm/);
+      expect(good.status).toBe(200);
+      const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'model produced an invalid probability');
+      expect(logged).toMatchObject({ level: 50, model: 'lstm', modelName: real.lstm.metadata.name, invalid: 25, example: 'NaN' });
+      const metrics = await (await fetch(`${running.url}/metrics`)).text();
+      expect(metrics).toMatch(/model_invalid_outputs_total\{model="lstm"\} 1/);
+    } finally {
+      await running.close(1_000);
+    }
+  });
+
+  it('a model answering NaN to the warm-up is refused before the server turns ready', async () => {
+    const real = server.models;
+    const nan = (n: number) => new Float32Array(n * GENRES.length).fill(Number.NaN);
+    const broken: ServingModels = {
+      ...real,
+      cnn: { ...real.cnn, predict: async (p) => nan(p.length), predictWithFeatures: async (p) => ({ ...(await real.cnn.predictWithFeatures(p)), probabilities: nan(p.length) }), dispose: () => {} },
+    };
+    const serving = createApp({ models: broken, config: defaultConfig({ logLevel: 'silent' }), logger: pino({ level: 'silent' }) });
+    await expect(serving.ready).rejects.toThrow(new RegExp(`cnn model '${real.cnn.metadata.name}' produced 25 invalid probabilities \\(e\\.g\\. NaN\\) at warm-up`));
+    expect(serving.isReady()).toBe(false);
+  });
+
   it('the server is still up and answering after all of the above', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await predict(form({ poster, overview }))).status).toBe(200);

@@ -9,7 +9,7 @@ import { openApiDocument } from './openapi.js';
 import { PosterDecoder } from './poster-decoder.js';
 import { PAGE_SCRIPT_HASH, PAGE_STYLE_HASH, renderPage } from './page.js';
 import { createPredictRequestParser, predictInputOf } from './predict-request.js';
-import { Predictor, type ModelRun } from './predictor.js';
+import { ModelOutputError, Predictor, type ModelRun } from './predictor.js';
 
 export const API_VERSION = '1.0.0';
 
@@ -238,10 +238,16 @@ export function createApp(options: CreateAppOptions): ServingApp {
   app.use((req, _res, next) => next(new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path}; see /openapi.json`)));
 
   const errorHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
-    const apiError = error instanceof ApiError
-      ? error
-      : new ApiError('INTERNAL', 'internal error; the server logged the details');
-    if (apiError.code === 'INTERNAL') logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    let apiError: ApiError;
+    if (error instanceof ApiError) {
+      apiError = error;
+    } else if (error instanceof ModelOutputError) {
+      logger.error({ model: error.model, modelName: error.modelName, invalid: error.invalid, example: String(error.example), method: req.method, path: req.path }, 'model produced an invalid probability');
+      apiError = new ApiError('MODEL_OUTPUT_INVALID', `the ${error.model} model produced an invalid probability for this input; the server logged the details`);
+    } else {
+      logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+      apiError = new ApiError('INTERNAL', 'internal error; the server logged the details');
+    }
     if (res.headersSent) {
       // Too late for a clean error: cut the connection so the client sees a failure, not a partial body.
       res.destroy();

@@ -35,6 +35,7 @@ export const ERRORS = {
   POSTER_ASPECT_RATIO_TOO_EXTREME: { status: 422, description: 'longer side over `--max-aspect-ratio` times the shorter one (e.g. 1 × 25,000,000): refused before decoding', routes: ['predict'] },
   POSTER_DECODE_TIMEOUT: { status: 422, description: 'decoding took longer than `--decode-timeout-ms` (an image that is slow to decode; send a smaller one)', routes: ['predict'] },
   POSTER_DECODE_BUSY: { status: 503, description: 'other large posters (over `--large-poster-pixels`) hold the one-at-a-time decoder and this one could not start within `--decode-timeout-ms`, or 8 already wait; retry after `Retry-After` seconds', routes: ['predict'] },
+  MODEL_OUTPUT_INVALID: { status: 500, description: 'a model produced a non-finite probability (or one outside [0, 1]) for this input: a fault of the model, logged with its name, counted in `model_invalid_outputs_total`; never a 200 with `null`', routes: ['predict'] },
   NOT_FOUND: { status: 404, description: 'unknown route', routes: ['unmatched'] },
   METHOD_NOT_ALLOWED: { status: 405, description: 'known route, wrong method (with an `Allow` header)', routes: ['unmatched'] },
   NOT_READY: { status: 503, description: 'models still loading (or they failed to load)', routes: ['ready'] },

@@ -8,6 +8,7 @@ export interface ServingMetrics {
   inferenceDuration: Histogram<'model'>;
   batchSize: Histogram<'model'>;
   queueWait: Histogram<'model'>;
+  invalidOutputs: Counter<'model'>;
   liveTensors: Gauge<'runtime'>;
   posterDecodeDuration: Histogram<'lane' | 'outcome'>;
   largePostersWaiting: Gauge;
@@ -70,6 +71,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Servi
     posterDecodesRunning: new Gauge({
       name: 'poster_decodes_running',
       help: 'Poster decodes running in libvips, including those whose request was already answered at the deadline',
+      registers: [registry],
+    }),
+    invalidOutputs: new Counter({
+      name: 'model_invalid_outputs_total',
+      help: 'Requests answered 500 MODEL_OUTPUT_INVALID because a model produced a non-finite probability (or one outside [0, 1]), by model',
+      labelNames: ['model'],
       registers: [registry],
     }),
     liveTensors: new Gauge({
