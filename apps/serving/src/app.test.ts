@@ -1,6 +1,8 @@
 import { GENRES } from '@filmgenre/core';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { deflateSync, crc32 } from 'node:zlib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -421,6 +423,76 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
   it('the server is still up and answering after all of the above', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await predict(form({ poster, overview }))).status).toBe(200);
+  });
+});
+
+/** Sends raw bytes on a new connection and reads the answer until the server closes it. */
+async function rawExchange(url: string, request: string | Buffer, options: { keepSending?: boolean } = {}): Promise<{ status: number; head: string; body: string; ms: number }> {
+  const { port, hostname } = new URL(url);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString();
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body, ms: performance.now() - started });
+    });
+    socket.write(request);
+    if (!options.keepSending) socket.end();
+  });
+}
+
+function expectRawError(answer: { status: number; head: string; body: string }, status: number, code: keyof typeof ERRORS): void {
+  expect(answer.status, answer.head).toBe(status);
+  expect(answer.head).toMatch(/content-type: application\/json/i);
+  expect(JSON.parse(answer.body)).toMatchObject({ error: { code } });
+}
+
+describe('errors the HTTP server answers itself carry the JSON shape', () => {
+  it('a 100 KB URL → 431 HEADERS_TOO_LARGE, as JSON, read by the client instead of a reset', async () => {
+    const res = await new Promise<{ status?: number; type?: string; body: string }>((resolve, reject) => {
+      const req = request(`${server.url}/?q=${'a'.repeat(100_000)}`, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode, type: r.headers['content-type'], body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(431);
+    expect(res.type).toMatch(/application\/json/);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'HEADERS_TOO_LARGE' } });
+    expectRawError(await rawExchange(server.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ${'c'.repeat(20_000)}\r\n\r\n`), 431, 'HEADERS_TOO_LARGE');
+  });
+
+  it('a malformed request line or header, or HTTP/1.1 without Host → 400 BAD_REQUEST', async () => {
+    expectRawError(await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n'), 400, 'BAD_REQUEST');
+    expectRawError(await rawExchange(server.url, 'NOT A REQUEST\r\n\r\n'), 400, 'BAD_REQUEST');
+    expectRawError(await rawExchange(server.url, 'POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'), 400, 'BAD_REQUEST');
+    expectRawError(await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400, 'BAD_REQUEST');
+    // HTTP/1.0 needs no Host.
+    expect((await rawExchange(server.url, 'GET /healthz HTTP/1.0\r\n\r\n')).status).toBe(200);
+  });
+
+  it('Expect other than 100-continue → 417 EXPECTATION_FAILED; CONNECT → 405 METHOD_NOT_ALLOWED', async () => {
+    expectRawError(await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: a-miracle\r\nConnection: close\r\n\r\n'), 417, 'EXPECTATION_FAILED');
+    expectRawError(await rawExchange(server.url, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('headers or a body that arrive too slowly → 408 REQUEST_TIMEOUT', async () => {
+    const slow = await startServer(models.dir, { headersTimeoutMs: 300, requestTimeoutMs: 600 }, server.models);
+    try {
+      const headers = await rawExchange(slow.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', { keepSending: true });
+      expectRawError(headers, 408, 'REQUEST_TIMEOUT');
+      expect(headers.ms).toBeLessThan(5_000);
+      const body = await rawExchange(slow.url, 'POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n', { keepSending: true });
+      expectRawError(body, 408, 'REQUEST_TIMEOUT');
+    } finally {
+      await slow.stop({ dispose: false });
+    }
   });
 });
 

@@ -120,6 +120,13 @@ export function createApp(options: CreateAppOptions): ServingApp {
     }),
   );
 
+  // RFC 9112: an HTTP/1.1 request without Host is a 400. Node would answer it with an empty body
+  // (server.ts turns its check off), so it is answered here, in the JSON shape.
+  app.use((req, _res, next) => {
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) return next(new ApiError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', { Connection: 'close' }));
+    next();
+  });
+
   if (config.corsOrigins.length) app.use(cors(config.corsOrigins));
 
   const page = renderPage({ maxOverviewChars: config.maxOverviewChars });

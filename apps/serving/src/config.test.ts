@@ -46,6 +46,7 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--max-batch', '0'], {})).toThrow(/--max-batch/);
     expect(() => parseConfig(['--backend', 'gpu'], {})).toThrow(/--backend/);
     expect(() => parseConfig(['--bogus-flag'], {})).toThrow(/bogus-flag/i);
+    expect(() => parseConfig(['--headers-timeout-ms', '70000'], {})).toThrow(/--headers-timeout-ms: must not exceed --request-timeout-ms/);
   });
 });
 

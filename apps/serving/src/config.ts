@@ -94,6 +94,11 @@ export const OPTIONS = {
    * so the wait of the requests behind it, longer; with one batch per poster worker, 8 keeps both busy.
    */
   maxPosterBatch: option({ schema: z.number().int().min(1).max(1_024), default: 8, type: 'number', describe: 'largest micro-batch per poster-model call' }),
+  /** Node's maxHeaderSize: request line + headers; more is answered 431 HEADERS_TOO_LARGE (JSON). */
+  maxHeaderBytes: option({ schema: z.number().int().min(1_024).max(1_048_576), default: 16_384, type: 'number', describe: 'largest request line + headers in bytes (more → 431)' }),
+  /** Node's headersTimeout and requestTimeout: a client slower than these gets 408 REQUEST_TIMEOUT (JSON). */
+  headersTimeoutMs: option({ schema: z.number().int().positive(), default: 60_000, type: 'number', describe: 'time allowed to receive the request headers (→ 408)' }),
+  requestTimeoutMs: option({ schema: z.number().int().positive(), default: 60_000, type: 'number', describe: 'time allowed to receive the whole request (→ 408); at least --headers-timeout-ms' }),
   logLevel: option({ schema: z.enum(LOG_LEVELS), default: 'info', type: 'string', describe: `pino log level: ${LOG_LEVELS.join(', ')}` }),
   /** On SIGTERM: how long in-flight requests may take before the process exits anyway. */
   shutdownTimeoutMs: option({ schema: z.number().int().min(0), default: 10_000, type: 'number', describe: 'grace period for in-flight requests on SIGTERM or SIGINT' }),
@@ -110,7 +115,10 @@ const shape = Object.fromEntries(
   }),
 ) as Shape;
 
-export const ServingConfigSchema = z.object(shape);
+export const ServingConfigSchema = z.object(shape).refine((c) => c.headersTimeoutMs <= c.requestTimeoutMs, {
+  path: ['headersTimeoutMs'],
+  message: 'must not exceed --request-timeout-ms (Node refuses it)',
+});
 export type ServingConfig = z.infer<typeof ServingConfigSchema>;
 
 /** The command-line flag of an option, without the dashes (e.g. `max-upload-bytes`). */

@@ -37,10 +37,14 @@ export const ERRORS = {
   POSTER_DECODE_BUSY: { status: 503, description: 'other large posters (over `--large-poster-pixels`) hold the one-at-a-time decoder and this one could not start within `--decode-timeout-ms`, or 8 already wait; retry after `Retry-After` seconds', routes: ['predict'] },
   MODEL_OUTPUT_INVALID: { status: 500, description: 'a model produced a non-finite probability (or one outside [0, 1]) for this input: a fault of the model, logged with its name, counted in `model_invalid_outputs_total`; never a 200 with `null`', routes: ['predict'] },
   NOT_FOUND: { status: 404, description: 'unknown route', routes: ['unmatched'] },
-  METHOD_NOT_ALLOWED: { status: 405, description: 'known route, wrong method (with an `Allow` header)', routes: ['unmatched'] },
+  METHOD_NOT_ALLOWED: { status: 405, description: 'known route, wrong method (with an `Allow` header); CONNECT on any path', routes: ['unmatched'] },
   NOT_READY: { status: 503, description: 'models still loading (or they failed to load)', routes: ['ready'] },
   SHUTTING_DOWN: { status: 503, description: 'server stopping', routes: ['ready'] },
   INTERNAL: { status: 500, description: 'a fault of the server (logged with its stack, never sent)', routes: ['any'] },
+  BAD_REQUEST: { status: 400, description: 'a request the HTTP parser refuses (bad request line, header or chunked encoding; chunk extensions over 16 KB, which Node would answer 413), or an HTTP/1.1 request without `Host`; the connection is closed', routes: ['connection'] },
+  REQUEST_TIMEOUT: { status: 408, description: 'headers not received within `--headers-timeout-ms`, or the whole request not within `--request-timeout-ms`; the connection is closed', routes: ['connection'] },
+  HEADERS_TOO_LARGE: { status: 431, description: 'request line + headers over `--max-header-bytes` (e.g. a 100 KB URL, a huge cookie); the connection is closed', routes: ['connection'] },
+  EXPECTATION_FAILED: { status: 417, description: 'an `Expect` header other than `100-continue`', routes: ['connection'] },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const serving = createApp({ models: modelsLoading, config, logger });
 
   // Listen before the weights are loaded: orchestrators see /healthz alive and /readyz 503 until ready.
-  const running = await listen(serving, { host: config.host, port: config.port, logger }).catch((error: NodeJS.ErrnoException) =>
+  const running = await listen(serving, { host: config.host, port: config.port, logger, http: config }).catch((error: NodeJS.ErrnoException) =>
     refuse(error.code === 'EADDRINUSE' ? `${config.host}:${config.port} is already in use (pass --port)` : `cannot listen on ${config.host}:${config.port}: ${error.message}`),
   );
   logger.info({ url: running.url }, 'listening');
