@@ -1,8 +1,10 @@
 // The real entry point as a process: startup refusals, readiness, SIGTERM.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blackPng } from './testing/crafted.js';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
 import { start } from './testing/process.js';
 
@@ -33,6 +35,26 @@ describe('main', () => {
       const url = ready['url'] as string;
       expect(ready['backend']).toBe('wasm');
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      // Hostile input against the real process: the crafted tall PNG is refused from its header, fast…
+      const tall = new FormData();
+      tall.append('poster', new Blob([new Uint8Array(await blackPng(1, 25_000_000))], { type: 'image/png' }), 'tall.png');
+      const t0 = performance.now();
+      const refused = await fetch(`${url}/v1/predict`, { method: 'POST', body: tall });
+      expect(refused.status).toBe(422);
+      expect(await refused.json()).toMatchObject({ error: { code: 'POSTER_SIDE_TOO_LONG' } });
+      expect(performance.now() - t0).toBeLessThan(1_000);
+      // …and a 100 KB URL gets the JSON 431.
+      const long = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+        const req = request(`${url}/?q=${'a'.repeat(100_000)}`, (r) => {
+          let body = '';
+          r.on('data', (c: Buffer) => (body += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(long.status).toBe(431);
+      expect(JSON.parse(long.body)).toMatchObject({ error: { code: 'HEADERS_TOO_LARGE' } });
       // The 400 ms batch window keeps this request in flight while the signal arrives.
       const inFlight = fetch(`${url}/v1/predict`, { method: 'POST', body: form({ overview: models.heldOut[0]!.overview }) });
       await new Promise((r) => setTimeout(r, 100));
@@ -43,6 +65,25 @@ describe('main', () => {
       const messages = proc.stdout.map((l) => (JSON.parse(l) as { msg: string }).msg);
       expect(messages).toContain('shutting down: finishing in-flight requests');
       expect(messages[messages.length - 1]).toBe('stopped');
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('on SIGTERM while the models are loading, stops at once and exits 0 (it used to die without a word)', async () => {
+    const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm']);
+    try {
+      // Logged just before loading starts: the worker threads take seconds to load the models after it.
+      await proc.waitFor('models directory checked');
+      const signalled = performance.now();
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(performance.now() - signalled).toBeLessThan(10_000);
+      const lines = proc.stdout.map((l) => JSON.parse(l) as { msg: string; phase?: string });
+      expect(lines.find((l) => l.msg === 'shutting down: finishing in-flight requests')).toMatchObject({ phase: 'loading' });
+      expect(lines.at(-1)).toMatchObject({ msg: 'stopped', phase: 'loading' });
+      expect(lines.map((l) => l.msg)).not.toContain('ready');
+      expect(proc.stderr()).toBe('');
     } finally {
       proc.child.kill('SIGKILL');
     }
