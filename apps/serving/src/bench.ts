@@ -32,6 +32,8 @@ const args = yargs(hideBin(process.argv))
     'poster-workers': { type: 'number', describe: 'passed to the server' },
     'max-poster-batch': { type: 'number', describe: 'passed to the server' },
     'batch-costs': { type: 'boolean', default: false, describe: 'only time each model per item at batch sizes 1-32 on real films (no server), then exit' },
+    soak: { type: 'number', describe: 'instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not' },
+    'soak-concurrency': { type: 'number', default: 16, describe: 'concurrent clients of --soak' },
     'model-threads': { type: 'number', default: 1, describe: 'XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)' },
     'untrained-reference-models': {
       type: 'boolean',
@@ -199,6 +201,101 @@ if (args['untrained-reference-models']) {
   await initBackend('auto', { log: () => {} });
   await writeUntrainedReferenceModels(modelsDir);
   log(`wrote untrained reference models to ${modelsDir}`);
+}
+
+/** `name value` of a Prometheus text line, summed over the series of that name. */
+function scrape(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'gm'))) out[m[1] ?? ''] = Number(m[2]);
+  return out;
+}
+
+/**
+ * The soak: `total` requests from `concurrency` clients, a fixed mix of poster + overview, poster
+ * only, overview only and the hostile inputs of issue 12 (truncated poster, text as poster, the 97 KB
+ * PNG declaring 1 × 25,000,000 pixels, an overview of zero-width spaces, an unknown field). Every
+ * answer must be the expected status, none a 5xx, and the live tensors of every model worker the same
+ * after as before.
+ */
+async function soak(total: number, concurrency: number) {
+  const sample = readDataset(resolveDatasetDir(), { limit: 32 }).films.map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
+  const { blackPng } = await import('./testing/crafted.js');
+  const tall = await blackPng(1, 25_000_000);
+  type Case = { name: string; expect: number; body: (i: number) => FormData };
+  const file = (bytes: Buffer, type = 'image/jpeg') => new Blob([new Uint8Array(bytes)], { type });
+  const formOf = (parts: Record<string, string | Blob>) => {
+    const data = new FormData();
+    for (const [k, v] of Object.entries(parts)) {
+      if (typeof v === 'string') data.append(k, v);
+      else data.append(k, v, 'poster');
+    }
+    return data;
+  };
+  const f = (i: number) => sample[i % sample.length]!;
+  // Twenty slots: 12 full, 3 poster only, 2 overview only, and one of each hostile kind every 20 requests (rotating).
+  const hostile: Case[] = [
+    { name: 'truncated poster', expect: 400, body: (i) => formOf({ poster: file(f(i).poster.subarray(0, 500)) }) },
+    { name: 'text as poster', expect: 400, body: () => formOf({ poster: file(Buffer.from('not an image '.repeat(40)), 'image/png') }) },
+    { name: 'tall PNG 1 x 25,000,000', expect: 422, body: () => formOf({ poster: file(tall, 'image/png') }) },
+    { name: 'zero-width overview', expect: 400, body: () => formOf({ overview: '\u200B\uFEFF'.repeat(50) }) },
+    { name: 'unknown field', expect: 400, body: (i) => formOf({ overview: f(i).overview, title: 'x' }) },
+  ];
+  const caseOf = (i: number): Case => {
+    const slot = i % 20;
+    if (slot < 12) return { name: 'poster + overview', expect: 200, body: (j) => formOf({ poster: file(f(j).poster), overview: f(j).overview }) };
+    if (slot < 15) return { name: 'poster', expect: 200, body: (j) => formOf({ poster: file(f(j).poster) }) };
+    if (slot < 17) return { name: 'overview', expect: 200, body: (j) => formOf({ overview: f(j).overview }) };
+    return hostile[(Math.floor(i / 20) * 3 + slot - 17) % hostile.length]!;
+  };
+
+  const server = await startServer();
+  try {
+    const metrics = async () => (await fetch(`${server.url}/metrics`)).text();
+    // Every path once, so lazily created tensors are in the baseline.
+    for (let i = 0; i < 40; i++) await (await fetch(`${server.url}/v1/predict`, { method: 'POST', body: caseOf(i).body(i) })).arrayBuffer();
+    const before = await metrics();
+    const started = performance.now();
+    const counts = new Map<string, number>();
+    const unexpected: string[] = [];
+    let next = 0;
+    let done = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const c = caseOf(i);
+        const res = await fetch(`${server.url}/v1/predict`, { method: 'POST', body: c.body(i) });
+        const text = await res.text();
+        const key = `${res.status}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        if (res.status !== c.expect && unexpected.length < 10) unexpected.push(`${c.name}: ${res.status} ${text.slice(0, 200)}`);
+        if (++done % 1000 === 0) log(`soak: ${done}/${total}`);
+      }
+    }));
+    const seconds = (performance.now() - started) / 1000;
+    const after = await metrics();
+    const tensorsBefore = scrape(before, 'tfjs_live_tensors');
+    const tensorsAfter = scrape(after, 'tfjs_live_tensors');
+    const rss = (text: string) => Math.round((scrape(text, 'process_resident_memory_bytes')[''] ?? 0) / 2 ** 20);
+    const fiveXX = [...counts].filter(([s]) => s.startsWith('5')).reduce((a, [, n]) => a + n, 0);
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAverage: loadavg() },
+      modelsDir, requests: total, concurrency, seconds: round(seconds, 1), reqPerSec: round(total / seconds, 1),
+      statuses: Object.fromEntries([...counts].sort()), fiveXX, unexpected,
+      liveTensors: { before: tensorsBefore, after: tensorsAfter, constant: JSON.stringify(tensorsBefore) === JSON.stringify(tensorsAfter) },
+      rssMiB: { before: rss(before), after: rss(after) },
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return fiveXX === 0 && unexpected.length === 0 && report.liveTensors.constant;
+  } finally {
+    const code = await server.stop();
+    log(`server stopped (exit code ${code})`);
+  }
+}
+
+if (args.soak !== undefined) {
+  const ok = await soak(args.soak, args['soak-concurrency']);
+  process.exit(ok ? 0 : 1);
 }
 
 log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);

@@ -1,5 +1,9 @@
 import { GENRES } from '@filmgenre/core';
+import { MODALITIES } from '@filmgenre/model-artifact';
+import { BACKENDS } from '@filmgenre/tf-runtime';
 import { z } from 'zod';
+import { INFERENCE_MODES } from './config.js';
+import { MODEL_KEYS } from './models.js';
 import { ERRORS, errorCodesFor, type ErrorCode, type ErrorRoute } from './errors.js';
 import { predictFormSchema, type RequestLimits } from './predict-request.js';
 
@@ -124,11 +128,7 @@ export function openApiDocument(config: RequestLimits, version: string): object 
           properties: {
             models: {
               type: 'object',
-              properties: {
-                cnn: { $ref: '#/components/schemas/ModelPrediction' },
-                lstm: { $ref: '#/components/schemas/ModelPrediction' },
-                fusion: { $ref: '#/components/schemas/ModelPrediction' },
-              },
+              properties: Object.fromEntries(MODEL_KEYS.map((key) => [key, { $ref: '#/components/schemas/ModelPrediction' }])),
             },
             input: {
               type: 'object',
@@ -151,7 +151,7 @@ export function openApiDocument(config: RequestLimits, version: string): object 
           type: 'object',
           properties: {
             name: { type: 'string' },
-            modality: { type: 'string', enum: ['image', 'text', 'fusion'] },
+            modality: { type: 'string', enum: [...MODALITIES] },
             variant: { type: 'string' },
             versions: { type: 'object', additionalProperties: { type: 'string' } },
             metrics: { type: 'object' },
@@ -166,16 +166,12 @@ export function openApiDocument(config: RequestLimits, version: string): object 
         Models: {
           type: 'object',
           properties: {
-            backend: { type: 'string', description: 'TensorFlow.js backend serving the models' },
+            backend: { type: 'string', enum: [...BACKENDS], description: 'TensorFlow.js backend serving the models' },
             backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend per model (wasm: XNNPACK threads)' },
-            inference: { type: 'string', enum: ['workers', 'inline'], description: 'workers: each model in its own worker thread (the poster model in several); inline: all on the main thread' },
+            inference: { type: 'string', enum: [...INFERENCE_MODES], description: 'workers: each model in its own worker thread (the poster model in several); inline: all on the main thread' },
             models: {
               type: 'object',
-              properties: {
-                cnn: { $ref: '#/components/schemas/ModelInfo' },
-                lstm: { $ref: '#/components/schemas/ModelInfo' },
-                fusion: { $ref: '#/components/schemas/ModelInfo' },
-              },
+              properties: Object.fromEntries(MODEL_KEYS.map((key) => [key, { $ref: '#/components/schemas/ModelInfo' }])),
             },
             batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' }, maxWaitMs: { type: 'number' } } },
           },

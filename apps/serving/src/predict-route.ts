@@ -1,6 +1,6 @@
 // POST /v1/predict once the form is valid: poster decode, the models (micro-batched), the answer.
 import type { RequestHandler } from 'express';
-import type { ModelKey, ServingModels } from './models.js';
+import { MODEL_KEYS, type ModelKey, type ServingModels } from './models.js';
 import type { PosterDecoder } from './poster-decoder.js';
 import { predictInputOf } from './predict-request.js';
 import type { ModelRun, Predictor } from './predictor.js';
@@ -53,7 +53,7 @@ export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () 
       const inferenceMs = performance.now() - inferenceStarted;
 
       const out: Record<string, unknown> = {};
-      for (const key of ['cnn', 'lstm', 'fusion'] as const) {
+      for (const key of MODEL_KEYS) {
         const run = runs[key];
         if (run) out[key] = describeRun(models, key, run);
       }
