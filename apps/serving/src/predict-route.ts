@@ -1,4 +1,5 @@
 // POST /v1/predict once the form is valid: poster decode, the models (micro-batched), the answer.
+import { decide } from '@filmgenre/model-artifact';
 import type { RequestHandler } from 'express';
 import { MODEL_KEYS, type ModelKey, type ServingModels } from './models.js';
 import type { PosterDecoder } from './poster-decoder.js';
@@ -76,12 +77,9 @@ function round(x: number, digits: number): number {
 /** One model's answer: every genre by decreasing probability, against the model's stored thresholds. */
 function describeRun(models: ServingModels, key: ModelKey, run: ModelRun) {
   const metadata = models[key]!.metadata;
-  const genres = metadata.genres
-    .map((genre, i) => {
-      const probability = run.probabilities[i] ?? 0;
-      const threshold = metadata.thresholds[i]!;
-      return { genre, probability: round(probability, 6), threshold, predicted: probability >= threshold };
-    })
+  // The contract's decision rule (probability ≥ the model's stored threshold), as every consumer applies it.
+  const genres = decide(run.probabilities, metadata)
+    .map((d) => ({ ...d, probability: round(d.probability, 6) }))
     .sort((a, b) => b.probability - a.probability);
   return {
     name: metadata.name,
