@@ -28,8 +28,16 @@ async function main(): Promise<void> {
   // (before, a signal during loading killed the process at once, without a word).
   let phase: 'starting' | 'loading' | 'ready' = 'starting';
   /** What exists so far, for stop() to close. */
-  const live: { serving?: ServingApp; running?: RunningServer; models?: ServingModels } = {};
+  const live: { serving?: ServingApp; listening?: Promise<RunningServer>; models?: ServingModels } = {};
   let stopping = false;
+  // pino writes asynchronously, and process.exit() right after a log call can lose that line or write
+  // it before one still waiting for libuv's thread pool (seen here while models load). So the process
+  // ends by itself once nothing is left to do (every pending write done), or after 1 s if something
+  // still holds it (model workers still loading, tfjs' wasm handles).
+  const exit = (code: number) => {
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), 1_000).unref();
+  };
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
@@ -38,14 +46,16 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal, phase, inFlight: live.serving?.inFlight() ?? 0 }, 'shutting down: finishing in-flight requests');
     try {
-      await live.running?.close(config.shutdownTimeoutMs);
+      // A listen still under way finishes first, so that its port is closed too.
+      const running = await live.listening?.catch(() => undefined);
+      await running?.close(config.shutdownTimeoutMs);
       // While loading, nothing was served: the model workers simply end with the process.
       if (live.models) disposeModels(live.models);
       logger.info({ phase }, 'stopped');
-      process.exit(0);
+      exit(0);
     } catch (error) {
       logger.error({ err: error }, 'error during shutdown');
-      process.exit(1);
+      exit(1);
     }
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -84,10 +94,11 @@ async function main(): Promise<void> {
   live.serving = serving;
 
   // Listen before the weights are loaded: orchestrators see /healthz alive and /readyz 503 until ready.
-  const running = await listen(serving, { host: config.host, port: config.port, logger, http: config }).catch((error: NodeJS.ErrnoException) =>
+  live.listening = listen(serving, { host: config.host, port: config.port, logger, http: config });
+  const running = await live.listening.catch((error: NodeJS.ErrnoException) =>
     refuse(error.code === 'EADDRINUSE' ? `${config.host}:${config.port} is already in use (pass --port)` : `cannot listen on ${config.host}:${config.port}: ${error.message}`),
   );
-  live.running = running;
+  if (stopping) return; // stop() closes it and ends the process
   logger.info({ url: running.url }, 'listening');
 
   try {
