@@ -151,6 +151,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     async drain() {
       if (state !== 'failed') state = 'draining';
       await tracker.idle();
+      decoder.close();
       await loaded?.predictor.close();
     },
   };

@@ -6,13 +6,15 @@
 // sharp's own `timeout` does not help there: libvips checks it between regions of work and stopped
 // that PNG only at 64–96 % done, after 7–9 s. So:
 //   1. bounds from the header, before any pixel is decoded: pixels, each side, aspect ratio;
-//   2. posters above `largePosterPixels` are decoded one at a time (one libuv thread, one core at
-//      most), with a bounded wait; small ones, the usual case, never queue behind them;
-//   3. a deadline per decode: the request is answered when it passes, whatever libvips is doing (the
-//      large-poster slot is released only when libvips really finishes, so the bound in 2 holds).
+//   2. posters above `largePosterPixels` are decoded one at a time, in a child process at a lower CPU
+//      priority (decode/decode-process.ts), with a bounded wait; small ones, the usual case, are
+//      decoded here and never queue behind them;
+//   3. a deadline per decode: the request is answered when it passes; a large poster's decoder
+//      process is then killed, so the decode stops too (a small one's cannot be stopped, and runs out).
 import { decodePoster, PosterError, POSTER_FORMATS, probePoster, type PosterProbe } from '@filmgenre/data-images';
 import type { ServingConfig } from './config.js';
 import { ApiError } from './errors.js';
+import { DecodeProcess } from './decode/decode-process.js';
 import type { ServingMetrics } from './metrics.js';
 
 export type PosterLimits = Pick<ServingConfig, 'maxInputPixels' | 'maxInputSide' | 'maxAspectRatio' | 'decodeTimeoutMs' | 'largePosterPixels'>;
@@ -33,20 +35,38 @@ interface Waiter {
   start: () => void;
 }
 
+/** Decodes large posters somewhere it can be stopped (by default a DecodeProcess). */
+export interface LargeDecoder {
+  decode(bytes: Buffer, options: { size: number; limitInputPixels: number }): Promise<Uint8Array>;
+  /** Stops the decode under way at once; its promise rejects. */
+  kill(reason: string): void;
+  close(): void;
+}
+
 export class PosterDecoder {
   private largeRunning = 0;
   private readonly largeWaiting: Waiter[] = [];
   private running = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly small: typeof decodePoster;
+  private readonly large: LargeDecoder;
 
   constructor(
     private readonly limits: PosterLimits,
     private readonly metrics?: ServingMetrics,
-    /** The decode itself (tests replace it to control its timing). */
-    private readonly decodeFn: typeof decodePoster = decodePoster,
-  ) {}
+    /** Where each lane decodes (tests replace them to control their timing). */
+    lanes: { small?: typeof decodePoster; large?: LargeDecoder } = {},
+  ) {
+    this.small = lanes.small ?? decodePoster;
+    this.large = lanes.large ?? new DecodeProcess();
+  }
 
-  /** Decodes still running in libvips (including those whose request was already answered at the deadline). */
+  /** Stops the large-poster decoder process. */
+  close(): void {
+    this.large.close();
+  }
+
+  /** Decodes still running (a small one cut by its deadline runs out in libvips). */
   get active(): number {
     return this.running;
   }
@@ -99,9 +119,11 @@ export class PosterDecoder {
     const lane: DecodeLane = header.pixels > this.limits.largePosterPixels ? 'large' : 'small';
     const deadline = started + this.limits.decodeTimeoutMs;
     if (lane === 'large') await this.waitForLargeSlot(header, deadline);
-    const work = this.track(lane, started, this.decodeFn(bytes, { size, limitInputPixels: this.limits.maxInputPixels }));
+    const options = { size, limitInputPixels: this.limits.maxInputPixels };
+    const work = this.track(lane, started, lane === 'large' ? this.large.decode(bytes, options) : this.small(bytes, options));
     const pixels = await beforeDeadline(work, deadline, () => {
-      work.catch(() => {}); // answered already; the outcome is only logged by the metrics
+      work.catch(() => {}); // answered already; the outcome is only counted by the metrics
+      if (lane === 'large') this.large.kill('past its deadline');
       return new ApiError('POSTER_DECODE_TIMEOUT', `'poster' (${header.format}, ${header.width}×${header.height}) took longer than ${this.limits.decodeTimeoutMs} ms to decode; send a smaller image`);
     }).catch((error: unknown) => {
       throw posterApiError(error);
@@ -130,7 +152,7 @@ export class PosterDecoder {
     });
   }
 
-  /** Counts a running decode and frees its lane when libvips is really done (not when the request was answered). */
+  /** Counts a running decode and frees its lane when it has really ended (not when the request was answered). */
   private track<T>(lane: DecodeLane, started: number, work: Promise<T>): Promise<T> {
     this.running++;
     this.metrics?.posterDecodesRunning.inc();
