@@ -15,11 +15,17 @@ export interface Proc {
   waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+/** Children still running: killed when this process exits, so a test that times out leaves no server behind. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => running.forEach((c) => c.kill('SIGKILL')));
+
 export function start(args: string[]): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SERVING_LOG_LEVEL: 'info' },
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const stdout: string[] = [];
   let stderr = '';
   let buffered = '';
