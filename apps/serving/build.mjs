@@ -33,11 +33,13 @@ const externalNpm = {
 
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
-// Two entry points: the server, and the model worker it starts beside itself (src/inference).
+// Three entry points: the server, the model worker it starts beside itself (src/inference), and the
+// large-poster decoder process (src/decode).
 await build({
   entryPoints: [
     { in: join(projectRoot, 'src/main.ts'), out: 'main' },
     { in: join(projectRoot, 'src/inference/worker-entry.ts'), out: 'inference-worker' },
+    { in: join(projectRoot, 'src/decode/process-entry.ts'), out: 'poster-decoder' },
   ],
   outdir: outDir,
   bundle: true,
@@ -53,7 +55,7 @@ await build({
 
 // Packages loaded through createRequire (e.g. one file of 'natural', to skip its heavy main entry) are
 // plain function calls to esbuild, not imports: find them in the output so they are installed too.
-const bundled = ['main.js', 'inference-worker.js'].map((file) => readFileSync(join(outDir, file), 'utf8')).join('\n');
+const bundled = ['main.js', 'inference-worker.js', 'poster-decoder.js'].map((file) => readFileSync(join(outDir, file), 'utf8')).join('\n');
 for (const match of bundled.matchAll(/\brequire\d*(?:\.resolve)?\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
   const name = packageName(match[1]);
   if (!name.startsWith('node:') && !builtins.has(name) && !name.startsWith('@filmgenre/')) externals.add(name);
@@ -95,4 +97,4 @@ writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({
   dependencies,
   optionalDependencies,
 }, null, 2)}\n`);
-console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js + inference-worker.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);
+console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js + inference-worker.js + poster-decoder.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);

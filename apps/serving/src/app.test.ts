@@ -1,12 +1,14 @@
 import { GENRES } from '@filmgenre/core';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { deflateSync, crc32 } from 'node:zlib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
 import { defaultConfig } from './config.js';
-import { ERROR_CODES } from './errors.js';
+import { ERROR_CODES, ERRORS } from './errors.js';
 import type { ServingModels } from './models.js';
 import { listen } from './server.js';
 import { form, predictMany, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
@@ -142,7 +144,15 @@ describe('operational endpoints', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/predict', '/v1/models', '/healthz', '/readyz', '/metrics', '/openapi.json', '/']));
     const multipart = doc.paths['/v1/predict']!['post']!.requestBody!.content['multipart/form-data']!;
     expect(Object.keys(multipart.schema.properties)).toEqual(['poster', 'overview']);
-    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(ERROR_CODES).sort());
+    // The request schema is the one the handler validates with, with this instance's limits.
+    expect(multipart.schema).toEqual(expect.objectContaining({ additionalProperties: false }));
+    expect(multipart.schema.properties['overview']).toMatchObject({ maxLength: 10_000 });
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(ERRORS).sort());
+    // Each predict error of the registry is listed under its status.
+    const responses = (doc.paths['/v1/predict']!['post'] as unknown as { responses: Record<string, { content?: Record<string, { schema: { properties: { error: { properties: { code: { enum: string[] } } } } } }> }> }).responses;
+    for (const [code, spec] of Object.entries(ERRORS).filter(([, e]) => (e.routes as readonly string[]).includes('predict'))) {
+      expect(responses[String(spec.status)]!.content!['application/json']!.schema.properties.error.properties.code.enum, code).toContain(code);
+    }
   });
 
   it('GET / serves one self-contained page under a strict CSP', async () => {
@@ -255,6 +265,15 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     await expectError(await predict(form({ overview: '  \n\t ' })), 400, 'EMPTY_OVERVIEW');
   });
 
+  it('an overview with no visible character (zero-width spaces, U+FEFF, format and control characters) → 400 EMPTY_OVERVIEW', async () => {
+    await expectError(await predict(form({ overview: '\u200B'.repeat(500) })), 400, 'EMPTY_OVERVIEW');
+    await expectError(await predict(form({ overview: '\uFEFF\u200C\u200D\u2060 \u00AD\u202E\u0007\u3164' })), 400, 'EMPTY_OVERVIEW');
+    // Invisible characters inside real text are dropped, and not counted.
+    const res = await predict(form({ overview: `\u200B${overview}\uFEFF` }));
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as PredictAnswer).input['overview']).toEqual({ chars: [...overview.trim()].length });
+  });
+
   it('overview over 10,000 characters → 400 OVERVIEW_TOO_LONG (just over, and far over)', async () => {
     await expectError(await predict(form({ overview: 'a'.repeat(10_001) })), 400, 'OVERVIEW_TOO_LONG');
     await expectError(await predict(form({ overview: 'word '.repeat(200_000) })), 400, 'OVERVIEW_TOO_LONG');
@@ -348,9 +367,132 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     }
   });
 
+  it('a non-finite probability → 500 MODEL_OUTPUT_INVALID and a log line naming the model, never a 200 with null; other requests unaffected', async () => {
+    const real = server.models;
+    const POISON = 'poisoned overview';
+    const poison = (texts: string[], probabilities: Float32Array) => {
+      const out = probabilities.slice();
+      texts.forEach((t, i) => { if (t === POISON) out.fill(Number.NaN, i * GENRES.length, i * GENRES.length + 3).fill(Infinity, i * GENRES.length + 3, (i + 1) * GENRES.length); });
+      return out;
+    };
+    const broken: ServingModels = {
+      ...real,
+      lstm: {
+        metadata: real.lstm.metadata,
+        predict: async (texts) => poison(texts, await real.lstm.predict(texts)),
+        predictWithFeatures: async (texts) => {
+          const result = await real.lstm.predictWithFeatures(texts);
+          return { ...result, probabilities: poison(texts, result.probabilities) };
+        },
+        dispose: () => {},
+      },
+    };
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const serving = createApp({ models: broken, config: defaultConfig({ batchWindowMs: 20 }), logger });
+    await serving.ready;
+    const running = await listen(serving, { host: '127.0.0.1', port: 0 });
+    try {
+      const send = (text: string) => fetch(`${running.url}/v1/predict`, { method: 'POST', body: form({ overview: text }) });
+      // Batched together: only the poisoned one fails.
+      const [bad, good] = await Promise.all([send(POISON), send(overview)]);
+      const message = await expectError(bad, 500, 'MODEL_OUTPUT_INVALID');
+      expect(message).toMatch(/lstm/);
+      expect(good.status).toBe(200);
+      const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'model produced an invalid probability');
+      expect(logged).toMatchObject({ level: 50, model: 'lstm', modelName: real.lstm.metadata.name, invalid: 25, example: 'NaN' });
+      const metrics = await (await fetch(`${running.url}/metrics`)).text();
+      expect(metrics).toMatch(/model_invalid_outputs_total\{model="lstm"\} 1/);
+    } finally {
+      await running.close(1_000);
+    }
+  });
+
+  it('a model answering NaN to the warm-up is refused before the server turns ready', async () => {
+    const real = server.models;
+    const nan = (n: number) => new Float32Array(n * GENRES.length).fill(Number.NaN);
+    const broken: ServingModels = {
+      ...real,
+      cnn: { ...real.cnn, predict: async (p) => nan(p.length), predictWithFeatures: async (p) => ({ ...(await real.cnn.predictWithFeatures(p)), probabilities: nan(p.length) }), dispose: () => {} },
+    };
+    const serving = createApp({ models: broken, config: defaultConfig({ logLevel: 'silent' }), logger: pino({ level: 'silent' }) });
+    await expect(serving.ready).rejects.toThrow(new RegExp(`cnn model '${real.cnn.metadata.name}' produced 25 invalid probabilities \\(e\\.g\\. NaN\\) at warm-up`));
+    expect(serving.isReady()).toBe(false);
+  });
+
   it('the server is still up and answering after all of the above', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await predict(form({ poster, overview }))).status).toBe(200);
+  });
+});
+
+/** Sends raw bytes on a new connection and reads the answer until the server closes it. */
+async function rawExchange(url: string, request: string | Buffer, options: { keepSending?: boolean } = {}): Promise<{ status: number; head: string; body: string; ms: number }> {
+  const { port, hostname } = new URL(url);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString();
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body, ms: performance.now() - started });
+    });
+    socket.write(request);
+    if (!options.keepSending) socket.end();
+  });
+}
+
+function expectRawError(answer: { status: number; head: string; body: string }, status: number, code: keyof typeof ERRORS): void {
+  expect(answer.status, answer.head).toBe(status);
+  expect(answer.head).toMatch(/content-type: application\/json/i);
+  expect(JSON.parse(answer.body)).toMatchObject({ error: { code } });
+}
+
+describe('errors the HTTP server answers itself carry the JSON shape', () => {
+  it('a 100 KB URL → 431 HEADERS_TOO_LARGE, as JSON, read by the client instead of a reset', async () => {
+    const res = await new Promise<{ status?: number; type?: string; body: string }>((resolve, reject) => {
+      const req = request(`${server.url}/?q=${'a'.repeat(100_000)}`, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode, type: r.headers['content-type'], body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(431);
+    expect(res.type).toMatch(/application\/json/);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'HEADERS_TOO_LARGE' } });
+    expectRawError(await rawExchange(server.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ${'c'.repeat(20_000)}\r\n\r\n`), 431, 'HEADERS_TOO_LARGE');
+  });
+
+  it('a malformed request line or header, or HTTP/1.1 without Host → 400 BAD_REQUEST', async () => {
+    expectRawError(await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n'), 400, 'BAD_REQUEST');
+    expectRawError(await rawExchange(server.url, 'NOT A REQUEST\r\n\r\n'), 400, 'BAD_REQUEST');
+    expectRawError(await rawExchange(server.url, 'POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'), 400, 'BAD_REQUEST');
+    expectRawError(await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400, 'BAD_REQUEST');
+    // HTTP/1.0 needs no Host.
+    expect((await rawExchange(server.url, 'GET /healthz HTTP/1.0\r\n\r\n')).status).toBe(200);
+  });
+
+  it('Expect other than 100-continue → 417 EXPECTATION_FAILED; CONNECT → 405 METHOD_NOT_ALLOWED', async () => {
+    expectRawError(await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: a-miracle\r\nConnection: close\r\n\r\n'), 417, 'EXPECTATION_FAILED');
+    expectRawError(await rawExchange(server.url, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('headers or a body that arrive too slowly → 408 REQUEST_TIMEOUT', async () => {
+    const slow = await startServer(models.dir, { headersTimeoutMs: 300, requestTimeoutMs: 600 }, server.models);
+    try {
+      const headers = await rawExchange(slow.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', { keepSending: true });
+      expectRawError(headers, 408, 'REQUEST_TIMEOUT');
+      expect(headers.ms).toBeLessThan(5_000);
+      const body = await rawExchange(slow.url, 'POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n', { keepSending: true });
+      expectRawError(body, 408, 'REQUEST_TIMEOUT');
+    } finally {
+      await slow.stop({ dispose: false });
+    }
   });
 });
 

@@ -1,15 +1,19 @@
-import { decodePoster, POSTER_FORMATS, PosterError, probePoster, type PosterProbe } from '@filmgenre/data-images';
-import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import helmet from 'helmet';
-import multer from 'multer';
+// The app: its state (loading → ready → draining), and the routes wired to the modules that do the
+// work: predict-request.ts (parsing and validation), poster-decoder.ts, predict-route.ts,
+// http-middleware.ts (accounting, headers, errors), openapi.ts.
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ServingConfig } from './config.js';
-import { ApiError, errorBody } from './errors.js';
+import { ApiError } from './errors.js';
+import { cors, errorHandler, methodNotAllowed, notFound, RequestTracker, requireHost, securityHeaders } from './http-middleware.js';
 import { createMetrics, type ServingMetrics } from './metrics.js';
-import type { ModelKey, ServingModels } from './models.js';
+import { MODEL_KEYS, type ServingModels } from './models.js';
 import { openApiDocument } from './openapi.js';
-import { PAGE_SCRIPT_HASH, PAGE_STYLE_HASH, renderPage } from './page.js';
-import { Predictor, type ModelRun } from './predictor.js';
+import { renderPage } from './page.js';
+import { PosterDecoder } from './poster-decoder.js';
+import { createPredictRequestParser } from './predict-request.js';
+import { createPredictHandler, PreparingCounter } from './predict-route.js';
+import { Predictor } from './predictor.js';
 
 export const API_VERSION = '1.0.0';
 
@@ -30,6 +34,8 @@ export interface ServingApp {
   isReady(): boolean;
   /** Requests being handled right now. */
   inFlight(): number;
+  /** The poster decoder (its `active` decodes may outlive their requests, see poster-decoder.ts). */
+  decoder: PosterDecoder;
   /**
    * Starts a graceful stop: /readyz turns 503, new predictions get SHUTTING_DOWN, responses ask
    * clients to close their connection; resolves once in-flight requests and queued model calls are
@@ -38,24 +44,20 @@ export interface ServingApp {
   drain(): Promise<void>;
 }
 
-const ALLOWED_FIELDS = new Set(['overview']);
-
 export function createApp(options: CreateAppOptions): ServingApp {
   const { config, logger } = options;
   const metrics = options.metrics ?? createMetrics();
   let state: 'loading' | 'ready' | 'failed' | 'draining' = 'loading';
-  let models: ServingModels | undefined;
-  let predictor: Predictor | undefined;
-  let inFlight = 0;
-  let idleWaiters: (() => void)[] = [];
-  /** Predict requests being parsed or decoded: they will reach the model batchers shortly. */
-  let preparing = 0;
+  let loaded: { models: ServingModels; predictor: Predictor } | undefined;
+  const preparing = new PreparingCounter();
+  const tracker = new RequestTracker(metrics, logger, () => state === 'draining');
+  const decoder = new PosterDecoder(config, metrics);
 
   const ready = Promise.resolve(options.models).then(
-    async (loaded) => {
-      models = loaded;
-      predictor = new Predictor(loaded, config, metrics, () => preparing);
-      metrics.tensorCounts = () => loaded.tensorCounts();
+    async (models) => {
+      const predictor = new Predictor(models, config, metrics, () => preparing.count);
+      loaded = { models, predictor };
+      metrics.tensorCounts = () => models.tensorCounts();
       await predictor.warmUp();
       if (state === 'loading') state = 'ready';
     },
@@ -66,92 +68,23 @@ export function createApp(options: CreateAppOptions): ServingApp {
   );
   ready.catch(() => {}); // the owner observes the rejection; an unhandled one would crash the process
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', 'simple');
-
-  // Count and time every request, and track in-flight ones for graceful shutdown.
-  app.use((req, res, next) => {
-    const started = performance.now();
-    inFlight++;
-    if (state === 'draining') res.setHeader('Connection', 'close');
-    let counted = false;
-    const done = () => {
-      if (counted) return;
-      counted = true;
-      inFlight--;
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      const labels = { method: req.method, route, status: String(res.statusCode) };
-      const seconds = (performance.now() - started) / 1000;
-      metrics.httpRequests.inc(labels);
-      metrics.httpDuration.observe(labels, seconds);
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug';
-      logger[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
-      if (inFlight === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        waiters.forEach((w) => w());
-      }
-    };
-    res.on('finish', done);
-    res.on('close', done);
-    next();
-  });
-
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'none'"],
-          scriptSrc: [PAGE_SCRIPT_HASH],
-          scriptSrcAttr: ["'none'"],
-          styleSrc: [PAGE_STYLE_HASH],
-          imgSrc: ["'self'", 'blob:', 'data:'],
-          connectSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          baseUri: ["'none'"],
-          objectSrc: ["'none'"],
-        },
-      },
-      crossOriginResourcePolicy: { policy: config.corsOrigins.length ? 'cross-origin' : 'same-origin' },
-    }),
-  );
-
-  if (config.corsOrigins.length) app.use(cors(config.corsOrigins));
-
-  const page = renderPage({ maxOverviewChars: config.maxOverviewChars });
-  const openapi = openApiDocument(config, API_VERSION);
-
   const requireReady: RequestHandler = (_req, _res, next) => {
     if (state === 'draining') return next(new ApiError('SHUTTING_DOWN', 'the server is shutting down; retry on another instance'));
     if (state !== 'ready') return next(new ApiError('NOT_READY', state === 'failed' ? 'the models failed to load' : 'the models are still loading; retry shortly'));
     next();
   };
 
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: {
-      fileSize: config.maxUploadBytes,
-      files: 1,
-      fields: 4,
-      parts: 6,
-      // UTF-8 takes up to 4 bytes per character; the character limit itself is checked after parsing.
-      fieldSize: config.maxOverviewChars * 4 + 1024,
-      fieldNameSize: 100,
-      headerPairs: 20,
-    },
-  }).single('poster');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
 
-  const parseMultipart: RequestHandler = (req, res, next) => {
-    if (!req.is('multipart/form-data')) {
-      return next(new ApiError('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with a 'poster' file and/or an 'overview' field (got ${req.headers['content-type'] ?? 'no content type'})`));
-    }
-    upload(req, res, (error?: unknown) => next(error === undefined ? undefined : multipartError(error, config)));
-  };
+  app.use(tracker.middleware);
+  app.use(securityHeaders({ cors: config.corsOrigins.length > 0 }));
+  app.use(requireHost);
+  if (config.corsOrigins.length) app.use(cors(config.corsOrigins));
 
+  const page = renderPage({ maxOverviewChars: config.maxOverviewChars });
   app.get('/', (_req, res) => {
     res.type('html').setHeader('Cache-Control', 'no-cache');
     res.send(page);
@@ -161,9 +94,9 @@ export function createApp(options: CreateAppOptions): ServingApp {
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', (_req, res, next) => {
+  app.get('/readyz', (req, res, next) => {
     if (state === 'ready') return void res.json({ status: 'ready' });
-    requireReady(_req, res, next);
+    requireReady(req, res, next);
   });
 
   app.get('/metrics', async (_req, res, next) => {
@@ -174,15 +107,16 @@ export function createApp(options: CreateAppOptions): ServingApp {
     }
   });
 
+  const openapi = openApiDocument(config, API_VERSION);
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
 
   app.get('/v1/models', requireReady, (_req, res) => {
-    const loaded = models!;
+    const { models } = loaded!;
     const info: Record<string, unknown> = {};
-    for (const key of ['cnn', 'lstm', 'fusion'] as const) {
-      const m = loaded[key]?.metadata;
+    for (const key of MODEL_KEYS) {
+      const m = models[key]?.metadata;
       if (!m) continue;
       info[key] = {
         name: m.name, modality: m.modality, variant: m.variant, versions: m.versions, metrics: m.metrics,
@@ -191,215 +125,34 @@ export function createApp(options: CreateAppOptions): ServingApp {
       };
     }
     res.json({
-      backend: loaded.runtime.backend, backendThreads: loaded.runtime.threads, inference: loaded.runtime.inference, models: info,
+      backend: models.runtime.backend, backendThreads: models.runtime.threads, inference: models.runtime.inference, models: info,
       batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch, maxWaitMs: config.batchMaxWaitMs },
     });
   });
 
-  const countPreparing: RequestHandler = (_req, res, next) => {
-    preparing++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      preparing--;
-    };
-    res.locals['releasePreparing'] = release;
-    res.on('close', release);
-    next();
-  };
-
-  app.post('/v1/predict', requireReady, countPreparing, parseMultipart, async (req: Request, res: Response, next: NextFunction) => {
-    const started = performance.now();
-    try {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      if ('poster' in body) throw new ApiError('UNKNOWN_FIELD', "'poster' must be sent as a file (a form part with a filename), not as text");
-      const unknown = Object.keys(body).filter((k) => !ALLOWED_FIELDS.has(k));
-      if (unknown.length) throw new ApiError('UNKNOWN_FIELD', `unknown form field(s): ${unknown.map((k) => `'${k}'`).join(', ')}; only 'poster' (file) and 'overview' (text) are accepted`);
-      const rawOverview = body['overview'];
-      if (rawOverview !== undefined && typeof rawOverview !== 'string') throw new ApiError('UNKNOWN_FIELD', "'overview' must be sent once, as a plain text field");
-      const file = req.file;
-      if (!file && rawOverview === undefined) throw new ApiError('NO_INPUT', "send a 'poster' file, an 'overview' text field, or both");
-
-      let overview: string | undefined;
-      if (rawOverview !== undefined) {
-        overview = rawOverview.trim();
-        if (!overview) throw new ApiError('EMPTY_OVERVIEW', "'overview' is empty");
-        const chars = [...overview].length;
-        if (chars > config.maxOverviewChars) throw new ApiError('OVERVIEW_TOO_LONG', `'overview' has ${chars} characters; at most ${config.maxOverviewChars} are accepted`);
-      }
-
-      const loaded = models!;
-      let poster: Uint8Array | undefined;
-      let posterInfo: { format: string; width: number; height: number; bytes: number } | undefined;
-      const decodeStarted = performance.now();
-      if (file) {
-        if (file.size === 0) throw new ApiError('POSTER_NOT_AN_IMAGE', "'poster' is empty");
-        let header: PosterProbe;
-        try {
-          header = await probePoster(file.buffer);
-        } catch (error) {
-          throw posterApiError(error);
-        }
-        if (!(header.pixels > 0)) throw new ApiError('POSTER_NOT_AN_IMAGE', "'poster' declares no size in its header");
-        // The decompression-bomb guard: a few kB can declare gigapixels; refuse before decoding a byte.
-        if (header.pixels > config.maxInputPixels) {
-          throw new ApiError('POSTER_TOO_MANY_PIXELS', `'poster' is ${header.width}×${header.height} = ${header.pixels} pixels; at most ${config.maxInputPixels} are accepted`);
-        }
-        try {
-          poster = await decodePoster(file.buffer, { size: loaded.cnn.imageSize, limitInputPixels: config.maxInputPixels });
-        } catch (error) {
-          throw posterApiError(error);
-        }
-        posterInfo = { format: header.format, width: header.width, height: header.height, bytes: file.size };
-      }
-      const decodeMs = performance.now() - decodeStarted;
-
-      const inferenceStarted = performance.now();
-      (res.locals['releasePreparing'] as () => void)();
-      const runs = await predictor!.predict({ poster, overview });
-      const inferenceMs = performance.now() - inferenceStarted;
-
-      const out: Record<string, unknown> = {};
-      for (const key of ['cnn', 'lstm', 'fusion'] as const) {
-        const run = runs[key];
-        if (run) out[key] = describeRun(loaded, key, run);
-      }
-      res.json({
-        models: out,
-        input: { ...(posterInfo ? { poster: posterInfo } : {}), ...(overview !== undefined ? { overview: { chars: [...overview].length } } : {}) },
-        timings: { decodeMs: round(decodeMs, 3), inferenceMs: round(inferenceMs, 3), totalMs: round(performance.now() - started, 3) },
-      });
-    } catch (error) {
-      next(error);
-    }
-  });
+  app.post('/v1/predict', requireReady, preparing.middleware, createPredictRequestParser(config), createPredictHandler({ decoder, loaded: () => loaded! }));
 
   // Known paths with a method they do not support get 405 and an Allow header.
   const allowed: Record<string, string> = {
     '/': 'GET, HEAD', '/healthz': 'GET, HEAD', '/readyz': 'GET, HEAD', '/metrics': 'GET, HEAD', '/openapi.json': 'GET, HEAD',
     '/v1/models': 'GET, HEAD', '/v1/predict': 'POST',
   };
-  for (const [path, methods] of Object.entries(allowed)) {
-    app.all(path, (req, _res, next) => next(new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${path}; use ${methods}`, { Allow: methods })));
-  }
-
-  app.use((req, _res, next) => next(new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path}; see /openapi.json`)));
-
-  const errorHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
-    const apiError = error instanceof ApiError
-      ? error
-      : new ApiError('INTERNAL', 'internal error; the server logged the details');
-    if (apiError.code === 'INTERNAL') logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
-    if (res.headersSent) {
-      // Too late for a clean error: cut the connection so the client sees a failure, not a partial body.
-      res.destroy();
-      return;
-    }
-    for (const [name, value] of Object.entries(apiError.headers)) res.setHeader(name, value);
-    res.status(apiError.status).json(errorBody(apiError));
-  };
-  app.use(errorHandler);
+  for (const [path, methods] of Object.entries(allowed)) app.all(path, methodNotAllowed(path, methods));
+  app.use(notFound);
+  app.use(errorHandler(logger));
 
   return {
     app,
     metrics,
     ready,
     isReady: () => state === 'ready',
-    inFlight: () => inFlight,
+    inFlight: () => tracker.inFlight,
+    decoder,
     async drain() {
       if (state !== 'failed') state = 'draining';
-      if (inFlight > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
-      await predictor?.close();
+      await tracker.idle();
+      decoder.close();
+      await loaded?.predictor.close();
     },
-  };
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function describeRun(models: ServingModels, key: ModelKey, run: ModelRun) {
-  const metadata = models[key]!.metadata;
-  const genres = metadata.genres
-    .map((genre, i) => {
-      const probability = run.probabilities[i] ?? 0;
-      const threshold = metadata.thresholds[i]!;
-      return { genre, probability: round(probability, 6), threshold, predicted: probability >= threshold };
-    })
-    .sort((a, b) => b.probability - a.probability);
-  return {
-    name: metadata.name,
-    variant: metadata.variant,
-    versions: metadata.versions,
-    createdAt: metadata.createdAt,
-    gitCommit: metadata.gitCommit,
-    genres,
-    predicted: genres.filter((g) => g.predicted).map((g) => g.genre),
-    timings: { waitMs: round(run.waitMs, 3), inferenceMs: round(run.runMs, 3), batchSize: run.batchSize },
-  };
-}
-
-/** Maps the poster decoder's errors to API errors; anything else is a server fault and passes through. */
-function posterApiError(error: unknown): unknown {
-  if (!(error instanceof PosterError)) return error;
-  switch (error.kind) {
-    case 'unsupported':
-      return new ApiError('POSTER_NOT_AN_IMAGE', `'poster' is not an image in a supported format (${POSTER_FORMATS.join(', ')})`);
-    case 'too-large':
-      return new ApiError('POSTER_TOO_MANY_PIXELS', "'poster' has more pixels than allowed");
-    default:
-      return new ApiError('POSTER_CORRUPT', "'poster' could not be decoded: the file is corrupt or truncated");
-  }
-}
-
-/** Maps multer's and busboy's errors to stable API errors. */
-function multipartError(error: unknown, config: ServingConfig): ApiError {
-  if (error instanceof multer.MulterError) {
-    switch (error.code as string) {
-      case 'LIMIT_FILE_SIZE':
-        return new ApiError('POSTER_TOO_LARGE', `'poster' is larger than ${config.maxUploadBytes} bytes`);
-      case 'LIMIT_FIELD_VALUE':
-        return error.field === 'overview'
-          ? new ApiError('OVERVIEW_TOO_LONG', `'overview' is longer than ${config.maxOverviewChars} characters`)
-          : new ApiError('UNKNOWN_FIELD', `unknown form field '${error.field ?? ''}'`);
-      case 'LIMIT_UNEXPECTED_FILE':
-        return new ApiError('UNKNOWN_FIELD', error.field === 'poster'
-          ? "only one 'poster' file is accepted"
-          : `unexpected file field '${error.field ?? ''}'; the poster goes in a file field named 'poster'`);
-      case 'LIMIT_FILE_COUNT':
-        return new ApiError('UNKNOWN_FIELD', "only one 'poster' file is accepted");
-      case 'LIMIT_PART_COUNT':
-      case 'LIMIT_FIELD_COUNT':
-      case 'LIMIT_FIELD_KEY':
-      case 'LIMIT_FIELD_NESTING':
-      case 'LIMIT_FIELD_ARRAY_INDEX':
-        return new ApiError('TOO_MANY_PARTS', `the form has too many or too large parts (${error.message.toLowerCase()})`);
-      default:
-        return new ApiError('MALFORMED_MULTIPART', `the multipart body is malformed (${error.message.toLowerCase()})`);
-    }
-  }
-  // Anything else raised while parsing comes from busboy reading a broken body (no boundary,
-  // truncated part, bad header): the client's fault, and never worth a stack trace.
-  const message = error instanceof Error ? error.message : String(error);
-  return new ApiError('MALFORMED_MULTIPART', `the multipart body is malformed (${message.replace(/^multipart: /i, '').toLowerCase()})`);
-}
-
-/** Minimal CORS for an allow-list of origins ('*' allows any). Only installed when origins are configured. */
-function cors(origins: string[]): RequestHandler {
-  const any = origins.includes('*');
-  return (req, res, next) => {
-    const origin = req.headers.origin;
-    res.vary('Origin');
-    if (!origin || !(any || origins.includes(origin))) return next();
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
-      res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
-      res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
-      res.setHeader('Access-Control-Max-Age', '600');
-      return void res.status(204).end();
-    }
-    next();
   };
 }

@@ -32,6 +32,14 @@ const args = yargs(hideBin(process.argv))
     'poster-workers': { type: 'number', describe: 'passed to the server' },
     'max-poster-batch': { type: 'number', describe: 'passed to the server' },
     'batch-costs': { type: 'boolean', default: false, describe: 'only time each model per item at batch sizes 1-32 on real films (no server), then exit' },
+    soak: { type: 'number', describe: 'instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not' },
+    'soak-concurrency': { type: 'number', default: 16, describe: 'concurrent clients of --soak' },
+    stall: {
+      type: 'string', choices: ['default-bounds', 'open-bounds'],
+      describe: 'instead of the latency runs: normal traffic alone and next to 4 clients sending a crafted tall PNG (97 KB, 1 × 25,000,000 with default bounds; 1 × 5,000,000 with the header bounds opened and a 1 s deadline); prints the p50/p99 of each',
+    },
+    'stall-rounds': { type: 'number', default: 3, describe: 'alternating rounds of --stall' },
+    'stall-per-round': { type: 'number', default: 20, describe: 'requests per client and round of --stall' },
     'model-threads': { type: 'number', default: 1, describe: 'XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)' },
     'untrained-reference-models': {
       type: 'boolean',
@@ -144,8 +152,8 @@ function multipartBody(): { body: Buffer; contentType: string } {
   return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
-async function startServer(): Promise<{ url: string; stop: () => Promise<number | null> }> {
-  const serverArgs = [mainJs, '--models-dir', modelsDir, '--host', '127.0.0.1', '--port', '0'];
+async function startServer(extraArgs: string[] = []): Promise<{ url: string; stop: () => Promise<number | null> }> {
+  const serverArgs = [mainJs, '--models-dir', modelsDir, '--host', '127.0.0.1', '--port', '0', ...extraArgs];
   if (args['batch-window-ms'] !== undefined) serverArgs.push('--batch-window-ms', String(args['batch-window-ms']));
   if (args['max-batch'] !== undefined) serverArgs.push('--max-batch', String(args['max-batch']));
   if (args['batch-max-wait-ms'] !== undefined) serverArgs.push('--batch-max-wait-ms', String(args['batch-max-wait-ms']));
@@ -199,6 +207,182 @@ if (args['untrained-reference-models']) {
   await initBackend('auto', { log: () => {} });
   await writeUntrainedReferenceModels(modelsDir);
   log(`wrote untrained reference models to ${modelsDir}`);
+}
+
+/** `name value` of a Prometheus text line, summed over the series of that name. */
+function scrape(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'gm'))) out[m[1] ?? ''] = Number(m[2]);
+  return out;
+}
+
+/**
+ * The soak: `total` requests from `concurrency` clients, a fixed mix of poster + overview, poster
+ * only, overview only and the hostile inputs of issue 12 (truncated poster, text as poster, the 97 KB
+ * PNG declaring 1 × 25,000,000 pixels, an overview of zero-width spaces, an unknown field). Every
+ * answer must be the expected status, none a 5xx, and the live tensors of every model worker the same
+ * after as before.
+ */
+async function soak(total: number, concurrency: number) {
+  const sample = readDataset(resolveDatasetDir(), { limit: 32 }).films.map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
+  const { blackPng } = await import('./testing/crafted.js');
+  const tall = await blackPng(1, 25_000_000);
+  type Case = { name: string; expect: number; body: (i: number) => FormData };
+  const file = (bytes: Buffer, type = 'image/jpeg') => new Blob([new Uint8Array(bytes)], { type });
+  const formOf = (parts: Record<string, string | Blob>) => {
+    const data = new FormData();
+    for (const [k, v] of Object.entries(parts)) {
+      if (typeof v === 'string') data.append(k, v);
+      else data.append(k, v, 'poster');
+    }
+    return data;
+  };
+  const f = (i: number) => sample[i % sample.length]!;
+  // Twenty slots: 12 full, 3 poster only, 2 overview only, and one of each hostile kind every 20 requests (rotating).
+  const hostile: Case[] = [
+    { name: 'truncated poster', expect: 400, body: (i) => formOf({ poster: file(f(i).poster.subarray(0, 500)) }) },
+    { name: 'text as poster', expect: 400, body: () => formOf({ poster: file(Buffer.from('not an image '.repeat(40)), 'image/png') }) },
+    { name: 'tall PNG 1 x 25,000,000', expect: 422, body: () => formOf({ poster: file(tall, 'image/png') }) },
+    { name: 'zero-width overview', expect: 400, body: () => formOf({ overview: '\u200B\uFEFF'.repeat(50) }) },
+    { name: 'unknown field', expect: 400, body: (i) => formOf({ overview: f(i).overview, title: 'x' }) },
+  ];
+  const caseOf = (i: number): Case => {
+    const slot = i % 20;
+    if (slot < 12) return { name: 'poster + overview', expect: 200, body: (j) => formOf({ poster: file(f(j).poster), overview: f(j).overview }) };
+    if (slot < 15) return { name: 'poster', expect: 200, body: (j) => formOf({ poster: file(f(j).poster) }) };
+    if (slot < 17) return { name: 'overview', expect: 200, body: (j) => formOf({ overview: f(j).overview }) };
+    return hostile[(Math.floor(i / 20) * 3 + slot - 17) % hostile.length]!;
+  };
+
+  const server = await startServer();
+  try {
+    const metrics = async () => (await fetch(`${server.url}/metrics`)).text();
+    // Every path once, so lazily created tensors are in the baseline.
+    for (let i = 0; i < 40; i++) await (await fetch(`${server.url}/v1/predict`, { method: 'POST', body: caseOf(i).body(i) })).arrayBuffer();
+    const before = await metrics();
+    const started = performance.now();
+    const counts = new Map<string, number>();
+    const unexpected: string[] = [];
+    let next = 0;
+    let done = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const c = caseOf(i);
+        const res = await fetch(`${server.url}/v1/predict`, { method: 'POST', body: c.body(i) });
+        const text = await res.text();
+        const key = `${res.status}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        if (res.status !== c.expect && unexpected.length < 10) unexpected.push(`${c.name}: ${res.status} ${text.slice(0, 200)}`);
+        if (++done % 1000 === 0) log(`soak: ${done}/${total}`);
+      }
+    }));
+    const seconds = (performance.now() - started) / 1000;
+    const after = await metrics();
+    const tensorsBefore = scrape(before, 'tfjs_live_tensors');
+    const tensorsAfter = scrape(after, 'tfjs_live_tensors');
+    const rss = (text: string) => Math.round((scrape(text, 'process_resident_memory_bytes')[''] ?? 0) / 2 ** 20);
+    const fiveXX = [...counts].filter(([s]) => s.startsWith('5')).reduce((a, [, n]) => a + n, 0);
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAverage: loadavg() },
+      modelsDir, requests: total, concurrency, seconds: round(seconds, 1), reqPerSec: round(total / seconds, 1),
+      statuses: Object.fromEntries([...counts].sort()), fiveXX, unexpected,
+      liveTensors: { before: tensorsBefore, after: tensorsAfter, constant: JSON.stringify(tensorsBefore) === JSON.stringify(tensorsAfter) },
+      rssMiB: { before: rss(before), after: rss(after) },
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return fiveXX === 0 && unexpected.length === 0 && report.liveTensors.constant;
+  } finally {
+    const code = await server.stop();
+    log(`server stopped (exit code ${code})`);
+  }
+}
+
+/**
+ * The stall measurement of issue 12 on real models (poster-stall.test.ts does the same on the tiny test
+ * models): two sequential clients sending poster + overview, rounds alternating alone and next to four
+ * clients that send the crafted PNG again 250 ms after each answer; each round starts with no decode
+ * running. Reports the p50/p99 of each, and what the crafted requests got.
+ */
+async function stall(mode: 'default-bounds' | 'open-bounds', rounds: number, perRound: number) {
+  const { blackPng, quantile } = await import('./testing/crafted.js');
+  const open = mode === 'open-bounds';
+  const sample = readDataset(resolveDatasetDir(), { limit: 16 }).films.map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
+  const crafted = await blackPng(1, open ? 5_000_000 : 25_000_000);
+  const boundary = 'stall-bench-boundary';
+  const attackBody = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="poster"; filename="crafted.png"\r\nContent-Type: image/png\r\n\r\n`), crafted, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  const server = await startServer(open ? ['--max-input-side', '100000000', '--max-aspect-ratio', '100000000', '--decode-timeout-ms', '1000'] : []);
+  try {
+    const normal = async (clients: number, per: number) => {
+      const latencies: number[] = [];
+      await Promise.all(Array.from({ length: clients }, async (_, c) => {
+        for (let i = 0; i < per; i++) {
+          const f = sample[(c * per + i) % sample.length]!;
+          const body = new FormData();
+          body.append('poster', new Blob([new Uint8Array(f.poster)], { type: 'image/jpeg' }), 'poster.jpg');
+          body.append('overview', f.overview);
+          const t0 = performance.now();
+          const res = await fetch(`${server.url}/v1/predict`, { method: 'POST', body });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`a normal request got ${res.status}`);
+          latencies.push(performance.now() - t0);
+        }
+      }));
+      return latencies;
+    };
+    const attack = async (done: Promise<unknown>) => {
+      let over = false;
+      void done.finally(() => (over = true));
+      const answers: { code: string; ms: number }[] = [];
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        while (!over) {
+          const t0 = performance.now();
+          const res = await fetch(`${server.url}/v1/predict`, { method: 'POST', body: attackBody, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+          const json = (await res.json()) as { error?: { code: string } };
+          answers.push({ code: `${res.status} ${json.error?.code ?? 'OK'}`, ms: performance.now() - t0 });
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }));
+      return answers;
+    };
+    const decodesIdle = async () => {
+      while (!/^poster_decodes_running 0$/m.test(await (await fetch(`${server.url}/metrics`)).text())) await new Promise((r) => setTimeout(r, 100));
+    };
+    await normal(2, 5);
+    const alone: number[] = [];
+    const loaded: number[] = [];
+    const answers: { code: string; ms: number }[] = [];
+    for (let round = 0; round < rounds; round++) {
+      await decodesIdle();
+      alone.push(...(await normal(2, perRound)));
+      const traffic = normal(2, perRound);
+      answers.push(...(await attack(traffic)));
+      loaded.push(...(await traffic));
+    }
+    const ms = (xs: number[], q: number) => Math.round(quantile(xs, q));
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAverage: loadavg() },
+      modelsDir, mode, craftedBytes: crafted.length, samples: alone.length,
+      alone: { p50: ms(alone, 0.5), p99: ms(alone, 0.99) }, withCrafted: { p50: ms(loaded, 0.5), p99: ms(loaded, 0.99) },
+      p99Ratio: round(quantile(loaded, 0.99) / quantile(alone, 0.99)),
+      crafted: { requests: answers.length, codes: [...new Set(answers.map((a) => a.code))], p50Ms: ms(answers.map((a) => a.ms), 0.5), maxMs: Math.round(Math.max(...answers.map((a) => a.ms))) },
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+if (args.stall !== undefined) {
+  await stall(args.stall as 'default-bounds' | 'open-bounds', args['stall-rounds'], args['stall-per-round']);
+  process.exit(0);
+}
+
+if (args.soak !== undefined) {
+  const ok = await soak(args.soak, args['soak-concurrency']);
+  process.exit(ok ? 0 : 1);
 }
 
 log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);

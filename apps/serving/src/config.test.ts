@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, parseConfig } from './config.js';
 
@@ -43,5 +46,38 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--max-batch', '0'], {})).toThrow(/--max-batch/);
     expect(() => parseConfig(['--backend', 'gpu'], {})).toThrow(/--backend/);
     expect(() => parseConfig(['--bogus-flag'], {})).toThrow(/bogus-flag/i);
+    expect(() => parseConfig(['--headers-timeout-ms', '70000'], {})).toThrow(/--headers-timeout-ms: must not exceed --request-timeout-ms/);
+  });
+});
+
+describe('one options object', () => {
+  it('--help lists every flag with its environment variable and default', async () => {
+    const { OPTION_KEYS, envOf, flagOf, defaultTextOf, HelpRequested } = await import('./config.js');
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (...args: unknown[]) => void lines.push(args.join(' '));
+    try {
+      expect(() => parseConfig(['--help'], {})).toThrow(HelpRequested);
+    } finally {
+      console.log = log;
+    }
+    const help = lines.join('\n').replace(/\s+/g, ' ');
+    for (const key of OPTION_KEYS) {
+      expect(help).toContain(`--${flagOf(key)}`);
+      expect(help).toContain(`[env ${envOf(key)}]`);
+      expect(help).toContain(`[default: ${defaultTextOf(key)}]`);
+    }
+  });
+
+  it("the README's options table lists exactly these flags, with these defaults", async () => {
+    const { OPTION_KEYS, flagOf, defaultTextOf } = await import('./config.js');
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Options'), readme.indexOf('## API'));
+    const rows = [...section.matchAll(/^\| `--([a-z-]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.replace(/`/g, '').trim()] as const);
+    expect(rows.map(([flag]) => flag).sort()).toEqual(OPTION_KEYS.map(flagOf).sort());
+    for (const [flag, cell] of rows) {
+      const key = OPTION_KEYS.find((k) => flagOf(k) === flag)!;
+      expect(cell.startsWith(defaultTextOf(key)), `${flag}: README says '${cell}', the code '${defaultTextOf(key)}'`).toBe(true);
+    }
   });
 });

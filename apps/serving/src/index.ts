@@ -1,6 +1,6 @@
 export { createApp, API_VERSION, type CreateAppOptions, type ServingApp } from './app.js';
-export { parseConfig, defaultConfig, ServingConfigSchema, ConfigError, type ServingConfig } from './config.js';
-export { ApiError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { parseConfig, defaultConfig, ServingConfigSchema, OPTIONS, ConfigError, type ServingConfig } from './config.js';
+export { ApiError, ERRORS, ERROR_CODES, type ErrorCode } from './errors.js';
 export { createMetrics, type ServingMetrics } from './metrics.js';
 export { MicroBatcher, BatcherClosedError, type MicroBatcherOptions, type BatchedResult, type BatchInfo } from './micro-batcher.js';
 export { loadModels, inspectModelsDir, disposeModels, ModelsDirError, type ServingModels } from './models.js';

@@ -1,65 +1,12 @@
 // The real entry point as a process: startup refusals, readiness, SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blackPng } from './testing/crafted.js';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
-
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
-
-interface Proc {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-  /** Resolves with the first JSON log line whose msg matches. */
-  waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
-
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SERVING_LOG_LEVEL: 'info' },
-  });
-  const stdout: string[] = [];
-  let stderr = '';
-  let buffered = '';
-  const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      stdout.push(line);
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      for (const w of waiters.filter((w) => w.msg === parsed['msg'])) w.resolve(parsed);
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    stdout,
-    stderr: () => stderr,
-    exited,
-    waitFor(msg, timeoutMs = 60_000) {
-      const seen = stdout.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } }).find((p) => p?.['msg'] === msg);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no '${msg}' log line within ${timeoutMs} ms; stderr: ${stderr}; stdout: ${stdout.join('\n')}`)), timeoutMs);
-        waiters.push({ msg, resolve: (v) => { clearTimeout(timer); resolve(v); } });
-        void exited.then((code) => reject(new Error(`exited with ${code} before '${msg}'; stderr: ${stderr}`)));
-      });
-    },
-  };
-}
+import { start } from './testing/process.js';
 
 let models: TestModels;
 const scratch: string[] = [];
@@ -88,6 +35,26 @@ describe('main', () => {
       const url = ready['url'] as string;
       expect(ready['backend']).toBe('wasm');
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      // Hostile input against the real process: the crafted tall PNG is refused from its header, fast…
+      const tall = new FormData();
+      tall.append('poster', new Blob([new Uint8Array(await blackPng(1, 25_000_000))], { type: 'image/png' }), 'tall.png');
+      const t0 = performance.now();
+      const refused = await fetch(`${url}/v1/predict`, { method: 'POST', body: tall });
+      expect(refused.status).toBe(422);
+      expect(await refused.json()).toMatchObject({ error: { code: 'POSTER_SIDE_TOO_LONG' } });
+      expect(performance.now() - t0).toBeLessThan(1_000);
+      // …and a 100 KB URL gets the JSON 431.
+      const long = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+        const req = request(`${url}/?q=${'a'.repeat(100_000)}`, (r) => {
+          let body = '';
+          r.on('data', (c: Buffer) => (body += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(long.status).toBe(431);
+      expect(JSON.parse(long.body)).toMatchObject({ error: { code: 'HEADERS_TOO_LARGE' } });
       // The 400 ms batch window keeps this request in flight while the signal arrives.
       const inFlight = fetch(`${url}/v1/predict`, { method: 'POST', body: form({ overview: models.heldOut[0]!.overview }) });
       await new Promise((r) => setTimeout(r, 100));
@@ -98,6 +65,25 @@ describe('main', () => {
       const messages = proc.stdout.map((l) => (JSON.parse(l) as { msg: string }).msg);
       expect(messages).toContain('shutting down: finishing in-flight requests');
       expect(messages[messages.length - 1]).toBe('stopped');
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('on SIGTERM while the models are loading, stops at once and exits 0 (it used to die without a word)', async () => {
+    const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm']);
+    try {
+      // Logged just before loading starts: the worker threads take seconds to load the models after it.
+      await proc.waitFor('models directory checked');
+      const signalled = performance.now();
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(performance.now() - signalled).toBeLessThan(10_000);
+      const lines = proc.stdout.map((l) => JSON.parse(l) as { msg: string; phase?: string });
+      expect(lines.find((l) => l.msg === 'shutting down: finishing in-flight requests')).toMatchObject({ phase: 'loading' });
+      expect(lines.at(-1)).toMatchObject({ msg: 'stopped', phase: 'loading' });
+      expect(lines.map((l) => l.msg)).not.toContain('ready');
+      expect(proc.stderr()).toBe('');
     } finally {
       proc.child.kill('SIGKILL');
     }

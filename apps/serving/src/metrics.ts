@@ -8,7 +8,11 @@ export interface ServingMetrics {
   inferenceDuration: Histogram<'model'>;
   batchSize: Histogram<'model'>;
   queueWait: Histogram<'model'>;
+  invalidOutputs: Counter<'model'>;
   liveTensors: Gauge<'runtime'>;
+  posterDecodeDuration: Histogram<'lane' | 'outcome'>;
+  largePostersWaiting: Gauge;
+  posterDecodesRunning: Gauge;
   /** Where liveTensors reads from at each scrape (set once the models are loaded). */
   tensorCounts?: () => Promise<Record<string, number>>;
 }
@@ -50,6 +54,29 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Servi
       help: 'Time a request waited for its micro-batch to start, by model',
       labelNames: ['model'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    posterDecodeDuration: new Histogram({
+      name: 'poster_decode_seconds',
+      help: 'Poster header check + decode + resize, by lane (small, or large: one at a time) and outcome (ok, error); a decode cut by the deadline is counted when libvips finishes',
+      labelNames: ['lane', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    largePostersWaiting: new Gauge({
+      name: 'poster_decode_large_waiting',
+      help: 'Large posters waiting for the one-at-a-time large-poster decoder',
+      registers: [registry],
+    }),
+    posterDecodesRunning: new Gauge({
+      name: 'poster_decodes_running',
+      help: 'Poster decodes running in libvips, including those whose request was already answered at the deadline',
+      registers: [registry],
+    }),
+    invalidOutputs: new Counter({
+      name: 'model_invalid_outputs_total',
+      help: 'Requests answered 500 MODEL_OUTPUT_INVALID because a model produced a non-finite probability (or one outside [0, 1]), by model',
+      labelNames: ['model'],
       registers: [registry],
     }),
     liveTensors: new Gauge({

@@ -1,20 +1,46 @@
 import { GENRES } from '@filmgenre/core';
-import type { ServingConfig } from './config.js';
-import { ERROR_CODES } from './errors.js';
+import { MODALITIES } from '@filmgenre/model-artifact';
+import { BACKENDS } from '@filmgenre/tf-runtime';
+import { z } from 'zod';
+import { INFERENCE_MODES } from './config.js';
+import { MODEL_KEYS } from './models.js';
+import { ERRORS, errorCodesFor, type ErrorCode, type ErrorRoute } from './errors.js';
+import { predictFormSchema, type RequestLimits } from './predict-request.js';
 
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+const errorSchema = (codes: readonly ErrorCode[]) => ({
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string', enum: [...codes] }, message: { type: 'string' } },
+    },
+  },
 });
 
+/** The error answers of an operation, one per status, each listing its codes and when they are sent (from the registry). */
+function errorResponses(...routes: ErrorRoute[]): Record<string, object> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of errorCodesFor(...routes)) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code]);
+  return Object.fromEntries([...byStatus].sort(([a], [b]) => a - b).map(([status, codes]) => [String(status), {
+    description: codes.map((c) => `${c}: ${ERRORS[c].description}`).join('; '),
+    content: { 'application/json': { schema: errorSchema(codes) } },
+  }]));
+}
+
 /** The OpenAPI 3.1 description of the HTTP API, with the limits this instance enforces. */
-export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | 'maxOverviewChars' | 'maxInputPixels'>, version: string): object {
+export function openApiDocument(config: RequestLimits, version: string): object {
+  // The form's JSON Schema comes from the zod schema the handler validates with (input side: what a client sends).
+  const { $schema: _, ...requestSchema } = z.toJSONSchema(predictFormSchema(config), { io: 'input', unrepresentable: 'any' });
   return {
     openapi: '3.1.0',
     info: {
       title: 'Film genre classifier',
       version,
-      description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code.',
+      description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code (components.schemas.Error lists them all). '
+        + `Any path: ${errorCodesFor('unmatched').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}. `
+        + (errorCodesFor('connection').length ? `Answered by the HTTP server itself, connection then closed: ${errorCodesFor('connection').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}.` : ''),
     },
     paths: {
       '/v1/predict': {
@@ -25,26 +51,14 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
             required: true,
             content: {
               'multipart/form-data': {
-                schema: {
-                  type: 'object',
-                  additionalProperties: false,
-                  properties: {
-                    poster: { type: 'string', format: 'binary', description: `Poster image (JPEG, PNG, WebP, GIF, TIFF…), at most ${config.maxUploadBytes} bytes and ${config.maxInputPixels} pixels.` },
-                    overview: { type: 'string', minLength: 1, maxLength: config.maxOverviewChars, description: 'Plot overview in English.' },
-                  },
-                  description: 'At least one of poster and overview. No other field is accepted.',
-                },
+                schema: requestSchema,
                 encoding: { poster: { contentType: 'image/*' } },
               },
             },
           },
           responses: {
             200: { description: 'Predictions of every model that applies to the input', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-            400: errorResponse('Bad input: NO_INPUT, EMPTY_OVERVIEW, OVERVIEW_TOO_LONG, UNKNOWN_FIELD, MALFORMED_MULTIPART, TOO_MANY_PARTS, POSTER_NOT_AN_IMAGE, POSTER_CORRUPT'),
-            413: errorResponse('POSTER_TOO_LARGE: the upload is over the byte limit'),
-            415: errorResponse('UNSUPPORTED_MEDIA_TYPE: the body is not multipart/form-data'),
-            422: errorResponse('POSTER_TOO_MANY_PIXELS: the image header declares more pixels than allowed'),
-            503: errorResponse('NOT_READY (models still loading) or SHUTTING_DOWN'),
+            ...errorResponses('predict', 'ready', 'any'),
           },
         },
       },
@@ -54,7 +68,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           summary: 'The loaded models: names, variants, versions, metrics, genres and thresholds',
           responses: {
             200: { description: 'Loaded models', content: { 'application/json': { schema: { $ref: '#/components/schemas/Models' } } } },
-            503: errorResponse('NOT_READY'),
+            ...errorResponses('ready', 'any'),
           },
         },
       },
@@ -65,7 +79,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           summary: 'Readiness: models loaded and not shutting down',
           responses: {
             200: { description: 'Ready', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ready' } } } } } },
-            503: errorResponse('NOT_READY or SHUTTING_DOWN'),
+            ...errorResponses('ready'),
           },
         },
       },
@@ -75,20 +89,8 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
     },
     components: {
       schemas: {
-        Error: {
-          type: 'object',
-          required: ['error'],
-          properties: {
-            error: {
-              type: 'object',
-              required: ['code', 'message'],
-              properties: {
-                code: { type: 'string', enum: Object.keys(ERROR_CODES) },
-                message: { type: 'string' },
-              },
-            },
-          },
-        },
+        // Every code of the registry, including those of unmatched routes and of the HTTP server itself.
+        Error: errorSchema(Object.keys(ERRORS) as ErrorCode[]),
         GenreScore: {
           type: 'object',
           required: ['genre', 'probability', 'threshold', 'predicted'],
@@ -126,11 +128,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           properties: {
             models: {
               type: 'object',
-              properties: {
-                cnn: { $ref: '#/components/schemas/ModelPrediction' },
-                lstm: { $ref: '#/components/schemas/ModelPrediction' },
-                fusion: { $ref: '#/components/schemas/ModelPrediction' },
-              },
+              properties: Object.fromEntries(MODEL_KEYS.map((key) => [key, { $ref: '#/components/schemas/ModelPrediction' }])),
             },
             input: {
               type: 'object',
@@ -153,7 +151,7 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
           type: 'object',
           properties: {
             name: { type: 'string' },
-            modality: { type: 'string', enum: ['image', 'text', 'fusion'] },
+            modality: { type: 'string', enum: [...MODALITIES] },
             variant: { type: 'string' },
             versions: { type: 'object', additionalProperties: { type: 'string' } },
             metrics: { type: 'object' },
@@ -168,16 +166,12 @@ export function openApiDocument(config: Pick<ServingConfig, 'maxUploadBytes' | '
         Models: {
           type: 'object',
           properties: {
-            backend: { type: 'string', description: 'TensorFlow.js backend serving the models' },
+            backend: { type: 'string', enum: [...BACKENDS], description: 'TensorFlow.js backend serving the models' },
             backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend per model (wasm: XNNPACK threads)' },
-            inference: { type: 'string', enum: ['workers', 'inline'], description: 'workers: each model in its own worker thread (the poster model in several); inline: all on the main thread' },
+            inference: { type: 'string', enum: [...INFERENCE_MODES], description: 'workers: each model in its own worker thread (the poster model in several); inline: all on the main thread' },
             models: {
               type: 'object',
-              properties: {
-                cnn: { $ref: '#/components/schemas/ModelInfo' },
-                lstm: { $ref: '#/components/schemas/ModelInfo' },
-                fusion: { $ref: '#/components/schemas/ModelInfo' },
-              },
+              properties: Object.fromEntries(MODEL_KEYS.map((key) => [key, { $ref: '#/components/schemas/ModelInfo' }])),
             },
             batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' }, maxWaitMs: { type: 'number' } } },
           },

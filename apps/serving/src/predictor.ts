@@ -20,6 +20,37 @@ interface FeatureRun extends ModelRun {
   features: Float32Array;
 }
 
+/**
+ * A model answered with a probability that is not a number in [0, 1] (NaN or ±Infinity from broken
+ * weights, an overflow): never sent as `null`, but as a 500 with its own code, logged with the model.
+ */
+export class ModelOutputError extends Error {
+  override name = 'ModelOutputError';
+  constructor(
+    readonly model: ModelKey,
+    readonly modelName: string,
+    /** How many of the item's probabilities are invalid, and the first of them. */
+    readonly invalid: number,
+    readonly example: number,
+    context: string,
+  ) {
+    super(`${model} model '${modelName}' produced ${invalid} invalid probabilit${invalid === 1 ? 'y' : 'ies'} (e.g. ${example}) ${context}`);
+  }
+}
+
+/** Throws ModelOutputError unless every value is a finite probability. */
+export function checkProbabilities(model: ModelKey, modelName: string, probabilities: Float32Array, context: string): void {
+  let invalid = 0;
+  let example = 0;
+  for (const p of probabilities) {
+    if (!(p >= 0 && p <= 1)) {
+      if (invalid === 0) example = p;
+      invalid++;
+    }
+  }
+  if (invalid > 0) throw new ModelOutputError(model, modelName, invalid, example, context);
+}
+
 /** Copies item i out of a row-major n×dim buffer (a copy, so the batch buffer can be freed). */
 function row(flat: Float32Array, i: number, dim: number): Float32Array {
   return flat.slice(i * dim, (i + 1) * dim);
@@ -136,14 +167,20 @@ export class Predictor {
     const blank = new Uint8Array(cnn.imageSize * cnn.imageSize * 3);
     // Concurrent calls, so that each poster worker gets one.
     const posterCalls = cnn.parallelism ?? 1;
+    // A model that answers NaN to the warm-up (weights that load but are garbage) must not serve.
+    const check = (model: ModelKey, probabilities: Float32Array) => checkProbabilities(model, this.models[model]!.metadata.name, probabilities, 'at warm-up');
     if (fusion) {
       const [images, text] = await Promise.all([
         Promise.all(Array.from({ length: posterCalls }, () => cnn.predictWithFeatures([blank]))),
         lstm.predictWithFeatures(['warm up']),
       ]);
-      await fusion.predict({ image: images[0]!, text });
+      images.forEach((image) => check('cnn', image.probabilities));
+      check('lstm', text.probabilities);
+      check('fusion', await fusion.predict({ image: images[0]!, text }));
     } else {
-      await Promise.all([...Array.from({ length: posterCalls }, () => cnn.predict([blank])), lstm.predict(['warm up'])]);
+      const [images, text] = await Promise.all([Promise.all(Array.from({ length: posterCalls }, () => cnn.predict([blank]))), lstm.predict(['warm up'])]);
+      images.forEach((probabilities) => check('cnn', probabilities));
+      check('lstm', text);
     }
   }
 
@@ -157,6 +194,12 @@ export class Predictor {
     this.metrics?.queueWait.observe({ model }, result.waitMs / 1000);
     const value = result.value;
     const { probabilities, features } = value instanceof Float32Array ? { probabilities: value, features: new Float32Array(0) } : value;
+    try {
+      checkProbabilities(model, this.models[model]!.metadata.name, probabilities, 'for a request');
+    } catch (error) {
+      this.metrics?.invalidOutputs.inc({ model });
+      throw error;
+    }
     return { probabilities, features, batchSize: result.batchSize, waitMs: result.waitMs, runMs: result.runMs };
   }
 }

@@ -60,7 +60,7 @@ export async function startServer(modelsDir: string, overrides: Partial<ServingC
   const loaded = models ?? (await loadModels(modelsDir));
   const serving = createApp({ models: loaded, config, logger: pino({ level: config.logLevel }) });
   await serving.ready;
-  const running = await listen(serving, { host: '127.0.0.1', port: 0 });
+  const running = await listen(serving, { host: '127.0.0.1', port: 0, http: config });
   return {
     url: running.url,
     serving,

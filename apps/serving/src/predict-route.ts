@@ -1,0 +1,94 @@
+// POST /v1/predict once the form is valid: poster decode, the models (micro-batched), the answer.
+import { decide } from '@filmgenre/model-artifact';
+import type { RequestHandler } from 'express';
+import { MODEL_KEYS, type ModelKey, type ServingModels } from './models.js';
+import type { PosterDecoder } from './poster-decoder.js';
+import { predictInputOf } from './predict-request.js';
+import type { ModelRun, Predictor } from './predictor.js';
+
+/**
+ * Predict requests still being parsed or decoded: they will reach the model batchers shortly, which
+ * may wait a little for them (see MicroBatcher's `incoming`).
+ */
+export class PreparingCounter {
+  private n = 0;
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Counts the request until the handler calls `releasePreparing(res)` or the response closes. */
+  readonly middleware: RequestHandler = (_req, res, next) => {
+    this.n++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.n--;
+    };
+    res.locals['releasePreparing'] = release;
+    res.on('close', release);
+    next();
+  };
+}
+
+export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () => { models: ServingModels; predictor: Predictor } }): RequestHandler {
+  return async (_req, res, next) => {
+    const started = performance.now();
+    try {
+      const { poster: file, overview } = predictInputOf(res);
+      const { models, predictor } = deps.loaded();
+      let poster: Uint8Array | undefined;
+      let posterInfo: { format: string; width: number; height: number; bytes: number } | undefined;
+      const decodeStarted = performance.now();
+      if (file) {
+        const decoded = await deps.decoder.decode(file, models.cnn.imageSize);
+        poster = decoded.pixels;
+        posterInfo = { format: decoded.header.format, width: decoded.header.width, height: decoded.header.height, bytes: file.length };
+      }
+      const decodeMs = performance.now() - decodeStarted;
+
+      const inferenceStarted = performance.now();
+      (res.locals['releasePreparing'] as (() => void) | undefined)?.();
+      const runs = await predictor.predict({ poster, overview });
+      const inferenceMs = performance.now() - inferenceStarted;
+
+      const out: Record<string, unknown> = {};
+      for (const key of MODEL_KEYS) {
+        const run = runs[key];
+        if (run) out[key] = describeRun(models, key, run);
+      }
+      res.json({
+        models: out,
+        input: { ...(posterInfo ? { poster: posterInfo } : {}), ...(overview !== undefined ? { overview: { chars: [...overview].length } } : {}) },
+        timings: { decodeMs: round(decodeMs, 3), inferenceMs: round(inferenceMs, 3), totalMs: round(performance.now() - started, 3) },
+      });
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** One model's answer: every genre by decreasing probability, against the model's stored thresholds. */
+function describeRun(models: ServingModels, key: ModelKey, run: ModelRun) {
+  const metadata = models[key]!.metadata;
+  // The contract's decision rule (probability ≥ the model's stored threshold), as every consumer applies it.
+  const genres = decide(run.probabilities, metadata)
+    .map((d) => ({ ...d, probability: round(d.probability, 6) }))
+    .sort((a, b) => b.probability - a.probability);
+  return {
+    name: metadata.name,
+    variant: metadata.variant,
+    versions: metadata.versions,
+    createdAt: metadata.createdAt,
+    gitCommit: metadata.gitCommit,
+    genres,
+    predicted: genres.filter((g) => g.predicted).map((g) => g.genre),
+    timings: { waitMs: round(run.waitMs, 3), inferenceMs: round(run.runMs, 3), batchSize: run.batchSize },
+  };
+}
