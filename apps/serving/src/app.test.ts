@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
 import { defaultConfig } from './config.js';
 import { ERROR_CODES, ERRORS } from './errors.js';
-import type { ServingModels } from './models.js';
+import type { ImageModel, ServingModels, TextModel } from './models.js';
 import { listen } from './server.js';
 import { form, predictMany, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
 
@@ -19,7 +19,7 @@ let poster: Buffer;
 let overview: string;
 
 interface GenreScore { genre: string; probability: number; threshold: number; predicted: boolean }
-interface ModelAnswer { name: string; variant: string; versions: Record<string, string>; genres: GenreScore[]; predicted: string[]; timings: { batchSize: number; inferenceMs: number; waitMs: number } }
+interface ModelAnswer { name: string; modality: string; variant: string; members?: string[]; versions: Record<string, string>; genres: GenreScore[]; predicted: string[]; timings: { batchSize: number; inferenceMs: number; waitMs: number } }
 interface PredictAnswer { models: Record<string, ModelAnswer>; input: Record<string, unknown>; timings: { totalMs: number; decodeMs: number; inferenceMs: number } }
 
 beforeAll(async () => {
@@ -53,6 +53,7 @@ async function expectError(res: Response, status: number, code: keyof typeof ERR
 function checkModelAnswer(answer: ModelAnswer | undefined, name: string) {
   expect(answer).toBeDefined();
   expect(answer!.name).toBe(name);
+  expect(answer!.modality).toBe(name === 'cnn' ? 'image' : name === 'fusion' ? 'fusion' : 'text');
   expect(answer!.genres).toHaveLength(GENRES.length);
   expect(new Set(answer!.genres.map((g) => g.genre))).toEqual(new Set(GENRES));
   for (let i = 1; i < answer!.genres.length; i++) expect(answer!.genres[i - 1]!.probability).toBeGreaterThanOrEqual(answer!.genres[i]!.probability);
@@ -126,9 +127,11 @@ describe('operational endpoints', () => {
     expect(Object.keys(body.models).sort()).toEqual(server.models.fusion ? ['cnn', 'fusion', 'lstm'] : ['cnn', 'lstm']);
     expect(body.models['cnn']).toMatchObject({ name: 'cnn', modality: 'image', variant: 'study', genres: [...GENRES] });
     expect(body.models['lstm']).toMatchObject({ name: 'lstm', modality: 'text', genres: [...GENRES] });
-    expect(body.models['cnn']!['thresholds']).toEqual(server.models.cnn.metadata.thresholds);
+    expect(body.models['cnn']!['thresholds']).toEqual(server.models.members['cnn']!.model.metadata.thresholds);
+    expect(body.models['cnn']).toMatchObject({ kind: 'poster-classifier', needs: ['poster'], input: { width: 16, height: 16 } });
     expect(body.models['lstm']!['versions']).toEqual({ '@tensorflow/tfjs': tf.version.tfjs });
-    expect(body.models['lstm']!['metrics']).toEqual(server.models.lstm.metadata.metrics);
+    expect(body.models['lstm']!['metrics']).toEqual(server.models.members['lstm']!.model.metadata.metrics);
+    expect(body.models['fusion']).toMatchObject({ modality: 'fusion', variant: 'late', members: ['cnn', 'lstm'], needs: ['poster', 'overview'] });
     expect(body.batching.maxBatch).toBe(32);
   });
 
@@ -344,14 +347,20 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     const failing = new Error('kernel exploded at /secret/path/model.ts:12');
     // Works for the start-up warm-up call, fails on every request after it.
     let calls = 0;
+    const lstm = real.members['lstm']!.model as TextModel;
     const broken: ServingModels = {
       dir: real.dir,
-      cnn: real.cnn,
-      lstm: {
-        metadata: real.lstm.metadata,
-        predict: (texts) => (calls++ === 0 ? real.lstm.predict(texts) : Promise.reject(failing)),
-        predictWithFeatures: (texts) => (calls++ === 0 ? real.lstm.predictWithFeatures(texts) : Promise.reject(failing)),
-        dispose: () => {},
+      members: {
+        cnn: real.members['cnn']!,
+        lstm: {
+          modality: 'text',
+          model: {
+            metadata: lstm.metadata,
+            predict: (texts) => (calls++ === 0 ? lstm.predict(texts) : Promise.reject(failing)),
+            predictWithFeatures: (texts) => (calls++ === 0 ? lstm.predictWithFeatures(texts) : Promise.reject(failing)),
+            dispose: () => {},
+          },
+        },
       },
       runtime: real.runtime,
       tensorCounts: () => real.tensorCounts(),
@@ -375,16 +384,23 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
       texts.forEach((t, i) => { if (t === POISON) out.fill(Number.NaN, i * GENRES.length, i * GENRES.length + 3).fill(Infinity, i * GENRES.length + 3, (i + 1) * GENRES.length); });
       return out;
     };
+    const lstm = real.members['lstm']!.model as TextModel;
     const broken: ServingModels = {
       ...real,
-      lstm: {
-        metadata: real.lstm.metadata,
-        predict: async (texts) => poison(texts, await real.lstm.predict(texts)),
-        predictWithFeatures: async (texts) => {
-          const result = await real.lstm.predictWithFeatures(texts);
-          return { ...result, probabilities: poison(texts, result.probabilities) };
+      members: {
+        ...real.members,
+        lstm: {
+          modality: 'text',
+          model: {
+            metadata: lstm.metadata,
+            predict: async (texts) => poison(texts, await lstm.predict(texts)),
+            predictWithFeatures: async (texts) => {
+              const result = await lstm.predictWithFeatures(texts);
+              return { ...result, probabilities: poison(texts, result.probabilities) };
+            },
+            dispose: () => {},
+          },
         },
-        dispose: () => {},
       },
     };
     const lines: string[] = [];
@@ -400,7 +416,7 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
       expect(message).toMatch(/lstm/);
       expect(good.status).toBe(200);
       const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'model produced an invalid probability');
-      expect(logged).toMatchObject({ level: 50, model: 'lstm', modelName: real.lstm.metadata.name, invalid: 25, example: 'NaN' });
+      expect(logged).toMatchObject({ level: 50, model: 'lstm', modelName: lstm.metadata.name, invalid: 25, example: 'NaN' });
       const metrics = await (await fetch(`${running.url}/metrics`)).text();
       expect(metrics).toMatch(/model_invalid_outputs_total\{model="lstm"\} 1/);
     } finally {
@@ -408,16 +424,29 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     }
   });
 
-  it('a model answering NaN to the warm-up is refused before the server turns ready', async () => {
+  it('a model answering NaN or a value outside [0, 1] to the warm-up is refused before the server turns ready (members and fusion)', async () => {
     const real = server.models;
-    const nan = (n: number) => new Float32Array(n * GENRES.length).fill(Number.NaN);
-    const broken: ServingModels = {
+    const cnn = real.members['cnn']!.model as ImageModel;
+    const fill = (value: number) => (n: number) => new Float32Array(n * GENRES.length).fill(value);
+    const withCnn = (values: (n: number) => Float32Array): ServingModels => ({
       ...real,
-      cnn: { ...real.cnn, predict: async (p) => nan(p.length), predictWithFeatures: async (p) => ({ ...(await real.cnn.predictWithFeatures(p)), probabilities: nan(p.length) }), dispose: () => {} },
+      members: {
+        ...real.members,
+        cnn: { modality: 'image', model: { ...cnn, predict: async (p) => values(p.length), predictWithFeatures: async (p) => ({ ...(await cnn.predictWithFeatures(p)), probabilities: values(p.length) }), dispose: () => {} } },
+      },
+    });
+    const refusal = async (models: ServingModels) => {
+      const serving = createApp({ models, config: defaultConfig({ logLevel: 'silent' }), logger: pino({ level: 'silent' }) });
+      const error = await serving.ready.then(() => undefined, (e: unknown) => e as Error);
+      expect(serving.isReady()).toBe(false);
+      return error?.message;
     };
-    const serving = createApp({ models: broken, config: defaultConfig({ logLevel: 'silent' }), logger: pino({ level: 'silent' }) });
-    await expect(serving.ready).rejects.toThrow(new RegExp(`cnn model '${real.cnn.metadata.name}' produced 25 invalid probabilities \\(e\\.g\\. NaN\\) at warm-up`));
-    expect(serving.isReady()).toBe(false);
+    // Non-finite: the registry's warm-up check; finite but not a probability: serving's own.
+    expect(await refusal(withCnn(fill(Number.NaN)))).toMatch(/^cnn model gives non-finite outputs on a blank input \(cnn warm-up: output NaN at row 0, column 0\)/);
+    expect(await refusal(withCnn(fill(1.5)))).toMatch(/^cnn model 'cnn' produced 25 invalid probabilities \(e\.g\. 1\.5\) at warm-up/);
+    const fusion = real.fusion!;
+    const brokenFusion: ServingModels = { ...real, fusion: { metadata: fusion.metadata, members: fusion.members, predict: async (outputs) => fill(Infinity)(outputs['cnn']!.probabilities.length / GENRES.length), dispose: () => {} } };
+    expect(await refusal(brokenFusion)).toMatch(/^fusion model gives non-finite outputs/);
   });
 
   it('the server is still up and answering after all of the above', async () => {

@@ -7,7 +7,7 @@ import type { ServingConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { cors, errorHandler, methodNotAllowed, notFound, RequestTracker, requireHost, securityHeaders } from './http-middleware.js';
 import { createMetrics, type ServingMetrics } from './metrics.js';
-import { MODEL_KEYS, type ServingModels } from './models.js';
+import { inputsNeeded, metadataOf, modelKeys, type ServingModels } from './models.js';
 import { openApiDocument } from './openapi.js';
 import { renderPage } from './page.js';
 import { PosterDecoder } from './poster-decoder.js';
@@ -107,7 +107,11 @@ export function createApp(options: CreateAppOptions): ServingApp {
     }
   });
 
-  const openapi = openApiDocument(config, API_VERSION);
+  // Until the models are loaded the document says what any instance answers; then it names this one's models.
+  let openapi = openApiDocument(config, API_VERSION);
+  void ready.then(() => {
+    if (loaded) openapi = openApiDocument(config, API_VERSION, loaded.models);
+  }, () => {});
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
@@ -115,11 +119,15 @@ export function createApp(options: CreateAppOptions): ServingApp {
   app.get('/v1/models', requireReady, (_req, res) => {
     const { models } = loaded!;
     const info: Record<string, unknown> = {};
-    for (const key of MODEL_KEYS) {
-      const m = models[key]?.metadata;
-      if (!m) continue;
+    for (const key of modelKeys(models)) {
+      const m = metadataOf(models, key);
+      const member = models.members[key];
       info[key] = {
-        name: m.name, modality: m.modality, variant: m.variant, versions: m.versions, metrics: m.metrics,
+        name: m.name, modality: m.modality, kind: m.kind, variant: m.variant,
+        needs: inputsNeeded(models, key),
+        ...(member?.modality === 'image' ? { input: { width: member.model.inputWidth, height: member.model.inputHeight } } : {}),
+        ...(m.members ? { members: Object.keys(m.members) } : {}),
+        versions: m.versions, metrics: m.metrics,
         genres: m.genres, thresholds: m.thresholds, preprocessing: m.preprocessing, gitCommit: m.gitCommit,
         backend: m.backend, createdAt: m.createdAt,
       };

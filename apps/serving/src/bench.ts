@@ -16,7 +16,7 @@ import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { disposeModels, loadModels, MODEL_KEYS, type ServingModels } from './models.js';
+import { disposeModels, loadModels, metadataOf, modelKeys, type ModalityOutput, type ServingModels } from './models.js';
 
 const args = yargs(hideBin(process.argv))
   .options({
@@ -79,24 +79,45 @@ async function writeUntrainedReferenceModels(dir: string): Promise<void> {
   lstm.dispose();
 }
 
-/** Median and p99 of the models' forward time for one film, as the server runs them (batch of 1). */
+/** The film's poster decoded at each poster model's input size, by model key. */
+async function postersFor(models: ServingModels, bytes: Buffer): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const [key, member] of Object.entries(models.members)) {
+    if (member.modality === 'image') out[key] = await decodePoster(bytes, { width: member.model.inputWidth, height: member.model.inputHeight });
+  }
+  return out;
+}
+
+/**
+ * Median and p99 of the models' forward time for one film, as the server runs them (batch of 1):
+ * every member one after the other (with features when the fusion needs them), then the fusion.
+ */
 async function forwardTime(models: ServingModels) {
-  const pixels = await decodePoster(posterBytes, { size: models.cnn.imageSize });
-  const perModel: Record<string, number[]> = { cnn: [], lstm: [], fusion: [] };
+  const posters = await postersFor(models, posterBytes);
+  const fused = new Set(models.fusion?.members ?? []);
+  const perModel: Record<string, number[]> = Object.fromEntries(modelKeys(models).map((k) => [k, []]));
   const totals: number[] = [];
   const once = async (record: boolean) => {
     const t0 = performance.now();
-    const image = models.fusion ? await models.cnn.predictWithFeatures([pixels]) : { probabilities: await models.cnn.predict([pixels]), features: new Float32Array(0), featureDim: 0 };
-    const t1 = performance.now();
-    const text = models.fusion ? await models.lstm.predictWithFeatures([film!.overview]) : { probabilities: await models.lstm.predict([film!.overview]), features: new Float32Array(0), featureDim: 0 };
-    const t2 = performance.now();
-    if (models.fusion) await models.fusion.predict({ image, text });
-    const t3 = performance.now();
+    const outputs: Record<string, ModalityOutput> = {};
+    const times: Record<string, number> = {};
+    for (const [key, member] of Object.entries(models.members)) {
+      const t = performance.now();
+      if (member.modality === 'image') {
+        outputs[key] = fused.has(key) ? await member.model.predictWithFeatures([posters[key]!]) : { probabilities: await member.model.predict([posters[key]!]), features: new Float32Array(0), featureDim: 0 };
+      } else {
+        outputs[key] = fused.has(key) ? await member.model.predictWithFeatures([film!.overview]) : { probabilities: await member.model.predict([film!.overview]), features: new Float32Array(0), featureDim: 0 };
+      }
+      times[key] = performance.now() - t;
+    }
+    if (models.fusion) {
+      const t = performance.now();
+      await models.fusion.predict(Object.fromEntries(models.fusion.members.map((m) => [m, outputs[m]!])));
+      times[models.fusion.metadata.name] = performance.now() - t;
+    }
     if (!record) return;
-    perModel['cnn']!.push(t1 - t0);
-    perModel['lstm']!.push(t2 - t1);
-    if (models.fusion) perModel['fusion']!.push(t3 - t2);
-    totals.push(t3 - t0);
+    for (const [key, ms] of Object.entries(times)) perModel[key]!.push(ms);
+    totals.push(performance.now() - t0);
   };
   for (let i = 0; i < 5; i++) await once(false);
   for (let i = 0; i < args['forward-runs']; i++) await once(true);
@@ -112,12 +133,17 @@ async function forwardTime(models: ServingModels) {
 }
 
 /**
- * Milliseconds per item of each model at batch sizes 1…32, on distinct real films (median of several
- * calls): how much batching saves per model, which bounds what micro-batching can gain under load.
+ * Milliseconds per item of each member at batch sizes 1…32, on distinct real films (median of
+ * several calls): how much batching saves per model, which bounds what micro-batching can gain under load.
  */
 async function batchCosts(models: ServingModels) {
   const sample = readDataset(resolveDatasetDir(), { limit: 32 }).films;
-  const posters = await Promise.all(sample.map((f) => decodePoster(f.posterPath, { size: models.cnn.imageSize })));
+  const posters: Record<string, Uint8Array[]> = {};
+  const decodeStarted = performance.now();
+  for (const f of sample) {
+    for (const [key, pixels] of Object.entries(await postersFor(models, readFileSync(f.posterPath)))) (posters[key] ??= []).push(pixels);
+  }
+  const decodeMsPerPoster = round((performance.now() - decodeStarted) / sample.length);
   const overviews = sample.map((f) => f.overview);
   const median = async (fn: () => Promise<unknown>, calls: number) => {
     await fn();
@@ -129,17 +155,18 @@ async function batchCosts(models: ServingModels) {
     }
     return quantile(times.sort((a, b) => a - b), 0.5);
   };
-  const decodeStarted = performance.now();
-  for (const f of sample) await decodePoster(f.posterPath, { size: models.cnn.imageSize });
-  const decodeMsPerPoster = round((performance.now() - decodeStarted) / sample.length);
-  const perItem: Record<string, Record<number, number>> = { cnn: {}, lstm: {} };
+  const perItem: Record<string, Record<number, number>> = Object.fromEntries(Object.keys(models.members).map((k) => [k, {}]));
   for (const n of [1, 4, 8, 16, 32]) {
     const calls = n <= 4 ? 10 : 4;
-    perItem['cnn']![n] = round((await median(() => models.cnn.predictWithFeatures(posters.slice(0, n)), calls)) / n);
-    perItem['lstm']![n] = round((await median(() => models.lstm.predictWithFeatures(overviews.slice(0, n)), calls)) / n);
-    log(`batch ${n}: cnn ${perItem['cnn']![n]} ms/poster, lstm ${perItem['lstm']![n]} ms/overview`);
+    for (const [key, member] of Object.entries(models.members)) {
+      const run = member.modality === 'image'
+        ? () => member.model.predictWithFeatures(posters[key]!.slice(0, n))
+        : () => member.model.predictWithFeatures(overviews.slice(0, n));
+      perItem[key]![n] = round((await median(run, calls)) / n);
+    }
+    log(`batch ${n}: ${Object.keys(models.members).map((k) => `${k} ${perItem[k]![n]} ms/item`).join(', ')}`);
   }
-  return { msPerItemByBatchSize: perItem, decodeMsPerPoster };
+  return { msPerItemByBatchSize: perItem, decodeMsPerPoster: { allSizes: decodeMsPerPoster } };
 }
 
 function multipartBody(): { body: Buffer; contentType: string } {
@@ -389,9 +416,9 @@ log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward ti
 // The same XNNPACK thread count as each of the server's models gets.
 const backend = await initBackend('auto', { log: () => {}, wasmThreads: args['model-threads'] });
 const models = await loadModels(modelsDir);
-const modelInfo = Object.fromEntries(MODEL_KEYS.filter((k) => models[k]).map((k) => {
-  const m = models[k]!.metadata;
-  return [k, { name: m.name, variant: m.variant, createdAt: m.createdAt, gitCommit: m.gitCommit }];
+const modelInfo = Object.fromEntries(modelKeys(models).map((k) => {
+  const m = metadataOf(models, k);
+  return [k, { kind: m.kind, modality: m.modality, variant: m.variant, preprocessing: m.modality === 'image' ? { inputWidth: m.preprocessing['inputWidth'], inputHeight: m.preprocessing['inputHeight'] } : undefined, createdAt: m.createdAt, gitCommit: m.gitCommit }];
 }));
 if (args['batch-costs']) {
   process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), threads: backend.threads, loadAverage: loadavg(), ...(await batchCosts(models)) }, null, 2)}\n`);

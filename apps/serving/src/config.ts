@@ -35,7 +35,7 @@ const option = <S extends z.ZodType>(spec: OptionSpec<S>) => spec;
  * test checks the README's options table against it.
  */
 export const OPTIONS = {
-  modelsDir: option({ schema: z.string().min(1), default: 'models', type: 'string', describe: 'directory holding cnn/, lstm/ and optionally fusion/' }),
+  modelsDir: option({ schema: z.string().min(1), default: 'models', type: 'string', describe: 'directory holding the models to serve, one sub-directory each (e.g. cnn/, sentence/, fusion/)' }),
   host: option({ schema: z.string().min(1), default: '127.0.0.1', type: 'string', describe: 'address to listen on (0.0.0.0 for all interfaces)' }),
   port: option({ schema: z.number().int().min(0).max(65_535), default: 3000, type: 'number', describe: 'port to listen on (0 = any free port)' }),
   /** Largest poster upload accepted, in bytes (a larger one gets 413). */
@@ -87,7 +87,7 @@ export const OPTIONS = {
    * Worker threads for the poster model (inference `workers`), which costs ~5× the others per film:
    * several batches of posters run at once, one per core. Default: one per core.
    */
-  posterWorkers: option({ schema: z.number().int().min(1).max(64), default: () => availableParallelism(), defaultText: 'one per core', type: 'number', describe: 'worker threads for the poster model' }),
+  posterWorkers: option({ schema: z.number().int().min(1).max(64), default: () => availableParallelism(), defaultText: 'one per core', type: 'number', describe: 'worker threads for each poster model' }),
   /**
    * Largest batch of posters per CNN call (the other models use maxBatch). The MobileNetV2 trunk is
    * compute-bound: larger batches hardly lower its cost per poster, they only make each call, and

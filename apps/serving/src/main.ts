@@ -4,7 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { createApp, type ServingApp } from './app.js';
 import { ConfigError, HelpRequested, parseConfig, type ServingConfig } from './config.js';
 import { loadModelsInWorkers } from './inference/worker-models.js';
-import { disposeModels, inspectModelsDir, loadModels, MODEL_KEYS, type ServingModels } from './models.js';
+import { describePlan, disposeModels, inspectModelsDir, loadModels, metadataOf, modelKeys, type ServingModels } from './models.js';
 import { listen, type RunningServer } from './server.js';
 
 /** Startup failures go to stderr as one plain sentence (and to the log), then exit 1. */
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'refusing to start');
     refuse((error as Error).message);
   }
-  logger.info({ modelsDir: config.modelsDir, models: MODEL_KEYS.filter((k) => found[k]).map((k) => `${k}:${found[k]!.name}/${found[k]!.variant}`) }, 'models directory checked');
+  logger.info({ modelsDir: config.modelsDir, models: describePlan(found) }, 'models directory checked');
 
   phase = 'loading';
   let modelsLoading: Promise<ServingModels>;
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   live.models = models;
   if (stopping) return; // loaded while stopping: stop() ends the process
   phase = 'ready';
-  logger.info({ url: running.url, ...models.runtime, ...(config.inference === 'workers' ? { posterWorkers: config.posterWorkers } : {}), models: MODEL_KEYS.filter((k) => models[k]).map((k) => `${k}:${models[k]!.metadata.name}/${models[k]!.metadata.variant}`) }, 'ready');
+  logger.info({ url: running.url, ...models.runtime, ...(config.inference === 'workers' ? { posterWorkers: config.posterWorkers } : {}), models: modelKeys(models).map((k) => `${k}:${metadataOf(models, k).modality}/${metadataOf(models, k).variant}`) }, 'ready');
 }
 
 main().catch((error: unknown) => {

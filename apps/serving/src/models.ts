@@ -1,57 +1,31 @@
 import type { Inference } from './config.js';
 import * as tf from '@tensorflow/tfjs';
 import type { FusionClassifier, ImageClassifier, ModelMetadata, TextClassifier } from '@filmgenre/model-artifact';
-import { inspectModelsDir as inspectRegistry, loadModel, ModelsDirError } from '@filmgenre/model-registry';
+import { inspectModelsDir as inspectRegistry, loadModel, ModelsDirError, type ModelsDirPlan } from '@filmgenre/model-registry';
 import { join, resolve } from 'node:path';
 
 export { ModelsDirError };
+export type { ModalityOutput } from '@filmgenre/model-artifact';
 
-/** What serving needs from each model package (the packages' classifiers satisfy these). */
-export interface WithFeatures {
-  probabilities: Float32Array;
-  features: Float32Array;
-  featureDim: number;
-}
-
-export interface ImageModel {
-  metadata: ModelMetadata;
-  imageSize: number;
+/** A poster model as serving runs it: the contract's ImageClassifier, possibly behind several workers. */
+export interface ImageModel extends ImageClassifier {
   /** Batches it can run at once (one per worker); 1 when absent. */
-  parallelism?: number;
-  predict(posters: Uint8Array[]): Promise<Float32Array>;
-  predictWithFeatures(posters: Uint8Array[]): Promise<WithFeatures>;
-  dispose(): void;
+  readonly parallelism?: number;
 }
 
-export interface TextModel {
-  metadata: ModelMetadata;
-  predict(overviews: string[]): Promise<Float32Array>;
-  predictWithFeatures(overviews: string[]): Promise<WithFeatures>;
-  dispose(): void;
-}
+export type TextModel = TextClassifier;
 
-export interface ModalityOutput {
-  probabilities: Float32Array;
-  features: Float32Array;
-}
+/** One single-modality model of the directory, by its key (its directory name). */
+export type MemberModel = { modality: 'image'; model: ImageModel } | { modality: 'text'; model: TextModel };
 
-/** One modality's outputs for a batch: n×25 probabilities and n×featureDim features, row-major. */
-export interface FusionInput {
-  probabilities: Float32Array;
-  features: Float32Array;
-  featureDim: number;
-}
-
-export interface FusionModel {
-  metadata: ModelMetadata;
-  predict(input: { image: FusionInput; text: FusionInput }): Promise<Float32Array>;
-  dispose(): void;
-}
+/** The fusion model: combines its members' outputs, by member key (metadata.members). */
+export type FusionModel = FusionClassifier;
 
 export interface ServingModels {
   dir: string;
-  cnn: ImageModel;
-  lstm: TextModel;
+  /** Single-modality models by key, in the directory's (sorted) order. */
+  members: Record<string, MemberModel>;
+  /** The fusion model, when the directory holds one; its members are all in `members`. */
   fusion?: FusionModel;
   /** Where the models run, for /v1/models: in this thread, or one worker thread per model. */
   runtime: { inference: Inference; backend: string; threads: number | null };
@@ -59,42 +33,68 @@ export interface ServingModels {
   tensorCounts(): Promise<Record<string, number>>;
 }
 
+/** Every model key served: the members in order, then the fusion. */
+export function modelKeys(models: Pick<ServingModels, 'members' | 'fusion'>): string[] {
+  return [...Object.keys(models.members), ...(models.fusion ? [models.fusion.metadata.name] : [])];
+}
 
-export type ModelKey = 'cnn' | 'lstm' | 'fusion';
-export const MODEL_KEYS: readonly ModelKey[] = ['cnn', 'lstm', 'fusion'];
-const MODALITY: Record<ModelKey, ModelMetadata['modality']> = { cnn: 'image', lstm: 'text', fusion: 'fusion' };
+/** The metadata of a served model by key (a member or the fusion). */
+export function metadataOf(models: Pick<ServingModels, 'members' | 'fusion'>, key: string): ModelMetadata {
+  const member = models.members[key];
+  if (member) return member.model.metadata;
+  if (models.fusion?.metadata.name === key) return models.fusion.metadata;
+  throw new Error(`no model '${key}' is loaded`);
+}
+
+/** What a request must carry for this model to answer: a member its own input, the fusion its members' inputs. */
+export function inputsNeeded(models: Pick<ServingModels, 'members' | 'fusion'>, key: string): ('poster' | 'overview')[] {
+  const keys = models.members[key] ? [key] : (models.fusion?.members ?? []);
+  const needs = new Set(keys.map((k) => (models.members[k]?.modality === 'image' ? 'poster' : 'overview') as 'poster' | 'overview'));
+  return (['poster', 'overview'] as const).filter((input) => needs.has(input));
+}
+
+/** The input size of a poster model, as `decodePoster` takes it. */
+export interface PosterSize {
+  width: number;
+  height: number;
+}
+
+/** `128x256`: one key per distinct poster input size (width × height). */
+export const sizeKey = (size: PosterSize): string => `${size.width}x${size.height}`;
+
+/** A poster model's input size from its metadata (preprocessing.inputWidth / inputHeight, the contract's fields). */
+export function posterSizeFromMetadata(metadata: ModelMetadata, where: string): PosterSize {
+  const { inputWidth: width, inputHeight: height } = metadata.preprocessing;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1) {
+    throw new ModelsDirError(`${where}: preprocessing.inputWidth/inputHeight must be positive integers, got ${JSON.stringify(width)} × ${JSON.stringify(height)}`);
+  }
+  return { width: width as number, height: height as number };
+}
+
+/** One line per model for logs: `cnn:image/pretrained 128x256`, `fusion:fusion/stacked(cnn+sentence)`. */
+export function describePlan(plan: ModelsDirPlan): string[] {
+  const members = Object.entries(plan.members).map(([key, m]) =>
+    `${key}:${m.modality}/${m.variant}${m.modality === 'image' ? ` ${sizeKey(posterSizeFromMetadata(m, key))}` : ''}`);
+  const fusion = plan.fusion ? [`${plan.fusion.name}:fusion/${plan.fusion.variant}(${Object.keys(plan.fusion.members ?? {}).join('+')})`] : [];
+  return [...members, ...fusion];
+}
 
 /**
  * Checks the models directory without loading weights (cheap, so the server can refuse to start
- * with one clear message before it binds a port): the registry's checks (known kinds, the dataset's
- * genres, a fusion pinned to the members present), plus what this server serves: a cnn/ poster
- * model, an lstm/ overview model and, optionally, a fusion/ over those two.
+ * with one clear message before it binds a port). The registry checks known kinds, the dataset's
+ * genres, at least one member, at most one fusion and a fusion whose members are all present with
+ * the very files it was fitted on; serving adds that a poster model states its input size and that
+ * a fusion names its members.
  */
-export function inspectModelsDir(dir: string): Record<ModelKey, ModelMetadata | undefined> {
+export function inspectModelsDir(dir: string): ModelsDirPlan {
   const plan = inspectRegistry(dir);
-  const found: Record<ModelKey, ModelMetadata | undefined> = { cnn: plan.members['cnn'], lstm: plan.members['lstm'], fusion: plan.fusion };
-  for (const key of MODEL_KEYS) {
-    const metadata = found[key];
-    if (!metadata) {
-      if (key === 'fusion') continue;
-      throw new ModelsDirError(`${join(plan.dir, key)} not found: a models directory must hold cnn/ and lstm/ (fusion/ is optional)`);
-    }
-    if (metadata.modality !== MODALITY[key]) {
-      throw new ModelsDirError(`${join(plan.dir, key)}/metadata.json: modality is '${metadata.modality}', expected '${MODALITY[key]}' for ${key}/`);
-    }
+  for (const [key, metadata] of Object.entries(plan.members)) {
+    if (metadata.modality === 'image') posterSizeFromMetadata(metadata, join(plan.dir, key, 'metadata.json'));
   }
-  if (plan.fusion && plan.fusion.name !== 'fusion') throw new ModelsDirError(`${join(plan.dir, plan.fusion.name)}: this server serves a fusion model named fusion/`);
-  return found;
-}
-
-/** The fusion classifier behind serving's {image, text} call shape: its members are this server's cnn and lstm. */
-export function asServingFusion(fusion: FusionClassifier): FusionModel {
-  const roles = Object.fromEntries(Object.entries(fusion.metadata.members ?? {}).map(([key, m]) => [m.modality, key]));
-  return {
-    metadata: fusion.metadata,
-    predict: ({ image, text }) => fusion.predict({ [roles['image'] ?? 'cnn']: image, [roles['text'] ?? 'lstm']: text }),
-    dispose: () => fusion.dispose(),
-  };
+  if (plan.fusion && Object.keys(plan.fusion.members ?? {}).length === 0) {
+    throw new ModelsDirError(`${join(plan.dir, plan.fusion.name, 'metadata.json')}: a fusion model must name its members (metadata.members)`);
+  }
+  return plan;
 }
 
 /**
@@ -103,11 +103,11 @@ export function asServingFusion(fusion: FusionClassifier): FusionModel {
  */
 export async function loadModels(dir: string, options: { backendThreads?: number } = {}): Promise<ServingModels> {
   const root = resolve(dir);
-  const present = inspectModelsDir(root);
+  const plan = inspectModelsDir(root);
   const loaded: { dispose(): void }[] = [];
-  const load = async <T extends { dispose(): void }>(key: ModelKey, loader: (d: string) => Promise<T>): Promise<T> => {
+  const load = async <T extends { dispose(): void }>(key: string): Promise<T> => {
     try {
-      const model = await loader(join(root, key));
+      const model = (await loadModel(join(root, key))) as unknown as T;
       loaded.push(model);
       return model;
     } catch (error) {
@@ -115,11 +115,13 @@ export async function loadModels(dir: string, options: { backendThreads?: number
     }
   };
   try {
-    const cnn: ImageModel = await load('cnn', async (d) => (await loadModel(d)) as ImageClassifier);
-    const lstm: TextModel = await load('lstm', async (d) => (await loadModel(d)) as TextClassifier);
-    const fusion: FusionModel | undefined = present.fusion ? await load('fusion', async (d) => asServingFusion((await loadModel(d)) as FusionClassifier)) : undefined;
+    const members: Record<string, MemberModel> = {};
+    for (const [key, metadata] of Object.entries(plan.members)) {
+      members[key] = metadata.modality === 'image' ? { modality: 'image', model: await load<ImageModel>(key) } : { modality: 'text', model: await load<TextModel>(key) };
+    }
+    const fusion = plan.fusion ? await load<FusionModel>(plan.fusion.name) : undefined;
     return {
-      dir: root, cnn, lstm, ...(fusion ? { fusion } : {}),
+      dir: root, members, ...(fusion ? { fusion } : {}),
       runtime: { inference: 'inline', backend: tf.getBackend(), threads: options.backendThreads ?? null },
       tensorCounts: async () => ({ process: tf.memory().numTensors }),
     };
@@ -130,7 +132,6 @@ export async function loadModels(dir: string, options: { backendThreads?: number
 }
 
 export function disposeModels(models: ServingModels): void {
-  models.cnn.dispose();
-  models.lstm.dispose();
+  for (const member of Object.values(models.members)) member.model.dispose();
   models.fusion?.dispose();
 }

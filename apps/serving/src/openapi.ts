@@ -3,7 +3,7 @@ import { MODALITIES } from '@filmgenre/model-artifact';
 import { BACKENDS } from '@filmgenre/tf-runtime';
 import { z } from 'zod';
 import { INFERENCE_MODES } from './config.js';
-import { MODEL_KEYS } from './models.js';
+import { inputsNeeded, metadataOf, modelKeys, type ServingModels } from './models.js';
 import { ERRORS, errorCodesFor, type ErrorCode, type ErrorRoute } from './errors.js';
 import { predictFormSchema, type RequestLimits } from './predict-request.js';
 
@@ -29,8 +29,31 @@ function errorResponses(...routes: ErrorRoute[]): Record<string, object> {
   }]));
 }
 
-/** The OpenAPI 3.1 description of the HTTP API, with the limits this instance enforces. */
-export function openApiDocument(config: RequestLimits, version: string): object {
+/** One sentence per loaded model: its key, modality, variant and what makes it answer. */
+function describeModels(models: ServingModels): { key: string; text: string }[] {
+  return modelKeys(models).map((key) => {
+    const m = metadataOf(models, key);
+    const member = models.members[key];
+    const input = member?.modality === 'image' ? ` (poster decoded to ${member.model.inputWidth}×${member.model.inputHeight})` : '';
+    const over = m.members ? ` over ${Object.keys(m.members).join(' + ')}` : '';
+    return { key, text: `\`${key}\`: ${m.modality} model, variant ${m.variant}${over}${input}; answers when the request has ${inputsNeeded(models, key).join(' and ')}` };
+  });
+}
+
+/**
+ * The OpenAPI 3.1 description of the HTTP API, with the limits this instance enforces and, once they
+ * are loaded, the models it serves: the keys of an answer's `models` and of /v1/models.
+ */
+export function openApiDocument(config: RequestLimits, version: string, models?: ServingModels): object {
+  const loaded = models ? describeModels(models) : undefined;
+  /** An object keyed by model key: the loaded ones named, any key allowed (another instance may serve others). */
+  const keyedByModel = (ref: string, what: string) => ({
+    type: 'object',
+    description: `${what}, keyed by model key (the model's directory name in the models directory).`
+      + (loaded ? ` This instance serves: ${loaded.map((m) => m.text).join('; ')}.` : ''),
+    ...(loaded ? { properties: Object.fromEntries(loaded.map((m) => [m.key, { $ref: ref, description: m.text }])) } : {}),
+    additionalProperties: { $ref: ref },
+  });
   // The form's JSON Schema comes from the zod schema the handler validates with (input side: what a client sends).
   const { $schema: _, ...requestSchema } = z.toJSONSchema(predictFormSchema(config), { io: 'input', unrepresentable: 'any' });
   return {
@@ -38,7 +61,9 @@ export function openApiDocument(config: RequestLimits, version: string): object 
     info: {
       title: 'Film genre classifier',
       version,
-      description: 'Predicts the genres of a film from its poster (CNN), its plot overview (LSTM) or both (fusion model, when one is loaded). Every error answer is `{ "error": { "code", "message" } }` with a stable code (components.schemas.Error lists them all). '
+      description: 'Predicts the genres of a film from its poster, its plot overview or both: every poster model of the models directory answers a poster, every overview model an overview, and the fusion model (when one is loaded) answers once all of its members did. '
+        + (loaded ? `Models served: ${loaded.map((m) => m.text).join('; ')}. ` : '')
+        + 'Every error answer is `{ "error": { "code", "message" } }` with a stable code (components.schemas.Error lists them all). '
         + `Any path: ${errorCodesFor('unmatched').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}. `
         + (errorCodesFor('connection').length ? `Answered by the HTTP server itself, connection then closed: ${errorCodesFor('connection').map((c) => `${c} (${ERRORS[c].status}): ${ERRORS[c].description}`).join('; ')}.` : ''),
     },
@@ -103,10 +128,12 @@ export function openApiDocument(config: RequestLimits, version: string): object 
         },
         ModelPrediction: {
           type: 'object',
-          required: ['name', 'variant', 'versions', 'genres', 'predicted', 'timings'],
+          required: ['name', 'modality', 'variant', 'versions', 'genres', 'predicted', 'timings'],
           properties: {
-            name: { type: 'string' },
+            name: { type: 'string', description: 'The model key' },
+            modality: { type: 'string', enum: [...MODALITIES] },
             variant: { type: 'string' },
+            members: { type: 'array', items: { type: 'string' }, description: 'Fusion only: the keys of the models it combines' },
             versions: { type: 'object', additionalProperties: { type: 'string' } },
             createdAt: { type: 'string' },
             gitCommit: { type: ['string', 'null'] },
@@ -126,10 +153,7 @@ export function openApiDocument(config: RequestLimits, version: string): object 
           type: 'object',
           required: ['models', 'input', 'timings'],
           properties: {
-            models: {
-              type: 'object',
-              properties: Object.fromEntries(MODEL_KEYS.map((key) => [key, { $ref: '#/components/schemas/ModelPrediction' }])),
-            },
+            models: keyedByModel('#/components/schemas/ModelPrediction', 'The answer of every model that applies to the input'),
             input: {
               type: 'object',
               properties: {
@@ -150,9 +174,13 @@ export function openApiDocument(config: RequestLimits, version: string): object 
         ModelInfo: {
           type: 'object',
           properties: {
-            name: { type: 'string' },
+            name: { type: 'string', description: 'The model key' },
             modality: { type: 'string', enum: [...MODALITIES] },
+            kind: { type: 'string', description: 'Which loader opens its directory (e.g. poster-classifier, sentence-classifier, fusion)' },
             variant: { type: 'string' },
+            needs: { type: 'array', items: { type: 'string', enum: ['poster', 'overview'] }, description: 'What a request must carry for this model to answer' },
+            input: { type: 'object', properties: { width: { type: 'integer' }, height: { type: 'integer' } }, description: 'Poster models: the size a poster is decoded to' },
+            members: { type: 'array', items: { type: 'string' }, description: 'Fusion only: the keys of the models it combines' },
             versions: { type: 'object', additionalProperties: { type: 'string' } },
             metrics: { type: 'object' },
             genres: { type: 'array', items: { type: 'string' } },
@@ -168,11 +196,8 @@ export function openApiDocument(config: RequestLimits, version: string): object 
           properties: {
             backend: { type: 'string', enum: [...BACKENDS], description: 'TensorFlow.js backend serving the models' },
             backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend per model (wasm: XNNPACK threads)' },
-            inference: { type: 'string', enum: [...INFERENCE_MODES], description: 'workers: each model in its own worker thread (the poster model in several); inline: all on the main thread' },
-            models: {
-              type: 'object',
-              properties: Object.fromEntries(MODEL_KEYS.map((key) => [key, { $ref: '#/components/schemas/ModelInfo' }])),
-            },
+            inference: { type: 'string', enum: [...INFERENCE_MODES], description: 'workers: each model in its own worker thread (each poster model in several); inline: all on the main thread' },
+            models: keyedByModel('#/components/schemas/ModelInfo', 'The loaded models'),
             batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' }, maxWaitMs: { type: 'number' } } },
           },
         },

@@ -49,7 +49,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the page', () => {
     await page.waitForSelector('[data-model="lstm"] .bar');
     expect(await page.locator('#preview').isVisible()).toBe(true);
 
-    const shown = server.models.fusion ? ['cnn', 'lstm', 'fusion'] : ['cnn', 'lstm'];
+    const shown = ['cnn', 'lstm', 'fusion'];
     expect(await page.locator('[data-model]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['model']))).toEqual(shown);
     for (const key of shown) {
       const section = page.locator(`[data-model="${key}"]`);
@@ -68,6 +68,41 @@ describe.skipIf(!existsSync(CHROMIUM))('the page', () => {
     console.log(`screenshot: ${shot}`);
     expect(problems).toEqual([]); // no CSP violation, script error or external request
     await page.close();
+  });
+
+  it('shows whatever models answered, by key and variant: the default models\' shape {cnn, sentence, fusion}', async () => {
+    const sentence = await prepareModels('sentence');
+    const other = await startServer(sentence.dir);
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+      await page.goto(`${other.url}/`);
+      const film = sentence.heldOut[2]!;
+      await page.setInputFiles('#poster', film.posterPath);
+      await page.fill('#overview', film.overview);
+      await page.click('#submit');
+      await page.waitForSelector('[data-model="fusion"] .bar');
+      const sections = page.locator('[data-model]');
+      expect(await sections.evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['model']))).toEqual(['cnn', 'sentence', 'fusion']);
+      expect(await page.locator('[data-model] h2').allTextContents()).toEqual(['cnn · pretrained', 'sentence · use-lite', 'fusion · stacked']);
+      expect(await page.locator('[data-model="fusion"] .meta').textContent()).toMatch(/^fusion of cnn \+ sentence · /);
+      expect(await page.locator('[data-model="cnn"] .meta').textContent()).toMatch(/^poster · /);
+      for (const key of ['cnn', 'sentence', 'fusion']) expect(await page.locator(`[data-model="${key}"] .bar`).count()).toBe(GENRES.length);
+      // An overview alone: only the overview model answers, and only it is shown.
+      await page.setInputFiles('#poster', []);
+      await page.click('#submit');
+      await expect.poll(async () => page.locator('[data-model]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['model']))).toEqual(['sentence']);
+      const shot = join(shots, 'page-sentence.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      console.log(`screenshot: ${shot}`);
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      await other.stop();
+      sentence.cleanup();
+    }
   });
 
   it('shows the API error message for bad input', async () => {

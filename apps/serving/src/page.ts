@@ -61,14 +61,16 @@ const SCRIPT = `
   const updateCount = () => { count.textContent = text.value.length + ' / ' + text.maxLength + ' characters'; };
   text.addEventListener('input', updateCount); updateCount();
   const el = (tag, cls, txt) => { const e = document.createElement(tag); if (cls) e.className = cls; if (txt !== undefined) e.textContent = txt; return e; };
-  const LABELS = { cnn: 'Poster (CNN)', lstm: 'Overview (LSTM)', fusion: 'Poster + overview (fusion)' };
+  const LABELS = { image: 'poster', text: 'overview' };
   const render = (body) => {
     results.textContent = '';
-    for (const key of ['cnn', 'lstm', 'fusion']) {
-      const m = body.models[key]; if (!m) continue;
+    // Whatever models answered, in the answer's order (poster and overview models, then the fusion).
+    for (const key of Object.keys(body.models)) {
+      const m = body.models[key];
       const box = el('section', 'model'); box.dataset.model = key;
-      box.append(el('h2', '', LABELS[key]));
-      box.append(el('div', 'meta', m.name + ' · ' + m.variant + ' · ' + m.timings.inferenceMs.toFixed(1) + ' ms (batch of ' + m.timings.batchSize + ')'));
+      const what = m.modality === 'fusion' ? 'fusion of ' + (m.members || []).join(' + ') : (LABELS[m.modality] || m.modality);
+      box.append(el('h2', '', key + ' · ' + m.variant));
+      box.append(el('div', 'meta', what + ' · ' + m.timings.inferenceMs.toFixed(1) + ' ms (batch of ' + m.timings.batchSize + ')'));
       box.append(el('div', 'predicted', 'Predicted: ' + (m.predicted.length ? m.predicted.join(', ') : 'none above threshold')));
       for (const g of m.genres) {
         const bar = el('div', 'bar' + (g.predicted ? ' pass' : ''));

@@ -35,16 +35,19 @@ function controlledLanes() {
   return { lanes, pending, killed, started, finishAll };
 }
 
+/** One 16 × 16 size: the tests about lanes and deadlines need no more. */
+const SQUARE = [{ width: 16, height: 16 }];
+
 const codeOf = (p: Promise<unknown>) => p.then(() => 'OK', (e: unknown) => (e instanceof ApiError ? e.code : String(e)));
 
 describe('PosterDecoder', () => {
   it('refuses from the header: too many pixels, a side too long, an aspect ratio too extreme', async () => {
     const never = () => Promise.reject(new Error('must not decode'));
     const decoder = new PosterDecoder(limits, undefined, { small: never, large: { decode: never, kill: () => {}, close: () => {} } });
-    expect(await codeOf(decoder.decode(await blackPng(1, 25_000_000), 16))).toBe('POSTER_SIDE_TOO_LONG');
-    expect(await codeOf(decoder.decode(await blackPng(5_001, 5_000), 16))).toBe('POSTER_TOO_MANY_PIXELS');
-    expect(await codeOf(decoder.decode(await blackPng(11, 120), 16))).toBe('POSTER_ASPECT_RATIO_TOO_EXTREME');
-    expect(await codeOf(decoder.decode(Buffer.from('not an image at all'), 16))).toBe('POSTER_NOT_AN_IMAGE');
+    expect(await codeOf(decoder.decode(await blackPng(1, 25_000_000), SQUARE))).toBe('POSTER_SIDE_TOO_LONG');
+    expect(await codeOf(decoder.decode(await blackPng(5_001, 5_000), SQUARE))).toBe('POSTER_TOO_MANY_PIXELS');
+    expect(await codeOf(decoder.decode(await blackPng(11, 120), SQUARE))).toBe('POSTER_ASPECT_RATIO_TOO_EXTREME');
+    expect(await codeOf(decoder.decode(Buffer.from('not an image at all'), SQUARE))).toBe('POSTER_NOT_AN_IMAGE');
   });
 
   it('decodes small posters side by side, large ones one at a time', async () => {
@@ -52,8 +55,8 @@ describe('PosterDecoder', () => {
     const decoder = new PosterDecoder({ ...limits, decodeTimeoutMs: 60_000 }, undefined, lanes);
     const small = await blackPng(20, 20); // 400 pixels: small lane
     const large = await blackPng(100, 100); // 10,000 pixels: large lane
-    const smalls = [decoder.decode(small, 16), decoder.decode(small, 16)];
-    const larges = [decoder.decode(large, 16), decoder.decode(large, 16), decoder.decode(large, 16)];
+    const smalls = [decoder.decode(small, SQUARE), decoder.decode(small, SQUARE)];
+    const larges = [decoder.decode(large, SQUARE), decoder.decode(large, SQUARE), decoder.decode(large, SQUARE)];
     await started(3);
     await new Promise((r) => setTimeout(r, 50));
     expect(pending.map((p) => p.lane).sort()).toEqual(['large', 'small', 'small']); // both small ones and one large one, no more
@@ -83,7 +86,7 @@ describe('PosterDecoder', () => {
     const t0 = performance.now();
     // Whichever reads its header first gets the slot and times out (its decoder is killed, the slot
     // passes on); the others time out decoding or waiting, depending on whose deadline comes first.
-    const codes = await Promise.all(Array.from({ length: 3 }, () => codeOf(decoder.decode(large, 16))));
+    const codes = await Promise.all(Array.from({ length: 3 }, () => codeOf(decoder.decode(large, SQUARE))));
     expect(codes).toContain('POSTER_DECODE_TIMEOUT');
     expect(codes.every((c) => c === 'POSTER_DECODE_TIMEOUT' || c === 'POSTER_DECODE_BUSY'), codes.join()).toBe(true);
     expect(performance.now() - t0).toBeLessThan(2_000);
@@ -92,14 +95,51 @@ describe('PosterDecoder', () => {
     expect(decoder.largeDecoding).toBe(0);
   });
 
+  it('decodes a poster once per size asked for (square and not), in either lane, each exactly like decodePoster', async () => {
+    const poster = readFileSync(heldOutFilms()[0]!.posterPath); // 150 × 300 = 45,000 pixels
+    const sizes = [{ width: 16, height: 16 }, { width: 32, height: 64 }];
+    const expected = await Promise.all(sizes.map((size) => decodePoster(poster, size)));
+    for (const largePosterPixels of [2_000_000, 1_000]) {
+      const decoder = new PosterDecoder({ ...limits, decodeTimeoutMs: 10_000, largePosterPixels });
+      try {
+        const decoded = await decoder.decode(poster, sizes);
+        expect(decoded.lane).toBe(largePosterPixels > 45_000 ? 'small' : 'large');
+        expect(decoded.header).toMatchObject({ width: 150, height: 300 });
+        expect(decoded.pixels.map((p) => p.length)).toEqual([16 * 16 * 3, 32 * 64 * 3]);
+        decoded.pixels.forEach((p, i) => expect(Buffer.from(p).equals(Buffer.from(expected[i]!)), `${decoded.lane} lane, size ${i}`).toBe(true));
+      } finally {
+        decoder.close();
+      }
+    }
+  });
+
+  it('holds the large-poster slot for all sizes of one poster, one decode after the other', async () => {
+    const { lanes, pending, started, finishAll } = controlledLanes();
+    const decoder = new PosterDecoder({ ...limits, decodeTimeoutMs: 60_000 }, undefined, lanes);
+    const large = await blackPng(100, 100);
+    const two = decoder.decode(large, [{ width: 16, height: 16 }, { width: 16, height: 32 }]);
+    await started(1);
+    const other = decoder.decode(large, SQUARE);
+    while (decoder.largeQueued < 1) await new Promise((r) => setTimeout(r, 5));
+    for (let step = 0; step < 3; step++) {
+      await started(1);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(pending.length).toBe(1); // never two large decodes at once, and the second size before the other poster
+      finishAll();
+      if (step === 1) expect(await codeOf(two)).toBe('OK');
+    }
+    expect(await codeOf(other)).toBe('OK');
+    expect((await two).pixels).toHaveLength(2);
+  });
+
   it(`turns away large posters at once when ${LARGE_POSTER_QUEUE} already wait`, async () => {
     const { lanes, started, finishAll } = controlledLanes();
     const decoder = new PosterDecoder({ ...limits, decodeTimeoutMs: 60_000 }, undefined, lanes);
     const large = await blackPng(100, 100);
-    const waiting = Array.from({ length: 1 + LARGE_POSTER_QUEUE }, () => decoder.decode(large, 16));
+    const waiting = Array.from({ length: 1 + LARGE_POSTER_QUEUE }, () => decoder.decode(large, SQUARE));
     await started(1);
     while (decoder.largeQueued < LARGE_POSTER_QUEUE) await new Promise((r) => setTimeout(r, 5));
-    const error = await decoder.decode(large, 16).catch((e: unknown) => e);
+    const error = await decoder.decode(large, SQUARE).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).code).toBe('POSTER_DECODE_BUSY');
     expect((error as ApiError).headers['Retry-After']).toBe('1');
@@ -117,7 +157,7 @@ describe('DecodeProcess (the large-poster decoder, a child process)', () => {
 
   it('decodes exactly like decodePoster, at a lower CPU priority, and reports bad posters as PosterError', async () => {
     const poster = readFileSync(heldOutFilms()[0]!.posterPath);
-    const options = { size: 32, limitInputPixels: 25_000_000 };
+    const options = { width: 32, height: 64, limitInputPixels: 25_000_000 };
     expect(Buffer.from(await decoder.decode(poster, options)).equals(Buffer.from(await decodePoster(poster, options)))).toBe(true);
     if (process.platform === 'linux') expect(getPriority(decoder.pid!)).toBe(10);
     const error = await decoder.decode(poster.subarray(0, 2_000), options).catch((e: unknown) => e);
@@ -128,14 +168,14 @@ describe('DecodeProcess (the large-poster decoder, a child process)', () => {
   it('stops a slow decode at once when killed, and decodes the next poster in a new process', async () => {
     const slow = await blackPng(1, 5_000_000); // ≈ 2 s of decoding here
     const first = decoder.pid;
-    const cut = decoder.decode(slow, { size: 16, limitInputPixels: 100_000_000 }).catch((e: unknown) => e);
+    const cut = decoder.decode(slow, { width: 16, height: 16, limitInputPixels: 100_000_000 }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 300));
     const t0 = performance.now();
     decoder.kill('test');
     expect(await cut).toBeInstanceOf(Error);
     expect(performance.now() - t0).toBeLessThan(100);
     const small = await blackPng(30, 40);
-    expect(await decoder.decode(small, { size: 8, limitInputPixels: 100_000 })).toHaveLength(8 * 8 * 3);
+    expect(await decoder.decode(small, { width: 8, height: 8, limitInputPixels: 100_000 })).toHaveLength(8 * 8 * 3);
     expect(decoder.pid).not.toBe(first);
   });
 });

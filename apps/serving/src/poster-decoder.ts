@@ -16,6 +16,7 @@ import type { ServingConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { DecodeProcess } from './decode/decode-process.js';
 import type { ServingMetrics } from './metrics.js';
+import type { PosterSize } from './models.js';
 
 export type PosterLimits = Pick<ServingConfig, 'maxInputPixels' | 'maxInputSide' | 'maxAspectRatio' | 'decodeTimeoutMs' | 'largePosterPixels'>;
 
@@ -25,8 +26,8 @@ export const LARGE_POSTER_QUEUE = 8;
 export type DecodeLane = 'small' | 'large';
 
 export interface DecodedPoster {
-  /** size × size × 3 RGB bytes, the CNN's input. */
-  pixels: Uint8Array;
+  /** The poster as width × height × 3 RGB bytes for each size asked for, in the same order: the poster models' inputs. */
+  pixels: Uint8Array[];
   header: PosterProbe;
   lane: DecodeLane;
 }
@@ -37,7 +38,7 @@ interface Waiter {
 
 /** Decodes large posters somewhere it can be stopped (by default a DecodeProcess). */
 export interface LargeDecoder {
-  decode(bytes: Buffer, options: { size: number; limitInputPixels: number }): Promise<Uint8Array>;
+  decode(bytes: Buffer, options: PosterSize & { limitInputPixels: number }): Promise<Uint8Array>;
   /** Stops the decode under way at once; its promise rejects. */
   kill(reason: string): void;
   close(): void;
@@ -112,17 +113,39 @@ export class PosterDecoder {
     return header;
   }
 
-  /** Header checks, then the decode to `size × size` RGB in its lane, within the deadline. */
-  async decode(bytes: Buffer, size: number): Promise<DecodedPoster> {
+  /**
+   * Header checks (once), then the decode to each `width × height` RGB size asked for (one decode per
+   * size, the poster models' distinct input sizes) in its lane, all within one deadline. A large
+   * poster holds the one-at-a-time slot for all of its sizes, decoded one after the other.
+   */
+  async decode(bytes: Buffer, sizes: readonly PosterSize[]): Promise<DecodedPoster> {
+    if (sizes.length === 0) throw new RangeError('decode needs at least one size');
     const started = performance.now();
     const header = await this.readHeader(bytes);
     const lane: DecodeLane = header.pixels > this.limits.largePosterPixels ? 'large' : 'small';
     const deadline = started + this.limits.decodeTimeoutMs;
     if (lane === 'large') await this.waitForLargeSlot(header, deadline);
-    const options = { size, limitInputPixels: this.limits.maxInputPixels };
-    const work = this.track(lane, started, lane === 'large' ? this.large.decode(bytes, options) : this.small(bytes, options));
+    const limitInputPixels = this.limits.maxInputPixels;
+    let cut = false;
+    const decodeLarge = async () => {
+      const out: Uint8Array[] = [];
+      for (const size of sizes) {
+        if (cut) throw new Error('past its deadline'); // answered already: start no further decode
+        out.push(await this.large.decode(bytes, { ...size, limitInputPixels }));
+      }
+      return out;
+    };
+    // Side by side; settled before it counts as done, so that no decode outlives its count in the metrics.
+    const decodeSmall = async () => {
+      const settled = await Promise.allSettled(sizes.map((size) => this.small(bytes, { ...size, limitInputPixels })));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return settled.map((r) => (r as PromiseFulfilledResult<Uint8Array>).value);
+    };
+    const work = this.track(lane, started, lane === 'large' ? decodeLarge() : decodeSmall());
     const pixels = await beforeDeadline(work, deadline, () => {
       work.catch(() => {}); // answered already; the outcome is only counted by the metrics
+      cut = true;
       if (lane === 'large') this.large.kill('past its deadline');
       return new ApiError('POSTER_DECODE_TIMEOUT', `'poster' (${header.format}, ${header.width}×${header.height}) took longer than ${this.limits.decodeTimeoutMs} ms to decode; send a smaller image`);
     }).catch((error: unknown) => {

@@ -1,7 +1,8 @@
 // POST /v1/predict once the form is valid: poster decode, the models (micro-batched), the answer.
-import { decide } from '@filmgenre/model-artifact';
+import { decide, type ModelMetadata } from '@filmgenre/model-artifact';
 import type { RequestHandler } from 'express';
-import { MODEL_KEYS, type ModelKey, type ServingModels } from './models.js';
+import { ApiError } from './errors.js';
+import { metadataOf, sizeKey, type ServingModels } from './models.js';
 import type { PosterDecoder } from './poster-decoder.js';
 import { predictInputOf } from './predict-request.js';
 import type { ModelRun, Predictor } from './predictor.js';
@@ -38,26 +39,31 @@ export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () 
     try {
       const { poster: file, overview } = predictInputOf(res);
       const { models, predictor } = deps.loaded();
-      let poster: Uint8Array | undefined;
+      // A request whose only input no loaded model takes has nothing to answer.
+      if (!(file && predictor.takesPosters) && !(overview !== undefined && predictor.takesOverviews)) {
+        throw new ApiError('NO_INPUT', predictor.takesPosters ? 'this server has no overview model: send a poster' : 'this server has no poster model: send an overview');
+      }
+      let posters: Record<string, Uint8Array> | undefined;
       let posterInfo: { format: string; width: number; height: number; bytes: number } | undefined;
       const decodeStarted = performance.now();
       if (file) {
-        const decoded = await deps.decoder.decode(file, models.cnn.imageSize);
-        poster = decoded.pixels;
-        posterInfo = { format: decoded.header.format, width: decoded.header.width, height: decoded.header.height, bytes: file.length };
+        // Decoded once per distinct input size of the poster models; header checks alone when none takes posters.
+        const sizes = predictor.posterSizes;
+        const header = sizes.length ? undefined : await deps.decoder.readHeader(file);
+        const decoded = sizes.length ? await deps.decoder.decode(file, sizes) : undefined;
+        if (decoded) posters = Object.fromEntries(sizes.map((size, i) => [sizeKey(size), decoded.pixels[i]!]));
+        const probe = decoded?.header ?? header!;
+        posterInfo = { format: probe.format, width: probe.width, height: probe.height, bytes: file.length };
       }
       const decodeMs = performance.now() - decodeStarted;
 
       const inferenceStarted = performance.now();
       (res.locals['releasePreparing'] as (() => void) | undefined)?.();
-      const runs = await predictor.predict({ poster, overview });
+      const runs = await predictor.predict({ ...(posters ? { posters } : {}), ...(overview !== undefined ? { overview } : {}) });
       const inferenceMs = performance.now() - inferenceStarted;
 
       const out: Record<string, unknown> = {};
-      for (const key of MODEL_KEYS) {
-        const run = runs[key];
-        if (run) out[key] = describeRun(models, key, run);
-      }
+      for (const [key, run] of Object.entries(runs)) out[key] = describeRun(metadataOf(models, key), run);
       res.json({
         models: out,
         input: { ...(posterInfo ? { poster: posterInfo } : {}), ...(overview !== undefined ? { overview: { chars: [...overview].length } } : {}) },
@@ -75,15 +81,16 @@ function round(x: number, digits: number): number {
 }
 
 /** One model's answer: every genre by decreasing probability, against the model's stored thresholds. */
-function describeRun(models: ServingModels, key: ModelKey, run: ModelRun) {
-  const metadata = models[key]!.metadata;
+function describeRun(metadata: ModelMetadata, run: ModelRun) {
   // The contract's decision rule (probability ≥ the model's stored threshold), as every consumer applies it.
   const genres = decide(run.probabilities, metadata)
     .map((d) => ({ ...d, probability: round(d.probability, 6) }))
     .sort((a, b) => b.probability - a.probability);
   return {
     name: metadata.name,
+    modality: metadata.modality,
     variant: metadata.variant,
+    ...(metadata.members ? { members: Object.keys(metadata.members) } : {}),
     versions: metadata.versions,
     createdAt: metadata.createdAt,
     gitCommit: metadata.gitCommit,

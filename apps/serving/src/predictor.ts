@@ -1,7 +1,8 @@
+import { warmUpFusion, warmUpMember } from '@filmgenre/model-registry';
 import type { ServingConfig } from './config.js';
 import type { ServingMetrics } from './metrics.js';
 import { MicroBatcher, type BatchedResult } from './micro-batcher.js';
-import type { FusionInput, ModalityOutput, ModelKey, ServingModels, WithFeatures } from './models.js';
+import { sizeKey, type FusionModel, type ModalityOutput, type PosterSize, type ServingModels } from './models.js';
 
 export interface ModelRun {
   probabilities: Float32Array;
@@ -10,14 +11,18 @@ export interface ModelRun {
   runMs: number;
 }
 
-export interface Predictions {
-  cnn?: ModelRun;
-  lstm?: ModelRun;
-  fusion?: ModelRun;
+/** The runs of the models that answered a request, by model key: members in directory order, then the fusion. */
+export type Predictions = Record<string, ModelRun>;
+
+export interface PredictInput {
+  /** The poster decoded at each poster model's input size, by `sizeKey` (see `Predictor.posterSizes`). */
+  posters?: Readonly<Record<string, Uint8Array>>;
+  overview?: string;
 }
 
 interface FeatureRun extends ModelRun {
   features: Float32Array;
+  featureDim: number;
 }
 
 /**
@@ -27,7 +32,8 @@ interface FeatureRun extends ModelRun {
 export class ModelOutputError extends Error {
   override name = 'ModelOutputError';
   constructor(
-    readonly model: ModelKey,
+    /** The model's key (its directory name). */
+    readonly model: string,
     readonly modelName: string,
     /** How many of the item's probabilities are invalid, and the first of them. */
     readonly invalid: number,
@@ -39,7 +45,7 @@ export class ModelOutputError extends Error {
 }
 
 /** Throws ModelOutputError unless every value is a finite probability. */
-export function checkProbabilities(model: ModelKey, modelName: string, probabilities: Float32Array, context: string): void {
+export function checkProbabilities(model: string, modelName: string, probabilities: Float32Array, context: string): void {
   let invalid = 0;
   let example = 0;
   for (const p of probabilities) {
@@ -64,15 +70,15 @@ function concatRows(rows: Float32Array[]): Float32Array {
 }
 
 /** Per-item outputs back into the row-major n×dim layout the model packages use. */
-function stack(outputs: ModalityOutput[]): FusionInput {
+function stack(outputs: ModalityOutput[]): ModalityOutput {
   return {
     probabilities: concatRows(outputs.map((o) => o.probabilities)),
     features: concatRows(outputs.map((o) => o.features)),
-    featureDim: outputs[0]?.features.length ?? 0,
+    featureDim: outputs[0]?.featureDim ?? 0,
   };
 }
 
-function splitWithFeatures(result: WithFeatures, n: number): ModalityOutput[] {
+function splitWithFeatures(result: ModalityOutput, n: number): ModalityOutput[] {
   const classes = result.probabilities.length / n;
   if (!Number.isInteger(classes) || result.features.length !== n * result.featureDim) {
     throw new Error(`model returned ${result.probabilities.length} probabilities and ${result.features.length} features for ${n} inputs`);
@@ -80,19 +86,29 @@ function splitWithFeatures(result: WithFeatures, n: number): ModalityOutput[] {
   return Array.from({ length: n }, (_, i) => ({
     probabilities: row(result.probabilities, i, classes),
     features: row(result.features, i, result.featureDim),
+    featureDim: result.featureDim,
   }));
+}
+
+function splitProbabilities(flat: Float32Array, n: number): ModalityOutput[] {
+  const classes = flat.length / n;
+  if (!Number.isInteger(classes) || classes === 0) throw new Error(`model returned ${flat.length} probabilities for ${n} inputs`);
+  return Array.from({ length: n }, (_, i) => ({ probabilities: row(flat, i, classes), features: new Float32Array(0), featureDim: 0 }));
 }
 
 /**
  * Runs the loaded models behind one micro-batcher each. Posters and overviews of concurrent
- * requests are stacked into one forward pass per model; the fusion model then combines both
- * modalities' probabilities and features, itself batched.
+ * requests are stacked into one forward pass per model: every poster model gets the poster (decoded
+ * at its own input size), every overview model the overview; the fusion model then combines its
+ * members' outputs once all of them have answered, itself batched.
  */
 export class Predictor {
-  private readonly cnn: MicroBatcher<Uint8Array, ModalityOutput>;
-  private readonly lstm: MicroBatcher<string, ModalityOutput>;
-  private readonly fusion: MicroBatcher<{ image: ModalityOutput; text: ModalityOutput }, Float32Array> | undefined;
+  private readonly images = new Map<string, { size: PosterSize; batcher: MicroBatcher<Uint8Array, ModalityOutput> }>();
+  private readonly texts = new Map<string, MicroBatcher<string, ModalityOutput>>();
+  private readonly fusion: { model: FusionModel; batcher: MicroBatcher<Record<string, ModalityOutput>, Float32Array> } | undefined;
   private readonly metrics: ServingMetrics | undefined;
+  /** The distinct input sizes of the poster models: a poster is decoded once per size. */
+  readonly posterSizes: PosterSize[];
 
   constructor(
     readonly models: ServingModels,
@@ -101,111 +117,141 @@ export class Predictor {
     /** Requests parsed or decoded right now, which will reach the batchers soon. */
     incoming?: () => number,
   ) {
-    const common = (model: ModelKey) => ({
-      maxBatch: model === 'cnn' ? Math.min(config.maxBatch, config.maxPosterBatch ?? config.maxBatch) : config.maxBatch,
+    const common = (key: string, options: { poster: boolean; parallelism: number; upstream: boolean }) => ({
+      maxBatch: options.poster ? Math.min(config.maxBatch, config.maxPosterBatch ?? config.maxBatch) : config.maxBatch,
       windowMs: config.batchWindowMs,
-      concurrency: model === 'cnn' ? (models.cnn.parallelism ?? 1) : 1,
-      // Fusion runs after both modalities, so nothing upstream is worth waiting for there.
-      ...(incoming && model !== 'fusion' ? { incoming, maxWaitMs: config.batchMaxWaitMs } : {}),
+      concurrency: options.parallelism,
+      // Fusion runs after its members, so nothing upstream is worth waiting for there.
+      ...(incoming && options.upstream ? { incoming, maxWaitMs: config.batchMaxWaitMs } : {}),
       onBatch: (info: { size: number; runMs: number }) => {
-        metrics?.inferenceDuration.observe({ model }, info.runMs / 1000);
-        metrics?.batchSize.observe({ model }, info.size);
+        metrics?.inferenceDuration.observe({ model: key }, info.runMs / 1000);
+        metrics?.batchSize.observe({ model: key }, info.size);
       },
     });
-    const fusionLoaded = Boolean(models.fusion);
-    // Features are only needed to feed the fusion model; without one, the cheaper predict() is used.
-    this.cnn = new MicroBatcher({
-      ...common('cnn'),
-      run: async (posters) => fusionLoaded
-        ? splitWithFeatures(await models.cnn.predictWithFeatures(posters), posters.length)
-        : splitProbabilities(await models.cnn.predict(posters), posters.length),
-    });
-    this.lstm = new MicroBatcher({
-      ...common('lstm'),
-      run: async (overviews) => fusionLoaded
-        ? splitWithFeatures(await models.lstm.predictWithFeatures(overviews), overviews.length)
-        : splitProbabilities(await models.lstm.predict(overviews), overviews.length),
-    });
+    // Features are only needed to feed the fusion model; members outside it use the cheaper predict().
+    const fused = new Set(models.fusion?.members ?? []);
+    const sizes = new Map<string, PosterSize>();
+    for (const [key, member] of Object.entries(models.members)) {
+      const withFeatures = fused.has(key);
+      if (member.modality === 'image') {
+        const model = member.model;
+        const size = { width: model.inputWidth, height: model.inputHeight };
+        sizes.set(sizeKey(size), size);
+        this.images.set(key, {
+          size,
+          batcher: new MicroBatcher({
+            ...common(key, { poster: true, parallelism: model.parallelism ?? 1, upstream: true }),
+            run: async (posters) => withFeatures
+              ? splitWithFeatures(await model.predictWithFeatures(posters), posters.length)
+              : splitProbabilities(await model.predict(posters), posters.length),
+          }),
+        });
+      } else {
+        const model = member.model;
+        this.texts.set(key, new MicroBatcher({
+          ...common(key, { poster: false, parallelism: 1, upstream: true }),
+          run: async (overviews) => withFeatures
+            ? splitWithFeatures(await model.predictWithFeatures(overviews), overviews.length)
+            : splitProbabilities(await model.predict(overviews), overviews.length),
+        }));
+      }
+    }
+    this.posterSizes = [...sizes.values()];
     const fusion = models.fusion;
     this.fusion = fusion
-      ? new MicroBatcher({
-          ...common('fusion'),
-          run: async (items) => {
-            const probabilities = await fusion.predict({
-              image: stack(items.map((x) => x.image)),
-              text: stack(items.map((x) => x.text)),
-            });
-            return splitProbabilities(probabilities, items.length).map((o) => o.probabilities);
-          },
-        })
+      ? {
+          model: fusion,
+          batcher: new MicroBatcher({
+            ...common(fusion.metadata.name, { poster: false, parallelism: 1, upstream: false }),
+            run: async (items) => {
+              const outputs = Object.fromEntries(fusion.members.map((m) => [m, stack(items.map((item) => item[m]!))]));
+              return splitProbabilities(await fusion.predict(outputs), items.length).map((o) => o.probabilities);
+            },
+          }),
+        }
       : undefined;
     this.metrics = metrics;
   }
 
-  /** `poster` is already decoded to the CNN's input size (size × size × 3 bytes). */
-  async predict(input: { poster?: Uint8Array; overview?: string }): Promise<Predictions> {
-    const [image, text] = await Promise.all([
-      input.poster ? this.observe('cnn', this.cnn.submitWithInfo(input.poster)) : undefined,
-      input.overview !== undefined ? this.observe('lstm', this.lstm.submitWithInfo(input.overview)) : undefined,
-    ]);
+  /** Whether any model takes posters (a poster sent to a server without one is not decoded). */
+  get takesPosters(): boolean {
+    return this.images.size > 0;
+  }
+
+  /** Whether any model takes overviews. */
+  get takesOverviews(): boolean {
+    return this.texts.size > 0;
+  }
+
+  /**
+   * Every poster model gets the poster at its input size, every overview model the overview (all at
+   * once); then the fusion, when each of its members answered.
+   */
+  async predict(input: PredictInput): Promise<Predictions> {
+    const pending = new Map<string, Promise<FeatureRun>>();
+    for (const [key, lane] of this.images) {
+      const pixels = input.posters?.[sizeKey(lane.size)];
+      if (pixels) pending.set(key, this.observe(key, lane.batcher.submitWithInfo(pixels)));
+    }
+    if (input.overview !== undefined) for (const [key, batcher] of this.texts) pending.set(key, this.observe(key, batcher.submitWithInfo(input.overview)));
+    const settled = await Promise.all([...pending.values()]);
+    const byKey = new Map([...pending.keys()].map((key, i) => [key, settled[i]!]));
     const out: Predictions = {};
-    if (image) out.cnn = image;
-    if (text) out.lstm = text;
-    if (image && text && this.fusion) {
-      const fused = await this.observe('fusion', this.fusion.submitWithInfo({ image, text }));
-      out.fusion = fused;
+    for (const key of Object.keys(this.models.members)) {
+      const run = byKey.get(key);
+      if (run) out[key] = run;
+    }
+    const fusion = this.fusion;
+    if (fusion && fusion.model.members.every((m) => byKey.has(m))) {
+      const item = Object.fromEntries(fusion.model.members.map((m) => {
+        const run = byKey.get(m)!;
+        return [m, { probabilities: run.probabilities, features: run.features, featureDim: run.featureDim }];
+      }));
+      out[fusion.model.metadata.name] = await this.observe(fusion.model.metadata.name, fusion.batcher.submitWithInfo(item));
     }
     return out;
   }
 
   /**
-   * One forward pass per model on a blank input, outside the batchers and metrics: the first call
-   * of a tfjs model pays for weight upload and kernel set-up, which no client should wait for.
+   * One forward pass per model (per worker of a poster model) on a blank input, outside the
+   * batchers and metrics: the first call of a tfjs model pays for weight upload and kernel set-up,
+   * which no client should wait for. A model whose warm-up output is not finite (weights that load
+   * but are garbage; the registry's warmUpMember / warmUpFusion) or not a probability must not serve.
    */
   async warmUp(): Promise<void> {
-    const { cnn, lstm, fusion } = this.models;
-    const blank = new Uint8Array(cnn.imageSize * cnn.imageSize * 3);
-    // Concurrent calls, so that each poster worker gets one.
-    const posterCalls = cnn.parallelism ?? 1;
-    // A model that answers NaN to the warm-up (weights that load but are garbage) must not serve.
-    const check = (model: ModelKey, probabilities: Float32Array) => checkProbabilities(model, this.models[model]!.metadata.name, probabilities, 'at warm-up');
-    if (fusion) {
-      const [images, text] = await Promise.all([
-        Promise.all(Array.from({ length: posterCalls }, () => cnn.predictWithFeatures([blank]))),
-        lstm.predictWithFeatures(['warm up']),
-      ]);
-      images.forEach((image) => check('cnn', image.probabilities));
-      check('lstm', text.probabilities);
-      check('fusion', await fusion.predict({ image: images[0]!, text }));
-    } else {
-      const [images, text] = await Promise.all([Promise.all(Array.from({ length: posterCalls }, () => cnn.predict([blank]))), lstm.predict(['warm up'])]);
-      images.forEach((probabilities) => check('cnn', probabilities));
-      check('lstm', text);
-    }
+    const outputs: Record<string, ModalityOutput> = {};
+    await Promise.all(Object.entries(this.models.members).map(async ([key, member]) => {
+      // Concurrent calls, so that each poster worker gets one.
+      const calls = member.modality === 'image' ? (member.model.parallelism ?? 1) : 1;
+      const results = await Promise.all(Array.from({ length: calls }, () => warmUpMember(member.model)));
+      for (const result of results) checkProbabilities(key, member.model.metadata.name, result.probabilities, 'at warm-up');
+      outputs[key] = results[0]!;
+    }));
+    const fusion = this.models.fusion;
+    if (fusion) await warmUpFusion(fusion, Object.fromEntries(fusion.members.map((m) => [m, outputs[m]!])));
   }
 
   /** Answers everything queued, then refuses new work. */
   async close(): Promise<void> {
-    await Promise.all([this.cnn.close(), this.lstm.close(), this.fusion?.close()]);
+    await Promise.all([
+      ...[...this.images.values()].map((lane) => lane.batcher.close()),
+      ...[...this.texts.values()].map((batcher) => batcher.close()),
+      this.fusion?.batcher.close(),
+    ]);
   }
 
-  private async observe<T extends ModalityOutput | Float32Array>(model: ModelKey, pending: Promise<BatchedResult<T>>): Promise<FeatureRun> {
+  private async observe<T extends ModalityOutput | Float32Array>(key: string, pending: Promise<BatchedResult<T>>): Promise<FeatureRun> {
     const result = await pending;
-    this.metrics?.queueWait.observe({ model }, result.waitMs / 1000);
+    this.metrics?.queueWait.observe({ model: key }, result.waitMs / 1000);
     const value = result.value;
-    const { probabilities, features } = value instanceof Float32Array ? { probabilities: value, features: new Float32Array(0) } : value;
+    const { probabilities, features, featureDim } = value instanceof Float32Array ? { probabilities: value, features: new Float32Array(0), featureDim: 0 } : value;
     try {
-      checkProbabilities(model, this.models[model]!.metadata.name, probabilities, 'for a request');
+      const name = key === this.models.fusion?.metadata.name ? this.models.fusion.metadata.name : this.models.members[key]!.model.metadata.name;
+      checkProbabilities(key, name, probabilities, 'for a request');
     } catch (error) {
-      this.metrics?.invalidOutputs.inc({ model });
+      this.metrics?.invalidOutputs.inc({ model: key });
       throw error;
     }
-    return { probabilities, features, batchSize: result.batchSize, waitMs: result.waitMs, runMs: result.runMs };
+    return { probabilities, features, featureDim, batchSize: result.batchSize, waitMs: result.waitMs, runMs: result.runMs };
   }
-}
-
-function splitProbabilities(flat: Float32Array, n: number): ModalityOutput[] {
-  const classes = flat.length / n;
-  if (!Number.isInteger(classes) || classes === 0) throw new Error(`model returned ${flat.length} probabilities for ${n} inputs`);
-  return Array.from({ length: n }, (_, i) => ({ probabilities: row(flat, i, classes), features: new Float32Array(0) }));
 }

@@ -34,12 +34,12 @@ export class DecodeProcess {
   }
 
   /** Decodes in the child; same result and errors (PosterError) as decodePoster. */
-  async decode(bytes: Buffer, options: Required<Pick<DecodePosterOptions, 'size' | 'limitInputPixels'>>): Promise<Uint8Array> {
+  async decode(bytes: Buffer, options: Required<Pick<DecodePosterOptions, 'width' | 'height' | 'limitInputPixels'>>): Promise<Uint8Array> {
     const child = await this.start();
     const id = this.nextId++;
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const call: DecodeCall = { id, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), size: options.size, limitInputPixels: options.limitInputPixels };
+      const call: DecodeCall = { id, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), width: options.width, height: options.height, limitInputPixels: options.limitInputPixels };
       child.send(call);
     });
   }

@@ -34,7 +34,7 @@ process.on('message', (call: DecodeCall) => {
   void (async () => {
     try {
       lowerPriority();
-      const pixels = await decodePoster(Buffer.from(call.bytes.buffer, call.bytes.byteOffset, call.bytes.byteLength), { size: call.size, limitInputPixels: call.limitInputPixels });
+      const pixels = await decodePoster(Buffer.from(call.bytes.buffer, call.bytes.byteOffset, call.bytes.byteLength), { width: call.width, height: call.height, limitInputPixels: call.limitInputPixels });
       send({ id: call.id, ok: true, pixels });
     } catch (error) {
       send(error instanceof PosterError

@@ -7,7 +7,8 @@ export const DECODER_NICENESS = 10;
 export interface DecodeCall {
   id: number;
   bytes: Uint8Array;
-  size: number;
+  width: number;
+  height: number;
   limitInputPixels: number;
 }
 

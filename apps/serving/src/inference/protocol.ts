@@ -1,9 +1,9 @@
 import type { BackendInfo, BackendRequest } from '@filmgenre/tf-runtime';
-import type { ModelKey } from '../models.js';
 
 /** What the main thread tells a model worker when it starts it. */
 export interface WorkerStart {
-  key: ModelKey;
+  /** The model's key (its directory name), for messages. */
+  key: string;
   dir: string;
   backend: BackendRequest;
   /** XNNPACK threads of this worker's wasm instance. */

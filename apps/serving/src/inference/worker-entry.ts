@@ -1,14 +1,13 @@
 // One model in its own thread. The main thread parses HTTP and decodes posters while each model
 // runs its batch here, so on a multi-core machine the models and the request handling overlap
 // instead of queueing on one event loop.
-import type { FusionClassifier } from '@filmgenre/model-artifact';
 import { loadModel } from '@filmgenre/model-registry';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { asServingFusion } from '../models.js';
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WorkerCall, WorkerReply, WorkerStart } from './protocol.js';
 
+/** A member (predict posters or overviews) or the fusion (predict its members' outputs by key). */
 interface Callable {
   predict(input: never): Promise<Float32Array>;
   predictWithFeatures?(input: never): Promise<{ probabilities: Float32Array; features: Float32Array; featureDim: number }>;
@@ -29,8 +28,8 @@ function buffersOf(result: unknown): ArrayBuffer[] {
 
 async function load(): Promise<Callable> {
   const backend = await initBackend(start.backend, { log: () => {}, wasmThreads: start.threads });
-  const loaded = await loadModel(start.dir);
-  const model: Callable = start.key === 'fusion' ? asServingFusion(loaded as FusionClassifier) : (loaded as Callable);
+  // The loader the directory's metadata names (model-registry): any kind, any key.
+  const model = (await loadModel(start.dir)) as Callable;
   send({ type: 'ready', backend });
   return model;
 }

@@ -3,7 +3,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeModels, loadModels, ModelsDirError, type ServingModels } from '../models.js';
+import type { ModalityOutput } from '@filmgenre/model-artifact';
+import { disposeModels, loadModels, ModelsDirError, type ImageModel, type ServingModels, type TextModel } from '../models.js';
 import { predictMany, prepareModels, startServer, type TestModels } from '../testing/harness.js';
 import { loadModelsInWorkers } from './worker-models.js';
 
@@ -23,37 +24,72 @@ afterAll(() => {
   models?.cleanup();
 });
 
+const image = (m: ServingModels, key: string) => m.members[key]!.model as ImageModel;
+const text = (m: ServingModels, key: string) => m.members[key]!.model as TextModel;
+
+/** Every member and the fusion answer in the workers exactly what they answer in this thread. */
+async function expectSameAnswers(inWorkers: ServingModels, inThread: ServingModels, films: { posterPath: string; overview: string }[]) {
+  expect(Object.keys(inWorkers.members)).toEqual(Object.keys(inThread.members));
+  const outputs: Record<string, ModalityOutput> = {};
+  const expected: Record<string, ModalityOutput> = {};
+  for (const [key, member] of Object.entries(inThread.members)) {
+    if (member.modality === 'image') {
+      const { inputWidth: width, inputHeight: height } = image(inWorkers, key);
+      expect({ width, height }).toEqual({ width: member.model.inputWidth, height: member.model.inputHeight });
+      const posters = await Promise.all(films.map((f) => decodePoster(f.posterPath, { width, height })));
+      outputs[key] = await image(inWorkers, key).predictWithFeatures(posters);
+      expected[key] = await member.model.predictWithFeatures(posters);
+    } else {
+      outputs[key] = await text(inWorkers, key).predictWithFeatures(films.map((f) => f.overview));
+      expected[key] = await member.model.predictWithFeatures(films.map((f) => f.overview));
+    }
+    expect(Array.from(outputs[key]!.probabilities), key).toEqual(Array.from(expected[key]!.probabilities));
+    expect(Array.from(outputs[key]!.features), key).toEqual(Array.from(expected[key]!.features));
+    expect(outputs[key]!.featureDim).toBe(expected[key]!.featureDim);
+  }
+  expect(inWorkers.fusion?.members).toEqual(inThread.fusion?.members);
+  if (inWorkers.fusion && inThread.fusion) {
+    expect(Array.from(await inWorkers.fusion.predict(outputs))).toEqual(Array.from(await inThread.fusion.predict(expected)));
+  }
+}
+
 describe('models in worker threads', () => {
   it('predict exactly what the same models predict in this thread', async () => {
     const films = models.heldOut.slice(0, 5);
-    const posters = await Promise.all(films.map((f) => decodePoster(f.posterPath, { size: workers.cnn.imageSize })));
-    const overviews = films.map((f) => f.overview);
-
-    expect(workers.cnn.imageSize).toBe(inline.cnn.imageSize);
-    expect(workers.cnn.parallelism).toBe(2);
+    expect(image(workers, 'cnn').parallelism).toBe(2);
     expect(workers.runtime).toEqual({ inference: 'workers', backend: 'wasm', threads: 1 });
+    await expectSameAnswers(workers, inline, films);
     // Two batches at once land on the two poster workers; both answer like the in-thread model.
-    const [a, b] = await Promise.all([workers.cnn.predictWithFeatures(posters), workers.cnn.predictWithFeatures(posters.slice(0, 2))]);
-    const expected = await inline.cnn.predictWithFeatures(posters);
+    const posters = await Promise.all(films.map((f) => decodePoster(f.posterPath, { size: 16 })));
+    const [a, b] = await Promise.all([image(workers, 'cnn').predictWithFeatures(posters), image(workers, 'cnn').predictWithFeatures(posters.slice(0, 2))]);
+    const expected = await image(inline, 'cnn').predictWithFeatures(posters);
     expect(Array.from(a.probabilities)).toEqual(Array.from(expected.probabilities));
-    expect(Array.from(a.features)).toEqual(Array.from(expected.features));
     expect(Array.from(b.probabilities)).toEqual(Array.from(expected.probabilities.subarray(0, 2 * 25)));
+  });
 
-    const text = await workers.lstm.predictWithFeatures(overviews);
-    const textExpected = await inline.lstm.predictWithFeatures(overviews);
-    expect(Array.from(text.probabilities)).toEqual(Array.from(textExpected.probabilities));
-    expect(text.featureDim).toBe(textExpected.featureDim);
-
-    if (workers.fusion && inline.fusion) {
-      const fused = await workers.fusion.predict({ image: a, text });
-      expect(Array.from(fused)).toEqual(Array.from(await inline.fusion.predict({ image: expected, text: textExpected })));
+  it('serve the default models\' shape too: a non-square poster model, the sentence encoder, a stacked fusion', async () => {
+    const sentence = await prepareModels('sentence');
+    const [inWorkers, inThread] = await Promise.all([
+      loadModelsInWorkers(sentence.dir, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 2 }),
+      loadModels(sentence.dir),
+    ]);
+    try {
+      expect(Object.keys(inWorkers.members)).toEqual(['cnn', 'sentence']);
+      expect(image(inWorkers, 'cnn')).toMatchObject({ inputWidth: 32, inputHeight: 64, parallelism: 2 });
+      expect(inWorkers.fusion?.metadata.variant).toBe('stacked');
+      await expectSameAnswers(inWorkers, inThread, models.heldOut.slice(0, 3));
+      expect(Object.keys(await inWorkers.tensorCounts()).sort()).toEqual(['cnn#1', 'cnn#2', 'fusion', 'sentence']);
+    } finally {
+      disposeModels(inWorkers);
+      disposeModels(inThread);
+      sentence.cleanup();
     }
   });
 
   it('pass a model error back to the caller, and keep serving', async () => {
-    await expect(workers.cnn.predict([new Uint8Array(7)])).rejects.toThrow(/poster 0: expected .* bytes/);
-    const blank = new Uint8Array(workers.cnn.imageSize ** 2 * 3);
-    expect(await workers.cnn.predict([blank])).toHaveLength(25);
+    await expect(image(workers, 'cnn').predict([new Uint8Array(7)])).rejects.toThrow(/poster 0: expected .* bytes/);
+    const blank = new Uint8Array(16 * 16 * 3);
+    expect(await image(workers, 'cnn').predict([blank])).toHaveLength(25);
   });
 
   it('leak no tensor in any worker over 1,000 HTTP requests', async () => {
@@ -101,6 +137,6 @@ describe('loading models in worker threads', () => {
   it('rejects calls after dispose instead of hanging', async () => {
     const short = await loadModelsInWorkers(models.dir, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 1 });
     disposeModels(short);
-    await expect(short.lstm.predict(['a film'])).rejects.toThrow(/lstm model worker is stopped/);
+    await expect(text(short, 'lstm').predict(['a film'])).rejects.toThrow(/lstm model worker is stopped/);
   });
 });

@@ -1,21 +1,21 @@
-import { readModelMetadata, type ModelMetadata } from '@filmgenre/model-artifact';
+import { readModelMetadata, type ModalityOutput } from '@filmgenre/model-artifact';
 import type { BackendInfo, BackendRequest } from '@filmgenre/tf-runtime';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { inspectModelsDir, ModelsDirError, type FusionInput, type FusionModel, type ImageModel, type ModelKey, type ServingModels, type TextModel, type WithFeatures } from '../models.js';
+import { inspectModelsDir, ModelsDirError, posterSizeFromMetadata, type FusionModel, type ImageModel, type MemberModel, type ServingModels, type TextModel } from '../models.js';
 import type { WorkerCall, WorkerMethod, WorkerReply, WorkerStart } from './protocol.js';
 
 export interface WorkerModelsOptions {
   backend: BackendRequest;
   /** XNNPACK threads per model worker (wasm only). */
   threadsPerModel: number;
-  /** Workers for the poster model, the costliest: batches of posters run on that many cores at once. */
+  /** Workers for each poster model, the costliest: batches of posters run on that many cores at once. */
   posterWorkers: number;
   /** A worker died outside a call (out of memory, a crash in native code): the process cannot serve. */
-  onWorkerExit?: (key: ModelKey, error: Error) => void;
+  onWorkerExit?: (key: string, error: Error) => void;
 }
 
 /**
@@ -47,9 +47,9 @@ class ModelWorker {
     return this.pending.size;
   }
 
-  private constructor(readonly key: ModelKey, private readonly worker: Worker, readonly backend: BackendInfo) {}
+  private constructor(readonly key: string, private readonly worker: Worker, readonly backend: BackendInfo) {}
 
-  static start(key: ModelKey, dir: string, options: WorkerModelsOptions): Promise<ModelWorker> {
+  static start(key: string, dir: string, options: WorkerModelsOptions): Promise<ModelWorker> {
     const start: WorkerStart = { key, dir, backend: options.backend, threads: options.threadsPerModel };
     const worker = createWorker(start, `model-${key}`);
     return new Promise<ModelWorker>((resolveStart, rejectStart) => {
@@ -116,14 +116,18 @@ class ModelWorker {
 }
 
 /**
- * Loads every model of the directory in its own worker thread (in parallel) and returns proxies with
- * the same interface as the in-process models. On any failure, the workers already started stop.
+ * Loads every model of the directory in its own worker thread (in parallel; each poster model in
+ * `posterWorkers` of them) and returns proxies with the same interface as the in-process models. On
+ * any failure, the workers already started stop.
  */
 export async function loadModelsInWorkers(dir: string, options: WorkerModelsOptions): Promise<ServingModels> {
   const root = resolve(dir);
-  const present = inspectModelsDir(root);
+  const plan = inspectModelsDir(root);
   if (!Number.isInteger(options.posterWorkers) || options.posterWorkers < 1) throw new RangeError(`posterWorkers must be an integer ≥ 1, got ${options.posterWorkers}`);
-  const keys: ModelKey[] = [...Array<ModelKey>(options.posterWorkers).fill('cnn'), 'lstm', ...(present.fusion ? ['fusion' as const] : [])];
+  const keys = [
+    ...Object.entries(plan.members).flatMap(([key, m]) => Array<string>(m.modality === 'image' ? options.posterWorkers : 1).fill(key)),
+    ...(plan.fusion ? [plan.fusion.name] : []),
+  ];
   const settled = await Promise.allSettled(keys.map((key) => ModelWorker.start(key, join(root, key), options)));
   const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -131,42 +135,62 @@ export async function loadModelsInWorkers(dir: string, options: WorkerModelsOpti
     for (const w of started) w.stop();
     throw failed.reason;
   }
-  const cnnWorkers = started.filter((w) => w.key === 'cnn');
-  const lstmWorker = started.find((w) => w.key === 'lstm')!;
-  const fusionWorker = started.find((w) => w.key === 'fusion');
-  /** The poster worker with the fewest calls in flight (the micro-batcher runs at most one per worker). */
-  const idlestCnn = () => cnnWorkers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+  const workersOf = (key: string) => started.filter((w) => w.key === key);
 
-  const metadataOf = (key: ModelKey): ModelMetadata => readModelMetadata(join(root, key));
-  const cnnMetadata = metadataOf('cnn');
-  const cnn: ImageModel = {
-    metadata: cnnMetadata,
-    imageSize: cnnMetadata.preprocessing['imageSize'] as number,
-    parallelism: cnnWorkers.length,
-    predict: (posters) => idlestCnn().call<Float32Array>('predict', posters),
-    predictWithFeatures: (posters) => idlestCnn().call<WithFeatures>('predictWithFeatures', posters),
-    dispose: () => cnnWorkers.forEach((w) => w.stop()),
-  };
-  const lstm: TextModel = {
-    metadata: metadataOf('lstm'),
-    predict: (overviews) => lstmWorker.call<Float32Array>('predict', overviews),
-    predictWithFeatures: (overviews) => lstmWorker.call<WithFeatures>('predictWithFeatures', overviews),
-    dispose: () => lstmWorker.stop(),
-  };
-  const fusion: FusionModel | undefined = fusionWorker && {
-    metadata: metadataOf('fusion'),
-    predict: (input: { image: FusionInput; text: FusionInput }) => fusionWorker.call<Float32Array>('predict', input),
-    dispose: () => fusionWorker.stop(),
-  };
+  const members: Record<string, MemberModel> = {};
+  for (const [key, metadata] of Object.entries(plan.members)) {
+    const workers = workersOf(key);
+    // The worker with the fewest calls in flight (the micro-batcher runs at most one per worker).
+    const idlest = () => workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const common = {
+      // Read again after loading: the metadata of the files the workers verified and loaded.
+      metadata: readModelMetadata(join(root, key)),
+      dispose: () => workers.forEach((w) => w.stop()),
+    };
+    if (metadata.modality === 'image') {
+      const { width, height } = posterSizeFromMetadata(common.metadata, join(root, key));
+      const model: ImageModel = {
+        ...common,
+        inputWidth: width,
+        inputHeight: height,
+        parallelism: workers.length,
+        predict: (posters) => idlest().call<Float32Array>('predict', posters),
+        predictWithFeatures: (posters) => idlest().call<ModalityOutput>('predictWithFeatures', posters),
+      };
+      members[key] = { modality: 'image', model };
+    } else {
+      const model: TextModel = {
+        ...common,
+        predict: (overviews) => idlest().call<Float32Array>('predict', overviews),
+        predictWithFeatures: (overviews) => idlest().call<ModalityOutput>('predictWithFeatures', overviews),
+      };
+      members[key] = { modality: 'text', model };
+    }
+  }
+  const fusionWorker = plan.fusion ? workersOf(plan.fusion.name)[0] : undefined;
+  let fusion: FusionModel | undefined;
+  if (plan.fusion && fusionWorker) {
+    const metadata = readModelMetadata(join(root, plan.fusion.name));
+    fusion = {
+      metadata,
+      members: Object.keys(metadata.members ?? {}),
+      predict: (outputs) => fusionWorker.call<Float32Array>('predict', outputs),
+      dispose: () => fusionWorker.stop(),
+    };
+  }
+  const first = started[0]!;
   return {
     dir: root,
-    cnn,
-    lstm,
+    members,
     ...(fusion ? { fusion } : {}),
-    runtime: { inference: 'workers', backend: lstmWorker.backend.name, threads: lstmWorker.backend.threads },
+    runtime: { inference: 'workers', backend: first.backend.name, threads: first.backend.threads },
     tensorCounts: async () => {
       const counts = await Promise.all(started.map((w) => w.call<number>('numTensors')));
-      return Object.fromEntries(started.map((w, i) => [cnnWorkers.length > 1 && w.key === 'cnn' ? `cnn#${cnnWorkers.indexOf(w) + 1}` : w.key, counts[i]!]));
+      // One entry per worker: the key, or key#1, key#2… for a poster model in several workers.
+      return Object.fromEntries(started.map((w, i) => {
+        const same = workersOf(w.key);
+        return [same.length > 1 ? `${w.key}#${same.indexOf(w) + 1}` : w.key, counts[i]!];
+      }));
     },
   };
 }

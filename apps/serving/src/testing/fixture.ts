@@ -3,16 +3,20 @@
 // packages' own save functions. Small enough to build in seconds, real enough that the whole
 // load → decode → predict path runs exactly as in production.
 import { GENRES, readDataset, resolveDatasetDir, type Film } from '@filmgenre/core';
-import { decodePoster } from '@filmgenre/data-images';
+import { decodePoster, pixelsToBatchTensor } from '@filmgenre/data-images';
 import { TextVectorizer } from '@filmgenre/data-text';
-import { createPosterCnn, loadPosterClassifier, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
-import { fitLateFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
+import { createFeatureHead, createPosterCnn, loadPosterClassifier, PosterFeatureExtractor, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
+import { fitLateFusion, fitStackedFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
 import { createOverviewModel, loadOverviewClassifier, saveOverviewClassifier } from '@filmgenre/model-lstm';
+import { createSentenceHead, loadSentenceClassifier, saveSentenceClassifier, SentenceEncoder } from '@filmgenre/model-sentence-encoder';
 import { artifactDigest, readModelMetadata } from '@filmgenre/model-artifact';
 import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import * as tf from '@tensorflow/tfjs';
 
 export const TEST_IMAGE_SIZE = 16;
+/** The second fixture's poster model: width × height, 1:2 like the default 128 × 256. */
+export const TEST_POSTER_WIDTH = 32;
+export const TEST_POSTER_HEIGHT = 64;
 // Short sequences and one recurrent layer: the per-call cost of an LSTM grows with steps × layers.
 export const TEST_SEQUENCE_LENGTH = 16;
 
@@ -98,5 +102,59 @@ export async function buildTinyModels(dir: string): Promise<void> {
     late,
     films: fixtureFilms(),
     metadata: { ...metadata('fusion', 'late', {}), thresholds: [...late.thresholds], members: { cnn: memberRecord(`${dir}/cnn`), lstm: memberRecord(`${dir}/lstm`) } },
+  });
+}
+
+/**
+ * The shape of the default models, tiny: writes cnn/ (a non-square poster model: pooled `block_10`
+ * features of the Keras MobileNetV2 shipped in nsfwjs at 32 × 64 + a dense head, the extractor saved
+ * inside the directory), sentence/ (Universal Sentence Encoder Lite, shipped inside the directory, +
+ * a dense head) and a stacked fusion/ over the two. The heads are fitted for one epoch on a handful
+ * of films, the stacker on the saved models' outputs for the next films, as the trainer does. Only
+ * dense layers are fitted, so any backend works (the global setup uses wasm: the encoder is slow on cpu).
+ */
+export async function buildSentenceModels(dir: string): Promise<void> {
+  const films = readDataset(resolveDatasetDir(), { limit: VOCABULARY_FILMS }).films;
+  const fit = films.slice(0, FIT_FILMS);
+  const y = labelsTensor(fit);
+  const size = { width: TEST_POSTER_WIDTH, height: TEST_POSTER_HEIGHT };
+
+  const extractor = await PosterFeatureExtractor.create({ trunk: 'mobilenet_v2', nodes: ['block_10'], pooling: ['mean'], inputWidth: size.width, inputHeight: size.height });
+  const pixels = await Promise.all(fit.map((f) => decodePoster(f.posterPath, size)));
+  const flat = new Uint8Array(pixels.length * size.width * size.height * 3);
+  pixels.forEach((p, i) => flat.set(p, i * p.length));
+  const features = tf.tidy(() => extractor.extract(pixelsToBatchTensor(flat, size)));
+  const posterHead = createFeatureHead({ featureDim: extractor.featureDim, hiddenUnits: 16, seed: 1 });
+  posterHead.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
+  await posterHead.fit(features, y, { epochs: 1, batchSize: 16, verbose: 0 });
+  tf.dispose(features);
+  await savePosterClassifier(`${dir}/cnn`, { model: posterHead, featureExtractor: extractor, films: fixtureFilms(), metadata: metadata('cnn', 'pretrained', { ...posterPreprocessing(extractor) }) });
+  posterHead.dispose();
+  extractor.dispose();
+
+  const encoder = await SentenceEncoder.load();
+  const embedded = await encoder.embed(fit.map((f) => f.overview));
+  const sentenceHead = createSentenceHead({ hiddenUnits: 16, dropout: 0.2, seed: 2, name: 'sentence_head' });
+  sentenceHead.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
+  const x = tf.tensor2d(embedded, [fit.length, embedded.length / fit.length]);
+  await sentenceHead.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 });
+  tf.dispose([x, y]);
+  await saveSentenceClassifier(`${dir}/sentence`, { head: sentenceHead, encoder, films: fixtureFilms(), metadata: metadata('sentence', 'use-lite', {}) });
+  sentenceHead.dispose();
+  encoder.dispose();
+
+  const poster = await loadPosterClassifier(`${dir}/cnn`);
+  const overview = await loadSentenceClassifier(`${dir}/sentence`);
+  const tune = films.slice(FIT_FILMS, FIT_FILMS + FUSION_FILMS);
+  const image = await poster.predict(await Promise.all(tune.map((f) => decodePoster(f.posterPath, size))));
+  const text = await overview.predict(tune.map((f) => f.overview));
+  poster.dispose();
+  overview.dispose();
+  const stacked = fitStackedFusion({ members: { cnn: image, sentence: text }, labels: labelMatrix(tune), numGenres: GENRES.length });
+  await saveFusionClassifier(`${dir}/fusion`, {
+    kind: 'stacked',
+    stacked,
+    films: fixtureFilms(),
+    metadata: { ...metadata('fusion', 'stacked', {}), members: { cnn: memberRecord(`${dir}/cnn`), sentence: memberRecord(`${dir}/sentence`) } },
   });
 }

@@ -9,7 +9,7 @@ import { defaultConfig, type ServingConfig } from '../config.js';
 import { disposeModels, loadModels, type ServingModels } from '../models.js';
 import { listen, type RunningServer } from '../server.js';
 import { inject } from 'vitest';
-import { buildTinyModels, heldOutFilms } from './fixture.js';
+import { buildSentenceModels, buildTinyModels, heldOutFilms } from './fixture.js';
 
 export interface TestModels {
   dir: string;
@@ -20,20 +20,27 @@ export interface TestModels {
 /**
  * The tiny models fitted once by the global setup (see vitest.config.ts), or fitted here when a
  * test file runs under another configuration; then the backend switches to wasm to serve them.
+ * `tiny`: {cnn (square study CNN), lstm, fusion (late)}; `sentence`: {cnn (non-square, pretrained
+ * features), sentence, fusion (stacked)}, the shape of the default models.
  */
-export async function prepareModels(): Promise<TestModels> {
+export async function prepareModels(which: 'tiny' | 'sentence' = 'tiny'): Promise<TestModels> {
   const silent = { log: () => {} };
   let provided: string | undefined;
   try {
-    provided = inject('servingModelsDir');
+    provided = inject(which === 'tiny' ? 'servingModelsDir' : 'servingSentenceModelsDir');
   } catch {
     provided = undefined;
   }
   let dir = provided;
   if (!dir) {
     dir = mkdtempSync(join(tmpdir(), 'serving-models-'));
-    await initBackend('cpu', silent);
-    await buildTinyModels(dir);
+    if (which === 'tiny') {
+      await initBackend('cpu', silent);
+      await buildTinyModels(dir);
+    } else {
+      await initBackend('wasm', silent);
+      await buildSentenceModels(dir);
+    }
   }
   await initBackend('wasm', silent);
   const own = dir;
