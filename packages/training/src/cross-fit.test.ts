@@ -44,6 +44,11 @@ describe('crossFitHeads', () => {
     const { report, thresholds } = crossFittedEvaluation(result.outOfFold, labels, folds, 'micro');
     expect(report.micro.f1).toBeGreaterThan(0.9);
     expect(thresholds).toHaveLength(NUM_GENRES);
+    // The report names the shipped thresholds, and ranks the raw probabilities (not the per-fold shifted ones).
+    expect(report.thresholds).toEqual(thresholds);
+    expect(report.perGenre.map((g) => g.threshold)).toEqual(thresholds);
+    const raw = evaluateMultiLabel({ probabilities: result.outOfFold, labels, thresholds });
+    expect(report.perGenre.map((g) => g.averagePrecision)).toEqual(raw.perGenre.map((g) => g.averagePrecision));
     // Out of fold is never better than in sample: a head scoring its own training rows does at least as well.
     const inSample = evaluateMultiLabel({ probabilities: result.outOfFold, labels, thresholds }).micro.f1;
     expect(inSample).toBeGreaterThanOrEqual(report.micro.f1 - 1e-9);

@@ -38,11 +38,24 @@ export function crossFittedEvaluation(probabilities: Float32Array, labels: Float
     });
   }
   const decisions = evaluateMultiLabel({ probabilities: shifted, labels, thresholds: 0.5 });
-  const raw = evaluateMultiLabel({ probabilities, labels, thresholds: 0.5 });
+  const thresholds = tuneThresholds(probabilities, labels, strategy);
+  // Ranking metrics and loss need the raw probabilities (the shift differs by fold and clips).
+  const raw = evaluateMultiLabel({ probabilities, labels, thresholds });
   return {
-    /** Micro / macro / per-genre counts from cross-fitted thresholds; loss and average precision from the raw probabilities. */
-    report: { ...decisions, loss: raw.loss, micro: { ...decisions.micro, averagePrecision: raw.micro.averagePrecision } },
-    thresholds: tuneThresholds(probabilities, labels, strategy),
+    /**
+     * Counts, precision, recall and F1 from the cross-fitted thresholds; loss and average precision
+     * from the raw probabilities; `thresholds` (report and per genre) are the ones shipped, tuned on
+     * every film, not the per-fold ones the decisions used.
+     */
+    report: {
+      ...decisions,
+      thresholds: raw.thresholds,
+      loss: raw.loss,
+      micro: { ...decisions.micro, averagePrecision: raw.micro.averagePrecision },
+      macro: { ...decisions.macro, averagePrecision: raw.macro.averagePrecision },
+      perGenre: decisions.perGenre.map((g, i) => ({ ...g, threshold: raw.perGenre[i]!.threshold, averagePrecision: raw.perGenre[i]!.averagePrecision })),
+    },
+    thresholds,
   };
 }
 
