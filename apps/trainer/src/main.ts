@@ -47,8 +47,18 @@ function trainOptions(argv: Raw) {
   return { run, recipeOptions };
 }
 
+// Under `npx nx`, Nx stops reading our output when it exits (after a Ctrl-C it even stops printing
+// it), while a stop in progress still logs and saves: a vanished reader must not kill that stop.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 async function run(): Promise<void> {
   await yargs(hideBin(process.argv))
+    // A flag given twice takes its last value, as in most CLIs (yargs would make an array of it).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .scriptName('trainer')
     .usage('$0 <command> [options]')
     .command(

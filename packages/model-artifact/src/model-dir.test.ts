@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@filmgenre/tf-runtime';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,18 @@ describe('saveModelDir / openModelDir', () => {
     const size = readFileSync(join(dir, 'weights.bin')).byteLength;
     writeFileSync(join(dir, 'weights.bin'), Buffer.from(Array.from({ length: size }, (_, i) => (i * 37) % 256)));
     expect(() => openModelDir(dir)).toThrow(/tampered\/weights.bin: sha256 .* does not match .* the file changed after training/);
+  });
+
+  it('refuses NaN weights even when their sha256 was rewritten to match', async () => {
+    const dir = await saveToy('nan');
+    const weights = readFileSync(join(dir, 'weights.bin'));
+    weights.writeFloatLE(Number.NaN, 4 * 5);
+    writeFileSync(join(dir, 'weights.bin'), weights);
+    const meta = JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) as { files: Record<string, string> };
+    meta.files['weights.bin'] = createHash('sha256').update(weights).digest('hex');
+    writeFileSync(join(dir, 'metadata.json'), JSON.stringify(meta));
+    const opened = openModelDir(dir);
+    await expect(opened.loadLayersModel()).rejects.toThrow(/nan\/model.json: weight '.*' holds NaN at index 5: the weights are damaged/);
   });
 
   it('refuses a listed file that is missing, and reads of files it does not list', async () => {

@@ -109,6 +109,36 @@ export interface ModelDir {
  * sha256 and refuses a missing or changed one, naming it. Reads go through the returned handle and
  * may only touch listed files, so nothing unverified reaches a model.
  */
+/** Bytes per stored value of a weight (after quantization); undefined for variable-length strings. */
+function storedBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
+  if (spec.quantization) return spec.quantization.dtype === 'uint8' ? 1 : 2;
+  return spec.dtype === 'string' ? undefined : spec.dtype === 'bool' ? 1 : 4;
+}
+
+/**
+ * A trained float32 weight is never NaN or ±Infinity: one that is marks damage the digests cannot
+ * see (the files were rewritten with their hashes, or trained that way). Behind a ReLU such weights
+ * can still give finite outputs, so the warm-up check alone would let them serve.
+ */
+function assertFiniteWeights(artifacts: tf.io.ModelArtifacts, where: string): void {
+  const specs = artifacts.weightSpecs ?? [];
+  const data = artifacts.weightData;
+  if (!data || Array.isArray(data)) return;
+  let offset = 0;
+  for (const spec of specs) {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    const bytes = storedBytes(spec);
+    if (bytes === undefined) return; // strings come last in practice; nothing after them to locate
+    if (spec.dtype === 'float32' && !spec.quantization) {
+      const values = offset % 4 === 0 ? new Float32Array(data, offset, count) : new Float32Array(data.slice(offset, offset + count * 4));
+      for (let i = 0; i < count; i++) {
+        if (!Number.isFinite(values[i]!)) throw new ModelDirError(`${where}: weight '${spec.name}' holds ${values[i]} at index ${i}: the weights are damaged (restore the directory or retrain)`);
+      }
+    }
+    offset += count * bytes;
+  }
+}
+
 export function openModelDir(dir: string): ModelDir {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelDirError(`${dir}: model directory not found`);
   const metadata = readModelMetadata(dir);
@@ -139,7 +169,9 @@ export function openModelDir(dir: string): ModelDir {
       if (error instanceof ModelDirError) throw error;
       throw new ModelDirError(`${join(dir, jsonPath)}: not valid JSON (${(error as Error).message})`);
     }
-    return modelArtifactsOf(modelJson, (path) => readBytes(`${prefix}${path}`));
+    const artifacts = modelArtifactsOf(modelJson, (path) => readBytes(`${prefix}${path}`));
+    assertFiniteWeights(artifacts, join(dir, jsonPath));
+    return artifacts;
   };
   return {
     dir,
