@@ -178,3 +178,13 @@ export function resolveDatasetDir(explicit?: string, workspaceRoot = findWorkspa
       `Pass --data <dir>, set ${DATASET_ENV}, or put the dataset (CSV + Images/) in data/multimodal-imdb.`,
   );
 }
+
+/** resolveDatasetDir(), or undefined where there is no dataset (tests that need it skip there). */
+export function findDatasetDir(): string | undefined {
+  try {
+    return resolveDatasetDir();
+  } catch (error) {
+    if (error instanceof DatasetError) return undefined;
+    throw error;
+  }
+}

@@ -5,7 +5,7 @@ export {
   type Split, type SplitOptions, type FoldOptions, type HoldoutSplit, type FoldPlan, type SplitRecord,
 } from './split.js';
 export {
-  readDataset, formatBadRows, resolveDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,
+  readDataset, formatBadRows, resolveDatasetDir, findDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,
   type Dataset, type Film, type BadRow, type DatasetSummary, type ReadDatasetOptions,
 } from './dataset.js';
 export { writeFileAtomic, replaceDirAtomic } from './fs.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { readDataset, findDatasetDir } from '@filmgenre/core';
 import { describe, expect, it } from 'vitest';
 import fixture from './sentencepiece.fixture.json';
 import {
@@ -16,14 +16,7 @@ const vocabulary = readSentencePieceVocabulary(vocabPath);
 const tokenizer = new SentencePieceTokenizer(vocabulary);
 const raw = new SentencePieceTokenizer(vocabulary, { normalizeWhitespace: false });
 
-function findDataset(): string | undefined {
-  try {
-    return resolveDatasetDir();
-  } catch {
-    return undefined;
-  }
-}
-const datasetDir = findDataset();
+const datasetDir = findDatasetDir();
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('SentencePieceTokenizer against the reference ids (fixture from @tensorflow-models/universal-sentence-encoder 1.3.3)', () => {

@@ -1,16 +1,9 @@
-import { readDataset, resolveDatasetDir, splitTrainValidation } from '@filmgenre/core';
+import { readDataset, findDatasetDir, splitTrainValidation } from '@filmgenre/core';
 import { describe, expect, it } from 'vitest';
 import { tokenize } from './tokenize.js';
 import { TextVectorizer } from './vectorizer.js';
 
-function findDataset(): string | undefined {
-  try {
-    return resolveDatasetDir();
-  } catch {
-    return undefined;
-  }
-}
-const datasetDir = findDataset();
+const datasetDir = findDatasetDir();
 
 // Reads the shared dataset in place; skipped (not failed) on a machine without it.
 describe.skipIf(!datasetDir)('TextVectorizer on the real overviews (80/20 split, seed 0)', () => {

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { hashString, NUM_GENRES, type StatefulRng } from '@filmgenre/core';
+import { hashString, NUM_GENRES } from '@filmgenre/core';
 import { join } from 'node:path';
-import { fitWithEarlyStopping, type EpochLog } from './fit.js';
+import { fitWithEarlyStopping, type EpochLog, type FitOptions } from './fit.js';
 import { compileForTraining, positiveClassWeights } from './loss.js';
 import { createEpochBar } from './progress.js';
 import { TrainingInterrupted } from './recipe.js';
 import { featureRowBatches, pickRows, predictRows } from './rows.js';
 
-export interface CrossFitOptions {
+export interface CrossFitOptions extends Pick<FitOptions, 'epochs' | 'patience' | 'checkpointDir' | 'resume' | 'identity' | 'rng' | 'signal' | 'log'> {
   /** Log prefix, e.g. `cnn`. */
   name: string;
   /** n×dim frozen features, one row per film. */
@@ -25,9 +25,7 @@ export interface CrossFitOptions {
   bags?: number;
   learningRate: number;
   classWeightStrength: number;
-  epochs: number;
   batchSize: number;
-  patience: number;
   /**
    * Train on features z-scored with each head's own training rows, then fold the scaling into the
    * head's first dense layer, so the shipped head still takes the raw features (default false).
@@ -36,12 +34,6 @@ export interface CrossFitOptions {
   /** Share of each fold's training rows kept aside for its early stopping (default 0.1). */
   earlyStoppingFraction?: number;
   seed: number;
-  checkpointDir: string;
-  resume: boolean;
-  identity: Record<string, unknown>;
-  rng?: StatefulRng;
-  signal?: AbortSignal;
-  log?: (line: string) => void;
 }
 
 export interface CrossFitResult {

@@ -42,8 +42,13 @@ describe.runIf(existsSync('/proc/self/stat'))('abortOnSignals, in a separate pro
     const until = (pattern: RegExp) => new Promise<void>((resolve, reject) => {
       const started = Date.now();
       const poll = setInterval(() => {
-        if (pattern.test(stderr)) resolve(clearInterval(poll));
-        else if (Date.now() - started > 30_000) reject(new Error(`no ${pattern} in: ${stderr}`), clearInterval(poll));
+        if (pattern.test(stderr)) {
+          clearInterval(poll);
+          resolve();
+        } else if (Date.now() - started > 30_000) {
+          clearInterval(poll);
+          reject(new Error(`no ${pattern} in: ${stderr}`));
+        }
       }, 50);
     });
     return { shell, stderr: () => stderr, until };
