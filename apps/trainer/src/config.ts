@@ -34,8 +34,16 @@ export const TrainRunSchema = z.object({
 });
 export type TrainRun = z.output<typeof TrainRunSchema>;
 
-/** `--epochs`, `--batch-size`…: given once, they reach every recipe of the run. */
-export const CommonFlagsSchema = CommonOptionsSchema;
+/**
+ * `--epochs`, `--batch-size`…: given once, they reach every recipe of the run. None has a default
+ * here: a flag left out must leave each recipe its own (per model, chosen by cross-validation), not
+ * impose the shared schema's fallback on all of them.
+ */
+export const CommonFlagsSchema = CommonOptionsSchema.extend({
+  patience: CommonOptionsSchema.shape.patience.unwrap().optional().describe('early stopping: epochs without validation-loss improvement (default per model)'),
+  classWeightStrength: CommonOptionsSchema.shape.classWeightStrength.unwrap().optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per model)'),
+  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().optional().describe("tune one shared threshold, per-genre thresholds for pooled micro-F1, or each genre's own F1 (default per model)"),
+});
 
 export const EvaluateConfigSchema = z.object({
   models: z.string().default('models').describe('models directory (one sub-directory per model)'),
