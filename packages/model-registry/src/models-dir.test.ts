@@ -15,12 +15,19 @@ beforeAll(async () => {
   await initBackend('cpu', { log: () => {} });
 });
 
-async function posterModel(dir: string, poison = false): Promise<void> {
+/**
+ * A tiny poster model; `nan`: weights that are not numbers (refused when the weights are read);
+ * `overflow`: finite weights so large that a blank poster gives NaN (+Inf − Inf), which only the
+ * warm-up pass can catch. In both the files are intact: their hashes match.
+ */
+async function posterModel(dir: string, poison?: 'nan' | 'overflow'): Promise<void> {
   const model = createPosterCnn({ variant: 'study', imageSize: 16, filters: [2, 2, 2], denseUnits: 4, seed: 3 });
-  if (poison) {
-    // A badly trained artifact: its files are intact (hashes match), its weights are not numbers.
-    const weights = model.getWeights();
-    model.setWeights(weights.map((w, i) => (i === 0 ? tf.fill(w.shape, Number.NaN) : w)));
+  const weights = model.getWeights();
+  if (poison === 'nan') model.setWeights(weights.map((w, i) => (i === 0 ? tf.fill(w.shape, Number.NaN) : w)));
+  if (poison === 'overflow') {
+    // The first bias lifts a blank input to 3e38; the next kernel's ±3e38 then sums +Inf and −Inf.
+    const alternating = (w: tf.Tensor) => tf.tensor(Float32Array.from({ length: w.size }, (_, j) => (j % 2 ? -3e38 : 3e38)), w.shape);
+    model.setWeights(weights.map((w, i) => (i === 1 ? tf.fill(w.shape, 3e38) : i === 2 ? alternating(w) : w)));
   }
   await savePosterClassifier(dir, { model, films: fixtureFilms(), metadata: fixtureMetadata({ name: 'cnn', variant: 'study', preprocessing: { ...posterPreprocessing(16) } }) });
   model.dispose();
@@ -51,7 +58,9 @@ describe('loadModelsDir', () => {
     const loaded = await loadModelsDir(join(work, 'sound'));
     expect(Object.keys(loaded.members)).toEqual(['cnn']);
     loaded.dispose();
-    await posterModel(join(work, 'poisoned', 'cnn'), true);
-    await expect(loadModelsDir(join(work, 'poisoned'))).rejects.toThrow(/cnn model gives non-finite outputs on a blank input .*: its weights are broken; retrain it/);
+    await posterModel(join(work, 'nan', 'cnn'), 'nan');
+    await expect(loadModelsDir(join(work, 'nan'))).rejects.toThrow(/nan\/cnn\/model.json: .*weight 'conv.*' holds NaN at index 0: the weights are damaged/);
+    await posterModel(join(work, 'overflow', 'cnn'), 'overflow');
+    await expect(loadModelsDir(join(work, 'overflow'))).rejects.toThrow(/cnn model gives non-finite outputs on a blank input .*: its weights are broken; retrain it/);
   });
 });
