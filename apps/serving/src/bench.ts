@@ -17,6 +17,7 @@ import { basename, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { disposeModels, loadModels, metadataOf, modelKeys, type ModalityOutput, type ServingModels } from './models.js';
+import { quantile } from './testing/crafted.js';
 
 const args = yargs(hideBin(process.argv))
   .options({
@@ -56,7 +57,6 @@ const mainJs = join(root, 'dist/apps/serving/main.js');
 if (!existsSync(mainJs)) throw new Error(`${mainJs} not found: run npx nx build serving first`);
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 const films = readDataset(resolveDatasetDir(), { limit: args.film ? undefined : 1 }).films;
@@ -333,7 +333,7 @@ async function soak(total: number, concurrency: number) {
  * running. Reports the p50/p99 of each, and what the crafted requests got.
  */
 async function stall(mode: 'default-bounds' | 'open-bounds', rounds: number, perRound: number) {
-  const { blackPng, quantile } = await import('./testing/crafted.js');
+  const { blackPng } = await import('./testing/crafted.js');
   const open = mode === 'open-bounds';
   const sample = readDataset(resolveDatasetDir(), { limit: 16 }).films.map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
   const crafted = await blackPng(1, open ? 5_000_000 : 25_000_000);

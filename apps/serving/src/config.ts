@@ -1,3 +1,4 @@
+import { kebabCase } from '@filmgenre/core';
 import { BACKENDS } from '@filmgenre/tf-runtime';
 import { availableParallelism } from 'node:os';
 import { levels, type LevelWithSilent } from 'pino';
@@ -123,7 +124,7 @@ export type ServingConfig = z.infer<typeof ServingConfigSchema>;
 
 /** The command-line flag of an option, without the dashes (e.g. `max-upload-bytes`). */
 export function flagOf(key: OptionKey): string {
-  return (OPTIONS[key] as OptionSpec).flag ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return (OPTIONS[key] as OptionSpec).flag ?? kebabCase(key);
 }
 
 /** The environment variable of an option (e.g. `SERVING_MAX_UPLOAD_BYTES`). */

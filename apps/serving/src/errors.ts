@@ -1,4 +1,5 @@
 import { POSTER_FORMATS } from '@filmgenre/data-images';
+import { STATUS_CODES } from 'node:http';
 
 /**
  * The one error registry: every code a client can receive, its HTTP status and what it means. The
@@ -79,8 +80,6 @@ export function errorBody(error: ApiError): ErrorBody {
   return { error: { code: error.code, message: error.message } };
 }
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large' };
-
 /**
  * A complete HTTP/1.1 response with the JSON error body, for answers written straight to a socket
  * (Node's `clientError`, where no Express response exists). It closes the connection.
@@ -88,7 +87,7 @@ const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Time
 export function rawErrorResponse(error: ApiError): string {
   const body = JSON.stringify(errorBody(error));
   return [
-    `HTTP/1.1 ${error.status} ${REASONS[error.status] ?? 'Error'}`,
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
     'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Cache-Control: no-store',

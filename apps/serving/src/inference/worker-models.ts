@@ -1,4 +1,4 @@
-import { readModelMetadata, type ModalityOutput } from '@filmgenre/model-artifact';
+import type { ModalityOutput } from '@filmgenre/model-artifact';
 import type { BackendInfo, BackendRequest } from '@filmgenre/tf-runtime';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -142,13 +142,10 @@ export async function loadModelsInWorkers(dir: string, options: WorkerModelsOpti
     const workers = workersOf(key);
     // The worker with the fewest calls in flight (the micro-batcher runs at most one per worker).
     const idlest = () => workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    const common = {
-      // Read again after loading: the metadata of the files the workers verified and loaded.
-      metadata: readModelMetadata(join(root, key)),
-      dispose: () => workers.forEach((w) => w.stop()),
-    };
+    // The workers verified every file against this metadata (its recorded sha256s) before loading.
+    const common = { metadata, dispose: () => workers.forEach((w) => w.stop()) };
     if (metadata.modality === 'image') {
-      const { width, height } = posterSizeFromMetadata(common.metadata, join(root, key));
+      const { width, height } = posterSizeFromMetadata(metadata, join(root, key));
       const model: ImageModel = {
         ...common,
         inputWidth: width,
@@ -170,7 +167,7 @@ export async function loadModelsInWorkers(dir: string, options: WorkerModelsOpti
   const fusionWorker = plan.fusion ? workersOf(plan.fusion.name)[0] : undefined;
   let fusion: FusionModel | undefined;
   if (plan.fusion && fusionWorker) {
-    const metadata = readModelMetadata(join(root, plan.fusion.name));
+    const metadata = plan.fusion;
     fusion = {
       metadata,
       members: Object.keys(metadata.members ?? {}),
