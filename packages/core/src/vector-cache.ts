@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fs.js';
 
 /**
  * A content-addressed on-disk cache of float32 vectors (sentence embeddings, poster features).
@@ -102,15 +103,7 @@ export class VectorCache {
       const row = this.rows.get(key)!;
       Buffer.from(row.buffer, row.byteOffset, row.byteLength).copy(out, start + i * this.dim * 4);
     });
-    mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.${Date.now()}.tmp`;
-    try {
-      writeFileSync(tmp, out);
-      renameSync(tmp, this.file);
-    } catch (error) {
-      rmSync(tmp, { force: true });
-      throw error;
-    }
+    writeFileAtomic(this.file, out);
     this.dirty = false;
   }
 }

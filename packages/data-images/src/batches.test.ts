@@ -7,7 +7,8 @@ import { createPosterBatches, epochOrder, streamPosterBatches, type PosterBatch 
 import { decodePoster } from './decode.js';
 import type { BadPoster, PosterSource } from './load.js';
 import { pixelsToBatchTensor } from './tensor.js';
-import { datasetDirOrUndefined, tempDir } from './test-helpers.js';
+import { findDatasetDir } from '@filmgenre/core';
+import { tempDir } from './test-helpers.js';
 
 const SIZE = 8;
 const PER = SIZE * SIZE * 3;
@@ -163,7 +164,7 @@ describe('tensor helpers', () => {
   });
 });
 
-const datasetDir = datasetDirOrUndefined();
+const datasetDir = findDatasetDir();
 describe.skipIf(!datasetDir)('streamPosterBatches', () => {
   const tmp = tempDir('stream-test');
   afterAll(tmp.cleanup);

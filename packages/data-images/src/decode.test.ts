@@ -4,9 +4,10 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PosterError, decodePoster, probePoster, sniffFormat } from './decode.js';
-import { datasetDirOrUndefined, tempDir } from './test-helpers.js';
+import { findDatasetDir } from '@filmgenre/core';
+import { tempDir } from './test-helpers.js';
 
-const datasetDir = datasetDirOrUndefined();
+const datasetDir = findDatasetDir();
 const tmp = tempDir('decode-test');
 afterAll(tmp.cleanup);
 

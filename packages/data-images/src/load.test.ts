@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePoster } from './decode.js';
 import { loadPosterSet, type PosterSource } from './load.js';
-import { datasetDirOrUndefined, tempDir } from './test-helpers.js';
+import { findDatasetDir } from '@filmgenre/core';
+import { tempDir } from './test-helpers.js';
 
-const datasetDir = datasetDirOrUndefined();
+const datasetDir = findDatasetDir();
 const IDS = ['tt0084058', 'tt0084867', 'tt0085121', 'tt0085154', 'tt0085159', 'tt0085208'];
 
 describe.skipIf(!datasetDir).each(['files', 'pack'] as const)('loadPosterSet with the %s cache', (layout) => {

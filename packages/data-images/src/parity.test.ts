@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePoster } from './decode.js';
 import { loadPosterSet, type PosterSource } from './load.js';
 import { pixelsToBatchTensor } from './tensor.js';
-import { datasetDirOrUndefined, tempDir } from './test-helpers.js';
+import { findDatasetDir } from '@filmgenre/core';
+import { tempDir } from './test-helpers.js';
 
-const datasetDir = datasetDirOrUndefined();
+const datasetDir = findDatasetDir();
 const IDS = ['tt0084058', 'tt0084867', 'tt0085121'];
 
 describe.skipIf(!datasetDir)('poster → model input, training vs serving', () => {

@@ -104,11 +104,6 @@ export interface ModelDir {
   films(): FilmsRecord;
 }
 
-/**
- * Opens a model directory: validates metadata.json, then checks every file it lists against its
- * sha256 and refuses a missing or changed one, naming it. Reads go through the returned handle and
- * may only touch listed files, so nothing unverified reaches a model.
- */
 /** Bytes per stored value of a weight (after quantization); undefined for variable-length strings. */
 function storedBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
   if (spec.quantization) return spec.quantization.dtype === 'uint8' ? 1 : 2;
@@ -139,6 +134,11 @@ function assertFiniteWeights(artifacts: tf.io.ModelArtifacts, where: string): vo
   }
 }
 
+/**
+ * Opens a model directory: validates metadata.json, then checks every file it lists against its
+ * sha256 and refuses a missing or changed one, naming it. Reads go through the returned handle and
+ * may only touch listed files, so nothing unverified reaches a model.
+ */
 export function openModelDir(dir: string): ModelDir {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelDirError(`${dir}: model directory not found`);
   const metadata = readModelMetadata(dir);

@@ -177,7 +177,7 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
 
   const candidates: Kind[] = options.kind === 'auto' ? AUTO_FUSION_KINDS.filter((k) => k !== 'late' || roles) : [options.kind];
   if (candidates.includes('late') && !roles) throw new Error('fusion: late fusion takes exactly one poster and one overview model; use --fusion-kind stacked');
-  const scores: Partial<Record<Kind, { outOfFold: Float32Array; microF1: number; macroF1: number }>> = {};
+  const scores: Partial<Record<Kind, { outOfFold: Float32Array; evaluation: ReturnType<typeof crossFittedEvaluation>; microF1: number; macroF1: number }>> = {};
   let joint: Awaited<ReturnType<typeof fitJoint>> | undefined;
   for (const kind of candidates) {
     let outOfFold: Float32Array;
@@ -187,13 +187,13 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
     } else {
       outOfFold = crossFitted(kind, options, probabilities, labels, folds, roles);
     }
-    const { report } = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
-    scores[kind] = { outOfFold, microF1: report.micro.f1, macroF1: report.macro.f1 };
+    const evaluation = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
+    const { report } = evaluation;
+    scores[kind] = { outOfFold, evaluation, microF1: report.micro.f1, macroF1: report.macro.f1 };
     log(`[fusion] ${kind}: out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)}`);
   }
   const chosen = candidates.reduce((best, kind) => (scores[kind]!.microF1 > scores[best]!.microF1 + 1e-9 ? kind : best));
-  const outOfFold = scores[chosen]!.outOfFold;
-  const { report, thresholds } = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
+  const { outOfFold, evaluation: { report, thresholds } } = scores[chosen]!;
   const final = chosen === 'joint' ? undefined : fitOn(chosen, options, probabilities, labels, films.map((_, i) => i), roles);
   const dir = join(ctx.modelsDir, 'fusion');
   const ids = films.map((f) => f.id);

@@ -1,2 +1,1 @@
 export { posterRecipe, PosterRecipeOptionsSchema, POSTER_DEFAULTS, type PosterRecipeOptions } from './recipe.js';
-export { posterFeatures } from './poster-features.js';

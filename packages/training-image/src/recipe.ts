@@ -8,7 +8,7 @@ import {
 } from '@filmgenre/model-cnn';
 import {
   classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, crossFittedEvaluation, ensembleHeads, fitWithEarlyStopping,
-  labelMatrix, publish, runMetadata, TrainingInterrupted, tuneThresholds, type Recipe, type RecipeContext, type TrainedModel,
+  labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted, tuneThresholds, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -179,11 +179,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
     for (const [i, reason] of bad) log(`[cnn] skipped poster ${ctx.films[i]!.posterPath}: ${reason}`);
     const keep = ctx.folds.items.flatMap((_, i) => (bad.has(i) ? [] : [i]));
     const dim = extractor.featureDim;
-    const rows = (source: Float32Array) => {
-      const out = new Float32Array(keep.length * dim);
-      keep.forEach((r, j) => out.set(source.subarray(r * dim, (r + 1) * dim), j * dim));
-      return out;
-    };
+    const rows = (source: Float32Array) => pickRows(source, dim, keep);
     const films = keep.map((i) => ctx.films[i]!);
     const folds = Int32Array.from(keep, (i) => ctx.folds.folds[i]!);
     const labels = labelMatrix(films);

@@ -1,4 +1,5 @@
 import { NUM_GENRES } from '@filmgenre/core';
+import { pickRows } from './rows.js';
 import { evaluateMultiLabel, tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholdsForMicroF1 } from '@filmgenre/metrics';
 
 export const THRESHOLD_STRATEGIES = ['shared', 'micro', 'per-genre'] as const;
@@ -31,7 +32,7 @@ export function crossFittedEvaluation(probabilities: Float32Array, labels: Float
   const shifted = new Float32Array(probabilities.length);
   for (let fold = 0; fold < K; fold++) {
     const rest = Array.from(folds.keys()).filter((i) => folds[i] !== fold);
-    const thresholds = tuneThresholds(pick(probabilities, rest, k), pick(labels, rest, k), strategy);
+    const thresholds = tuneThresholds(pickRows(probabilities, k, rest), pickRows(labels, k, rest), strategy);
     folds.forEach((f, i) => {
       if (f !== fold) return;
       for (let g = 0; g < k; g++) shifted[i * k + g] = Math.min(1, Math.max(0, probabilities[i * k + g]! - thresholds[g]! + 0.5));
@@ -57,10 +58,4 @@ export function crossFittedEvaluation(probabilities: Float32Array, labels: Float
     },
     thresholds,
   };
-}
-
-function pick(flat: Float32Array, rows: readonly number[], k: number): Float32Array {
-  const out = new Float32Array(rows.length * k);
-  rows.forEach((r, i) => out.set(flat.subarray(r * k, (r + 1) * k), i * k));
-  return out;
 }

@@ -207,13 +207,6 @@ export class NativeRuntime {
     return ptr;
   }
 
-  /** Allocates n floats set to zero. */
-  zeros(floats: number): number {
-    const ptr = this.alloc(floats);
-    this.f32().fill(0, ptr >> 2, (ptr >> 2) + floats);
-    return ptr;
-  }
-
   /** A copy of n floats at ptr. */
   read(ptr: number, floats: number): Float32Array {
     return this.f32().slice(ptr >> 2, (ptr >> 2) + floats);
@@ -303,11 +296,6 @@ export class NativeRuntime {
 
   clearRunLog(): void {
     this.log.length = 0;
-  }
-
-  /** Bytes of the shared memory (it grows on demand and never shrinks). */
-  memoryBytes(): number {
-    return this.memory.buffer.byteLength;
   }
 
   dispose(): void {
