@@ -1,9 +1,10 @@
-// Filter gradient of a 2-D convolution (NHWC input, HWIO filter), as one GEMM over all output
-// pixels without materialising im2col:
+// Filter gradient of a 2-D convolution (NHWC input, HWIO filter), as one GEMM over output pixels
+// without materialising im2col:
 //   dWᵀ[o, (i, j, c)] = Σ_p dy[p, o] · x[n, y·sh + i·dh − pt, x·sw + j·dw − pl, c]
 // for output pixels p = (n, y, x). A = dyᵀ (Co × pixels) and B = the im2col of x (pixels ×
 // fh·fw·Ci) are packed block by block, 256 pixels at a time; B's column panels are contiguous runs
-// of channels read straight from x. Threads split the columns (filter taps × channels).
+// of channels read straight from x. Threads split the pixels (in fixed chunks, each summed into its
+// own partial dWᵀ), so none packs what another packs; the caller adds the partials.
 #include "kernels.h"
 
 typedef struct {
@@ -13,71 +14,99 @@ typedef struct {
   int stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
   const float *x;   // [N, H, W, Ci]
   const float *dy;  // [N, Ho, Wo, Co]
-  float *dwt;       // [Co, fh·fw·Ci]: the filter gradient, transposed
 } conv_args;
 
-int EXPORT(conv2d_filter_grad_work_len)(const conv_args *a, int col_begin, int col_end) {
-  return a->out_c * GEMM_KC + packed_b_floats(GEMM_KC, col_end - col_begin) + 64;
+static int im2col_cols(const conv_args *a) { return a->filter_h * a->filter_w * a->in_c; }
+
+int EXPORT(conv2d_filter_grad_work_len)(const conv_args *a) {
+  return a->out_c * GEMM_KC + packed_b_floats(GEMM_KC, im2col_cols(a)) + 3 * GEMM_KC + 64;
 }
 
-// Packs pixels [p0, p0 + kc) × columns [col_begin, col_end) of the im2col of x into NR-wide panels.
-static void pack_im2col(const conv_args *a, int p0, int kc, int col_begin, int col_end, float *out) {
-  const int C = a->in_c, hw_out = a->out_h * a->out_w;
-  for (int j0 = col_begin; j0 < col_end; j0 += GEMM_NR) {
-    const int nr = imin(GEMM_NR, col_end - j0);
+// Where pixels p0 … p0 + kc − 1 read x: the top-left input row and column of their window
+// (before the tap's offset) and the offset of that corner in x. Computed once per block, so the
+// packing below does no divisions.
+static void pixel_table(const conv_args *a, int p0, int kc, int *iy, int *ix, int *base) {
+  const int hw_out = a->out_h * a->out_w;
+  int n = p0 / hw_out, rem = p0 % hw_out, y = rem / a->out_w, xo = rem % a->out_w;
+  for (int k = 0; k < kc; k++) {
+    iy[k] = y * a->stride_h - a->pad_top;
+    ix[k] = xo * a->stride_w - a->pad_left;
+    base[k] = ((n * a->in_h + iy[k]) * a->in_w + ix[k]) * a->in_c;
+    if (++xo == a->out_w) {
+      xo = 0;
+      if (++y == a->out_h) y = 0, n++;
+    }
+  }
+}
+
+// Packs the block's kc pixels × all im2col columns into NR-wide panels.
+static void pack_im2col(const conv_args *a, int kc, const int *iy, const int *ix, const int *base, float *out) {
+  const int C = a->in_c, H = a->in_h, W = a->in_w, cols = im2col_cols(a);
+  for (int j0 = 0; j0 < cols; j0 += GEMM_NR) {
+    const int nr = imin(GEMM_NR, cols - j0);
     const int tap = j0 / C, c0 = j0 % C;
-    // Common case: the panel's 8 columns are 8 consecutive channels of one tap.
-    const int one_tap = nr == GEMM_NR && c0 + GEMM_NR <= C;
-    const int ti = tap / a->filter_w, tj = tap % a->filter_w;
-    for (int k = 0; k < kc; k++, out += GEMM_NR) {
-      const int p = p0 + k;
-      const int n = p / hw_out, rem = p % hw_out, y = rem / a->out_w, xo = rem % a->out_w;
-      if (one_tap) {
-        const int yy = y * a->stride_h + ti * a->dilation_h - a->pad_top;
-        const int xx = xo * a->stride_w + tj * a->dilation_w - a->pad_left;
-        if (yy >= 0 && yy < a->in_h && xx >= 0 && xx < a->in_w) {
-          const float *src = a->x + (((size_t)n * a->in_h + yy) * a->in_w + xx) * C + c0;
+    if (nr == GEMM_NR && c0 + GEMM_NR <= C) {
+      // Common case: the panel's 8 columns are 8 consecutive channels of one tap.
+      const int ti = (tap / a->filter_w) * a->dilation_h, tj = (tap % a->filter_w) * a->dilation_w;
+      const int offset = (ti * W + tj) * C + c0;
+      for (int k = 0; k < kc; k++, out += GEMM_NR) {
+        if ((unsigned)(iy[k] + ti) < (unsigned)H && (unsigned)(ix[k] + tj) < (unsigned)W) {
+          const float *src = a->x + base[k] + offset;
           wasm_v128_store(out, wasm_v128_load(src));
           wasm_v128_store(out + 4, wasm_v128_load(src + 4));
         } else {
           wasm_v128_store(out, wasm_f32x4_splat(0.0f));
           wasm_v128_store(out + 4, wasm_f32x4_splat(0.0f));
         }
-        continue;
       }
-      for (int jj = 0; jj < GEMM_NR; jj++) {
-        const int col = j0 + jj;
-        float v = 0.0f;
-        if (jj < nr) {
-          const int t = col / C, c = col % C;
-          const int yy = y * a->stride_h + (t / a->filter_w) * a->dilation_h - a->pad_top;
-          const int xx = xo * a->stride_w + (t % a->filter_w) * a->dilation_w - a->pad_left;
-          if (yy >= 0 && yy < a->in_h && xx >= 0 && xx < a->in_w) v = a->x[(((size_t)n * a->in_h + yy) * a->in_w + xx) * C + c];
-        }
-        out[jj] = v;
+      continue;
+    }
+    for (int jj = 0; jj < GEMM_NR; jj++) {
+      const int col = j0 + jj;
+      const int t = col / C, c = col % C;
+      const int ti = (t / a->filter_w) * a->dilation_h, tj = (t % a->filter_w) * a->dilation_w;
+      const int offset = (ti * W + tj) * C + c;
+      for (int k = 0; k < kc; k++) {
+        const int inside = jj < nr && (unsigned)(iy[k] + ti) < (unsigned)H && (unsigned)(ix[k] + tj) < (unsigned)W;
+        out[k * GEMM_NR + jj] = inside ? a->x[base[k] + offset] : 0.0f;
       }
     }
+    out += (size_t)kc * GEMM_NR;
   }
 }
 
-// Computes columns [col_begin, col_end) of dWᵀ; col_begin must be a multiple of 8 (panel width).
-void EXPORT(conv2d_filter_grad)(const conv_args *a, int col_begin, int col_end, float *work) {
-  const int Co = a->out_c, cols = a->filter_h * a->filter_w * a->in_c;
-  const int pixels = a->batch * a->out_h * a->out_w;
-  if (col_end <= col_begin) return;
+// The filter gradient (transposed, dwt[Co × cols]) summed over output pixels [p_begin, p_end).
+static void filter_grad_range(const conv_args *a, int p_begin, int p_end, float *dwt, float *work) {
+  const int Co = a->out_c, cols = im2col_cols(a);
   float *ap = work;
-  float *bp = work + Co * GEMM_KC;
-  for (int p0 = 0; p0 < pixels; p0 += GEMM_KC) {
-    const int kc = imin(GEMM_KC, pixels - p0);
+  float *bp = ap + Co * GEMM_KC;
+  int *iy = (int *)(bp + packed_b_floats(GEMM_KC, cols));
+  int *ix = iy + GEMM_KC, *base = ix + GEMM_KC;
+  if (p_end <= p_begin) {
+    for (int i = 0; i < Co * cols; i++) dwt[i] = 0.0f;
+    return;
+  }
+  for (int p0 = p_begin; p0 < p_end; p0 += GEMM_KC) {
+    const int kc = imin(GEMM_KC, p_end - p0);
     // A = dyᵀ block: row o holds dy[p0 .. p0 + kc, o].
     const float *src = a->dy + (size_t)p0 * Co;
     for (int k = 0; k < kc; k++, src += Co)
       for (int o = 0; o < Co; o++) ap[(size_t)o * kc + k] = src[o];
-    pack_im2col(a, p0, kc, col_begin, col_end, bp);
-    mm_packed(Co, col_end - col_begin, kc, ap, kc, bp, a->dwt + col_begin, cols, p0 > 0, 0);
+    pixel_table(a, p0, kc, iy, ix, base);
+    pack_im2col(a, kc, iy, ix, base, bp);
+    mm_packed(Co, cols, kc, ap, kc, bp, dwt, cols, p0 > p_begin, 0);
   }
-  if (pixels == 0) {
-    for (int o = 0; o < Co; o++)
-      for (int col = col_begin; col < col_end; col++) a->dwt[(size_t)o * cols + col] = 0.0f;
+}
+
+// The output pixels are cut into `chunks` fixed chunks (chunk i: pixels [i·P/chunks,
+// (i+1)·P/chunks)); this call sums chunks [chunk_begin, chunk_end) each into its own partial,
+// partials + i·Co·cols. The caller adds the partials in chunk order, so the result does not depend
+// on how chunks were spread over threads.
+void EXPORT(conv2d_filter_grad)(const conv_args *a, int chunk_begin, int chunk_end, int chunks, float *partials,
+                                float *work) {
+  const int64_t pixels = (int64_t)a->batch * a->out_h * a->out_w;
+  const size_t partial_floats = (size_t)a->out_c * im2col_cols(a);
+  for (int i = chunk_begin; i < chunk_end; i++) {
+    filter_grad_range(a, (int)(pixels * i / chunks), (int)(pixels * (i + 1) / chunks), partials + i * partial_floats, work);
   }
 }

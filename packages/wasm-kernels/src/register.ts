@@ -10,6 +10,7 @@ import { setSumOriginal, sumConfig } from './kernels/Sum.js';
 import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
 import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
+import { identityConfig, setIdentityOriginal } from './kernels/Identity.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -23,6 +24,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   splitVConfig,
   gatherV2Config,
   maxPoolGradConfig,
+  identityConfig,
 ];
 
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
@@ -32,6 +34,7 @@ const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.Sum]: setSumOriginal,
   [tf.Slice]: setSliceOriginal,
   [tf.GatherV2]: setGatherV2Original,
+  [tf.Identity]: setIdentityOriginal,
 };
 
 /**

@@ -32,7 +32,49 @@ interface BenchResult {
   tfjs: string;
 }
 
-async function benchModel(name: ModelName, batch: number, steps: number, warmup: number, threads: number, backend: string, lstmLayer: LstmLayer) {
+/** One kernel's share of a profiled train step (`--profile`). */
+interface KernelProfileLine {
+  profile: ModelName;
+  kernel: string;
+  inputShapes: number[][];
+  calls: number;
+  ms: number;
+}
+
+/**
+ * Times every kernel of one train step (tf.profile) and returns the slowest, grouped by kernel and
+ * input shapes. Kernels that run other kernels (a gradient formulated as a convolution) count
+ * both, so the sum exceeds the step; custom-gradient code that is not a kernel (the fused BiLSTM's
+ * backward pass) is not listed.
+ */
+async function profileStep(name: ModelName, step: () => Promise<unknown>, top: number): Promise<KernelProfileLine[]> {
+  const info = await tf.profile(async () => {
+    await step();
+  });
+  const byKey = new Map<string, KernelProfileLine>();
+  for (const k of info.kernels) {
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+    const line = byKey.get(key) ?? { profile: name, kernel: k.name, inputShapes: k.inputShapes, calls: 0, ms: 0 };
+    line.calls++;
+    line.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byKey.set(key, line);
+  }
+  return [...byKey.values()]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top)
+    .map((l) => ({ ...l, ms: round(l.ms) }));
+}
+
+async function benchModel(
+  name: ModelName,
+  batch: number,
+  steps: number,
+  warmup: number,
+  threads: number,
+  backend: string,
+  lstmLayer: LstmLayer,
+  profileTop: number,
+) {
   const spec = MODELS[name];
   const model = spec.build(lstmLayer);
   model.compile({ optimizer: tf.train.adam(), loss: 'binaryCrossentropy' });
@@ -58,6 +100,8 @@ async function benchModel(name: ModelName, batch: number, steps: number, warmup:
   const wall = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
   const leakedTensorsPerStep = (tf.memory().numTensors - tensorsBefore) / steps;
+
+  const profile = profileTop > 0 ? await profileStep(name, step, profileTop) : [];
 
   const predict = () => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
   predict();
@@ -86,7 +130,7 @@ async function benchModel(name: ModelName, batch: number, steps: number, warmup:
   };
   model.dispose();
   tf.dispose([x, y]);
-  return result;
+  return { result, profile };
 }
 
 function round(v: number, digits = 1): number {
@@ -104,6 +148,7 @@ async function main() {
     .option('warmup', { type: 'number', default: 2, describe: 'untimed train steps first (kernel set-up, wasm tier-up)' })
     .option('batch-size', { type: 'number', default: 64, describe: 'images or sequences per step (--batch itself is an Nx flag)' })
     .option('threads', { type: 'number', describe: `wasm XNNPACK threads and native kernel threads (default: all cores; also $${WASM_THREADS_ENV})` })
+    .option('profile', { type: 'number', default: 0, describe: 'after the timed steps, profile one step and print its N slowest kernels (JSON lines)' })
     .option('lstm-layer', { choices: LSTM_LAYERS, default: 'fused' as const, describe: "lstm-ref's BiLSTM: fused native kernel, its tfjs-op reference, or tfjs's bidirectional(lstm)" })
     .strict()
     .help()
@@ -116,7 +161,8 @@ async function main() {
   }
   const names: ModelName[] = argv.model === 'all' ? ['cnn-ref', 'lstm-ref'] : [argv.model];
   for (const name of names) {
-    const result = await benchModel(name, argv.batchSize, argv.steps, argv.warmup, info.threads, info.name, argv.lstmLayer);
+    const { result, profile } = await benchModel(name, argv.batchSize, argv.steps, argv.warmup, info.threads, info.name, argv.lstmLayer, argv.profile);
+    for (const line of profile) console.log(JSON.stringify(line));
     console.log(JSON.stringify(result));
   }
 }

@@ -24,6 +24,13 @@ export function maxPoolGradOnHeap(
   const x = backend.typedArrayFromHeap(input);
   const g = backend.typedArrayFromHeap(dy);
   const out = backend.typedArrayFromHeap(dx) as Float32Array;
+  const tiles2x2 =
+    fh === 2 && fw === 2 && strideHeight === 2 && strideWidth === 2 && dilationHeight === 1 && dilationWidth === 1 &&
+    info.padInfo.top === 0 && info.padInfo.left === 0;
+  if (tiles2x2) {
+    maxPoolGrad2x2(x, g, out, batchSize, inHeight, inWidth, C, outHeight, outWidth);
+    return dx;
+  }
   out.fill(0);
   const best = new Float32Array(C);
   const where = new Int32Array(C);
@@ -53,6 +60,53 @@ export function maxPoolGradOnHeap(
     }
   }
   return dx;
+}
+
+/**
+ * The common case, 2×2 windows at stride 2 (every pool of cnn-ref): windows tile the input without
+ * overlapping, so each input value is written exactly once (the gradient at its window's first
+ * maximum, 0 elsewhere) and no zero-fill pass is needed except for an odd last row or column.
+ */
+function maxPoolGrad2x2(
+  x: ArrayLike<number>,
+  g: ArrayLike<number>,
+  out: Float32Array,
+  batch: number,
+  inHeight: number,
+  inWidth: number,
+  C: number,
+  outHeight: number,
+  outWidth: number,
+): void {
+  if (inHeight !== 2 * outHeight || inWidth !== 2 * outWidth) out.fill(0);
+  const rowStride = inWidth * C;
+  for (let n = 0, o = 0; n < batch; n++) {
+    for (let yo = 0; yo < outHeight; yo++) {
+      for (let xo = 0; xo < outWidth; xo++, o += C) {
+        const p00 = ((n * inHeight + 2 * yo) * inWidth + 2 * xo) * C;
+        const p01 = p00 + C;
+        const p10 = p00 + rowStride;
+        const p11 = p10 + C;
+        for (let c = 0; c < C; c++) {
+          const v00 = x[p00 + c]!;
+          const v01 = x[p01 + c]!;
+          const v10 = x[p10 + c]!;
+          const v11 = x[p11 + c]!;
+          // First maximum in window order, as the general path (and tfjs's cpu backend) picks it.
+          let best = v00;
+          let at = 0;
+          if (v01 > best) (best = v01), (at = 1);
+          if (v10 > best) (best = v10), (at = 2);
+          if (v11 > best) at = 3;
+          const grad = g[o + c]!;
+          out[p00 + c] = at === 0 ? grad : 0;
+          out[p01 + c] = at === 1 ? grad : 0;
+          out[p10 + c] = at === 2 ? grad : 0;
+          out[p11 + c] = at === 3 ? grad : 0;
+        }
+      }
+    }
+  }
 }
 
 export const maxPoolGradConfig: tf.KernelConfig = {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FILTER_GRAD_CHUNKS } from '../native/conv.js';
 import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
 import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
 import { conv2dBackpropFilterViaConv } from './Conv2DBackpropFilter.js';
@@ -149,9 +150,14 @@ describe('native conv2d filter gradient at cnn-ref sizes', () => {
       expect(scaledMaxDiff(dw('wasm', small, 1), reference)).toBeLessThan(1e-5);
       const full = dw('wasm', big, 16);
       expect(scaledMaxDiff(full, xnnpack)).toBeLessThan(1e-4); // sums over up to 65,536 pixels
-      if (oneThread) expect(full).toEqual(oneThread); // same columns, same order: identical
+      if (oneThread) expect(full).toEqual(oneThread); // same chunks, added in the same order: identical
       oneThread = full;
     }
-    expect(nativeRuntime()?.runLog().at(-1)?.map((r) => r.thread).sort()).toEqual([0, 1]);
+    // Two threads, each summing half of the fixed pixel chunks.
+    const lastRun = nativeRuntime()!.runLog().at(-1)!;
+    expect(lastRun.map((r) => [r.thread, r.args[1], r.args[2]]).sort()).toEqual([
+      [0, 0, FILTER_GRAD_CHUNKS / 2],
+      [1, FILTER_GRAD_CHUNKS / 2, FILTER_GRAD_CHUNKS],
+    ]);
   });
 });

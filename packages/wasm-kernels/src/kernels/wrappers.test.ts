@@ -13,7 +13,7 @@ function run(backend: string, seed: number, f: (next: () => number) => tf.Tensor
 
 const t = (shape: number[], next: () => number) => tf.tensor(randomArray(tf.util.sizeFromShape(shape), next), shape);
 
-describe('BatchMatMul, Sum, Slice, GatherV2 and MaxPoolGrad kernels on wasm match the cpu backend', () => {
+describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad and Identity kernels on wasm match the cpu backend', () => {
   beforeAll(async () => {
     await startWasm(1);
   });
@@ -84,6 +84,7 @@ describe('BatchMatMul, Sum, Slice, GatherV2 and MaxPoolGrad kernels on wasm matc
 
   const poolCases: [number[], number, number, 'valid' | 'same'][] = [
     [[2, 8, 8, 3], 2, 2, 'valid'], // cnn-ref's pools
+    [[2, 7, 5, 9], 2, 2, 'valid'], // 2×2 tiles with an uncovered last row and column
     [[1, 7, 9, 2], 3, 2, 'same'], // overlapping windows, padding
     [[2, 5, 6, 4], 2, 1, 'valid'],
   ];
@@ -97,6 +98,22 @@ describe('BatchMatMul, Sum, Slice, GatherV2 and MaxPoolGrad kernels on wasm matc
     };
     // Overlapping windows add several gradients to one input, in another order than cpu's.
     expect(scaledMaxDiff(run('wasm', 8, f), run('cpu', 8, f))).toBeLessThan(1e-6);
+  });
+
+  it('identity shares the buffer: the copy outlives the original, strings still work, nothing leaks', () => {
+    tf.setBackend('wasm');
+    const before = tf.memory();
+    const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const copy = tf.clone(x);
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers + 1); // one buffer for both tensors
+    x.dispose();
+    expect(Array.from(copy.dataSync())).toEqual([1, 2, 3, 4]);
+    copy.dispose();
+    const words = tf.clone(tf.tensor1d(['a', 'b'], 'string'));
+    expect(words.arraySync()).toEqual(['a', 'b']);
+    tf.dispose(words);
+    expect(tf.memory().numTensors).toBe(before.numTensors + 1); // the string tensor cloned from
+    expect(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.clone(v), 2)))(tf.ones([3])).arraySync()).toEqual([2, 2, 2]);
   });
 
   it('gather rejects an index out of range, as wasm and cpu do', () => {

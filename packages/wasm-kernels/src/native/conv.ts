@@ -20,9 +20,16 @@ export interface ConvGeometry {
 }
 
 /**
+ * The filter gradient's sum over output pixels is cut into this many fixed chunks, each summed
+ * into its own partial and the partials then added in chunk order: any thread count up to this
+ * one gives bit-identical results, and no thread packs what another packs.
+ */
+export const FILTER_GRAD_CHUNKS = 8;
+
+/**
  * Filter gradient of a convolution on the native module (`csrc/conv.c`): one GEMM of dyᵀ with the
- * im2col of x over all output pixels, packed on the fly; threads split the filter's taps ×
- * channels. x [N, H, W, Ci] and dy [N, Ho, Wo, Co] are copied in; returns dW [fh, fw, Ci, Co].
+ * im2col of x over the output pixels, packed on the fly; threads take whole chunks of pixels.
+ * x [N, H, W, Ci] and dy [N, Ho, Wo, Co] are copied in; returns dW [fh, fw, Ci, Co].
  * Null when the native module is unavailable.
  */
 export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
@@ -30,27 +37,35 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
   if (!rt) return null;
   const cols = g.filterHeight * g.filterWidth * g.inChannels;
   const co = g.outChannels;
+  const pixels = g.batch * g.outHeight * g.outWidth;
   rt.reset();
   const px = rt.put(x);
   const pdy = rt.put(dy);
-  const pdwt = rt.alloc(co * cols);
   const struct = rt.struct([
     g.batch, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, co, g.filterHeight, g.filterWidth,
-    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, pdy, pdwt,
+    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, pdy,
   ]);
-  // Column ranges in whole 8-column panels, as even as possible.
-  const panels = Math.ceil(cols / 8);
-  const threads = Math.min(rt.threads, panels);
+  const threads = Math.min(rt.threads, FILTER_GRAD_CHUNKS);
+  const workFloats = rt.call('conv2d_filter_grad_work_len', struct);
+  const partials = rt.alloc(FILTER_GRAD_CHUNKS * co * cols);
+  // One job per thread (a run hands a worker its next job only once the caller is done): thread t
+  // sums a contiguous run of chunks.
   const perThread: Job[][] = [];
-  for (let i = 0; i < threads; i++) {
-    const begin = Math.min(cols, Math.round((panels * i) / threads) * 8);
-    const end = Math.min(cols, Math.round((panels * (i + 1)) / threads) * 8);
-    const work = rt.alloc(rt.call('conv2d_filter_grad_work_len', struct, begin, end));
-    perThread.push([{ fn: 'conv2d_filter_grad', args: [struct, begin, end, work], label: `filter gradient, columns ${begin}-${end}` }]);
+  for (let t = 0; t < threads; t++) {
+    const begin = Math.round((FILTER_GRAD_CHUNKS * t) / threads);
+    const end = Math.round((FILTER_GRAD_CHUNKS * (t + 1)) / threads);
+    const args = [struct, begin, end, FILTER_GRAD_CHUNKS, partials, rt.alloc(workFloats)];
+    perThread.push([{ fn: 'conv2d_filter_grad', args, label: `filter gradient, pixel chunks ${begin}-${end} of ${FILTER_GRAD_CHUNKS}` }]);
   }
   rt.run(perThread);
-  const dwt = rt.read(pdwt, co * cols);
+  const heap = rt.f32();
   const dw = new Float32Array(cols * co);
-  for (let o = 0; o < co; o++) for (let c = 0; c < cols; c++) dw[c * co + o] = dwt[o * cols + c]!;
+  for (let i = 0; i < FILTER_GRAD_CHUNKS; i++) {
+    const base = (partials >> 2) + i * co * cols;
+    for (let o = 0; o < co; o++) {
+      const row = base + o * cols;
+      for (let c = 0; c < cols; c++) dw[c * co + o] += heap[row + c]!;
+    }
+  }
   return dw;
 }

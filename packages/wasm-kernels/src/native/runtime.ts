@@ -232,7 +232,9 @@ export class NativeRuntime {
 
   /**
    * Runs one list of jobs per thread (index 0 = the calling thread), all threads at once, and
-   * returns when every job is done. Each thread runs its list in order.
+   * returns when every job is done. Each thread runs its list in order. A worker gets its next job
+   * only once the calling thread has run its own list, so work that must overlap goes in one job
+   * per thread.
    */
   run(perThread: Job[][]): JobRecord[] {
     if (perThread.length > this.threads) throw new Error(`${perThread.length} job lists for ${this.threads} threads`);
