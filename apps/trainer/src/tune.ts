@@ -11,6 +11,8 @@ import { RECIPES } from './recipes.js';
 export interface Trial {
   trial: number;
   params: { learningRate: number; dropout: number; classWeightStrength: number; augmentStrength: number };
+  /** How the scored predictions were held out: the validation fold, or every film out of fold. */
+  scheme: 'validation' | 'out-of-fold';
   microF1: number;
   macroF1: number;
   loss: number;
@@ -31,14 +33,17 @@ function sampleParams(rng: () => number, model: string): Trial['params'] {
 
 export function leaderboardMarkdown(trials: readonly Trial[]): string {
   const sorted = [...trials].sort((a, b) => b.microF1 - a.microF1);
-  const rows = sorted.map((t, rank) => `| ${rank + 1} | ${t.trial} | ${t.params.learningRate} | ${t.params.dropout} | ${t.params.classWeightStrength} | ${t.params.augmentStrength} | ${t.microF1.toFixed(4)} | ${t.macroF1.toFixed(4)} | ${t.loss.toFixed(4)} | ${t.bestEpoch} | ${t.seconds.toFixed(0)} |`);
-  return ['| rank | trial | learning rate | dropout | class-weight strength | augment strength | val micro-F1 | val macro-F1 | val loss | best epoch | s |', '|---|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+  const rows = sorted.map((t, rank) => `| ${rank + 1} | ${t.trial} | ${t.params.learningRate} | ${t.params.dropout} | ${t.params.classWeightStrength} | ${t.params.augmentStrength} | ${t.scheme} | ${t.microF1.toFixed(4)} | ${t.macroF1.toFixed(4)} | ${t.loss.toFixed(4)} | ${t.bestEpoch} | ${t.seconds.toFixed(0)} |`);
+  return ['| rank | trial | learning rate | dropout | class-weight strength | augment strength | held out | micro-F1 | macro-F1 | loss | best epoch | s |', '|---|---|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 /**
- * Random search within a wall-clock budget: each trial trains the model through its recipe on the
- * training split and is scored by validation micro-F1 with thresholds tuned on that same split (as
- * the trainer does). Writes leaderboard.json, leaderboard.md and best-config.json after every trial.
+ * Random search within a wall-clock budget: each trial trains the model through its recipe and is
+ * scored as the trainer scores it: a cross-fitted model by its out-of-fold predictions with
+ * cross-fitted thresholds (the recipe's own report), a model trained once by the validation fold
+ * with its shipped thresholds. Scoring cross-fitted predictions with thresholds tuned on those same
+ * predictions would flatter every trial. Writes leaderboard.json, leaderboard.md and
+ * best-config.json after every trial.
  */
 export async function tune(options: TuneConfig): Promise<void> {
   const log = (line: string) => console.error(line);
@@ -71,13 +76,14 @@ export async function tune(options: TuneConfig): Promise<void> {
       if (error instanceof TrainingInterrupted || controller.signal.aborted) break;
       throw error;
     }
-    const metrics = evaluateMultiLabel({ probabilities: result.heldOut.probabilities, labels: result.heldOut.labels, thresholds: result.thresholds });
-    trials.push({ trial, params, microF1: metrics.micro.f1, macroF1: metrics.macro.f1, loss: metrics.loss, bestEpoch: result.bestEpoch ?? 0, seconds: result.seconds });
+    const metrics = result.outOfSample?.report ?? evaluateMultiLabel({ probabilities: result.heldOut.probabilities, labels: result.heldOut.labels, thresholds: result.thresholds });
+    const scheme = result.outOfSample?.scheme ?? 'validation';
+    trials.push({ trial, params, scheme, microF1: metrics.micro.f1, macroF1: metrics.macro.f1, loss: metrics.loss, bestEpoch: result.bestEpoch ?? 0, seconds: result.seconds });
     const best = [...trials].sort((a, b) => b.microF1 - a.microF1)[0]!;
     writeFileAtomic(join(outDir, 'leaderboard.json'), `${JSON.stringify({ model: options.model, trials }, null, 2)}\n`);
     writeFileAtomic(join(outDir, 'leaderboard.md'), `${leaderboardMarkdown(trials)}\n`);
     writeFileAtomic(join(outDir, 'best-config.json'), `${JSON.stringify({ model: options.model, ...best.params, microF1: best.microF1, macroF1: best.macroF1 }, null, 2)}\n`);
-    log(`[tune] trial ${trial}: val micro-F1 ${metrics.micro.f1.toFixed(4)} macro-F1 ${metrics.macro.f1.toFixed(4)} (best so far: trial ${best.trial}, ${best.microF1.toFixed(4)})`);
+    log(`[tune] trial ${trial}: ${scheme} micro-F1 ${metrics.micro.f1.toFixed(4)} macro-F1 ${metrics.macro.f1.toFixed(4)} (best so far: trial ${best.trial}, ${best.microF1.toFixed(4)})`);
   }
   log(`[tune] ${trials.length} trial(s); leaderboard in ${join(outDir, 'leaderboard.md')}`);
   console.log(leaderboardMarkdown(trials));
