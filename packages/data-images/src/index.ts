@@ -15,3 +15,4 @@ export {
   type StreamPosterBatchesOptions,
 } from './batches.js';
 export { posterThumbnailDataUri } from './thumbnail.js';
+export { mapLimit } from './concurrency.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -143,6 +143,21 @@ describe('extractPosterFeatures (decode + batches + on-disk cache)', () => {
     const flipped = await extractPosterFeatures(keras, paths, { cacheDir, flip: true });
     expect(maxDiff(flipped, run(keras, images, true))).toBeLessThan(1e-5);
     expect(readdirSync(cacheDir)).toHaveLength(2);
+  });
+
+  it('reports a missing or undecodable poster through onBad and keeps the others; throws naming the file without it', async () => {
+    const cacheDir = join(root, 'cache-bad');
+    const missing = join(root, 'no-such-poster.jpg');
+    const garbage = join(root, 'garbage.jpg');
+    writeFileSync(garbage, 'not an image');
+    const bad = vi.fn();
+    const f = await extractPosterFeatures(keras, [posterPath(POSTERS[0]!), missing, garbage], { cacheDir, onBad: bad });
+    expect(bad.mock.calls.map((c) => c[0])).toEqual([1, 2]);
+    expect(bad.mock.calls[0]![1]).toMatch(/no-such-poster\.jpg/);
+    const dim = keras.featureDim;
+    expect(maxDiff(f.subarray(0, dim), run(keras, images).subarray(0, dim))).toBeLessThan(1e-5);
+    expect(f.subarray(dim).every((v) => v === 0)).toBe(true);
+    await expect(extractPosterFeatures(keras, [missing], { cacheDir })).rejects.toThrow(/no-such-poster\.jpg/);
   });
 
   it('recomputes a poster whose bytes changed instead of serving the old row', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { VectorCache } from '@filmgenre/core';
-import { decodePoster, DECODER_VERSION, pixelsToBatchTensor } from '@filmgenre/data-images';
+import { decodePoster, DECODER_VERSION, mapLimit, pixelsToBatchTensor } from '@filmgenre/data-images';
 import { readFile } from 'node:fs/promises';
 import type { PosterFeatureExtractor } from './feature-extractor.js';
 
@@ -16,6 +16,9 @@ export interface PosterFeatureOptions {
   onBad?: (index: number, reason: string) => void;
   signal?: AbortSignal;
 }
+
+/** Poster files read at once: bounded, so thousands of posters never hold thousands of open files. */
+const READ_CONCURRENCY = 16;
 
 /**
  * What a cached poster feature row depends on besides the poster's bytes: the extractor (trunk files,
@@ -42,31 +45,41 @@ export async function extractPosterFeatures(
   const { inputWidth: width, inputHeight: height } = extractor;
   const cache = options.cacheDir ? new VectorCache(options.cacheDir, { identity: posterFeatureIdentity(extractor, flip), dim }) : undefined;
   const out = new Float32Array(posters.length * dim);
-  const bytes = await Promise.all(posters.map(async (p) => (typeof p === 'string' ? new Uint8Array(await readFile(p)) : p)));
-  const keys = cache ? bytes.map((b) => cache.key(b)) : [];
-  const todo: number[] = [];
-  bytes.forEach((_, i) => {
-    const hit = cache?.get(keys[i]!);
-    if (hit) out.set(hit, i * dim);
-    else todo.push(i);
-  });
-  const decodeBatch = (start: number) => Promise.all(todo.slice(start, start + batchSize).map(async (i) => {
+  const readBytes = async (p: string | Uint8Array) => (typeof p === 'string' ? new Uint8Array(await readFile(p)) : p);
+  // Cache lookups first; only the misses' bytes are read again, batch by batch, so memory holds one
+  // batch of posters, not the whole set.
+  let todo = posters.map((_, i) => i);
+  if (cache) {
+    const hits = await mapLimit(posters, READ_CONCURRENCY, async (p) => {
+      try {
+        return cache.get(cache.key(await readBytes(p)));
+      } catch {
+        return undefined; // unreadable: the decode pass below reports it
+      }
+    }, options.signal);
+    hits.forEach((hit, i) => hit && out.set(hit, i * dim));
+    todo = todo.filter((i) => !hits[i]);
+  }
+  const decodeBatch = (start: number) => mapLimit(todo.slice(start, start + batchSize), READ_CONCURRENCY, async (i) => {
     const name = typeof posters[i] === 'string' ? (posters[i] as string) : `poster ${i}`;
     try {
-      return await decodePoster(Buffer.from(bytes[i]!.buffer, bytes[i]!.byteOffset, bytes[i]!.byteLength), { width, height, name });
+      // The key comes from the bytes decoded, so a file edited meanwhile is never cached under its old bytes.
+      const bytes = await readBytes(posters[i]!);
+      const pixels = await decodePoster(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { width, height, name });
+      return { pixels, key: cache?.key(bytes) };
     } catch (error) {
       if (!options.onBad) throw error;
       options.onBad(i, (error as Error).message);
       return undefined;
     }
-  }));
+  });
   const per = width * height * 3;
   let next = todo.length > 0 ? decodeBatch(0) : undefined;
   for (let start = 0; start < todo.length; start += batchSize) {
     if (options.signal?.aborted) throw new Error('interrupted while computing poster features');
     const decoded = await next!;
     next = start + batchSize < todo.length ? decodeBatch(start + batchSize) : undefined;
-    const rows = decoded.flatMap((p, j) => (p ? [{ pixels: p, index: todo[start + j]! }] : []));
+    const rows = decoded.flatMap((d, j) => (d ? [{ pixels: d.pixels, key: d.key, index: todo[start + j]! }] : []));
     if (rows.length === 0) continue;
     const flat = new Uint8Array(rows.length * per);
     rows.forEach((r, j) => flat.set(r.pixels, j * per));
@@ -74,10 +87,10 @@ export async function extractPosterFeatures(
     const features = tf.tidy(() => extractor.extract(pixelsToBatchTensor(flat, { width, height }, { flip })));
     const values = (await features.data()) as Float32Array;
     features.dispose();
-    rows.forEach(({ index }, j) => {
+    rows.forEach(({ index, key }, j) => {
       const row = values.subarray(j * dim, (j + 1) * dim);
       out.set(row, index * dim);
-      cache?.set(keys[index]!, row);
+      if (key) cache?.set(key, row);
     });
     options.onProgress?.(Math.min(start + batchSize, todo.length), todo.length);
   }
