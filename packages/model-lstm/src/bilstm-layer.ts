@@ -39,7 +39,7 @@ export function resolveBiLSTMKernel(requested: BiLSTMKernel = 'auto'): 'fused' |
     announced = true;
     const status = nativeKernelsStatus();
     console.warn(available
-      ? `[model-lstm] BiLSTM: fused native kernel, ${status.threads} thread${status.threads === 1 ? '' : 's'}`
+      ? `[model-lstm] BiLSTM: fused native kernel (${status.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD'}), ${status.threads} thread${status.threads === 1 ? '' : 's'}`
       : `[model-lstm] BiLSTM: fused native kernel unavailable (${status.reason}); using the slower tfjs-op path`);
   }
   return available ? 'fused' : 'ops';

@@ -50,17 +50,17 @@ static inline void tile_4x8(int kc, const float *a0, const float *a1, const floa
     const v128_t b0 = wasm_v128_load(b);
     const v128_t b1 = wasm_v128_load(b + 4);
     v128_t x = wasm_v128_load32_splat(a0 + k);
-    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x, b0));
-    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x, b1));
+    c00 = V_MADD(c00, x, b0);
+    c01 = V_MADD(c01, x, b1);
     x = wasm_v128_load32_splat(a1 + k);
-    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, b0));
-    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, b1));
+    c10 = V_MADD(c10, x, b0);
+    c11 = V_MADD(c11, x, b1);
     x = wasm_v128_load32_splat(a2 + k);
-    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x, b0));
-    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x, b1));
+    c20 = V_MADD(c20, x, b0);
+    c21 = V_MADD(c21, x, b1);
     x = wasm_v128_load32_splat(a3 + k);
-    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x, b0));
-    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x, b1));
+    c30 = V_MADD(c30, x, b0);
+    c31 = V_MADD(c31, x, b1);
   }
   wasm_v128_store(c, c00); wasm_v128_store(c + 4, c01);
   wasm_v128_store(c + ldc, c10); wasm_v128_store(c + ldc + 4, c11);

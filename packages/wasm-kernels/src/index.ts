@@ -6,8 +6,11 @@ export { fusedBiLstm, fusedBiLstmAvailable, type BiLstmWeightTensors } from './n
 export {
   configureNativeKernels,
   nativeKernelsStatus,
+  relaxedSimdSupported,
   NATIVE_KERNELS_ENV,
+  WASM_SIMD_ENV,
   type NativeKernelsStatus,
+  type SimdChoice,
 } from './native/runtime.js';
 export {
   prepareWasmBackend,

@@ -16,6 +16,8 @@ interface BenchResult {
   lstmLayer?: LstmLayer;
   /** Threads of the native kernels (fused BiLSTM), when they ran. */
   nativeThreads?: number;
+  /** Which build of the native module ran (relaxed: fused multiply-add in its GEMM), when it ran. */
+  nativeSimd?: string;
   batch: number;
   steps: number;
   trainMsPerStep: number;
@@ -115,7 +117,7 @@ async function benchModel(
     backend,
     threads,
     ...(name === 'lstm-ref' ? { lstmLayer } : {}),
-    ...(name === 'lstm-ref' && lstmLayer === 'fused' ? { nativeThreads: nativeKernelsStatus().threads } : {}),
+    ...(nativeKernelsStatus().available ? { nativeThreads: nativeKernelsStatus().threads, nativeSimd: nativeKernelsStatus().simd } : {}),
     batch,
     steps,
     trainMsPerStep: round(times.reduce((a, b) => a + b, 0) / steps),

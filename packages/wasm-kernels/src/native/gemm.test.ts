@@ -1,13 +1,46 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomArray, rng } from '../test-setup.js';
-import { nativeKernelsStatus, nativeRuntime } from './runtime.js';
+import { findClang } from './build.js';
+import { configureNativeKernels, nativeKernelsStatus, nativeRuntime, relaxedSimdSupported } from './runtime.js';
+
+// Both builds where this machine can run them (CI installs clang-16 for the relaxed one).
+const relaxedRuns = relaxedSimdSupported() && (findClang()?.major ?? 0) >= 16;
+const variants = relaxedRuns ? (['simd128', 'relaxed'] as const) : (['simd128'] as const);
+
+describe('native module builds', () => {
+  afterAll(() => configureNativeKernels({ threads: undefined, simd: undefined }));
+
+  it('auto picks the relaxed-SIMD build where it builds and runs, and says why not otherwise', () => {
+    configureNativeKernels({ threads: 1, simd: 'auto' });
+    expect(nativeRuntime(), nativeKernelsStatus().reason).not.toBeNull();
+    const status = nativeKernelsStatus();
+    if (relaxedRuns) expect(status.simd).toBe('relaxed');
+    else expect(status).toMatchObject({ simd: 'simd128', simdNote: expect.any(String) });
+  });
+
+  it('rejects an unknown build name, naming the variable', () => {
+    process.env.FILMGENRE_WASM_SIMD = 'avx512';
+    try {
+      configureNativeKernels({ threads: 2, simd: undefined });
+      expect(nativeRuntime()).toBeNull();
+      expect(nativeKernelsStatus().reason).toMatch(/FILMGENRE_WASM_SIMD=avx512: use auto, simd128 or relaxed/);
+    } finally {
+      delete process.env.FILMGENRE_WASM_SIMD;
+      configureNativeKernels({ threads: 1 });
+    }
+  });
+});
 
 // The matrix multiply every native kernel is built on, against a float64 reference, on shapes that
 // exercise the edges of its 4 × 8 register tile and 256-deep blocking, and every operand layout
 // the kernels use (A or B transposed, bias, accumulate).
-describe('native gemm', () => {
+describe.each(variants)('native gemm, %s build', (variant) => {
+  beforeAll(() => configureNativeKernels({ threads: 1, simd: variant }));
+  afterAll(() => configureNativeKernels({ threads: undefined, simd: undefined }));
+
   it('loads the module', () => {
     expect(nativeRuntime(), nativeKernelsStatus().reason).not.toBeNull();
+    expect(nativeKernelsStatus().simd).toBe(variant);
   });
 
   const cases: [number, number, number, boolean, boolean][] = [

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import v8 from 'node:v8';
 import { threadId, Worker } from 'node:worker_threads';
 import { preparedWasmThreads, WASM_THREADS_ENV } from '../threads.js';
-import { buildNativeModule, NativeBuildError } from './build.js';
+import { buildNativeModule, NativeBuildError, SIMD_VARIANTS, type SimdVariant } from './build.js';
 
 /**
  * Runtime of the project's own WebAssembly module (`csrc/`): one shared WebAssembly.Memory, one
@@ -16,6 +17,27 @@ import { buildNativeModule, NativeBuildError } from './build.js';
 
 /** Set to 0 to disable the module (every caller falls back to its tfjs path). */
 export const NATIVE_KERNELS_ENV = 'FILMGENRE_NATIVE_KERNELS';
+
+/** Which build to load: auto (default: relaxed where it builds and runs), relaxed, or simd128. */
+export const WASM_SIMD_ENV = 'FILMGENRE_WASM_SIMD';
+export type SimdChoice = 'auto' | SimdVariant;
+
+// (module (func (param v128 v128 v128) (result v128) local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd))
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, 0x03, 0x02,
+  0x01, 0x00, 0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b,
+]);
+
+/**
+ * Whether this runtime runs relaxed SIMD. Node 20's V8 has it (standard since WebAssembly 3.0)
+ * behind --experimental-wasm-relaxed-simd, which this turns on (process-wide, for modules compiled
+ * afterwards); Node ≥ 22 ships it on.
+ */
+export function relaxedSimdSupported(): boolean {
+  if (WebAssembly.validate(RELAXED_SIMD_PROBE)) return true;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(RELAXED_SIMD_PROBE);
+}
 
 const PAGE_BYTES = 65536;
 const MAX_PAGES = 32768; // 2 GiB, the --max-memory the module is linked with
@@ -117,10 +139,15 @@ export interface NativeKernelsStatus {
   modulePath?: string;
   /** Whether the module was compiled by this process (the toolchain ran at first use). */
   compiledNow?: boolean;
+  /** Which build runs: relaxed (fused multiply-add in the GEMM) or simd128. */
+  simd?: SimdVariant;
+  /** Why the relaxed build does not run, when auto chose simd128. */
+  simdNote?: string;
 }
 
 export class NativeRuntime {
   readonly threads: number;
+  readonly simd: SimdVariant;
   readonly modulePath: string;
   readonly compiledNow: boolean;
   private readonly memory: WebAssembly.Memory;
@@ -131,8 +158,9 @@ export class NativeRuntime {
   private view: Float32Array;
   private readonly log: JobRecord[][] = [];
 
-  constructor(threads: number) {
-    const build = buildNativeModule();
+  constructor(threads: number, simd: SimdVariant = 'simd128') {
+    const build = buildNativeModule({ variant: simd });
+    this.simd = simd;
     this.modulePath = build.path;
     this.compiledNow = build.compiled;
     const module = new WebAssembly.Module(readFileSync(build.path));
@@ -334,6 +362,7 @@ function message(ctl: Int32Array): string {
 let runtime: NativeRuntime | null | undefined;
 let status: NativeKernelsStatus = { available: false, threads: 0, reason: 'not loaded yet' };
 let configuredThreads: number | undefined;
+let configuredSimd: SimdChoice | undefined;
 
 /** Threads for the kernels: configured > the wasm backend's (prepareWasmBackend) > $FILMGENRE_WASM_THREADS > cores. */
 function defaultThreads(): number {
@@ -344,17 +373,45 @@ function defaultThreads(): number {
   return fromEnv > 0 ? Math.floor(fromEnv) : os.availableParallelism();
 }
 
+function simdChoice(): SimdChoice {
+  const choice = configuredSimd ?? process.env[WASM_SIMD_ENV] ?? 'auto';
+  if (choice !== 'auto' && !SIMD_VARIANTS.includes(choice as SimdVariant)) {
+    throw new NativeBuildError(`${WASM_SIMD_ENV}=${choice}: use auto, ${SIMD_VARIANTS.join(' or ')}`);
+  }
+  return choice as SimdChoice;
+}
+
+/** The build to load for a choice, and why relaxed was passed over when auto did. */
+function pickSimd(choice: SimdChoice): { simd: SimdVariant; note?: string } {
+  if (choice === 'simd128') return { simd: 'simd128' };
+  if (!relaxedSimdSupported()) {
+    if (choice === 'relaxed') throw new NativeBuildError('this runtime does not accept relaxed SIMD');
+    return { simd: 'simd128', note: 'this runtime does not accept relaxed SIMD' };
+  }
+  try {
+    buildNativeModule({ variant: 'relaxed' });
+    return { simd: 'relaxed' };
+  } catch (error) {
+    if (choice === 'relaxed' || !(error instanceof NativeBuildError)) throw error;
+    return { simd: 'simd128', note: error.message };
+  }
+}
+
 /**
  * Sets the thread count of the native kernels (the calling thread included; default: the wasm
- * backend's, else $FILMGENRE_WASM_THREADS, else one per core). Restarts them if already running.
+ * backend's, else $FILMGENRE_WASM_THREADS, else one per core) and which build runs (default
+ * $FILMGENRE_WASM_SIMD, else auto). Restarts them if already running with other settings.
  */
-export function configureNativeKernels(options: { threads?: number }): void {
+export function configureNativeKernels(options: { threads?: number; simd?: SimdChoice }): void {
   const threads = options.threads === undefined ? undefined : Math.max(1, Math.floor(options.threads));
   configuredThreads = threads;
-  if (runtime && threads !== undefined && runtime.threads !== threads) {
+  if ('simd' in options) configuredSimd = options.simd;
+  const simdChanged = runtime && 'simd' in options && options.simd !== undefined && options.simd !== 'auto' && options.simd !== runtime.simd;
+  if (runtime && ((threads !== undefined && runtime.threads !== threads) || simdChanged)) {
     runtime.dispose();
     runtime = undefined;
   }
+  if (runtime === null) runtime = undefined; // it failed to load: try again with the new settings
 }
 
 /** The module, loaded (and compiled if needed) on first use; null when unavailable (see status). */
@@ -372,8 +429,9 @@ export function nativeRuntime(): NativeRuntime | null {
     return runtime;
   }
   try {
-    runtime = new NativeRuntime(threads);
-    status = { available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow };
+    const { simd, note } = pickSimd(simdChoice());
+    runtime = new NativeRuntime(threads, simd);
+    status = { available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow, simd, ...(note ? { simdNote: note } : {}) };
   } catch (error) {
     runtime = null;
     const reason = error instanceof NativeBuildError ? error.message : `failed to load: ${(error as Error).message}`;
