@@ -13,7 +13,9 @@ typedef struct {
   int filter_h, filter_w;
   int stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
   const float *x;   // [N, H, W, Ci]
-  const float *dy;  // [N, Ho, Wo, Co]
+  const float *dy;  // [N, Ho, Wo, Co]: the filter gradient's input (0 for the forward pass)
+  const float *w;   // [fh, fw, Ci, Co]: the forward pass's filter (0 for the filter gradient)
+  float *y;         // [N, Ho, Wo, Co]: the forward pass's output
 } conv_args;
 
 static int im2col_cols(const conv_args *a) { return a->filter_h * a->filter_w * a->in_c; }
@@ -36,6 +38,17 @@ static void pixel_table(const conv_args *a, int p0, int kc, int *iy, int *ix, in
       xo = 0;
       if (++y == a->out_h) y = 0, n++;
     }
+  }
+}
+
+static inline void copy_or_zero(float *dst, const float *src, int n) {
+  int i = 0;
+  if (src) {
+    for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+  } else {
+    for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0.0f));
+    for (; i < n; i++) dst[i] = 0.0f;
   }
 }
 
@@ -108,5 +121,60 @@ void EXPORT(conv2d_filter_grad)(const conv_args *a, int chunk_begin, int chunk_e
   const size_t partial_floats = (size_t)a->out_c * im2col_cols(a);
   for (int i = chunk_begin; i < chunk_end; i++) {
     filter_grad_range(a, (int)(pixels * i / chunks), (int)(pixels * (i + 1) / chunks), partials + i * partial_floats, work);
+  }
+}
+
+// ---- Forward pass ------------------------------------------------------------------------------
+// y[p, o] = Σ_(i, j, c) x[window of p shifted by tap (i, j), c] · w[i, j, c, o]: a GEMM of the
+// im2col of x (pixels × fh·fw·Ci) with the filter as a [fh·fw·Ci, Co] matrix. Blocks of
+// CONV_FWD_MC pixels get their im2col rows packed (runs of Ci channels copied from x), then
+// multiplied by the filter packed once per call. Threads split the pixels: each output row is
+// computed the same way whichever thread computes it.
+#define CONV_FWD_MC 48
+#define CONV_FWD_KC 512
+
+int EXPORT(conv2d_forward_work_len)(const conv_args *a) {
+  const int K = im2col_cols(a);
+  return packed_b_floats(K, a->out_c) + CONV_FWD_MC * K + 3 * CONV_FWD_MC + 64;
+}
+
+// Rows of the im2col of x for pixels p0 … p0 + mc − 1, row-major [mc × fh·fw·Ci].
+static void pack_im2col_rows(const conv_args *a, int mc, const int *iy, const int *ix, const int *base, float *out) {
+  const int C = a->in_c, H = a->in_h, W = a->in_w, K = im2col_cols(a);
+  for (int k = 0; k < mc; k++) {
+    float *row = out + (size_t)k * K;
+    for (int ti = 0; ti < a->filter_h; ti++) {
+      const int dy = ti * a->dilation_h;
+      for (int tj = 0; tj < a->filter_w; tj++, row += C) {
+        const int dx = tj * a->dilation_w;
+        const int inside = (unsigned)(iy[k] + dy) < (unsigned)H && (unsigned)(ix[k] + dx) < (unsigned)W;
+        copy_or_zero(row, inside ? a->x + base[k] + (dy * W + dx) * C : 0, C);
+      }
+    }
+  }
+}
+
+// Output pixels [p_begin, p_end) of y.
+void EXPORT(conv2d_forward)(const conv_args *a, int p_begin, int p_end, float *work) {
+  const int K = im2col_cols(a), Co = a->out_c, panel_cols = round_up(Co, GEMM_NR);
+  float *bp = work;
+  float *ap = bp + packed_b_floats(K, Co);
+  int *iy = (int *)(ap + CONV_FWD_MC * K);
+  int *ix = iy + CONV_FWD_MC, *base = ix + CONV_FWD_MC;
+  if (p_end <= p_begin) return;
+  // The filter, packed in depth blocks of equal size up to CONV_FWD_KC rows (block k0 starts at
+  // bp + k0 · panel_cols): 3×3×32 = 288 is one block, not 256 + a short 32 whose tiles would spend
+  // as long loading and storing C as multiplying.
+  const int kb = (K + CONV_FWD_KC - 1) / CONV_FWD_KC;
+  const int kc_max = (K + kb - 1) / kb;
+  for (int k0 = 0; k0 < K; k0 += kc_max) pack_b(imin(kc_max, K - k0), Co, a->w + (size_t)k0 * Co, Co, 1, bp + (size_t)k0 * panel_cols);
+  for (int p0 = p_begin; p0 < p_end; p0 += CONV_FWD_MC) {
+    const int mc = imin(CONV_FWD_MC, p_end - p0);
+    pixel_table(a, p0, mc, iy, ix, base);
+    pack_im2col_rows(a, mc, iy, ix, base, ap);
+    float *y = a->y + (size_t)p0 * Co;
+    for (int k0 = 0; k0 < K; k0 += kc_max) {
+      mm_packed(mc, Co, imin(kc_max, K - k0), ap + k0, K, bp + (size_t)k0 * panel_cols, y, Co, k0 > 0, 0);
+    }
   }
 }

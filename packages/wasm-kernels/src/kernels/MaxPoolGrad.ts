@@ -95,8 +95,14 @@ function maxPoolGrad2x2(
           // First maximum in window order, as the general path (and tfjs's cpu backend) picks it.
           let best = v00;
           let at = 0;
-          if (v01 > best) (best = v01), (at = 1);
-          if (v10 > best) (best = v10), (at = 2);
+          if (v01 > best) {
+            best = v01;
+            at = 1;
+          }
+          if (v10 > best) {
+            best = v10;
+            at = 2;
+          }
           if (v11 > best) at = 3;
           const grad = g[o + c]!;
           out[p00 + c] = at === 0 ? grad : 0;

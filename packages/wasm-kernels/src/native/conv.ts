@@ -37,13 +37,12 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
   if (!rt) return null;
   const cols = g.filterHeight * g.filterWidth * g.inChannels;
   const co = g.outChannels;
-  const pixels = g.batch * g.outHeight * g.outWidth;
   rt.reset();
   const px = rt.put(x);
   const pdy = rt.put(dy);
   const struct = rt.struct([
     g.batch, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, co, g.filterHeight, g.filterWidth,
-    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, pdy,
+    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, pdy, 0, 0,
   ]);
   const threads = Math.min(rt.threads, FILTER_GRAD_CHUNKS);
   const workFloats = rt.call('conv2d_filter_grad_work_len', struct);
@@ -68,4 +67,35 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
     }
   }
   return dw;
+}
+
+/**
+ * Forward 2-D convolution on the native module (`csrc/conv.c`): one GEMM of the im2col of x (packed
+ * block by block) with the filter as a [fh·fw·Ci, Co] matrix; threads split the output pixels,
+ * one contiguous range each, so every thread count gives the same result. x [N, H, W, Ci] and
+ * w [fh, fw, Ci, Co] are copied in; returns y [N, Ho, Wo, Co]. Null when the native module is
+ * unavailable.
+ */
+export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
+  const rt = nativeRuntime();
+  if (!rt) return null;
+  const pixels = g.batch * g.outHeight * g.outWidth;
+  rt.reset();
+  const px = rt.put(x);
+  const pw = rt.put(w);
+  const py = rt.alloc(pixels * g.outChannels);
+  const struct = rt.struct([
+    g.batch, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.filterHeight, g.filterWidth,
+    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, 0, pw, py,
+  ]);
+  const workFloats = rt.call('conv2d_forward_work_len', struct);
+  const threads = Math.max(1, Math.min(rt.threads, pixels));
+  const perThread: Job[][] = [];
+  for (let t = 0; t < threads; t++) {
+    const begin = Math.round((pixels * t) / threads);
+    const end = Math.round((pixels * (t + 1)) / threads);
+    perThread.push([{ fn: 'conv2d_forward', args: [struct, begin, end, rt.alloc(workFloats)], label: `convolution, pixels ${begin}-${end}` }]);
+  }
+  rt.run(perThread);
+  return rt.read(py, pixels * g.outChannels);
 }

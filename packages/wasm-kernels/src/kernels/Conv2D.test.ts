@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conv2dForwardNative, type ConvGeometry } from '../native/conv.js';
+import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
+import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
+import { NATIVE_CONV_MIN_MACS } from './Conv2D.js';
+
+interface Case {
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  fh: number;
+  fw: number;
+  stride: [number, number];
+  dilation: [number, number];
+  pad: 'same' | 'valid';
+}
+
+// Odd sizes, strides, dilations, 'same' and 'valid', channel counts that are and are not multiples
+// of the SIMD width and of the 8-column register tile, and a depth beyond one 512-row block.
+const cases: Case[] = [
+  { n: 2, h: 7, w: 9, cin: 3, cout: 5, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' },
+  { n: 1, h: 8, w: 6, cin: 8, cout: 16, fh: 3, fw: 3, stride: [2, 2], dilation: [1, 1], pad: 'same' },
+  { n: 3, h: 9, w: 9, cin: 13, cout: 9, fh: 2, fw: 3, stride: [1, 2], dilation: [1, 1], pad: 'valid' },
+  { n: 1, h: 11, w: 10, cin: 16, cout: 8, fh: 3, fw: 3, stride: [1, 1], dilation: [2, 2], pad: 'same' },
+  { n: 2, h: 6, w: 6, cin: 72, cout: 33, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' }, // depth 648: two blocks
+  { n: 1, h: 5, w: 5, cin: 1, cout: 1, fh: 1, fw: 1, stride: [1, 1], dilation: [1, 1], pad: 'valid' },
+];
+
+function geometry(c: Case): ConvGeometry {
+  const info = tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.cin], [c.fh, c.fw, c.cin, c.cout], c.stride, c.dilation, c.pad);
+  return {
+    batch: c.n, inHeight: c.h, inWidth: c.w, inChannels: c.cin, outHeight: info.outHeight, outWidth: info.outWidth, outChannels: c.cout,
+    filterHeight: c.fh, filterWidth: c.fw, strideHeight: c.stride[0], strideWidth: c.stride[1], dilationHeight: c.dilation[0],
+    dilationWidth: c.dilation[1], padTop: info.padInfo.top, padLeft: info.padInfo.left,
+  };
+}
+
+function cpuConv(c: Case, x: Float32Array, w: Float32Array): Float32Array {
+  tf.setBackend('cpu');
+  return tf.tidy(() => tf.conv2d(tf.tensor4d(x, [c.n, c.h, c.w, c.cin]), tf.tensor4d(w, [c.fh, c.fw, c.cin, c.cout]), c.stride, c.pad, 'NHWC', c.dilation).dataSync() as Float32Array);
+}
+
+describe('native forward convolution', () => {
+  beforeAll(async () => {
+    await startWasm(1);
+  });
+  afterAll(() => configureNativeKernels({ threads: undefined }));
+
+  it.each(cases.map((c, i) => [i, c] as const))('case %i %o matches the cpu backend', (i, c) => {
+    const next = rng(500 + i);
+    const x = randomArray(c.n * c.h * c.w * c.cin, next);
+    const w = randomArray(c.fh * c.fw * c.cin * c.cout, next);
+    const got = conv2dForwardNative(x, w, geometry(c));
+    expect(got).not.toBeNull();
+    expect(scaledMaxDiff(got!, cpuConv(c, x, w))).toBeLessThan(1e-5);
+  });
+
+  it('gives the same output on one and two threads, the pixels split between them (cnn-ref layer 4 at batch 8)', () => {
+    const c: Case = { n: 8, h: 32, w: 32, cin: 64, cout: 64, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' };
+    const next = rng(99);
+    const x = randomArray(c.n * c.h * c.w * c.cin, next);
+    const w = randomArray(c.fh * c.fw * c.cin * c.cout, next);
+    configureNativeKernels({ threads: 1 });
+    const one = conv2dForwardNative(x, w, geometry(c))!;
+    configureNativeKernels({ threads: 2 });
+    const two = conv2dForwardNative(x, w, geometry(c))!;
+    expect(two).toEqual(one);
+    const run = nativeRuntime()!.runLog().at(-1)!;
+    expect(run.map((r) => [r.fn, r.thread, r.args[1], r.args[2]]).sort()).toEqual([
+      ['conv2d_forward', 0, 0, 4096],
+      ['conv2d_forward', 1, 4096, 8192],
+    ]);
+    // Against the cpu backend on one image (the cpu backend is slow at this size).
+    expect(scaledMaxDiff(one.subarray(0, 32 * 32 * 64), cpuConv({ ...c, n: 1 }, x.subarray(0, 32 * 32 * 64), w))).toBeLessThan(1e-5);
+  });
+
+  it('tf.conv2d on wasm takes the native path for big convolutions only, with the same results as XNNPACK', () => {
+    configureNativeKernels({ threads: 1 });
+    tf.setBackend('wasm');
+    const next = rng(7);
+    const big = { x: randomArray(4 * 32 * 32 * 16, next), w: randomArray(3 * 3 * 16 * 32, next) }; // 18.9M multiply-adds
+    expect(4 * 32 * 32 * 9 * 16 * 32).toBeGreaterThan(NATIVE_CONV_MIN_MACS);
+    nativeRuntime()!.clearRunLog();
+    const y = tf.tidy(() => tf.conv2d(tf.tensor4d(big.x, [4, 32, 32, 16]), tf.tensor4d(big.w, [3, 3, 16, 32]), 1, 'same').dataSync());
+    expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toContain('conv2d_forward');
+    const small = tf.tidy(() => tf.conv2d(tf.tensor4d(big.x.subarray(0, 32 * 32 * 16), [1, 32, 32, 16]), tf.tensor4d(big.w.subarray(0, 9 * 16 * 2), [3, 3, 16, 2]), 1, 'same').dataSync());
+    expect(small.length).toBe(32 * 32 * 2);
+    expect(nativeRuntime()!.runLog()).toHaveLength(1); // the small one stayed on XNNPACK
+    const c: Case = { n: 4, h: 32, w: 32, cin: 16, cout: 32, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' };
+    expect(scaledMaxDiff(y, cpuConv(c, big.x, big.w))).toBeLessThan(1e-5);
+  });
+});

@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { conv2dForwardNative } from '../native/conv.js';
+import { isNHWC, type PadAttr } from './conv_util.js';
+
+export interface Conv2DAttrs {
+  strides: [number, number] | number;
+  pad: PadAttr;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/**
+ * Below this many multiply-adds a convolution stays on XNNPACK: copying in and out of the native
+ * module's memory and waking its threads cost more than the GEMM gains on small problems.
+ */
+export const NATIVE_CONV_MIN_MACS = 5e6;
+
+let original: tf.KernelFunc | undefined;
+
+/** wasm's own (XNNPACK) Conv2D, for what the native path does not take. */
+export function setConv2DOriginal(kernelFunc: tf.KernelFunc | undefined): void {
+  original = kernelFunc;
+}
+
+/**
+ * A forward convolution on the project's native module (`csrc/conv.c`: implicit-im2col GEMM,
+ * threads splitting the pixels), or null when it does not apply. With the relaxed-SIMD build it
+ * runs cnn-ref's layers 1.0–1.35× as fast as XNNPACK on one thread and about as fast on two; with
+ * the plain build, at parity (docs/benchmarks/training-speed.md). It also serves the input
+ * gradients, which Conv2DBackpropInput computes as convolutions.
+ */
+export function conv2dNative(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, attrs: Conv2DAttrs): tf.TensorInfo | null {
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || !isNHWC(attrs.dataFormat)) return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const macs = info.batchSize * info.outHeight * info.outWidth * info.filterHeight * info.filterWidth * info.inChannels * info.outChannels;
+  // Fewer than 8 input channels (an RGB first layer): rows of 3 floats pack slowly; XNNPACK has a
+  // kernel for that case.
+  if (macs < NATIVE_CONV_MIN_MACS || info.inChannels < 8) return null;
+  const y = conv2dForwardNative(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(filter) as Float32Array, {
+    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, inChannels: info.inChannels,
+    outHeight: info.outHeight, outWidth: info.outWidth, outChannels: info.outChannels,
+    filterHeight: info.filterHeight, filterWidth: info.filterWidth, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
+  });
+  if (!y) return null;
+  const out = backend.makeOutput(info.outShape.slice(), 'float32');
+  backend.typedArrayFromHeap(out).set(y);
+  return out;
+}
+
+export const conv2DConfig: tf.KernelConfig = {
+  kernelName: tf.Conv2D,
+  backendName: 'wasm',
+  kernelFunc: (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const native = conv2dNative(backend as BackendWasm, x, filter, attrs as unknown as Conv2DAttrs);
+    if (native) return native;
+    if (!original) throw new Error('Conv2D wrapper used before registerWasmTrainingKernels()');
+    return original(args);
+  },
+};
