@@ -73,10 +73,10 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
  * Forward 2-D convolution on the native module (`csrc/conv.c`): one GEMM of the im2col of x (packed
  * block by block) with the filter as a [fh·fw·Ci, Co] matrix; threads split the output pixels,
  * one contiguous range each, so every thread count gives the same result. x [N, H, W, Ci] and
- * w [fh, fw, Ci, Co] are copied in; returns y [N, Ho, Wo, Co]. Null when the native module is
- * unavailable.
+ * w [fh, fw, Ci, Co] are copied in; returns y [N, Ho, Wo, Co], written into `out` when given. Null
+ * when the native module is unavailable.
  */
-export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
+export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, g: ConvGeometry, out?: Float32Array): Float32Array | null {
   const rt = nativeRuntime();
   if (!rt) return null;
   const pixels = g.batch * g.outHeight * g.outWidth;
@@ -97,5 +97,9 @@ export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, 
     perThread.push([{ fn: 'conv2d_forward', args: [struct, begin, end, rt.alloc(workFloats)], label: `convolution, pixels ${begin}-${end}` }]);
   }
   rt.run(perThread);
-  return rt.read(py, pixels * g.outChannels);
+  if (!out) return rt.read(py, pixels * g.outChannels);
+  // Straight into the caller's buffer (the tfjs heap): no intermediate copy of a tensor that can be
+  // tens of MB.
+  out.set(rt.f32().subarray(py >> 2, (py >> 2) + pixels * g.outChannels));
+  return out;
 }
