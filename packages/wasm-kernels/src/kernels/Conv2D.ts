@@ -13,10 +13,12 @@ export interface Conv2DAttrs {
 }
 
 /**
- * Below this many multiply-adds a convolution stays on XNNPACK: copying in and out of the native
- * module's memory and waking its threads cost more than the GEMM gains on small problems.
+ * Multiply-adds per output pixel (fh·fw·Ci·Co) from which a spatial convolution runs on the native
+ * module. The choice depends on the filter only, never on the batch or the image size, so a model's
+ * outputs do not depend on what else was in the batch (the native GEMM with relaxed SIMD rounds
+ * differently from XNNPACK in the last bits).
  */
-export const NATIVE_CONV_MIN_MACS = 5e6;
+export const NATIVE_CONV_MIN_MACS_PER_PIXEL = 4096;
 
 let original: tf.KernelFunc | undefined;
 
@@ -27,7 +29,7 @@ export function setConv2DOriginal(kernelFunc: tf.KernelFunc | undefined): void {
 
 /**
  * A forward convolution on the project's native module (`csrc/conv.c`: implicit-im2col GEMM,
- * threads splitting the pixels), or null when it does not apply. With the relaxed-SIMD build it
+ * threads splitting the pixels), or null when it does not apply (see NATIVE_CONV_MIN_MACS_PER_PIXEL). With the relaxed-SIMD build it
  * runs cnn-ref's layers 1.0–1.35× as fast as XNNPACK on one thread and about as fast on two; with
  * the plain build, at parity (docs/benchmarks/training-speed.md). It also serves the input
  * gradients, which Conv2DBackpropInput computes as convolutions.
@@ -42,10 +44,10 @@ export function conv2dNative(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  const macs = info.batchSize * info.outHeight * info.outWidth * info.filterHeight * info.filterWidth * info.inChannels * info.outChannels;
-  // Fewer than 8 input channels (an RGB first layer): rows of 3 floats pack slowly; XNNPACK has a
-  // kernel for that case.
-  if (macs < NATIVE_CONV_MIN_MACS || info.inChannels < 8) return null;
+  // 1×1 filters are matrix products XNNPACK does well; fewer than 8 input channels (an RGB first
+  // layer) pack slowly here and XNNPACK has a kernel for that case.
+  const macsPerPixel = info.filterHeight * info.filterWidth * info.inChannels * info.outChannels;
+  if (info.filterHeight * info.filterWidth === 1 || info.inChannels < 8 || macsPerPixel < NATIVE_CONV_MIN_MACS_PER_PIXEL) return null;
   if (!nativeRuntime()) return null;
   // The output first: allocating may grow the wasm heap, which detaches earlier views of it.
   const out = backend.makeOutput(info.outShape.slice(), 'float32');
