@@ -4,6 +4,7 @@ import { conv2dForwardNative, type ConvGeometry } from '../native/conv.js';
 import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
 import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
 import { NATIVE_CONV_MIN_MACS_PER_PIXEL } from './Conv2D.js';
+import { convGeometry } from './conv_util.js';
 
 interface Case {
   n: number;
@@ -30,12 +31,7 @@ const cases: Case[] = [
 ];
 
 function geometry(c: Case): ConvGeometry {
-  const info = tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.cin], [c.fh, c.fw, c.cin, c.cout], c.stride, c.dilation, c.pad);
-  return {
-    batch: c.n, inHeight: c.h, inWidth: c.w, inChannels: c.cin, outHeight: info.outHeight, outWidth: info.outWidth, outChannels: c.cout,
-    filterHeight: c.fh, filterWidth: c.fw, strideHeight: c.stride[0], strideWidth: c.stride[1], dilationHeight: c.dilation[0],
-    dilationWidth: c.dilation[1], padTop: info.padInfo.top, padLeft: info.padInfo.left,
-  };
+  return convGeometry(tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.cin], [c.fh, c.fw, c.cin, c.cout], c.stride, c.dilation, c.pad));
 }
 
 function cpuConv(c: Case, x: Float32Array, w: Float32Array): Float32Array {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { conv2dForwardNative } from '../native/conv.js';
 import { nativeRuntime } from '../native/runtime.js';
-import { isNHWC, type PadAttr } from './conv_util.js';
+import { convGeometry, isNHWC, type PadAttr } from './conv_util.js';
 
 export interface Conv2DAttrs {
   strides: [number, number] | number;
@@ -51,12 +51,8 @@ export function conv2dNative(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   if (!nativeRuntime()) return null;
   // The output first: allocating may grow the wasm heap, which detaches earlier views of it.
   const out = backend.makeOutput(info.outShape.slice(), 'float32');
-  conv2dForwardNative(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(filter) as Float32Array, {
-    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, inChannels: info.inChannels,
-    outHeight: info.outHeight, outWidth: info.outWidth, outChannels: info.outChannels,
-    filterHeight: info.filterHeight, filterWidth: info.filterWidth, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
-    dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
-  }, backend.typedArrayFromHeap(out) as Float32Array);
+  const target = backend.typedArrayFromHeap(out) as Float32Array;
+  conv2dForwardNative(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(filter) as Float32Array, convGeometry(info), target);
   return out;
 }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { conv2dFilterGradNative } from '../native/conv.js';
-import { isNHWC, padOrCrop4D, type PadAttr } from './conv_util.js';
+import { convGeometry, isNHWC, padOrCrop4D, type PadAttr } from './conv_util.js';
 
 export interface Conv2DBackpropFilterAttrs {
   strides: [number, number] | number;
@@ -55,12 +55,7 @@ export function conv2dBackpropFilterNative(
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.TensorInfo | null {
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
-  const dw = conv2dFilterGradNative(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(dy) as Float32Array, {
-    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, inChannels: info.inChannels,
-    outHeight: info.outHeight, outWidth: info.outWidth, outChannels: info.outChannels,
-    filterHeight: info.filterHeight, filterWidth: info.filterWidth, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
-    dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
-  });
+  const dw = conv2dFilterGradNative(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(dy) as Float32Array, convGeometry(info));
   if (!dw) return null;
   const out = backend.makeOutput(filterShape.slice(), 'float32');
   backend.typedArrayFromHeap(out).set(dw);

@@ -1,6 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
+import type { ConvGeometry } from '../native/conv.js';
 
 export type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+/** The native module's view of a convolution (NHWC), from tfjs's computeConv2DInfo. */
+export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+  return {
+    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, inChannels: info.inChannels,
+    outHeight: info.outHeight, outWidth: info.outWidth, outChannels: info.outChannels,
+    filterHeight: info.filterHeight, filterWidth: info.filterWidth, strideHeight: info.strideHeight, strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
+  };
+}
 
 /**
  * Pads (positive amounts) or crops (negative amounts) the two spatial axes of an NHWC tensor.

@@ -1,4 +1,4 @@
-import { nativeRuntime, type Job } from './runtime.js';
+import { nativeRuntime, type Job, type NativeRuntime } from './runtime.js';
 
 /** Geometry of a 2-D convolution (NHWC input, HWIO filter), as tfjs's computeConv2DInfo gives it. */
 export interface ConvGeometry {
@@ -17,6 +17,15 @@ export interface ConvGeometry {
   dilationWidth: number;
   padTop: number;
   padLeft: number;
+}
+
+/** conv_args of csrc/conv.c: the geometry, then x, dy, w, y (0 where a kernel does not use one). */
+function convStruct(rt: NativeRuntime, g: ConvGeometry, pointers: { x: number; dy?: number; w?: number; y?: number }): number {
+  return rt.struct([
+    g.batch, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.filterHeight, g.filterWidth,
+    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft,
+    pointers.x, pointers.dy ?? 0, pointers.w ?? 0, pointers.y ?? 0,
+  ]);
 }
 
 /**
@@ -40,10 +49,7 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
   rt.reset();
   const px = rt.put(x);
   const pdy = rt.put(dy);
-  const struct = rt.struct([
-    g.batch, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, co, g.filterHeight, g.filterWidth,
-    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, pdy, 0, 0,
-  ]);
+  const struct = convStruct(rt, g, { x: px, dy: pdy });
   const threads = Math.min(rt.threads, FILTER_GRAD_CHUNKS);
   const workFloats = rt.call('conv2d_filter_grad_work_len', struct);
   const partials = rt.alloc(FILTER_GRAD_CHUNKS * co * cols);
@@ -84,10 +90,7 @@ export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, 
   const px = rt.put(x);
   const pw = rt.put(w);
   const py = rt.alloc(pixels * g.outChannels);
-  const struct = rt.struct([
-    g.batch, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.filterHeight, g.filterWidth,
-    g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padTop, g.padLeft, px, 0, pw, py,
-  ]);
+  const struct = convStruct(rt, g, { x: px, w: pw, y: py });
   const workFloats = rt.call('conv2d_forward_work_len', struct);
   const threads = Math.max(1, Math.min(rt.threads, pixels));
   const perThread: Job[][] = [];
