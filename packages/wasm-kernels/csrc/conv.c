@@ -41,17 +41,6 @@ static void pixel_table(const conv_args *a, int p0, int kc, int *iy, int *ix, in
   }
 }
 
-static inline void copy_or_zero(float *dst, const float *src, int n) {
-  int i = 0;
-  if (src) {
-    for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
-    for (; i < n; i++) dst[i] = src[i];
-  } else {
-    for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0.0f));
-    for (; i < n; i++) dst[i] = 0.0f;
-  }
-}
-
 // Packs the block's kc pixels × all im2col columns into NR-wide panels.
 static void pack_im2col(const conv_args *a, int kc, const int *iy, const int *ix, const int *base, float *out) {
   const int C = a->in_c, H = a->in_h, W = a->in_w, cols = im2col_cols(a);
@@ -96,7 +85,7 @@ static void filter_grad_range(const conv_args *a, int p_begin, int p_end, float 
   int *iy = (int *)(bp + packed_b_floats(GEMM_KC, cols));
   int *ix = iy + GEMM_KC, *base = ix + GEMM_KC;
   if (p_end <= p_begin) {
-    for (int i = 0; i < Co * cols; i++) dwt[i] = 0.0f;
+    zero_floats(dwt, Co * cols);
     return;
   }
   for (int p0 = p_begin; p0 < p_end; p0 += GEMM_KC) {
@@ -148,7 +137,8 @@ static void pack_im2col_rows(const conv_args *a, int mc, const int *iy, const in
       for (int tj = 0; tj < a->filter_w; tj++, row += C) {
         const int dx = tj * a->dilation_w;
         const int inside = (unsigned)(iy[k] + dy) < (unsigned)H && (unsigned)(ix[k] + dx) < (unsigned)W;
-        copy_or_zero(row, inside ? a->x + base[k] + (dy * W + dx) * C : 0, C);
+        if (inside) copy_floats(row, a->x + base[k] + (dy * W + dx) * C, C);
+        else zero_floats(row, C);
       }
     }
   }

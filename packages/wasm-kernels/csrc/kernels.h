@@ -45,6 +45,19 @@ void gemm(int m, int n, int k, const float *a, int a_rs, int a_cs, const float *
           float *c, int ldc, int accumulate, const float *bias, float *work);
 static inline int gemm_work_floats(int n) { return packed_b_floats(GEMM_KC, n) + GEMM_MC * GEMM_KC; }
 
+// ---- copies -------------------------------------------------------------------------------------
+static inline void copy_floats(float *dst, const float *src, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+
+static inline void zero_floats(float *dst, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0.0f));
+  for (; i < n; i++) dst[i] = 0.0f;
+}
+
 // ---- element-wise maths -------------------------------------------------------------------------
 // exp(x) by range reduction x = n·ln2 + r, |r| ≤ ln2/2, and a degree-7 Taylor polynomial in r
 // (relative error ≈ 1e-7), scaled by 2^n built in the exponent bits. Inputs are clamped so that

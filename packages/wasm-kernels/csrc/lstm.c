@@ -73,18 +73,6 @@ static inline void cell_row(int units, float *z, float *c_state, float *h_state,
   }
 }
 
-static void copy_floats(float *dst, const float *src, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
-  for (; i < n; i++) dst[i] = src[i];
-}
-
-static void zero_floats(float *dst, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0.0f));
-  for (; i < n; i++) dst[i] = 0.0f;
-}
-
 void EXPORT(lstm_forward_dir)(const lstm_dir_args *a) {
   const int B = a->batch, T = a->steps, D = a->in_dim, U = a->units, G = 4 * a->units;
   float *h_state = a->work;

@@ -112,12 +112,13 @@ async function benchModel(
   for (let i = 0; i < predictRuns; i++) predict();
   const predictMs = (performance.now() - p0) / predictRuns;
 
+  const native = nativeKernelsStatus();
   const result: BenchResult = {
     model: name,
     backend,
     threads,
     ...(name === 'lstm-ref' ? { lstmLayer } : {}),
-    ...(nativeKernelsStatus().available ? { nativeThreads: nativeKernelsStatus().threads, nativeSimd: nativeKernelsStatus().simd } : {}),
+    ...(native.available ? { nativeThreads: native.threads, nativeSimd: native.simd } : {}),
     batch,
     steps,
     trainMsPerStep: round(times.reduce((a, b) => a + b, 0) / steps),

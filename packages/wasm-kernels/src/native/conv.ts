@@ -53,8 +53,7 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
   const threads = Math.min(rt.threads, FILTER_GRAD_CHUNKS);
   const workFloats = rt.call('conv2d_filter_grad_work_len', struct);
   const partials = rt.alloc(FILTER_GRAD_CHUNKS * co * cols);
-  // One job per thread (a run hands a worker its next job only once the caller is done): thread t
-  // sums a contiguous run of chunks.
+  // One job per thread (a worker runs one job per run): thread t sums a contiguous run of chunks.
   const perThread: Job[][] = [];
   for (let t = 0; t < threads; t++) {
     const begin = Math.round((FILTER_GRAD_CHUNKS * t) / threads);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import { threadId, Worker } from 'node:worker_threads';
 import { preparedWasmThreads, WASM_THREADS_ENV } from '../threads.js';
-import { buildNativeModule, NativeBuildError, SIMD_VARIANTS, type SimdVariant } from './build.js';
+import { buildNativeModule, NativeBuildError, SIMD_VARIANTS, type NativeBuild, type SimdVariant } from './build.js';
 
 /**
  * Runtime of the project's own WebAssembly module (`csrc/`): one shared WebAssembly.Memory, one
@@ -33,10 +33,14 @@ const RELAXED_SIMD_PROBE = new Uint8Array([
  * behind --experimental-wasm-relaxed-simd, which this turns on (process-wide, for modules compiled
  * afterwards); Node ≥ 22 ships it on.
  */
+let relaxedSupported: boolean | undefined;
+
 export function relaxedSimdSupported(): boolean {
-  if (WebAssembly.validate(RELAXED_SIMD_PROBE)) return true;
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  if (relaxedSupported === undefined) {
+    if (!WebAssembly.validate(RELAXED_SIMD_PROBE)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    relaxedSupported = WebAssembly.validate(RELAXED_SIMD_PROBE);
+  }
+  return relaxedSupported;
 }
 
 const PAGE_BYTES = 65536;
@@ -158,9 +162,8 @@ export class NativeRuntime {
   private view: Float32Array;
   private readonly log: JobRecord[][] = [];
 
-  constructor(threads: number, simd: SimdVariant = 'simd128') {
-    const build = buildNativeModule({ variant: simd });
-    this.simd = simd;
+  constructor(threads: number, build: NativeBuild = buildNativeModule()) {
+    this.simd = build.variant;
     this.modulePath = build.path;
     this.compiledNow = build.compiled;
     const module = new WebAssembly.Module(readFileSync(build.path));
@@ -259,20 +262,21 @@ export class NativeRuntime {
   }
 
   /**
-   * Runs one list of jobs per thread (index 0 = the calling thread), all threads at once, and
-   * returns when every job is done. Each thread runs its list in order. A worker gets its next job
-   * only once the calling thread has run its own list, so work that must overlap goes in one job
-   * per thread.
+   * Runs jobs on all threads at once and returns when every job is done: perThread[0] is the
+   * calling thread's list (run in order), perThread[w] holds at most one job for worker w. A worker
+   * is handed one job per run, because it could only get a next one once the calling thread had
+   * finished its own list: work that must overlap is one job per thread (a C function looping over
+   * its share).
    */
   run(perThread: Job[][]): JobRecord[] {
     if (perThread.length > this.threads) throw new Error(`${perThread.length} job lists for ${this.threads} threads`);
+    const crowded = perThread.findIndex((jobs, w) => w > 0 && jobs.length > 1);
+    if (crowded > 0) throw new Error(`worker ${crowded} was given ${perThread[crowded]!.length} jobs; a worker runs one job per run`);
     const records: JobRecord[] = [];
-    const pending = perThread.map((jobs) => [...jobs]);
-    // Workers take one job at a time; the calling thread works through its own list in between.
     const active = new Map<number, Job>();
-    const post = (w: number) => {
-      const job = pending[w]!.shift();
-      if (!job) return;
+    for (let w = 1; w < perThread.length; w++) {
+      const job = perThread[w]![0];
+      if (!job) continue;
       const handle = this.workers[w - 1]!;
       if (job.args.length > MAX_ARGS) throw new Error(`${job.fn}: more than ${MAX_ARGS} arguments`);
       handle.ctl[FN] = JOB_FUNCTIONS.indexOf(job.fn);
@@ -282,11 +286,10 @@ export class NativeRuntime {
       Atomics.store(handle.ctl, SEQ, handle.seq);
       Atomics.notify(handle.ctl, SEQ);
       active.set(w, job);
-    };
-    for (let w = 1; w < perThread.length; w++) post(w);
+    }
     let failure: unknown;
     try {
-      for (const job of pending[0] ?? []) {
+      for (const job of perThread[0] ?? []) {
         this.call(job.fn, ...job.args);
         records.push({ fn: job.fn, args: [...job.args], ...(job.label ? { label: job.label } : {}), thread: 0, threadId });
       }
@@ -294,24 +297,19 @@ export class NativeRuntime {
       failure = error;
     }
     // Wait for every worker, also after a failure here: they use the same memory.
-    while (active.size > 0) {
-      for (const [w, job] of [...active]) {
-        const handle = this.workers[w - 1]!;
-        while (Atomics.load(handle.ctl, DONE) !== handle.seq) Atomics.wait(handle.ctl, DONE, handle.seq - 1, 1000);
-        active.delete(w);
-        if (handle.ctl[ERROR]) {
-          failure ??= new Error(`native kernel ${job.fn} failed on worker ${w}: ${message(handle.ctl)}`);
-          handle.ctl[ERROR] = 0;
-          pending[w] = [];
-          continue;
-        }
-        // The worker's own report of what it ran, checked against what it was given.
-        const ran = JOB_FUNCTIONS[handle.ctl[RAN_FN]!]!;
-        const args = Array.from(handle.ctl.subarray(RAN_ARGS, RAN_ARGS + job.args.length));
-        if (ran !== job.fn || args.some((v, i) => v !== job.args[i])) failure ??= new Error(`worker ${w} reports ${ran}(${args}), expected ${job.fn}(${job.args})`);
-        records.push({ fn: ran, args, ...(job.label ? { label: job.label } : {}), thread: w, threadId: handle.ctl[WORKER_THREAD_ID]! });
-        if (failure === undefined) post(w);
+    for (const [w, job] of active) {
+      const handle = this.workers[w - 1]!;
+      while (Atomics.load(handle.ctl, DONE) !== handle.seq) Atomics.wait(handle.ctl, DONE, handle.seq - 1, 1000);
+      if (handle.ctl[ERROR]) {
+        failure ??= new Error(`native kernel ${job.fn} failed on worker ${w}: ${message(handle.ctl)}`);
+        handle.ctl[ERROR] = 0;
+        continue;
       }
+      // The worker's own report of what it ran, checked against what it was given.
+      const ran = JOB_FUNCTIONS[handle.ctl[RAN_FN]!]!;
+      const args = Array.from(handle.ctl.subarray(RAN_ARGS, RAN_ARGS + job.args.length));
+      if (ran !== job.fn || args.some((v, i) => v !== job.args[i])) failure ??= new Error(`worker ${w} reports ${ran}(${args}), expected ${job.fn}(${job.args})`);
+      records.push({ fn: ran, args, ...(job.label ? { label: job.label } : {}), thread: w, threadId: handle.ctl[WORKER_THREAD_ID]! });
     }
     if (failure !== undefined) throw failure;
     this.log.push(records);
@@ -381,20 +379,22 @@ function simdChoice(): SimdChoice {
   return choice as SimdChoice;
 }
 
-/** The build to load for a choice, and why relaxed was passed over when auto did. */
-function pickSimd(choice: SimdChoice): { simd: SimdVariant; note?: string } {
-  if (choice === 'simd128') return { simd: 'simd128' };
-  if (!relaxedSimdSupported()) {
+/** The build to load for a choice (built if needed), and why relaxed was passed over when auto did. */
+function pickBuild(choice: SimdChoice): { build: NativeBuild; note?: string } {
+  if (choice === 'simd128') return { build: buildNativeModule({ variant: 'simd128' }) };
+  let note: string;
+  if (relaxedSimdSupported()) {
+    try {
+      return { build: buildNativeModule({ variant: 'relaxed' }) };
+    } catch (error) {
+      if (choice === 'relaxed' || !(error instanceof NativeBuildError)) throw error;
+      note = error.message;
+    }
+  } else {
     if (choice === 'relaxed') throw new NativeBuildError('this runtime does not accept relaxed SIMD');
-    return { simd: 'simd128', note: 'this runtime does not accept relaxed SIMD' };
+    note = 'this runtime does not accept relaxed SIMD';
   }
-  try {
-    buildNativeModule({ variant: 'relaxed' });
-    return { simd: 'relaxed' };
-  } catch (error) {
-    if (choice === 'relaxed' || !(error instanceof NativeBuildError)) throw error;
-    return { simd: 'simd128', note: error.message };
-  }
+  return { build: buildNativeModule({ variant: 'simd128' }), note };
 }
 
 /**
@@ -404,14 +404,13 @@ function pickSimd(choice: SimdChoice): { simd: SimdVariant; note?: string } {
  */
 export function configureNativeKernels(options: { threads?: number; simd?: SimdChoice }): void {
   const threads = options.threads === undefined ? undefined : Math.max(1, Math.floor(options.threads));
+  const simdBefore = configuredSimd;
   configuredThreads = threads;
   if ('simd' in options) configuredSimd = options.simd;
-  const simdChanged = runtime && 'simd' in options && options.simd !== undefined && options.simd !== 'auto' && options.simd !== runtime.simd;
-  if (runtime && ((threads !== undefined && runtime.threads !== threads) || simdChanged)) {
-    runtime.dispose();
-    runtime = undefined;
-  }
-  if (runtime === null) runtime = undefined; // it failed to load: try again with the new settings
+  const changed = (threads !== undefined && runtime?.threads !== threads) || configuredSimd !== simdBefore;
+  // A running runtime restarts with the new settings; one that failed to load tries again.
+  if (runtime && changed) runtime.dispose();
+  if ((runtime && changed) || runtime === null) runtime = undefined;
 }
 
 /** The module, loaded (and compiled if needed) on first use; null when unavailable (see status). */
@@ -429,9 +428,9 @@ export function nativeRuntime(): NativeRuntime | null {
     return runtime;
   }
   try {
-    const { simd, note } = pickSimd(simdChoice());
-    runtime = new NativeRuntime(threads, simd);
-    status = { available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow, simd, ...(note ? { simdNote: note } : {}) };
+    const { build, note } = pickBuild(simdChoice());
+    runtime = new NativeRuntime(threads, build);
+    status = { available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow, simd: build.variant, ...(note ? { simdNote: note } : {}) };
   } catch (error) {
     runtime = null;
     const reason = error instanceof NativeBuildError ? error.message : `failed to load: ${(error as Error).message}`;
