@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conv2dForwardNative, type ConvGeometry } from '../native/conv.js';
+import { conv2dForwardNative, usesWinograd, type ConvGeometry } from '../native/conv.js';
 import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
 import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
 import { NATIVE_CONV_MIN_MACS_PER_PIXEL } from './Conv2D.js';
@@ -16,7 +16,7 @@ interface Case {
   fw: number;
   stride: [number, number];
   dilation: [number, number];
-  pad: 'same' | 'valid';
+  pad: 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 }
 
 // Odd sizes, strides, dilations, 'same' and 'valid', channel counts that are and are not multiples
@@ -28,6 +28,12 @@ const cases: Case[] = [
   { n: 1, h: 11, w: 10, cin: 16, cout: 8, fh: 3, fw: 3, stride: [1, 1], dilation: [2, 2], pad: 'same' },
   { n: 2, h: 6, w: 6, cin: 72, cout: 33, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' }, // depth 648: two blocks
   { n: 1, h: 5, w: 5, cin: 1, cout: 1, fh: 1, fw: 1, stride: [1, 1], dilation: [1, 1], pad: 'valid' },
+  // Winograd F(2×2, 3×3): odd output sizes (half tiles at the right and bottom), 'valid', uneven
+  // explicit padding (as Conv2DBackpropInput passes), and more than one block of tiles.
+  { n: 2, h: 7, w: 9, cin: 8, cout: 12, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' },
+  { n: 1, h: 10, w: 7, cin: 16, cout: 8, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'valid' },
+  { n: 2, h: 6, w: 5, cin: 4, cout: 20, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  { n: 3, h: 20, w: 18, cin: 36, cout: 44, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' },
 ];
 
 function geometry(c: Case): ConvGeometry {
@@ -54,7 +60,11 @@ describe('native forward convolution', () => {
     expect(scaledMaxDiff(got!, cpuConv(c, x, w))).toBeLessThan(1e-5);
   });
 
-  it('gives the same output on one and two threads, the pixels split between them (cnn-ref layer 4 at batch 8)', () => {
+  it('runs the 3×3 stride-1 cases with channels in fours by Winograd, the others by the im2col GEMM', () => {
+    expect(cases.map((c) => usesWinograd(geometry(c)))).toEqual([false, false, false, false, false, false, true, true, true, true]);
+  });
+
+  it('gives the same output on one and two threads, the 2×2 tiles split between them (cnn-ref layer 4 at batch 8, Winograd)', () => {
     const c: Case = { n: 8, h: 32, w: 32, cin: 64, cout: 64, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' };
     const next = rng(99);
     const x = randomArray(c.n * c.h * c.w * c.cin, next);
@@ -65,9 +75,10 @@ describe('native forward convolution', () => {
     const two = conv2dForwardNative(x, w, geometry(c))!;
     expect(two).toEqual(one);
     const run = nativeRuntime()!.runLog().at(-1)!;
+    expect(usesWinograd(geometry(c))).toBe(true);
     expect(run.map((r) => [r.fn, r.thread, r.args[1], r.args[2]]).sort()).toEqual([
-      ['conv2d_forward', 0, 0, 4096],
-      ['conv2d_forward', 1, 4096, 8192],
+      ['winograd_forward', 0, 0, 1024],
+      ['winograd_forward', 1, 1024, 2048],
     ]);
     // Against the cpu backend on one image (the cpu backend is slow at this size).
     expect(scaledMaxDiff(one.subarray(0, 32 * 32 * 64), cpuConv({ ...c, n: 1 }, x.subarray(0, 32 * 32 * 64), w))).toBeLessThan(1e-5);
@@ -85,7 +96,7 @@ describe('native forward convolution', () => {
     nativeRuntime()!.clearRunLog();
     const batch = conv(4, w, 3, 32);
     const alone = conv(1, w, 3, 32);
-    expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toEqual(['conv2d_forward', 'conv2d_forward']);
+    expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toEqual(['winograd_forward', 'winograd_forward']);
     expect(alone).toEqual(batch.subarray(0, 12 * 12 * 32)); // bit for bit
     const c: Case = { n: 4, h: 12, w: 12, cin: 16, cout: 32, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' };
     expect(scaledMaxDiff(batch, cpuConv(c, x, w))).toBeLessThan(1e-5);

@@ -28,11 +28,12 @@ export function setConv2DOriginal(kernelFunc: tf.KernelFunc | undefined): void {
 }
 
 /**
- * A forward convolution on the project's native module (`csrc/conv.c`: implicit-im2col GEMM,
- * threads splitting the pixels), or null when it does not apply (see NATIVE_CONV_MIN_MACS_PER_PIXEL). With the relaxed-SIMD build it
- * runs cnn-ref's layers 1.0–1.35× as fast as XNNPACK on one thread and about as fast on two; with
- * the plain build, at parity (docs/benchmarks/training-speed.md). It also serves the input
- * gradients, which Conv2DBackpropInput computes as convolutions.
+ * A forward convolution on the project's native module, or null when it does not apply (see
+ * NATIVE_CONV_MIN_MACS_PER_PIXEL): Winograd's F(2×2, 3×3) for 3×3 stride-1 filters
+ * (`csrc/winograd.c`), else an implicit-im2col GEMM (`csrc/conv.c`); threads split the output. On
+ * cnn-ref's 3×3 layers that is 1.5–2.7× XNNPACK's speed on one thread (apps/trainer/src/bench/
+ * conv-forward-ab.ts). It also serves the input gradients, which Conv2DBackpropInput computes as
+ * convolutions.
  */
 export function conv2dNative(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, attrs: Conv2DAttrs): tf.TensorInfo | null {
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || !isNHWC(attrs.dataFormat)) return null;

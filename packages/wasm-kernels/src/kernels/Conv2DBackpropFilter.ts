@@ -41,8 +41,9 @@ export function conv2dBackpropFilterViaConv(
 }
 
 /**
- * dW on the project's native module (`csrc/conv.c`): one implicit-im2col GEMM over all output
- * pixels, threads splitting the filter's taps × channels. Reads x and dy straight from the wasm heap.
+ * dW on the project's native module: Winograd's F(3×3, 2×2) for 3×3 stride-1 filters
+ * (`csrc/winograd.c`), else one implicit-im2col GEMM over all output pixels (`csrc/conv.c`); threads
+ * split fixed chunks of the sum (conv2dFilterGradNative). Reads x and dy straight from the wasm heap.
  * Null when the native module is unavailable.
  */
 export function conv2dBackpropFilterNative(

@@ -29,6 +29,10 @@ const fixed: Case[] = [
   { n: 1, h: 5, w: 5, cin: 4, cout: 1, fh: 1, fw: 1, stride: [1, 1], pad: 'valid' },
   { n: 2, h: 10, w: 10, cin: 3, cout: 3, fh: 3, fw: 1, stride: [2, 1], pad: 'same' },
   { n: 1, h: 4, w: 4, cin: 2, cout: 2, fh: 4, fw: 4, stride: [1, 1], pad: 'valid' }, // filter covers the image
+  // Winograd (3×3, stride 1, channels in fours): odd output sizes leave half tiles at the edges.
+  { n: 2, h: 7, w: 9, cin: 4, cout: 8, fh: 3, fw: 3, stride: [1, 1], pad: 'same' },
+  { n: 1, h: 10, w: 7, cin: 12, cout: 4, fh: 3, fw: 3, stride: [1, 1], pad: 'valid' },
+  { n: 3, h: 5, w: 6, cin: 8, cout: 12, fh: 3, fw: 3, stride: [1, 1], pad: 'same' },
 ];
 
 function randomCases(count: number, seed: number): Case[] {
@@ -86,11 +90,15 @@ describe('conv2d gradients on wasm match the cpu backend', () => {
     expect(scaledMaxDiff(got.dw, ref.dw)).toBeLessThan(TOLERANCE);
   });
 
-  it('computes the filter gradient on the native module', () => {
+  it('computes the filter gradient on the native module, by Winograd for 3×3 stride-1 filters with channels in fours', () => {
     tf.setBackend('wasm');
     nativeRuntime()!.clearRunLog();
     convGrads('wasm', fixed[0]!, 1);
     expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toContain('conv2d_filter_grad');
+    nativeRuntime()!.clearRunLog();
+    convGrads('wasm', fixed.at(-1)!, 1);
+    // (Its forward convolutions, 864 multiply-adds per pixel, stay on XNNPACK: Conv2D.ts.)
+    expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toEqual(['winograd_filter_grad']);
   });
 
   it('uses our kernels (wasm has no Conv2DBackpropFilter of its own)', () => {
@@ -153,11 +161,13 @@ describe('native conv2d filter gradient at cnn-ref sizes', () => {
       if (oneThread) expect(full).toEqual(oneThread); // same chunks, added in the same order: identical
       oneThread = full;
     }
-    // Two threads, each summing half of the fixed pixel chunks.
+    // Two threads, each summing half of the fixed chunks (of Winograd tiles where the channels
+    // come in fours, of pixels for the RGB layer).
+    const fn = cin % 4 === 0 ? 'winograd_filter_grad' : 'conv2d_filter_grad';
     const lastRun = nativeRuntime()!.runLog().at(-1)!;
-    expect(lastRun.map((r) => [r.thread, r.args[1], r.args[2]]).sort()).toEqual([
-      [0, 0, FILTER_GRAD_CHUNKS / 2],
-      [1, FILTER_GRAD_CHUNKS / 2, FILTER_GRAD_CHUNKS],
+    expect(lastRun.map((r) => [r.fn, r.thread, r.args[1], r.args[2]]).sort()).toEqual([
+      [fn, 0, 0, FILTER_GRAD_CHUNKS / 2],
+      [fn, 1, FILTER_GRAD_CHUNKS / 2, FILTER_GRAD_CHUNKS],
     ]);
   });
 });

@@ -111,7 +111,7 @@ for (;;) {
 `;
 
 /** Exported C functions callable as jobs (integer arguments only). */
-export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad', 'conv2d_forward'] as const;
+export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad', 'conv2d_forward', 'winograd_forward', 'winograd_filter_grad'] as const;
 export type JobFunction = (typeof JOB_FUNCTIONS)[number];
 
 export interface Job {
