@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 // ours must be registered after that so they replace (not get replaced by) wasm's slow ones.
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2DConfig, setConv2DOriginal } from './kernels/Conv2D.js';
+import { fusedConv2DConfig, setFusedConv2DOriginal } from './kernels/FusedConv2D.js';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig, setConv2DBackpropInputFallback } from './kernels/Conv2DBackpropInput.js';
 import { batchMatMulConfig, setBatchMatMulOriginal } from './kernels/BatchMatMul.js';
@@ -16,6 +17,7 @@ import { identityConfig, setIdentityOriginal } from './kernels/Identity.js';
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DConfig,
+  fusedConv2DConfig,
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   unsortedSegmentSumConfig,
@@ -32,6 +34,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
 const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.Conv2D]: setConv2DOriginal,
+  [tf.FusedConv2D]: setFusedConv2DOriginal,
   [tf.Conv2DBackpropInput]: setConv2DBackpropInputFallback,
   [tf.BatchMatMul]: setBatchMatMulOriginal,
   [tf.Sum]: setSumOriginal,

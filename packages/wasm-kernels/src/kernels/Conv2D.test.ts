@@ -105,4 +105,33 @@ describe('native forward convolution', () => {
     conv(4, w.subarray(0, 9 * 16 * 2), 3, 2);
     expect(nativeRuntime()!.runLog()).toHaveLength(2);
   });
+
+  it('inference (fused bias and activation) runs the same native convolution, then bias and ReLU; other activations stay on XNNPACK', () => {
+    configureNativeKernels({ threads: 1 });
+    const next = rng(21);
+    const x = randomArray(2 * 10 * 10 * 16, next);
+    const w = randomArray(3 * 3 * 16 * 32, next);
+    const bias = randomArray(32, next);
+    const fused = (backend: string, activation: 'relu' | 'linear' | 'sigmoid', withBias = true) => {
+      tf.setBackend(backend);
+      return tf.tidy(() => {
+        const filter = tf.tensor4d(w, [3, 3, 16, 32]);
+        const input = tf.tensor4d(x, [2, 10, 10, 16]);
+        return tf.fused.conv2d({ x: input, filter, strides: 1, pad: 'same', bias: withBias ? tf.tensor1d(bias) : undefined, activation }).dataSync() as Float32Array;
+      });
+    };
+    for (const [activation, withBias] of [['relu', true], ['linear', true], ['relu', false]] as const) {
+      nativeRuntime()!.clearRunLog();
+      const got = fused('wasm', activation, withBias);
+      expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toEqual(['winograd_forward']);
+      expect(scaledMaxDiff(got, fused('cpu', activation, withBias))).toBeLessThan(1e-5);
+    }
+    // Bit for bit what training's unfused Conv2D computes before its bias and activation.
+    tf.setBackend('wasm');
+    const unfused = tf.tidy(() => tf.conv2d(tf.tensor4d(x, [2, 10, 10, 16]), tf.tensor4d(w, [3, 3, 16, 32]), 1, 'same').dataSync() as Float32Array);
+    expect(fused('wasm', 'linear', false)).toEqual(unfused);
+    nativeRuntime()!.clearRunLog();
+    expect(scaledMaxDiff(fused('wasm', 'sigmoid'), fused('cpu', 'sigmoid'))).toBeLessThan(1e-5);
+    expect(nativeRuntime()!.runLog()).toHaveLength(0);
+  });
 });
