@@ -22,6 +22,20 @@ typedef struct {
 static int tiles_h(const winograd_args *a) { return (a->out_h + 1) / 2; }
 static int tiles_w(const winograd_args *a) { return (a->out_w + 1) / 2; }
 
+// Where output tile `tile` (= (n, ty, tx), row-major) sits: its top-left output pixel (n, oy, ox),
+// and whether its right column and bottom row exist (odd Ho or Wo leave half tiles at the edges).
+typedef struct {
+  int n, oy, ox, has_right, has_below;
+} tile_pos;
+
+static inline tile_pos tile_at(const winograd_args *a, int tile) {
+  const int per_image = tiles_h(a) * tiles_w(a), rem = tile % per_image;
+  tile_pos p = {tile / per_image, (rem / tiles_w(a)) * 2, (rem % tiles_w(a)) * 2, 0, 0};
+  p.has_right = p.ox + 1 < a->out_w;
+  p.has_below = p.oy + 1 < a->out_h;
+  return p;
+}
+
 // Tiles per block: the block's 16 transformed inputs and 16 products (16·T·(Ci + Co) floats) stay
 // within 512 KiB (L2), and 16 ≤ T ≤ 64. Measured on cnn-ref's layers (conv-forward-ab): 2048-,
 // 4096- and 8192-float budgets and caps of 64-256 tiles were within the noise of each other.
@@ -74,10 +88,10 @@ void EXPORT(winograd_filter_transform)(const float *w, int in_c, int out_c, floa
 // forward pass (row_stride Ci, panel_stride 8), or GEMM_NR-wide panels as pack_b lays out B for the
 // filter gradient (row_stride 8, panel_stride 8·tiles).
 static void transform_inputs(const winograd_args *a, int t0, int tb, float *v, size_t xi_stride, int row_stride, int panel_stride) {
-  const int C = a->in_c, H = a->in_h, W = a->in_w, th = tiles_h(a), tw = tiles_w(a);
+  const int C = a->in_c, H = a->in_h, W = a->in_w;
   for (int t = 0; t < tb; t++) {
-    const int tile = t0 + t, n = tile / (th * tw), rem = tile % (th * tw);
-    const int iy0 = (rem / tw) * 2 - a->pad_top, ix0 = (rem % tw) * 2 - a->pad_left;
+    const tile_pos p = tile_at(a, t0 + t);
+    const int n = p.n, iy0 = p.oy - a->pad_top, ix0 = p.ox - a->pad_left;
     const float *src[4][4];
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 4; j++) {
@@ -107,13 +121,12 @@ static void transform_inputs(const winograd_args *a, int t0, int tb, float *v, s
 // Y = Aᵀ M A for the block's tiles, four output channels at a time, Aᵀ = [1 1 1 0; 0 1 −1 −1];
 // pixels past the output's edge (odd Ho or Wo) are not written.
 static void transform_outputs(const winograd_args *a, int t0, int tb, const float *m) {
-  const int K = a->out_c, Ho = a->out_h, Wo = a->out_w, th = tiles_h(a), tw = tiles_w(a);
+  const int K = a->out_c, Ho = a->out_h, Wo = a->out_w;
   const size_t xi_stride = (size_t)tb * K;
   for (int t = 0; t < tb; t++) {
-    const int tile = t0 + t, n = tile / (th * tw), rem = tile % (th * tw);
-    const int oy = (rem / tw) * 2, ox = (rem % tw) * 2;
-    const int has_right = ox + 1 < Wo, has_below = oy + 1 < Ho;
-    float *y0 = a->y + ((size_t)(n * Ho + oy) * Wo + ox) * K;
+    const tile_pos p = tile_at(a, t0 + t);
+    const int has_right = p.has_right, has_below = p.has_below;
+    float *y0 = a->y + ((size_t)(p.n * Ho + p.oy) * Wo + p.ox) * K;
     float *y1 = y0 + (size_t)Wo * K;
     const float *src = m + (size_t)t * K;
     for (int k = 0; k < K; k += 4) {
@@ -168,18 +181,16 @@ int EXPORT(winograd_filter_grad_work_len)(const winograd_args *a) {
   return 16 * GRAD_BLOCK_TILES * (round_up(a->in_c, GEMM_NR) + a->out_c) + 64;
 }
 
-// (G′ g G′ᵀ)[ξ] for one tile's 2×2 output gradient g, four output channels from k, into u[ξ]. dy
+// (G′ g G′ᵀ)[ξ] for tile p's 2×2 output gradient g, four output channels from k, into u[ξ]. dy
 // outside the output (odd Ho or Wo) is zero.
-static void transform_output_grad(const winograd_args *a, int tile, int k, v128_t u[16]) {
-  const int K = a->out_c, Ho = a->out_h, Wo = a->out_w, th = tiles_h(a), tw = tiles_w(a);
-  const int n = tile / (th * tw), rem = tile % (th * tw), oy = (rem / tw) * 2, ox = (rem % tw) * 2;
-  const int has_right = ox + 1 < Wo, has_below = oy + 1 < Ho;
-  const float *g0 = a->dy + ((size_t)(n * Ho + oy) * Wo + ox) * K + k;
+static void transform_output_grad(const winograd_args *a, const tile_pos *p, int k, v128_t u[16]) {
+  const int K = a->out_c, Wo = a->out_w;
+  const float *g0 = a->dy + ((size_t)(p->n * a->out_h + p->oy) * Wo + p->ox) * K + k;
   const float *g1 = g0 + (size_t)Wo * K;
   const v128_t half = wasm_f32x4_splat(0.5f), zero = wasm_f32x4_splat(0.0f);
   const v128_t g[2][2] = {
-      {wasm_v128_load(g0), has_right ? wasm_v128_load(g0 + K) : zero},
-      {has_below ? wasm_v128_load(g1) : zero, has_below && has_right ? wasm_v128_load(g1 + K) : zero},
+      {wasm_v128_load(g0), p->has_right ? wasm_v128_load(g0 + K) : zero},
+      {p->has_below ? wasm_v128_load(g1) : zero, p->has_below && p->has_right ? wasm_v128_load(g1 + K) : zero},
   };
   v128_t r[4][2];
   for (int j = 0; j < 2; j++) {
@@ -203,9 +214,10 @@ static void transform_output_grads(const winograd_args *a, int t0, int tb, float
   const int K = a->out_c;
   int t = 0;
   for (; t + 4 <= tb; t += 4) {
+    const tile_pos p[4] = {tile_at(a, t0 + t), tile_at(a, t0 + t + 1), tile_at(a, t0 + t + 2), tile_at(a, t0 + t + 3)};
     for (int k = 0; k < K; k += 4) {
       v128_t u[4][16];
-      for (int q = 0; q < 4; q++) transform_output_grad(a, t0 + t + q, k, u[q]);
+      for (int q = 0; q < 4; q++) transform_output_grad(a, &p[q], k, u[q]);
       for (int xi = 0; xi < 16; xi++) {
         const v128_t p0 = wasm_i32x4_shuffle(u[0][xi], u[1][xi], 0, 4, 1, 5);
         const v128_t p1 = wasm_i32x4_shuffle(u[0][xi], u[1][xi], 2, 6, 3, 7);
@@ -220,9 +232,10 @@ static void transform_output_grads(const winograd_args *a, int t0, int tb, float
     }
   }
   for (; t < tb; t++) {
+    const tile_pos p = tile_at(a, t0 + t);
     for (int k = 0; k < K; k += 4) {
       v128_t u[16];
-      transform_output_grad(a, t0 + t, k, u);
+      transform_output_grad(a, &p, k, u);
       for (int xi = 0; xi < 16; xi++) {
         float *dst = d + ((size_t)xi * K + k) * tb + t;
         dst[0] = wasm_f32x4_extract_lane(u[xi], 0);

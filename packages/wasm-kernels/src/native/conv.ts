@@ -1,4 +1,4 @@
-import { nativeRuntime, type Job, type NativeRuntime } from './runtime.js';
+import { nativeRuntime, splitRanges, type Job, type NativeRuntime } from './runtime.js';
 
 /** Geometry of a 2-D convolution (NHWC input, HWIO filter), as tfjs's computeConv2DInfo gives it. */
 export interface ConvGeometry {
@@ -99,12 +99,6 @@ export function usesWinograd(g: ConvGeometry): boolean {
   );
 }
 
-/** Contiguous ranges of `items`, one per thread (never more threads than items). */
-function splitRanges(items: number, threads: number): Array<[number, number]> {
-  const n = Math.max(1, Math.min(threads, items));
-  return Array.from({ length: n }, (_, t) => [Math.round((items * t) / n), Math.round((items * (t + 1)) / n)]);
-}
-
 /**
  * Forward 2-D convolution on the native module: Winograd's F(2×2, 3×3) where it applies
  * (usesWinograd; threads split the 2×2 output tiles), else one GEMM of the im2col of x (packed block
@@ -138,9 +132,7 @@ export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, 
     }
   }
   rt.run(perThread);
-  if (!out) return rt.read(py, outFloats);
-  // Straight into the caller's buffer (the tfjs heap): no intermediate copy of a tensor that can be
-  // tens of MB.
-  out.set(rt.f32().subarray(py >> 2, (py >> 2) + outFloats));
-  return out;
+  // Straight into the caller's buffer (the tfjs heap) when given: no intermediate copy of a tensor
+  // that can be tens of MB.
+  return rt.read(py, outFloats, out);
 }

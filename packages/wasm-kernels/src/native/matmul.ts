@@ -1,4 +1,4 @@
-import { nativeRuntime, type Job } from './runtime.js';
+import { nativeRuntime, splitRanges, type Job } from './runtime.js';
 
 /** A matrix product C [m × n] = op(A) · op(B), op = transpose when the flag is set. */
 export interface MatMulShape {
@@ -26,18 +26,14 @@ export function matMulNative(a: ArrayLike<number>, b: ArrayLike<number>, s: MatM
   const pc = rt.alloc(m * n);
   const [aRs, aCs] = s.transposeA ? [1, m] : [k, 1];
   const [bRs, bCs] = s.transposeB ? [1, k] : [n, 1];
-  const panels = Math.ceil(n / 8);
-  const threads = Math.max(1, Math.min(rt.threads, panels));
-  const perThread: Job[][] = [];
-  for (let t = 0; t < threads; t++) {
-    const j0 = Math.round((panels * t) / threads) * 8;
-    const j1 = Math.min(n, Math.round((panels * (t + 1)) / threads) * 8);
+  // Whole 8-column panels per thread.
+  const perThread: Job[][] = splitRanges(Math.ceil(n / 8), rt.threads).map(([p0, p1]) => {
+    const j0 = p0 * 8;
+    const j1 = Math.min(n, p1 * 8);
     const work = rt.alloc(rt.call('gemm_work_len', j1 - j0));
     const args = [m, j1 - j0, k, pa, aRs, aCs, pb + j0 * bCs * 4, bRs, bCs, pc + j0 * 4, n, 0, 0, work];
-    perThread.push([{ fn: 'gemm_f32', args, label: `matrix product, columns ${j0}-${j1}` }]);
-  }
+    return [{ fn: 'gemm_f32', args, label: `matrix product, columns ${j0}-${j1}` }];
+  });
   rt.run(perThread);
-  if (!out) return rt.read(pc, m * n);
-  out.set(rt.f32().subarray(pc >> 2, (pc >> 2) + m * n));
-  return out;
+  return rt.read(pc, m * n, out);
 }

@@ -110,6 +110,15 @@ for (;;) {
 }
 `;
 
+/**
+ * Contiguous ranges [begin, end) covering `items`, one per thread (never more ranges than items):
+ * how every kernel splits its work into one job per thread.
+ */
+export function splitRanges(items: number, threads: number): Array<[number, number]> {
+  const n = Math.max(1, Math.min(threads, items));
+  return Array.from({ length: n }, (_, t) => [Math.round((items * t) / n), Math.round((items * (t + 1)) / n)]);
+}
+
 /** Exported C functions callable as jobs (integer arguments only). */
 export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad', 'conv2d_forward', 'winograd_forward', 'winograd_filter_grad'] as const;
 export type JobFunction = (typeof JOB_FUNCTIONS)[number];
@@ -238,9 +247,12 @@ export class NativeRuntime {
     return ptr;
   }
 
-  /** A copy of n floats at ptr. */
-  read(ptr: number, floats: number): Float32Array {
-    return this.f32().slice(ptr >> 2, (ptr >> 2) + floats);
+  /** A copy of n floats at ptr, or the floats copied into `out` (e.g. a tensor's buffer in the tfjs heap). */
+  read(ptr: number, floats: number, out?: Float32Array): Float32Array {
+    const values = this.f32().subarray(ptr >> 2, (ptr >> 2) + floats);
+    if (!out) return values.slice();
+    out.set(values);
+    return out;
   }
 
   /** Writes a struct of 32-bit fields (integers and pointers) and returns its address. */
