@@ -13,6 +13,7 @@ import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
 import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 import { identityConfig, setIdentityOriginal } from './kernels/Identity.js';
+import { castConfig, setCastOriginal } from './kernels/Cast.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -29,6 +30,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   gatherV2Config,
   maxPoolGradConfig,
   identityConfig,
+  castConfig,
 ];
 
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.
@@ -41,6 +43,7 @@ const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.Slice]: setSliceOriginal,
   [tf.GatherV2]: setGatherV2Original,
   [tf.Identity]: setIdentityOriginal,
+  [tf.Cast]: setCastOriginal,
 };
 
 /**

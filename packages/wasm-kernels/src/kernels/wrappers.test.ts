@@ -13,7 +13,7 @@ function run(backend: string, seed: number, f: (next: () => number) => tf.Tensor
 
 const t = (shape: number[], next: () => number) => tf.tensor(randomArray(tf.util.sizeFromShape(shape), next), shape);
 
-describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad and Identity kernels on wasm match the cpu backend', () => {
+describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity and Cast kernels on wasm match the cpu backend', () => {
   beforeAll(async () => {
     await startWasm(1);
   });
@@ -114,6 +114,26 @@ describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad and Identity kernels on
     tf.dispose(words);
     expect(tf.memory().numTensors).toBe(before.numTensors + 1); // the string tensor cloned from
     expect(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.clone(v), 2)))(tf.ones([3])).arraySync()).toEqual([2, 2, 2]);
+  });
+
+  it('cast to the same dtype shares the buffer; casts that change the dtype convert, to bool as 0/1; ReLU gradients match cpu', () => {
+    tf.setBackend('wasm');
+    const before = tf.memory();
+    const x = tf.tensor1d([1.75, -2.5, 0, 3]);
+    const same = tf.cast(x, 'float32');
+    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers + 1);
+    x.dispose();
+    expect(Array.from(same.dataSync())).toEqual([1.75, -2.5, 0, 3]);
+    const ints = tf.cast(same, 'int32');
+    expect(ints.dtype).toBe('int32');
+    expect(Array.from(ints.dataSync())).toEqual([1, -2, 0, 3]);
+    // wasm's own Cast gave [0, 2, 255] here (a byte truncated from the int), cpu gives 0/1.
+    expect(Array.from(tf.tidy(() => tf.cast(tf.tensor1d([0, 2, -1], 'int32'), 'bool').dataSync()))).toEqual([0, 1, 1]);
+    expect(Array.from(tf.tidy(() => tf.cast(tf.tensor1d([0, 0.25, -3]), 'bool').dataSync()))).toEqual([0, 1, 1]);
+    tf.dispose([same, ints]);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    const f = (next: () => number) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), t([5, 7], next))))(t([5, 7], next));
+    expect(run('wasm', 9, f)).toEqual(run('cpu', 9, f));
   });
 
   it('gather rejects an index out of range, as wasm and cpu do', () => {
