@@ -1,6 +1,8 @@
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './register.js';
 export { conv2dBackpropInputViaConv } from './kernels/Conv2DBackpropInput.js';
 export { conv2dBackpropFilterViaConv } from './kernels/Conv2DBackpropFilter.js';
+export { FusedAdamOptimizer, fusedAdam } from './fused-adam.js';
+export { FUSED_ADAM_UPDATE } from './kernels/FusedAdamUpdate.js';
 export { unsortedSegmentSumOnHeap } from './kernels/UnsortedSegmentSum.js';
 export { fusedBiLstm, fusedBiLstmAvailable, type BiLstmWeightTensors } from './native/bilstm-op.js';
 export {

@@ -14,6 +14,7 @@ import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 import { identityConfig, setIdentityOriginal } from './kernels/Identity.js';
 import { castConfig, setCastOriginal } from './kernels/Cast.js';
+import { fusedAdamUpdateConfig } from './kernels/FusedAdamUpdate.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
 export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -31,6 +32,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   identityConfig,
   castConfig,
+  fusedAdamUpdateConfig,
 ];
 
 // Kernels that wrap wasm's own one (delegating the cases they do not speed up) receive it here.

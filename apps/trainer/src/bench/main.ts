@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BACKENDS, initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
-import { nativeKernelsStatus, WASM_THREADS_ENV, wasmThreadsState } from '@filmgenre/wasm-kernels';
+import { fusedAdam, nativeKernelsStatus, WASM_THREADS_ENV, wasmThreadsState } from '@filmgenre/wasm-kernels';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { GENRES, LSTM_LAYERS, MODELS, type LstmLayer, type ModelName } from './models.js';
@@ -79,7 +79,7 @@ async function benchModel(
 ) {
   const spec = MODELS[name];
   const model = spec.build(lstmLayer);
-  model.compile({ optimizer: tf.train.adam(), loss: 'binaryCrossentropy' });
+  model.compile({ optimizer: fusedAdam(), loss: 'binaryCrossentropy' });
   const x = spec.input(batch);
   const y = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, GENRES]), 0.8), 'float32'));
   const step = async () => {
