@@ -101,14 +101,13 @@ static void filter_grad_range(const conv_args *a, int p_begin, int p_end, float 
 }
 
 // The output pixels are cut into `chunks` fixed chunks (chunk i: pixels [i·P/chunks,
-// (i+1)·P/chunks)); this call sums chunks [chunk_begin, chunk_end) each into its own partial,
-// partials + i·Co·cols. The caller adds the partials in chunk order, so the result does not depend
-// on how chunks were spread over threads.
-void EXPORT(conv2d_filter_grad)(const conv_args *a, int chunk_begin, int chunk_end, int chunks, float *partials,
-                                float *work) {
+// (i+1)·P/chunks)), each summed into its own partial, partials + i·Co·cols; this thread takes
+// chunks from `queue` until none is left. The caller adds the partials in chunk order, so the
+// result does not depend on which thread summed which chunk.
+void EXPORT(conv2d_filter_grad)(const conv_args *a, int *queue, int thread, int chunks, float *partials, float *work) {
   const int64_t pixels = (int64_t)a->batch * a->out_h * a->out_w;
   const size_t partial_floats = (size_t)a->out_c * im2col_cols(a);
-  for (int i = chunk_begin; i < chunk_end; i++) {
+  for (int i; (i = take_unit(queue, thread, chunks)) < chunks;) {
     filter_grad_range(a, (int)(pixels * i / chunks), (int)(pixels * (i + 1) / chunks), partials + i * partial_floats, work);
   }
 }

@@ -149,20 +149,28 @@ static void transform_outputs(const winograd_args *a, int t0, int tb, const floa
   }
 }
 
-// Output tiles [t_begin, t_end) (tile = (n, ty, tx), row-major) of y. work: winograd_work_len floats.
-void EXPORT(winograd_forward)(const winograd_args *a, int t_begin, int t_end, float *work) {
+// Blocks of block_tiles output tiles (tile = (n, ty, tx), row-major) of y, taken from `queue` until
+// none is left. work: winograd_work_len floats.
+void EXPORT(winograd_forward)(const winograd_args *a, int *queue, int thread, float *work) {
   const int C = a->in_c, K = a->out_c, T = block_tiles(a);
+  const int tiles = a->batch * tiles_h(a) * tiles_w(a), blocks = (tiles + T - 1) / T;
   const int per_xi = packed_b_floats(C, K);
   float *v = work;
   float *m = v + (size_t)16 * T * C;
-  for (int t0 = t_begin; t0 < t_end; t0 += T) {
-    const int tb = imin(T, t_end - t0);
+  for (int b; (b = take_unit(queue, thread, blocks)) < blocks;) {
+    const int t0 = b * T, tb = imin(T, tiles - t0);
     transform_inputs(a, t0, tb, v, (size_t)tb * C, C, GEMM_NR);
     for (int xi = 0; xi < 16; xi++) {
       mm_packed(tb, K, C, v + (size_t)xi * tb * C, C, a->u + (size_t)xi * per_xi, m + (size_t)xi * tb * K, K, 0, 0);
     }
     transform_outputs(a, t0, tb, m);
   }
+}
+
+// Blocks winograd_forward cuts the output tiles into (the units its queue hands out).
+int EXPORT(winograd_forward_blocks)(const winograd_args *a) {
+  const int T = block_tiles(a);
+  return (a->batch * tiles_h(a) * tiles_w(a) + T - 1) / T;
 }
 
 // ---- Filter gradient, F(3×3, 2×2) -------------------------------------------------------------
@@ -266,12 +274,12 @@ static void filter_grad_tiles(const winograd_args *a, int t_begin, int t_end, fl
   }
 }
 
-// Chunks [chunk_begin, chunk_end) of `chunks` (chunk i: tiles [i·T/chunks, (i+1)·T/chunks)), each
-// into its own partial, partials + i·16·Co·Ci.
-void EXPORT(winograd_filter_grad)(const winograd_args *a, int chunk_begin, int chunk_end, int chunks, float *partials, float *work) {
+// Chunks of `chunks` (chunk i: tiles [i·T/chunks, (i+1)·T/chunks)) taken from `queue` until none is
+// left, each into its own partial, partials + i·16·Co·Ci.
+void EXPORT(winograd_filter_grad)(const winograd_args *a, int *queue, int thread, int chunks, float *partials, float *work) {
   const int64_t tiles = (int64_t)a->batch * tiles_h(a) * tiles_w(a);
   const size_t partial_floats = (size_t)16 * a->out_c * a->in_c;
-  for (int i = chunk_begin; i < chunk_end; i++) {
+  for (int i; (i = take_unit(queue, thread, chunks)) < chunks;) {
     filter_grad_tiles(a, (int)(tiles * i / chunks), (int)(tiles * (i + 1) / chunks), partials + i * partial_floats, work);
   }
 }

@@ -64,7 +64,7 @@ describe('native forward convolution', () => {
     expect(cases.map((c) => usesWinograd(geometry(c)))).toEqual([false, false, false, false, false, false, true, true, true, true]);
   });
 
-  it('gives the same output on one and two threads, the 2×2 tiles split between them (cnn-ref layer 4 at batch 8, Winograd)', () => {
+  it('gives the same output on one and two threads, both taking blocks of 2×2 tiles from one queue (cnn-ref layer 4 at batch 8, Winograd)', () => {
     const c: Case = { n: 8, h: 32, w: 32, cin: 64, cout: 64, fh: 3, fw: 3, stride: [1, 1], dilation: [1, 1], pad: 'same' };
     const next = rng(99);
     const x = randomArray(c.n * c.h * c.w * c.cin, next);
@@ -76,10 +76,16 @@ describe('native forward convolution', () => {
     expect(two).toEqual(one);
     const run = nativeRuntime()!.runLog().at(-1)!;
     expect(usesWinograd(geometry(c))).toBe(true);
-    expect(run.map((r) => [r.fn, r.thread, r.args[1], r.args[2]]).sort()).toEqual([
-      ['winograd_forward', 0, 0, 1024],
-      ['winograd_forward', 1, 1024, 2048],
+    // Each thread ran one job on the same queue (args[1]) and took blocks of 64 tiles from it: both
+    // took some, and together all 2048 / 64 = 32, none twice (the output above would differ).
+    expect(run.map((r) => [r.fn, r.thread, r.args[2]]).sort()).toEqual([
+      ['winograd_forward', 0, 0],
+      ['winograd_forward', 1, 1],
     ]);
+    expect(new Set(run.map((r) => r.args[1])).size).toBe(1);
+    const taken = nativeRuntime()!.unitsTaken(run[0]!.args[1]!);
+    expect(taken.every((n) => n > 0)).toBe(true);
+    expect(taken.reduce((a, b) => a + b)).toBe(32);
     // Against the cpu backend on one image (the cpu backend is slow at this size).
     expect(scaledMaxDiff(one.subarray(0, 32 * 32 * 64), cpuConv({ ...c, n: 1 }, x.subarray(0, 32 * 32 * 64), w))).toBeLessThan(1e-5);
   });

@@ -1,4 +1,4 @@
-import { nativeRuntime, splitRanges, type Job, type NativeRuntime } from './runtime.js';
+import { nativeRuntime, splitRanges, type Job, type JobFunction, type NativeRuntime } from './runtime.js';
 
 /** Geometry of a 2-D convolution (NHWC input, HWIO filter), as tfjs's computeConv2DInfo gives it. */
 export interface ConvGeometry {
@@ -37,19 +37,21 @@ function winogradStruct(rt: NativeRuntime, g: ConvGeometry, pointers: { x: numbe
 }
 
 /**
- * The filter gradient's sum over output pixels (or Winograd tiles) is cut into this many fixed chunks, each summed
- * into its own partial and the partials then added in chunk order: any thread count up to this
- * one gives bit-identical results, and no thread packs what another packs.
+ * The filter gradient's sum over output pixels (or Winograd tiles) is cut into this many fixed
+ * chunks, each summed into its own partial and the partials then added in chunk order: any thread
+ * count gives bit-identical results, and no thread packs what another packs. Threads take chunks
+ * from a shared queue as they go. (16 chunks evened the threads out better but cost more than they
+ * saved on the 16 × 16 layers, whose 16·Ci·Co-float partials then outgrow the L2 cache.)
  */
 export const FILTER_GRAD_CHUNKS = 8;
 
-/**
- * Filter gradient of a convolution on the native module: by Winograd's F(3×3, 2×2) where
- * usesWinograd (`csrc/winograd.c`: 16 GEMMs summed over 2×2 output tiles), else one GEMM of dyᵀ with
- * the im2col of x over the output pixels, packed on the fly (`csrc/conv.c`). Threads take whole
- * chunks of the sum (FILTER_GRAD_CHUNKS). x [N, H, W, Ci] and dy [N, Ho, Wo, Co] are copied in;
- * returns dW [fh, fw, Ci, Co]. Null when the native module is unavailable.
- */
+/** One job per thread (a worker runs one job per run), each taking units from the same queue. */
+function queuedJobs(rt: NativeRuntime, fn: JobFunction, label: string, args: (queue: number, thread: number) => number[]): { queue: number; jobs: Job[][] } {
+  const queue = rt.workQueue();
+  const jobs = Array.from({ length: rt.threads }, (_, t): Job[] => [{ fn, args: args(queue, t), label: `${label}, thread ${t}'s share of a queue` }]);
+  return { queue, jobs };
+}
+
 export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
   const rt = nativeRuntime();
   if (!rt) return null;
@@ -64,11 +66,8 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
   const workFloats = rt.call(`${fn}_work_len`, struct);
   const partialFloats = winograd ? 16 * g.inChannels * co : cols * co;
   const partials = rt.alloc(FILTER_GRAD_CHUNKS * partialFloats);
-  // One job per thread (a worker runs one job per run): thread t sums a contiguous run of chunks.
-  const perThread: Job[][] = splitRanges(FILTER_GRAD_CHUNKS, rt.threads).map(([begin, end]) => [
-    { fn, args: [struct, begin, end, FILTER_GRAD_CHUNKS, partials, rt.alloc(workFloats)], label: `filter gradient, chunks ${begin}-${end} of ${FILTER_GRAD_CHUNKS}` },
-  ]);
-  rt.run(perThread);
+  const { jobs } = queuedJobs(rt, fn, `filter gradient, ${FILTER_GRAD_CHUNKS} chunks`, (queue, t) => [struct, queue, t, FILTER_GRAD_CHUNKS, partials, rt.alloc(workFloats)]);
+  rt.run(jobs);
   if (winograd) {
     const pdw = rt.alloc(cols * co);
     rt.call('winograd_filter_grad_finish', partials, FILTER_GRAD_CHUNKS, g.inChannels, co, pdw);
@@ -101,7 +100,7 @@ export function usesWinograd(g: ConvGeometry): boolean {
 
 /**
  * Forward 2-D convolution on the native module: Winograd's F(2×2, 3×3) where it applies
- * (usesWinograd; threads split the 2×2 output tiles), else one GEMM of the im2col of x (packed block
+ * (usesWinograd; threads take blocks of 2×2 output tiles from a queue), else one GEMM of the im2col of x (packed block
  * by block) with the filter as a [fh·fw·Ci, Co] matrix (`csrc/conv.c`; threads split the output
  * pixels). Either way each output is computed the same way on any thread count. x [N, H, W, Ci] and
  * w [fh, fw, Ci, Co] are copied in; returns y [N, Ho, Wo, Co], written into `out` when given. Null
@@ -114,16 +113,14 @@ export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, 
   rt.reset();
   const px = rt.put(x);
   const py = rt.alloc(outFloats);
-  const perThread: Job[][] = [];
+  let perThread: Job[][] = [];
   if (usesWinograd(g)) {
     const pu = rt.alloc(rt.call('winograd_filter_floats', g.inChannels, g.outChannels));
     rt.call('winograd_filter_transform', rt.put(w), g.inChannels, g.outChannels, pu);
     const struct = winogradStruct(rt, g, { x: px, u: pu, y: py });
     const workFloats = rt.call('winograd_work_len', struct);
-    const tiles = g.batch * Math.ceil(g.outHeight / 2) * Math.ceil(g.outWidth / 2);
-    for (const [begin, end] of splitRanges(tiles, rt.threads)) {
-      perThread.push([{ fn: 'winograd_forward', args: [struct, begin, end, rt.alloc(workFloats)], label: `Winograd convolution, tiles ${begin}-${end}` }]);
-    }
+    const blocks = rt.call('winograd_forward_blocks', struct);
+    perThread = queuedJobs(rt, 'winograd_forward', `Winograd convolution, ${blocks} blocks of tiles`, (queue, t) => [struct, queue, t, rt.alloc(workFloats)]).jobs;
   } else {
     const struct = convStruct(rt, g, { x: px, w: rt.put(w), y: py });
     const workFloats = rt.call('conv2d_forward_work_len', struct);

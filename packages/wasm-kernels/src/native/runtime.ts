@@ -262,6 +262,19 @@ export class NativeRuntime {
     return ptr;
   }
 
+  /**
+   * A queue the threads of one run take units of work from (csrc/kernels.h, take_unit): the next
+   * unit to hand out, then one count per thread. Returns its address, valid until the next reset.
+   */
+  workQueue(): number {
+    return this.struct(new Array<number>(1 + this.threads).fill(0));
+  }
+
+  /** How many units each thread took from a work queue in the last run, thread 0 first. */
+  unitsTaken(queue: number): number[] {
+    return Array.from(new Int32Array(this.memory.buffer, queue + 4, this.threads));
+  }
+
   f32(): Float32Array {
     if (this.view.buffer.byteLength !== this.memory.buffer.byteLength) this.view = new Float32Array(this.memory.buffer);
     return this.view;
