@@ -14,6 +14,7 @@ import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 import { identityConfig, setIdentityOriginal } from './kernels/Identity.js';
 import { castConfig, setCastOriginal } from './kernels/Cast.js';
+import { setTransposeOriginal, transposeConfig } from './kernels/Transpose.js';
 import { fusedAdamUpdateConfig } from './kernels/FusedAdamUpdate.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
@@ -32,6 +33,7 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   identityConfig,
   castConfig,
+  transposeConfig,
   fusedAdamUpdateConfig,
 ];
 
@@ -46,6 +48,7 @@ const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.GatherV2]: setGatherV2Original,
   [tf.Identity]: setIdentityOriginal,
   [tf.Cast]: setCastOriginal,
+  [tf.Transpose]: setTransposeOriginal,
 };
 
 /**
