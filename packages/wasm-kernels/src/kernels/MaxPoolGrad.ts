@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { nativeRuntime, splitRanges, type NativeRuntime } from '../native/runtime.js';
 
 /**
  * Max-pooling gradient straight on the wasm heap: each output's gradient goes to the first
@@ -28,7 +29,9 @@ export function maxPoolGradOnHeap(
     fh === 2 && fw === 2 && strideHeight === 2 && strideWidth === 2 && dilationHeight === 1 && dilationWidth === 1 &&
     info.padInfo.top === 0 && info.padInfo.left === 0;
   if (tiles2x2) {
-    maxPoolGrad2x2(x, g, out, batchSize, inHeight, inWidth, C, outHeight, outWidth);
+    const rt = inHeight === 2 * outHeight && inWidth === 2 * outWidth && x.length >= NATIVE_POOL_MIN_FLOATS ? nativeRuntime() : null;
+    if (rt) maxPoolGrad2x2Native(rt, x as Float32Array, g as Float32Array, out, [batchSize, inHeight, inWidth, C, outHeight, outWidth]);
+    else maxPoolGrad2x2(x, g, out, batchSize, inHeight, inWidth, C, outHeight, outWidth);
     return dx;
   }
   out.fill(0);
@@ -60,6 +63,26 @@ export function maxPoolGradOnHeap(
     }
   }
   return dx;
+}
+
+/**
+ * Inputs from this size on take the native kernel (`csrc/pool.c`: SIMD, split over the module's
+ * threads, after copying x and dy in and before copying dx out): cnn-ref's first pool, 64 × 64 × 64
+ * × 32 at batch 64, took ≈ 53 ms in the JavaScript loop below on either thread count.
+ */
+export const NATIVE_POOL_MIN_FLOATS = 1 << 16;
+
+/** The 2×2 / stride-2 case on the native module, for inputs exactly twice the output's size. */
+function maxPoolGrad2x2Native(rt: NativeRuntime, x: Float32Array, g: Float32Array, out: Float32Array, dims: number[]): void {
+  const [batch, , , , outHeight, outWidth] = dims as [number, number, number, number, number, number];
+  rt.reset();
+  const px = rt.put(x);
+  const pg = rt.put(g);
+  const pdx = rt.alloc(x.length);
+  const struct = rt.struct([...dims, px, pg, pdx]);
+  const pixels = batch * outHeight * outWidth;
+  rt.run(splitRanges(pixels, rt.threads).map(([begin, end]) => [{ fn: 'max_pool_grad_2x2', args: [struct, begin, end], label: `max-pool gradient, output pixels ${begin}-${end}` }]));
+  rt.read(pdx, x.length, out);
 }
 
 /**

@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
 import { keepsMemoryOrder } from './Transpose.js';
+import { NATIVE_POOL_MIN_FLOATS } from './MaxPoolGrad.js';
+import { NATIVE_SUM_MIN_FLOATS } from './Sum.js';
+import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
 
 // Sums of at most ~2,000 float32 products (matMul) or 4,000 values (Sum).
 const TOLERANCE = 1e-5;
@@ -40,6 +43,7 @@ describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity, Cast and Tra
     [[4, 5, 6], [1, 2], false], // trailing axes: wasm's own kernel
     [[4, 5, 6], [0, 2], false], // non-contiguous: wasm's own kernel
     [[4, 5], [0, 1], false], // all axes
+    [[16, 32, 32, 10], [0, 1, 2], false], // large enough for the native kernel; 10 columns: its scalar tail too
   ];
   it.each(sumCases)('sum %j over %j keepDims=%s', (shape, axis, keepDims) => {
     const f = (next: () => number) => tf.sum(t(shape, next), axis, keepDims);
@@ -48,6 +52,27 @@ describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity, Cast and Tra
     tf.setBackend('cpu');
     expect(wasmShape).toEqual(tf.tidy(() => tf.sum(tf.zeros(shape), axis, keepDims).shape));
     expect(scaledMaxDiff(run('wasm', 2, f), run('cpu', 2, f))).toBeLessThan(TOLERANCE);
+  });
+
+  it('the native column sums give the same bias gradient on one and two threads, bit for bit, and within double rounding of the JS sum', () => {
+    const shape = [16, 32, 32, 10];
+    expect(tf.util.sizeFromShape(shape)).toBeGreaterThanOrEqual(NATIVE_SUM_MIN_FLOATS);
+    const f = (next: () => number) => tf.sum(t(shape, next), [0, 1, 2]);
+    const results: Float32Array[] = [];
+    for (const threads of [1, 2]) {
+      configureNativeKernels({ threads });
+      nativeRuntime()!.clearRunLog();
+      results.push(run('wasm', 13, f));
+      expect(nativeRuntime()!.runLog().flat().map((r) => r.fn)).toEqual(new Array(threads).fill('column_sums'));
+    }
+    configureNativeKernels({ threads: 1 });
+    expect(results[1]).toEqual(results[0]);
+    // The exact sums (in double) rounded once to float32.
+    const next = rng(13);
+    const x = randomArray(tf.util.sizeFromShape(shape), next);
+    const exact = new Float64Array(10);
+    x.forEach((v, i) => (exact[i % 10]! += v));
+    expect(results[0]).toEqual(Float32Array.from(exact));
   });
 
   const sliceCases: [number[], number[], number[]][] = [
@@ -88,6 +113,7 @@ describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity, Cast and Tra
     [[2, 7, 5, 9], 2, 2, 'valid'], // 2×2 tiles with an uncovered last row and column
     [[1, 7, 9, 2], 3, 2, 'same'], // overlapping windows, padding
     [[2, 5, 6, 4], 2, 1, 'valid'],
+    [[4, 64, 64, 6], 2, 2, 'valid'], // large enough for the native kernel; 6 channels: its scalar tail too
   ];
   it.each(poolCases)('maxPool gradient of %j, window %i, stride %i, %s; ties go to the first maximum', (shape, size, stride, pad) => {
     // Small integers: many windows hold equal maxima, as ReLU outputs of 0 do.
@@ -99,6 +125,23 @@ describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity, Cast and Tra
     };
     // Overlapping windows add several gradients to one input, in another order than cpu's.
     expect(scaledMaxDiff(run('wasm', 8, f), run('cpu', 8, f))).toBeLessThan(1e-6);
+  });
+
+  it('the native 2×2 max-pool gradient gives what the JavaScript one gives, on one and two threads, bit for bit', () => {
+    const shape = [4, 64, 64, 6];
+    expect(tf.util.sizeFromShape(shape)).toBeGreaterThanOrEqual(NATIVE_POOL_MIN_FLOATS);
+    const f = (next: () => number) => {
+      const x = tf.tensor4d(Array.from({ length: tf.util.sizeFromShape(shape) }, () => Math.floor(next() * 3)), shape as [number, number, number, number]);
+      return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 2, 2, 'valid'), t([4, 32, 32, 6], next))))(x);
+    };
+    const reference = run('cpu', 12, f);
+    for (const threads of [1, 2]) {
+      configureNativeKernels({ threads });
+      nativeRuntime()!.clearRunLog();
+      expect(run('wasm', 12, f)).toEqual(reference);
+      expect(nativeRuntime()!.runLog().flat().map((r) => [r.fn, r.thread])).toEqual([['max_pool_grad_2x2', 0], ...(threads === 2 ? [['max_pool_grad_2x2', 1]] : [])]);
+    }
+    configureNativeKernels({ threads: 1 });
   });
 
   it('identity shares the buffer: the copy outlives the original, strings still work, nothing leaks', () => {

@@ -120,7 +120,7 @@ export function splitRanges(items: number, threads: number): Array<[number, numb
 }
 
 /** Exported C functions callable as jobs (integer arguments only). */
-export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad', 'conv2d_forward', 'winograd_forward', 'winograd_filter_grad', 'adam_update'] as const;
+export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad', 'conv2d_forward', 'winograd_forward', 'winograd_filter_grad', 'adam_update', 'max_pool_grad_2x2', 'column_sums'] as const;
 export type JobFunction = (typeof JOB_FUNCTIONS)[number];
 
 export interface Job {
