@@ -9,7 +9,7 @@ const f32 = new Float32Array(memory.buffer);
 for (let i = 0; i < f32.length; i++) f32[i] = Math.random();
 const KC = 256;
 const REPS = 20000;
-const shape = { t_loadsplat: [4, 8], t_shuffle: [4, 8], t_unroll2: [4, 8], t_5x8: [5, 8], t_2x16: [2, 16], t_relaxed_fma: [4, 8] };
+const shape = { t_loadsplat: [4, 8], t_shuffle: [4, 8], t_unroll2: [4, 8], t_5x8: [5, 8], t_2x16: [2, 16], t_relaxed_fma: [4, 8], t_relaxed_3x12: [3, 12], t_relaxed_2x16: [2, 16], t_relaxed_6x8: [6, 8] };
 const tiles = Object.keys(shape).filter((k) => typeof exports[k] === 'function');
 const best = Object.fromEntries(tiles.map((k) => [k, 0]));
 for (let round = 0; round < 12; round++) {

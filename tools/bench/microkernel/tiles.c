@@ -97,4 +97,28 @@ void EXP(t_relaxed_fma)(int kc, const float *a, int lda, const float *b, float *
   float*cc=c; wasm_v128_store(cc,c00);wasm_v128_store(cc+4,c01);cc+=ldc;wasm_v128_store(cc,c10);wasm_v128_store(cc+4,c11);cc+=ldc;
   wasm_v128_store(cc,c20);wasm_v128_store(cc+4,c21);cc+=ldc;wasm_v128_store(cc,c30);wasm_v128_store(cc+4,c31);
  }}
+// 7, 8: relaxed madd with other tile shapes. Without the separate multiply there is no temporary
+// register per product, so tiles with more accumulators fit V8's 15 usable vector registers.
+#define TILE_RX(NAME, ROWS, VECS)                                                                         \
+  void EXP(NAME)(int kc, const float *a, int lda, const float *b, float *c, int ldc, int reps) {       \
+    for (int r = 0; r < reps; r++) {                                                                  \
+      const float *bb = b;                                                                            \
+      v128_t acc[ROWS][VECS];                                                                         \
+      for (int i = 0; i < ROWS; i++)                                                                  \
+        for (int j = 0; j < VECS; j++) acc[i][j] = wasm_f32x4_splat(0);                               \
+      for (int k = 0; k < kc; k++, bb += 4 * VECS) {                                                  \
+        v128_t bv[VECS];                                                                              \
+        for (int j = 0; j < VECS; j++) bv[j] = wasm_v128_load(bb + 4 * j);                            \
+        for (int i = 0; i < ROWS; i++) {                                                              \
+          v128_t x = wasm_v128_load32_splat(a + i * lda + k);                                         \
+          for (int j = 0; j < VECS; j++) acc[i][j] = FMADD(acc[i][j], x, bv[j]);                      \
+        }                                                                                             \
+      }                                                                                               \
+      for (int i = 0; i < ROWS; i++)                                                                  \
+        for (int j = 0; j < VECS; j++) wasm_v128_store(c + i * ldc + 4 * j, acc[i][j]);               \
+    }                                                                                                 \
+  }
+TILE_RX(t_relaxed_3x12, 3, 3)
+TILE_RX(t_relaxed_2x16, 2, 4)
+TILE_RX(t_relaxed_6x8, 6, 2)
 #endif
