@@ -7,8 +7,9 @@ import { nativeRuntime, splitRanges, type NativeRuntime } from '../native/runtim
  * once and writes the three new tensors. tfjs's AdamOptimizer spends twelve element-wise kernels
  * on the same update, each a full pass over memory: 40–50 ms per step for lstm-ref's 10,000 × 256
  * embedding on one thread. Large variables run on the native module (`csrc/adam.c`, SIMD, split
- * over its threads), small ones and hosts without it in JavaScript; both compute tfjs's formula
- * one float32 operation at a time, so all three paths agree bit for bit.
+ * over its threads), small ones and hosts without it in JavaScript. Both compute tfjs's formula
+ * one float32 operation at a time and agree bit for bit; they differ from tf.train.adam only in the
+ * last bits of the bias corrections, which tfjs accumulates as float32 products step by step.
  *
  * Not a TensorFlow op: FusedAdamOptimizer (src/fused-adam.ts) runs it where it is registered and
  * the same formula as tfjs ops elsewhere.
