@@ -18,6 +18,8 @@ interface BenchResult {
   nativeThreads?: number;
   /** Which build of the native module ran (relaxed: fused multiply-add in its GEMM), when it ran. */
   nativeSimd?: string;
+  /** Whether the native kernels ran on tfjs's heap (no copies in and out). */
+  nativeSharedHeap?: boolean;
   batch: number;
   steps: number;
   trainMsPerStep: number;
@@ -118,7 +120,7 @@ async function benchModel(
     backend,
     threads,
     ...(name === 'lstm-ref' ? { lstmLayer } : {}),
-    ...(native.available ? { nativeThreads: native.threads, nativeSimd: native.simd } : {}),
+    ...(native.available ? { nativeThreads: native.threads, nativeSimd: native.simd, nativeSharedHeap: native.sharedHeap ?? false } : {}),
     batch,
     steps,
     trainMsPerStep: round(times.reduce((a, b) => a + b, 0) / steps),

@@ -61,19 +61,20 @@ function floatBits(x: number): number {
   return new Int32Array(Float32Array.of(x).buffer)[0]!;
 }
 
-// The native module has its own memory: copy in, update in place on all its threads, copy out.
+// On all the native module's threads; the copies in and out are skipped where it runs on tfjs's heap.
 export function adamStepNative(
   rt: NativeRuntime, p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array,
   pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, a: FusedAdamUpdateAttrs,
 ): void {
   rt.reset();
-  const [pp, pm, pv, pg] = [p, m, v, g].map((values) => rt.put(values));
+  const inputs = [p, m, v, g].map((values) => rt.put(values));
+  const outputs = [pOut, mOut, vOut].map((out) => rt.place(out, p.length));
   const floats = [a.beta1, a.beta2, 1 - a.beta1, 1 - a.beta2, a.biasCorrection1, a.biasCorrection2, a.epsilon, -a.learningRate];
-  const struct = rt.struct([pp!, pm!, pv!, pg!, ...floats.map(floatBits)]);
+  const struct = rt.struct([...inputs, ...outputs, ...floats.map(floatBits)]);
   rt.run(splitRanges(p.length, rt.threads).map(([begin, end]) => [{ fn: 'adam_update', args: [struct, begin, end], label: `Adam update, floats ${begin}-${end}` }]));
-  rt.read(pp!, p.length, pOut);
-  rt.read(pm!, p.length, mOut);
-  rt.read(pv!, p.length, vOut);
+  rt.read(outputs[0]!, p.length, pOut);
+  rt.read(outputs[1]!, p.length, mOut);
+  rt.read(outputs[2]!, p.length, vOut);
 }
 
 /**

@@ -78,7 +78,7 @@ function maxPoolGrad2x2Native(rt: NativeRuntime, x: Float32Array, g: Float32Arra
   rt.reset();
   const px = rt.put(x);
   const pg = rt.put(g);
-  const pdx = rt.alloc(x.length);
+  const pdx = rt.place(out, x.length);
   const struct = rt.struct([...dims, px, pg, pdx]);
   const pixels = batch * outHeight * outWidth;
   rt.run(splitRanges(pixels, rt.threads).map(([begin, end]) => [{ fn: 'max_pool_grad_2x2', args: [struct, begin, end], label: `max-pool gradient, output pixels ${begin}-${end}` }]));

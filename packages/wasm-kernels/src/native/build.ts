@@ -30,7 +30,9 @@ const RELAXED_MIN_CLANG = 16;
 
 // Shared memory (one module instance per thread on one memory), 128-bit SIMD, no libc.
 const COMPILE_FLAGS = ['--target=wasm32', '-O3', '-msimd128', '-matomics', '-mbulk-memory', '-nostdlib', '-Wall', '-Wextra'];
-const MAX_MEMORY_BYTES = 2 ** 31;
+// 4 GiB, wasm32's limit and tfjs-backend-wasm's: the module can then also run on tfjs's own
+// memory (an imported memory's maximum must not exceed the import's).
+const MAX_MEMORY_BYTES = 2 ** 32;
 const STACK_BYTES = 128 * 1024;
 const LINK_FLAGS = [
   '-Wl,--no-entry',

@@ -112,7 +112,7 @@ export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, 
   const outFloats = g.batch * g.outHeight * g.outWidth * g.outChannels;
   rt.reset();
   const px = rt.put(x);
-  const py = rt.alloc(outFloats);
+  const py = rt.place(out, outFloats);
   let perThread: Job[][] = [];
   if (usesWinograd(g)) {
     const pu = rt.alloc(rt.call('winograd_filter_floats', g.inChannels, g.outChannels));

@@ -23,7 +23,7 @@ export function matMulNative(a: ArrayLike<number>, b: ArrayLike<number>, s: MatM
   rt.reset();
   const pa = rt.put(a);
   const pb = rt.put(b);
-  const pc = rt.alloc(m * n);
+  const pc = rt.place(out, m * n);
   const [aRs, aCs] = s.transposeA ? [1, m] : [k, 1];
   const [bRs, bCs] = s.transposeB ? [1, k] : [n, 1];
   // Whole 8-column panels per thread.

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
@@ -17,6 +18,24 @@ import { buildNativeModule, NativeBuildError, SIMD_VARIANTS, type NativeBuild, t
 
 /** Set to 0 to disable the module (every caller falls back to its tfjs path). */
 export const NATIVE_KERNELS_ENV = 'FILMGENRE_NATIVE_KERNELS';
+
+/**
+ * Set to 0 to keep the module on its own memory even where it could run on tfjs-backend-wasm's
+ * (see HostHeap).
+ */
+export const SHARED_HEAP_ENV = 'FILMGENRE_NATIVE_SHARED_HEAP';
+
+/**
+ * Another module's memory the native module can run on instead of its own: tfjs-backend-wasm's
+ * heap in its threaded build (a shared memory). Tensors are then read and written where tfjs keeps
+ * them, with no copy in or out; scratch buffers and the threads' stacks come from tfjs's malloc.
+ * The module has no data segments, so instantiating it writes nothing into that memory.
+ */
+export interface HostHeap {
+  memory: WebAssembly.Memory;
+  malloc(bytes: number): number;
+  free(ptr: number): void;
+}
 
 /** Which build to load: auto (default: relaxed where it builds and runs), relaxed, or simd128. */
 export const WASM_SIMD_ENV = 'FILMGENRE_WASM_SIMD';
@@ -44,7 +63,7 @@ export function relaxedSimdSupported(): boolean {
 }
 
 const PAGE_BYTES = 65536;
-const MAX_PAGES = 32768; // 2 GiB, the --max-memory the module is linked with
+const MAX_PAGES = 65536; // 4 GiB, the --max-memory the module is linked with
 const WORKER_STACK_BYTES = 256 * 1024;
 const ALIGN = 64;
 
@@ -156,6 +175,10 @@ export interface NativeKernelsStatus {
   simd?: SimdVariant;
   /** Why the relaxed build does not run, when auto chose simd128. */
   simdNote?: string;
+  /** Whether the module runs on tfjs-backend-wasm's heap (HostHeap), so kernels copy nothing. */
+  sharedHeap?: boolean;
+  /** Why it does not, when it tried. */
+  sharedHeapNote?: string;
 }
 
 export class NativeRuntime {
@@ -170,15 +193,21 @@ export class NativeRuntime {
   private top: number;
   private view: Float32Array;
   private readonly log: JobRecord[][] = [];
+  private readonly host: HostHeap | null;
+  /** On a host heap: the blocks of its malloc this runtime holds until the next reset. */
+  private hostBlocks: number[] = [];
+  /** Floats copied in (put) and out (read) since start: what running on the host heap saves. */
+  copiedFloats = 0;
 
-  constructor(threads: number, build: NativeBuild = buildNativeModule()) {
+  constructor(threads: number, build: NativeBuild = buildNativeModule(), host: HostHeap | null = null) {
     this.simd = build.variant;
     this.modulePath = build.path;
     this.compiledNow = build.compiled;
     const module = new WebAssembly.Module(readFileSync(build.path));
     const moduleImport = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory');
     if (!moduleImport) throw new Error('native module does not import its memory');
-    this.memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
+    this.host = host;
+    this.memory = host ? host.memory : new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     const exports = instance.exports as Record<string, unknown>;
     const heapBase = (exports.__heap_base as WebAssembly.Global).value as number;
@@ -186,15 +215,24 @@ export class NativeRuntime {
       Object.entries(exports).filter(([, v]) => typeof v === 'function') as [string, (...args: number[]) => number][],
     );
     for (const n of JOB_FUNCTIONS) if (typeof this.fns[n] !== 'function') throw new Error(`native module lacks ${n}`);
-    // Worker stacks sit right after the module's own data; tensors go after them.
-    const stacksBase = align(heapBase, ALIGN);
-    this.dataBase = stacksBase + (threads - 1) * WORKER_STACK_BYTES;
+    // Each thread's stack: on its own memory, past the module's static region (tensors go after
+    // them); on a host heap, blocks of the host's malloc, the calling thread's too (the linker's
+    // initial stack pointer would point into the host's own data). Kept for the process's life: a
+    // terminated worker may still be unwinding on its stack.
+    const stackTop = (i: number): number => {
+      if (!host) return align(heapBase, ALIGN) + i * WORKER_STACK_BYTES;
+      const block = host.malloc(WORKER_STACK_BYTES + ALIGN);
+      if (!block) throw new RangeError('native kernels: the host heap could not allocate a stack');
+      return Math.floor((block + WORKER_STACK_BYTES) / 16) * 16;
+    };
+    if (host) this.fns.set_stack_pointer!(stackTop(0));
+    this.dataBase = align(heapBase, ALIGN) + (threads - 1) * WORKER_STACK_BYTES;
     this.top = this.dataBase;
-    this.ensure(this.dataBase);
+    if (!host) this.ensure(this.dataBase);
     this.view = new Float32Array(this.memory.buffer);
     for (let i = 1; i < threads; i++) {
       try {
-        this.workers.push(this.startWorker(module, stacksBase + i * WORKER_STACK_BYTES));
+        this.workers.push(this.startWorker(module, stackTop(i)));
       } catch (error) {
         this.dispose();
         throw error;
@@ -227,29 +265,61 @@ export class NativeRuntime {
     return handle;
   }
 
+  /** Whether the module runs on another module's memory (HostHeap): tensors there need no copies. */
+  get sharesHostHeap(): boolean {
+    return this.host !== null;
+  }
+
   /** Starts a new set of buffers: everything allocated since the last reset is free again. */
   reset(): void {
     this.top = this.dataBase;
+    for (const block of this.hostBlocks) this.host!.free(block);
+    this.hostBlocks = [];
   }
 
   /** Allocates n floats (64-byte aligned, uninitialised) and returns their byte address. */
   alloc(floats: number): number {
+    const bytes = Math.max(0, floats) * 4;
+    if (this.host) {
+      const block = this.host.malloc(bytes + ALIGN);
+      if (!block) throw new RangeError(`native kernels: the host heap could not allocate ${bytes} bytes`);
+      this.hostBlocks.push(block);
+      return align(block, ALIGN);
+    }
     const ptr = align(this.top, ALIGN);
-    this.top = ptr + Math.max(0, floats) * 4;
+    this.top = ptr + bytes;
     this.ensure(this.top);
     return ptr;
   }
 
-  /** Allocates and fills a buffer with a copy of `values`. */
+  /** The address of `values` if it is a view of this memory (nothing to copy), else null. */
+  private addressOf(values: ArrayLike<number>): number | null {
+    return values instanceof Float32Array && values.buffer === this.memory.buffer ? values.byteOffset : null;
+  }
+
+  /**
+   * The address of `values` in this memory: where it already is when it is a view of it (a tfjs
+   * tensor, on a host heap; kernels only read their inputs), else a new buffer filled with a copy.
+   */
   put(values: ArrayLike<number>): number {
+    const at = this.addressOf(values);
+    if (at !== null) return at;
     const ptr = this.alloc(values.length);
     this.f32().set(values, ptr >> 2);
+    this.copiedFloats += values.length;
     return ptr;
   }
 
-  /** A copy of n floats at ptr, or the floats copied into `out` (e.g. a tensor's buffer in the tfjs heap). */
+  /** Where a kernel should write n floats meant for `out`: out itself when it is in this memory. */
+  place(out: Float32Array | undefined, floats: number): number {
+    return (out && this.addressOf(out)) ?? this.alloc(floats);
+  }
+
+  /** A copy of n floats at ptr, or the floats copied into `out` (nothing to copy if they are there). */
   read(ptr: number, floats: number, out?: Float32Array): Float32Array {
+    if (out && this.addressOf(out) === ptr) return out;
     const values = this.f32().subarray(ptr >> 2, (ptr >> 2) + floats);
+    this.copiedFloats += floats;
     if (!out) return values.slice();
     out.set(values);
     return out;
@@ -360,9 +430,11 @@ export class NativeRuntime {
       void handle.worker.terminate();
     }
     this.workers.length = 0;
+    if (this.host) this.reset();
   }
 
   private ensure(bytes: number): void {
+    if (this.host) return;
     const have = this.memory.buffer.byteLength;
     if (bytes <= have) return;
     const pages = Math.ceil((bytes - have) / PAGE_BYTES);
@@ -440,6 +512,13 @@ export function configureNativeKernels(options: { threads?: number; simd?: SimdC
 
 /** The module, loaded (and compiled if needed) on first use; null when unavailable (see status). */
 export function nativeRuntime(): NativeRuntime | null {
+  // A runtime started before tfjs's threaded wasm build was up moves onto its heap once it is.
+  if (runtime && !runtime.sharesHostHeap && !attachFailed && tfjsWasmHeap()) {
+    const threads = runtime.threads;
+    runtime.dispose();
+    runtime = undefined;
+    configuredThreads ??= threads; // the same thread count as before the move
+  }
   if (runtime !== undefined) return runtime;
   const threads = defaultThreads();
   if (process.env[NATIVE_KERNELS_ENV] === '0') {
@@ -454,14 +533,52 @@ export function nativeRuntime(): NativeRuntime | null {
   }
   try {
     const { build, note } = pickBuild(simdChoice());
-    runtime = new NativeRuntime(threads, build);
-    status = { available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow, simd: build.variant, ...(note ? { simdNote: note } : {}) };
+    let sharedHeapNote: string | undefined;
+    const heap = attachFailed ? null : tfjsWasmHeap();
+    if (heap) {
+      try {
+        runtime = new NativeRuntime(threads, build, heap);
+      } catch (error) {
+        attachFailed = true;
+        sharedHeapNote = `on its own memory: tfjs's heap refused it (${(error as Error).message})`;
+      }
+    }
+    runtime ??= new NativeRuntime(threads, build);
+    status = {
+      available: true, threads, modulePath: runtime.modulePath, compiledNow: runtime.compiledNow, simd: build.variant,
+      sharedHeap: runtime.sharesHostHeap, ...(note ? { simdNote: note } : {}), ...(sharedHeapNote ? { sharedHeapNote } : {}),
+    };
   } catch (error) {
     runtime = null;
     const reason = error instanceof NativeBuildError ? error.message : `failed to load: ${(error as Error).message}`;
     status = { available: false, threads: 0, reason };
   }
   return runtime;
+}
+
+let attachFailed = false;
+
+/**
+ * tfjs-backend-wasm's heap when the native module can run on it: the backend is initialised (this
+ * never starts it) with its threaded build, whose memory is shared. Null otherwise, or when
+ * $FILMGENRE_NATIVE_SHARED_HEAP is 0.
+ */
+function tfjsWasmHeap(): HostHeap | null {
+  if (process.env[SHARED_HEAP_ENV] === '0') return null;
+  const backend = tf.engine().registry.wasm as unknown as { wasm?: EmscriptenHeap } | undefined;
+  const module = backend?.wasm;
+  const memory = module?.wasmMemory;
+  if (!module || !memory || !(memory.buffer instanceof SharedArrayBuffer) || typeof module._malloc !== 'function' || typeof module._free !== 'function') {
+    return null;
+  }
+  return { memory, malloc: (bytes) => module._malloc(bytes) >>> 0, free: (ptr) => module._free(ptr) };
+}
+
+/** What tfjs-backend-wasm's emscripten module exposes that HostHeap needs. */
+interface EmscriptenHeap {
+  wasmMemory?: WebAssembly.Memory;
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
 }
 
 export function nativeKernelsStatus(): NativeKernelsStatus {
