@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { sharedBufferOutput } from './Identity.js';
 
 /**
  * Cast to the dtype a tensor already has shares its buffer, as Identity does (Identity.ts says
@@ -27,8 +28,7 @@ export const castConfig: tf.KernelConfig = {
       if (!original) throw new Error('Cast wrapper used before registerWasmTrainingKernels()');
       return original(args);
     }
-    (backend as BackendWasm).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape.slice(), dtype };
+    return sharedBufferOutput(backend as BackendWasm, x);
   },
 };
 

@@ -15,6 +15,15 @@ export function setIdentityOriginal(kernelFunc: tf.KernelFunc | undefined): void
   original = kernelFunc;
 }
 
+/**
+ * An output that is `x`'s buffer with one more reference (and possibly another shape or dtype
+ * label): for kernels whose result has exactly x's values in x's order.
+ */
+export function sharedBufferOutput(backend: BackendWasm, x: tf.TensorInfo, shape = x.shape, dtype = x.dtype): tf.TensorInfo {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: shape.slice(), dtype };
+}
+
 export const identityConfig: tf.KernelConfig = {
   kernelName: tf.Identity,
   backendName: 'wasm',
@@ -25,7 +34,6 @@ export const identityConfig: tf.KernelConfig = {
       if (!original) throw new Error('Identity wrapper used before registerWasmTrainingKernels()');
       return original(args);
     }
-    (backend as BackendWasm).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+    return sharedBufferOutput(backend as BackendWasm, x);
   },
 };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { sharedBufferOutput } from './Identity.js';
 
 /**
  * Transpose that leaves the order of the values unchanged (the identity permutation, or one that
@@ -32,7 +33,6 @@ export const transposeConfig: tf.KernelConfig = {
       if (!original) throw new Error('Transpose wrapper used before registerWasmTrainingKernels()');
       return original(args);
     }
-    (backend as BackendWasm).incRef(x.dataId);
-    return { dataId: x.dataId, shape: perm.map((axis) => x.shape[axis]!), dtype: x.dtype };
+    return sharedBufferOutput(backend as BackendWasm, x, perm.map((axis) => x.shape[axis]!));
   },
 };

@@ -94,7 +94,7 @@ describe('native kernels on tfjs-backend-wasm heap (threaded build)', () => {
       tf.setBackend(backend);
       const next = rng(9);
       const v = tf.variable(t([300, 256], next), true, `shared_heap_adam_${backend}`);
-      const optimizer = backend === 'wasm' ? fusedAdam(0.01) : tf.train.adam(0.01);
+      const optimizer: tf.Optimizer = backend === 'wasm' ? fusedAdam(0.01) : tf.train.adam(0.01);
       for (let step = 0; step < 3; step++) {
         const g = t([300, 256], next);
         const before = v.clone();
