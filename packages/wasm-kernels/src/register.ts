@@ -14,7 +14,6 @@ import { gatherV2Config, setGatherV2Original } from './kernels/GatherV2.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 import { identityConfig, setIdentityOriginal } from './kernels/Identity.js';
 import { castConfig, setCastOriginal } from './kernels/Cast.js';
-import { setTransposeOriginal, transposeConfig } from './kernels/Transpose.js';
 import { fusedAdamUpdateConfig } from './kernels/FusedAdamUpdate.js';
 
 /** Every kernel this package provides; all for backend 'wasm' only (tfjs-node's native kernels stay untouched). */
@@ -33,7 +32,6 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   identityConfig,
   castConfig,
-  transposeConfig,
   fusedAdamUpdateConfig,
 ];
 
@@ -48,7 +46,6 @@ const WRAPS: Partial<Record<string, (original: tf.KernelFunc) => void>> = {
   [tf.GatherV2]: setGatherV2Original,
   [tf.Identity]: setIdentityOriginal,
   [tf.Cast]: setCastOriginal,
-  [tf.Transpose]: setTransposeOriginal,
 };
 
 /**

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomArray, rng, scaledMaxDiff, startWasm } from '../test-setup.js';
-import { keepsMemoryOrder } from './Transpose.js';
 import { NATIVE_POOL_MIN_FLOATS } from './MaxPoolGrad.js';
 import { NATIVE_SUM_MIN_FLOATS } from './Sum.js';
 import { configureNativeKernels, nativeRuntime } from '../native/runtime.js';
@@ -17,7 +16,7 @@ function run(backend: string, seed: number, f: (next: () => number) => tf.Tensor
 
 const t = (shape: number[], next: () => number) => tf.tensor(randomArray(tf.util.sizeFromShape(shape), next), shape);
 
-describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity, Cast and Transpose kernels on wasm match the cpu backend', () => {
+describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity and Cast kernels on wasm match the cpu backend', () => {
   beforeAll(async () => {
     await startWasm(1);
   });
@@ -180,27 +179,20 @@ describe('BatchMatMul, Sum, Slice, GatherV2, MaxPoolGrad, Identity, Cast and Tra
     expect(run('wasm', 9, f)).toEqual(run('cpu', 9, f));
   });
 
-  it('transpose shares the buffer when no value moves, and matches cpu for every permutation of a rank-4 tensor, through gradients too', () => {
-    expect(keepsMemoryOrder([4, 5], [0, 1])).toBe(true);
-    expect(keepsMemoryOrder([4, 1, 5], [1, 0, 2])).toBe(true); // only a size-1 axis moves
-    expect(keepsMemoryOrder([4, 1, 5], [2, 1, 0])).toBe(false);
-    tf.setBackend('wasm');
-    const before = tf.memory();
-    const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [2, 1, 3]);
-    const same = tf.transpose(x, [1, 0, 2]);
-    expect(tf.memory().numDataBuffers).toBe(before.numDataBuffers + 1);
-    expect(same.shape).toEqual([1, 2, 3]);
-    x.dispose();
-    expect(Array.from(same.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
-    same.dispose();
-    expect(tf.memory().numTensors).toBe(before.numTensors);
-    const perms = [[0, 1, 2, 3], [3, 2, 1, 0], [0, 2, 1, 3], [1, 0, 3, 2], [0, 1, 3, 2]];
-    for (const perm of perms) {
-      const f = (next: () => number) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.transpose(v, perm), t(perm.map((a) => [2, 3, 1, 4][a]!), next))))(t([2, 3, 1, 4], next));
-      expect(run('wasm', 10, f)).toEqual(run('cpu', 10, f));
-      const g = (next: () => number) => tf.transpose(t([2, 3, 1, 4], next), perm);
-      expect(run('wasm', 11, g)).toEqual(run('cpu', 11, g));
-    }
+  it('a row used as matMul weights, then transposed and used again, multiplies like cpu', () => {
+    // wasm's matMul keeps XNNPACK operators, with their packed weights, per weight tensor id. A
+    // Transpose that shared its input's buffer (and id) when no value moves, tried here once,
+    // handed the [8, 1] transpose of a [1, 8] row an operator packed for the row: wrong products,
+    // NaN in the cnn head's cross-fitting. Sharing is only safe where the shape stays (Identity,
+    // Cast to the same dtype).
+    const f = (next: () => number) => {
+      const w = t([1, 8], next);
+      const before = tf.matMul(t([3, 1], next), w);
+      const transposed = tf.matMul(t([3, 8], next), tf.transpose(w));
+      const after = tf.matMul(t([5, 1], next), w);
+      return tf.concat([before.flatten(), transposed.flatten(), after.flatten()]);
+    };
+    expect(scaledMaxDiff(run('wasm', 14, f), run('cpu', 14, f))).toBeLessThan(1e-6);
   });
 
   it('gather rejects an index out of range, as wasm and cpu do', () => {
