@@ -167,12 +167,6 @@ void EXPORT(winograd_forward)(const winograd_args *a, int *queue, int thread, fl
   }
 }
 
-// Blocks winograd_forward cuts the output tiles into (the units its queue hands out).
-int EXPORT(winograd_forward_blocks)(const winograd_args *a) {
-  const int T = block_tiles(a);
-  return (a->batch * tiles_h(a) * tiles_w(a) + T - 1) / T;
-}
-
 // ---- Filter gradient, F(3×3, 2×2) -------------------------------------------------------------
 // dW[i, j, c, o] = Σ_tiles Σ_(r,s ∈ {0,1}) x[2ty − pt + i + r, 2tx − pl + j + s, c] · dy[2ty + r, 2tx + s, o]:
 // per tile, the 3×3 result of a 2×2 "filter" (the tile's dy) run over its 4×4 input patch, so

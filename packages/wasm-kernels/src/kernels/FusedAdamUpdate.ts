@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeRuntime, splitRanges, type NativeRuntime } from '../native/runtime.js';
+import { NATIVE_MIN_FLOATS, nativeRuntime, type NativeRuntime } from '../native/runtime.js';
 
 /**
  * One Adam step for one variable in a single pass: reads the value, both moments and the gradient
@@ -50,11 +50,8 @@ export const fusedAdamUpdateConfig: tf.KernelConfig = {
   },
 };
 
-/**
- * Variables from this size on are updated on the native module: below it a JavaScript loop is as
- * fast as copying in and out and waking its threads.
- */
-export const NATIVE_ADAM_MIN_FLOATS = 1 << 16;
+/** Variables from this size on are updated on the native module (see NATIVE_MIN_FLOATS). */
+export const NATIVE_ADAM_MIN_FLOATS = NATIVE_MIN_FLOATS;
 
 /** Bits of a float32, for the float fields of a native struct. */
 function floatBits(x: number): number {
@@ -71,10 +68,8 @@ export function adamStepNative(
   const outputs = [pOut, mOut, vOut].map((out) => rt.place(out, p.length));
   const floats = [a.beta1, a.beta2, 1 - a.beta1, 1 - a.beta2, a.biasCorrection1, a.biasCorrection2, a.epsilon, -a.learningRate];
   const struct = rt.struct([...inputs, ...outputs, ...floats.map(floatBits)]);
-  rt.run(splitRanges(p.length, rt.threads).map(([begin, end]) => [{ fn: 'adam_update', args: [struct, begin, end], label: `Adam update, floats ${begin}-${end}` }]));
-  rt.read(outputs[0]!, p.length, pOut);
-  rt.read(outputs[1]!, p.length, mOut);
-  rt.read(outputs[2]!, p.length, vOut);
+  rt.run(rt.jobsByRange(p.length, (begin, end) => ({ fn: 'adam_update', args: [struct, begin, end], label: `Adam update, floats ${begin}-${end}` })));
+  [pOut, mOut, vOut].forEach((out, i) => rt.read(outputs[i]!, p.length, out));
 }
 
 /**

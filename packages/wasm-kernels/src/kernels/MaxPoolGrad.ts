@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeRuntime, splitRanges, type NativeRuntime } from '../native/runtime.js';
+import { NATIVE_MIN_FLOATS, nativeRuntime, type NativeRuntime } from '../native/runtime.js';
 
 /**
  * Max-pooling gradient straight on the wasm heap: each output's gradient goes to the first
@@ -67,10 +67,10 @@ export function maxPoolGradOnHeap(
 
 /**
  * Inputs from this size on take the native kernel (`csrc/pool.c`: SIMD, split over the module's
- * threads, after copying x and dy in and before copying dx out): cnn-ref's first pool, 64 × 64 × 64
- * × 32 at batch 64, took ≈ 53 ms in the JavaScript loop below on either thread count.
+ * threads; see NATIVE_MIN_FLOATS): cnn-ref's first pool, 64 × 64 × 64 × 32 at batch 64, took
+ * ≈ 53 ms in the JavaScript loop below on either thread count.
  */
-export const NATIVE_POOL_MIN_FLOATS = 1 << 16;
+export const NATIVE_POOL_MIN_FLOATS = NATIVE_MIN_FLOATS;
 
 /** The 2×2 / stride-2 case on the native module, for inputs exactly twice the output's size. */
 function maxPoolGrad2x2Native(rt: NativeRuntime, x: Float32Array, g: Float32Array, out: Float32Array, dims: number[]): void {
@@ -81,7 +81,7 @@ function maxPoolGrad2x2Native(rt: NativeRuntime, x: Float32Array, g: Float32Arra
   const pdx = rt.place(out, x.length);
   const struct = rt.struct([...dims, px, pg, pdx]);
   const pixels = batch * outHeight * outWidth;
-  rt.run(splitRanges(pixels, rt.threads).map(([begin, end]) => [{ fn: 'max_pool_grad_2x2', args: [struct, begin, end], label: `max-pool gradient, output pixels ${begin}-${end}` }]));
+  rt.run(rt.jobsByRange(pixels, (begin, end) => ({ fn: 'max_pool_grad_2x2', args: [struct, begin, end], label: `max-pool gradient, output pixels ${begin}-${end}` })));
   rt.read(pdx, x.length, out);
 }
 

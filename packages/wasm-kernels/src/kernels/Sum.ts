@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeRuntime, type NativeRuntime } from '../native/runtime.js';
+import { NATIVE_MIN_FLOATS, nativeRuntime, type NativeRuntime } from '../native/runtime.js';
 
 /**
  * Sums over leading axes (every conv / dense bias gradient: dy summed over batch, height, width)
@@ -36,10 +36,10 @@ export const sumConfig: tf.KernelConfig = {
 
 /**
  * Tensors from this size on are summed on the native module (`csrc/reduce.c`: SIMD, chunks taken
- * by its threads, after copying x in): the JavaScript loop below took 14–16 ms per call for
+ * by its threads; see NATIVE_MIN_FLOATS): the JavaScript loop below took 14–16 ms per call for
  * cnn-ref's 64 × 64 × 64 × 32 bias gradients on either thread count.
  */
-export const NATIVE_SUM_MIN_FLOATS = 1 << 16;
+export const NATIVE_SUM_MIN_FLOATS = NATIVE_MIN_FLOATS;
 
 /** Fixed chunks of rows, each summed into its own partial: the same result on any thread count. */
 const SUM_CHUNKS = 8;
@@ -50,11 +50,11 @@ export function sumLeadingOnHeap(backend: BackendWasm, x: tf.TensorInfo, rows: n
   const out = backend.makeOutput(outShape, 'float32');
   const values = backend.typedArrayFromHeap(x);
   const rt = values.length >= NATIVE_SUM_MIN_FLOATS ? nativeRuntime() : null;
-  const acc = rt ? columnSumsNative(rt, values as Float32Array, rows, cols) : new Float64Array(cols);
   if (rt) {
-    backend.typedArrayFromHeap(out).set(acc);
+    backend.typedArrayFromHeap(out).set(columnSumsNative(rt, values as Float32Array, rows, cols));
     return out;
   }
+  const acc = new Float64Array(cols);
   // Four rows per pass over acc: a quarter of the accumulator loads and stores (the sum of four
   // float32 values is exact in double precision, so the result does not change).
   const rows4 = rows - (rows % 4);
@@ -72,8 +72,7 @@ function columnSumsNative(rt: NativeRuntime, x: Float32Array, rows: number, cols
   // Doubles, 8-byte aligned (alloc aligns to 64): two float slots each.
   const partials = rt.alloc(2 * SUM_CHUNKS * cols);
   const struct = rt.struct([rows, cols, px, partials]);
-  const queue = rt.workQueue();
-  rt.run(Array.from({ length: rt.threads }, (_, t) => [{ fn: 'column_sums', args: [struct, queue, t, SUM_CHUNKS], label: `column sums, thread ${t}'s share of ${SUM_CHUNKS} chunks` }]));
+  rt.run(rt.jobsByQueue((queue, t) => ({ fn: 'column_sums', args: [struct, queue, t, SUM_CHUNKS], label: `column sums, thread ${t}'s chunks of ${SUM_CHUNKS}` })));
   const sums = new Float64Array(rt.f32().buffer, partials, SUM_CHUNKS * cols);
   const acc = new Float64Array(cols);
   for (let i = 0; i < SUM_CHUNKS; i++) for (let c = 0; c < cols; c++) acc[c]! += sums[i * cols + c]!;

@@ -1,4 +1,4 @@
-import { nativeRuntime, splitRanges, type Job, type JobFunction, type NativeRuntime } from './runtime.js';
+import { nativeRuntime, type Job, type NativeRuntime } from './runtime.js';
 
 /** Geometry of a 2-D convolution (NHWC input, HWIO filter), as tfjs's computeConv2DInfo gives it. */
 export interface ConvGeometry {
@@ -45,13 +45,6 @@ function winogradStruct(rt: NativeRuntime, g: ConvGeometry, pointers: { x: numbe
  */
 export const FILTER_GRAD_CHUNKS = 8;
 
-/** One job per thread (a worker runs one job per run), each taking units from the same queue. */
-function queuedJobs(rt: NativeRuntime, fn: JobFunction, label: string, args: (queue: number, thread: number) => number[]): { queue: number; jobs: Job[][] } {
-  const queue = rt.workQueue();
-  const jobs = Array.from({ length: rt.threads }, (_, t): Job[] => [{ fn, args: args(queue, t), label: `${label}, thread ${t}'s share of a queue` }]);
-  return { queue, jobs };
-}
-
 export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
   const rt = nativeRuntime();
   if (!rt) return null;
@@ -66,8 +59,7 @@ export function conv2dFilterGradNative(x: ArrayLike<number>, dy: ArrayLike<numbe
   const workFloats = rt.call(`${fn}_work_len`, struct);
   const partialFloats = winograd ? 16 * g.inChannels * co : cols * co;
   const partials = rt.alloc(FILTER_GRAD_CHUNKS * partialFloats);
-  const { jobs } = queuedJobs(rt, fn, `filter gradient, ${FILTER_GRAD_CHUNKS} chunks`, (queue, t) => [struct, queue, t, FILTER_GRAD_CHUNKS, partials, rt.alloc(workFloats)]);
-  rt.run(jobs);
+  rt.run(rt.jobsByQueue((queue, t) => ({ fn, args: [struct, queue, t, FILTER_GRAD_CHUNKS, partials, rt.alloc(workFloats)], label: `filter gradient, thread ${t}'s chunks of ${FILTER_GRAD_CHUNKS}` })));
   if (winograd) {
     const pdw = rt.alloc(cols * co);
     rt.call('winograd_filter_grad_finish', partials, FILTER_GRAD_CHUNKS, g.inChannels, co, pdw);
@@ -113,20 +105,17 @@ export function conv2dForwardNative(x: ArrayLike<number>, w: ArrayLike<number>, 
   rt.reset();
   const px = rt.put(x);
   const py = rt.place(out, outFloats);
-  let perThread: Job[][] = [];
+  let perThread: Job[][];
   if (usesWinograd(g)) {
     const pu = rt.alloc(rt.call('winograd_filter_floats', g.inChannels, g.outChannels));
     rt.call('winograd_filter_transform', rt.put(w), g.inChannels, g.outChannels, pu);
     const struct = winogradStruct(rt, g, { x: px, u: pu, y: py });
     const workFloats = rt.call('winograd_work_len', struct);
-    const blocks = rt.call('winograd_forward_blocks', struct);
-    perThread = queuedJobs(rt, 'winograd_forward', `Winograd convolution, ${blocks} blocks of tiles`, (queue, t) => [struct, queue, t, rt.alloc(workFloats)]).jobs;
+    perThread = rt.jobsByQueue((queue, t) => ({ fn: 'winograd_forward', args: [struct, queue, t, rt.alloc(workFloats)], label: `Winograd convolution, thread ${t}'s blocks of tiles` }));
   } else {
     const struct = convStruct(rt, g, { x: px, w: rt.put(w), y: py });
     const workFloats = rt.call('conv2d_forward_work_len', struct);
-    for (const [begin, end] of splitRanges(g.batch * g.outHeight * g.outWidth, rt.threads)) {
-      perThread.push([{ fn: 'conv2d_forward', args: [struct, begin, end, rt.alloc(workFloats)], label: `convolution, pixels ${begin}-${end}` }]);
-    }
+    perThread = rt.jobsByRange(g.batch * g.outHeight * g.outWidth, (begin, end) => ({ fn: 'conv2d_forward', args: [struct, begin, end, rt.alloc(workFloats)], label: `convolution, pixels ${begin}-${end}` }));
   }
   rt.run(perThread);
   // Straight into the caller's buffer (the tfjs heap) when given: no intermediate copy of a tensor

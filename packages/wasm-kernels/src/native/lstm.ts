@@ -1,4 +1,4 @@
-import { nativeRuntime, splitRanges, type Job, type JobFunction, type JobRecord, type NativeRuntime } from './runtime.js';
+import { nativeRuntime, type Job, type JobFunction, type JobRecord, type NativeRuntime } from './runtime.js';
 
 /**
  * Fused bidirectional LSTM layer on the native module (`csrc/lstm.c`): one call runs both
@@ -178,11 +178,10 @@ export function biLstmBackward(
   const rows = B * T;
   const pdx = rt.alloc(rows * D);
   const gemmWork = rt.call('gemm_work_len', D);
-  const perThread: Job[][] = splitRanges(rows, rt.threads).map(([begin, end]) => {
+  rt.run(rt.jobsByRange(rows, (begin, end) => {
     const struct = rt.struct([rows, D, U, dirs[0]!.args.dz, dirs[1]!.args.dz, pw[0]!, pw[1]!, pdx, rt.alloc(gemmWork)]);
-    return [{ fn: 'lstm_input_grad', args: [struct, begin, end], label: `input gradient, rows ${begin}-${end}` }];
-  });
-  rt.run(perThread);
+    return { fn: 'lstm_input_grad', args: [struct, begin, end], label: `input gradient, rows ${begin}-${end}` };
+  }));
   const pair = (f: (a: DirArgs) => number, n: number) => dirs.map((d) => rt.read(f(d.args), n)) as [Float32Array, Float32Array];
   return {
     dx: rt.read(pdx, rows * D),

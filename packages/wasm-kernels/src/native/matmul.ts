@@ -1,4 +1,4 @@
-import { nativeRuntime, splitRanges, type Job } from './runtime.js';
+import { nativeRuntime } from './runtime.js';
 
 /** A matrix product C [m × n] = op(A) · op(B), op = transpose when the flag is set. */
 export interface MatMulShape {
@@ -27,13 +27,12 @@ export function matMulNative(a: ArrayLike<number>, b: ArrayLike<number>, s: MatM
   const [aRs, aCs] = s.transposeA ? [1, m] : [k, 1];
   const [bRs, bCs] = s.transposeB ? [1, k] : [n, 1];
   // Whole 8-column panels per thread.
-  const perThread: Job[][] = splitRanges(Math.ceil(n / 8), rt.threads).map(([p0, p1]) => {
+  rt.run(rt.jobsByRange(Math.ceil(n / 8), (p0, p1) => {
     const j0 = p0 * 8;
     const j1 = Math.min(n, p1 * 8);
     const work = rt.alloc(rt.call('gemm_work_len', j1 - j0));
     const args = [m, j1 - j0, k, pa, aRs, aCs, pb + j0 * bCs * 4, bRs, bCs, pc + j0 * 4, n, 0, 0, work];
-    return [{ fn: 'gemm_f32', args, label: `matrix product, columns ${j0}-${j1}` }];
-  });
-  rt.run(perThread);
+    return { fn: 'gemm_f32', args, label: `matrix product, columns ${j0}-${j1}` };
+  }));
   return rt.read(pc, m * n, out);
 }

@@ -133,10 +133,17 @@ for (;;) {
  * Contiguous ranges [begin, end) covering `items`, one per thread (never more ranges than items):
  * how every kernel splits its work into one job per thread.
  */
-export function splitRanges(items: number, threads: number): Array<[number, number]> {
+function splitRanges(items: number, threads: number): Array<[number, number]> {
   const n = Math.max(1, Math.min(threads, items));
   return Array.from({ length: n }, (_, t) => [Math.round((items * t) / n), Math.round((items * (t + 1)) / n)]);
 }
+
+/**
+ * Element-wise and reduction kernels (Adam, max-pool gradient, column sums) run on the module from
+ * this many floats on: below it a JavaScript loop costs less than the copies in and out and waking
+ * the threads.
+ */
+export const NATIVE_MIN_FLOATS = 1 << 16;
 
 /** Exported C functions callable as jobs (integer arguments only). */
 export const JOB_FUNCTIONS = ['gemm_f32', 'lstm_forward_dir', 'lstm_backward_dir', 'lstm_input_grad', 'conv2d_filter_grad', 'conv2d_forward', 'winograd_forward', 'winograd_filter_grad', 'adam_update', 'max_pool_grad_2x2', 'column_sums'] as const;
@@ -340,6 +347,20 @@ export class NativeRuntime {
     return this.struct(new Array<number>(1 + this.threads).fill(0));
   }
 
+  /** One job per thread, each on its contiguous range of `items` (splitRanges). */
+  jobsByRange(items: number, job: (begin: number, end: number) => Job): Job[][] {
+    return splitRanges(items, this.threads).map(([begin, end]) => [job(begin, end)]);
+  }
+
+  /**
+   * One job per thread (a worker runs one job per run), all taking units from one new work queue
+   * (workQueue): `job` gets the queue's address and the thread's index, the C function's arguments.
+   */
+  jobsByQueue(job: (queue: number, thread: number) => Job): Job[][] {
+    const queue = this.workQueue();
+    return Array.from({ length: this.threads }, (_, t) => [job(queue, t)]);
+  }
+
   /** How many units each thread took from a work queue in the last run, thread 0 first. */
   unitsTaken(queue: number): number[] {
     return Array.from(new Int32Array(this.memory.buffer, queue + 4, this.threads));
@@ -513,7 +534,7 @@ export function configureNativeKernels(options: { threads?: number; simd?: SimdC
 /** The module, loaded (and compiled if needed) on first use; null when unavailable (see status). */
 export function nativeRuntime(): NativeRuntime | null {
   // A runtime started before tfjs's threaded wasm build was up moves onto its heap once it is.
-  if (runtime && !runtime.sharesHostHeap && !attachFailed && tfjsWasmHeap()) {
+  if (runtime && !runtime.sharesHostHeap && !attachFailed && !hostHeapRuledOut && tfjsWasmHeap()) {
     const threads = runtime.threads;
     runtime.dispose();
     runtime = undefined;
@@ -557,6 +578,8 @@ export function nativeRuntime(): NativeRuntime | null {
 }
 
 let attachFailed = false;
+/** Set once tfjs's wasm backend is up without a shared memory: every later kernel call skips the probe. */
+let hostHeapRuledOut = false;
 
 /**
  * tfjs-backend-wasm's heap when the native module can run on it: the backend is initialised (this
@@ -567,8 +590,10 @@ function tfjsWasmHeap(): HostHeap | null {
   if (process.env[SHARED_HEAP_ENV] === '0') return null;
   const backend = tf.engine().registry.wasm as unknown as { wasm?: EmscriptenHeap } | undefined;
   const module = backend?.wasm;
-  const memory = module?.wasmMemory;
-  if (!module || !memory || !(memory.buffer instanceof SharedArrayBuffer) || typeof module._malloc !== 'function' || typeof module._free !== 'function') {
+  if (!module) return null; // not started yet: ask again on a later call
+  const memory = module.wasmMemory;
+  if (!memory || !(memory.buffer instanceof SharedArrayBuffer) || typeof module._malloc !== 'function' || typeof module._free !== 'function') {
+    hostHeapRuledOut = true;
     return null;
   }
   return { memory, malloc: (bytes) => module._malloc(bytes) >>> 0, free: (ptr) => module._free(ptr) };
