@@ -38,7 +38,8 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   const root = findWorkspaceRoot();
   const modelsDir = resolve(run.out);
   const recipes = plannedRecipes(run, recipeOptions, modelsDir);
-  const backend = await initBackend(run.backend);
+  // Training: the threaded wasm build even on one thread, so native kernels work on tfjs's tensors in place.
+  const backend = await initBackend(run.backend, { wasmSharedMemory: true });
   const dataDir = resolveDatasetDir(run.data);
   const dataset = readDataset(dataDir, run.limit ? { limit: run.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);

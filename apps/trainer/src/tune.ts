@@ -48,7 +48,7 @@ export function leaderboardMarkdown(trials: readonly Trial[]): string {
 export async function tune(options: TuneConfig): Promise<void> {
   const log = (line: string) => console.error(line);
   const controller = abortOnSignals(log, 'stopping after the current trial\'s batch');
-  const backend = await initBackend(options.backend);
+  const backend = await initBackend(options.backend, { wasmSharedMemory: true });
   const dataset = readDataset(resolveDatasetDir(options.data), options.limit ? { limit: options.limit } : {});
   const split = holdoutSplit(dataset.films, { seed: options.seed, folds: options.folds });
   const folds = foldPlan(dataset.films, { seed: options.seed, folds: options.folds });

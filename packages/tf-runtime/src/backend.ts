@@ -23,11 +23,13 @@ export interface InitBackendOptions {
   log?: (line: string) => void;
   /** XNNPACK threads for `wasm` (default: $FILMGENRE_WASM_THREADS, else one per core). */
   wasmThreads?: number;
+  /** `wasm` on one thread: run its threaded build anyway, so native kernels share its memory (training; see prepareWasmBackend). */
+  wasmSharedMemory?: boolean;
 }
 
 const require = createRequire(import.meta.url);
 
-async function loadBackend(name: BackendName, wasmThreads: number | undefined): Promise<number> {
+async function loadBackend(name: BackendName, options: InitBackendOptions): Promise<number> {
   if (name === 'tensorflow') {
     // Registers the native 'tensorflow' backend on the shared @tensorflow/tfjs-core instance.
     await import('@tensorflow/tfjs-node' as string);
@@ -37,7 +39,10 @@ async function loadBackend(name: BackendName, wasmThreads: number | undefined): 
     const distDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     wasm.setWasmPaths(`${distDir}/`);
     // Threaded-SIMD build on all cores ($FILMGENRE_WASM_THREADS overrides), falling back to 1 thread.
-    await (await import('@filmgenre/wasm-kernels')).prepareWasmBackend(wasmThreads === undefined ? {} : { threads: wasmThreads });
+    await (await import('@filmgenre/wasm-kernels')).prepareWasmBackend({
+      ...(options.wasmThreads === undefined ? {} : { threads: options.wasmThreads }),
+      sharedMemory: options.wasmSharedMemory ?? false,
+    });
   }
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') returned false`);
   await tf.ready();
@@ -66,7 +71,7 @@ export async function initBackend(request?: BackendRequest, options: InitBackend
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
     try {
-      const threads = await loadBackend(name, options.wasmThreads);
+      const threads = await loadBackend(name, options);
       await options.onBackendReady?.(name);
       const info: BackendInfo = {
         name,

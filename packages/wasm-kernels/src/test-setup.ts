@@ -6,10 +6,10 @@ import { dirname } from 'node:path';
 import { registerWasmTrainingKernels } from './register.js';
 import { finishWasmBackendInit, prepareWasmBackend } from './threads.js';
 
-export async function startWasm(threads = 1): Promise<number> {
+export async function startWasm(threads = 1, options: { sharedMemory?: boolean } = {}): Promise<number> {
   const require = createRequire(import.meta.url);
   wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
-  await prepareWasmBackend({ threads });
+  await prepareWasmBackend({ threads, ...options });
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not start');
   await tf.ready();
   finishWasmBackendInit();

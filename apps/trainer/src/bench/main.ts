@@ -159,7 +159,7 @@ async function main() {
     .help()
     .parse();
   if (argv.threads !== undefined) process.env[WASM_THREADS_ENV] = String(argv.threads);
-  const info = await initBackend(argv.backend as BackendRequest);
+  const info = await initBackend(argv.backend as BackendRequest, { wasmSharedMemory: true });
   if (info.name === 'wasm') {
     const state = wasmThreadsState();
     if (!state.enabled && state.reason) console.error(`[bench] wasm threads off: ${state.reason}`);
