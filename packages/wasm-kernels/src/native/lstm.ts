@@ -106,13 +106,23 @@ function byDirection(rt: NativeRuntime, fn: JobFunction, pass: string, structs: 
   return rt.threads >= 2 ? [[jobs[0]!], [jobs[1]!]] : [jobs];
 }
 
+/**
+ * Where results should go instead of new arrays (views of tfjs's wasm heap, when the module runs on
+ * it: the kernels then write there directly and nothing is copied).
+ */
+export interface BiLstmForwardDestinations {
+  outputs?: Float32Array;
+  gates?: readonly [Float32Array, Float32Array];
+  cells?: readonly [Float32Array, Float32Array];
+}
+
 /** Runs both directions forward over the sequence. */
 export function biLstmForward(
   shape: BiLstmShape,
   x: Float32Array,
   weights: BiLstmWeights,
   mask: Float32Array | null,
-  options: { keepActivations?: boolean } = {},
+  options: { keepActivations?: boolean; into?: BiLstmForwardDestinations } = {},
 ): BiLstmForwardResult {
   checkInputs(shape, x, weights, mask);
   const rt = runtimeOrThrow();
@@ -122,17 +132,18 @@ export function biLstmForward(
   const workFloats = rt.call('lstm_work_floats', B, D, U);
   const px = rt.put(x);
   const pmask = mask ? rt.put(mask) : 0;
-  const pout = rt.alloc(B * T * 2 * U);
+  const into = options.into ?? {};
+  const pout = rt.place(into.outputs, B * T * 2 * U);
   const dirs = ([0, 1] as const).map((d): DirArgs => ({
     reverse: d, x: px, w: rt.put(weights.kernel[d]), r: rt.put(weights.recurrent[d]), bias: rt.put(weights.bias[d]),
-    mask: pmask, hSeq: pout + d * U * 4, hLd: 2 * U, gates: rt.alloc(B * T * G), cells: rt.alloc(B * T * U),
-    work: rt.alloc(workFloats), ...NONE,
+    mask: pmask, hSeq: pout + d * U * 4, hLd: 2 * U, gates: rt.place(into.gates?.[d], B * T * G),
+    cells: rt.place(into.cells?.[d], B * T * U), work: rt.alloc(workFloats), ...NONE,
   }));
   rt.run(byDirection(rt, 'lstm_forward_dir', 'forward pass', dirs.map((a) => dirStruct(rt, shape, a))));
-  const outputs = rt.read(pout, B * T * 2 * U);
+  const outputs = rt.read(pout, B * T * 2 * U, into.outputs);
   if (!options.keepActivations) return { outputs };
-  const gates = dirs.map((a) => rt.read(a.gates, B * T * G)) as [Float32Array, Float32Array];
-  const cells = dirs.map((a) => rt.read(a.cells, B * T * U)) as [Float32Array, Float32Array];
+  const gates = dirs.map((a, d) => rt.read(a.gates, B * T * G, into.gates?.[d])) as [Float32Array, Float32Array];
+  const cells = dirs.map((a, d) => rt.read(a.cells, B * T * U, into.cells?.[d])) as [Float32Array, Float32Array];
   return { outputs, activations: { gates, cells } };
 }
 
@@ -147,6 +158,7 @@ export function biLstmBackward(
   mask: Float32Array | null,
   forward: { outputs: Float32Array; activations: BiLstmActivations },
   dy: BiLstmOutputGradient,
+  into: Partial<BiLstmGradients> = {},
 ): BiLstmGradients {
   checkInputs(shape, x, weights, mask);
   const { batch: B, steps: T, inputDim: D, units: U } = shape;
@@ -169,25 +181,27 @@ export function biLstmBackward(
       reverse: d, x: px, w: pw[d]!, r: rt.put(weights.recurrent[d]), bias: 0, mask: pmask, hSeq: pout + d * U * 4,
       hLd: 2 * U, gates: rt.put(forward.activations.gates[d]), cells: rt.put(forward.activations.cells[d]),
       work: rt.alloc(workFloats), dySeq: pdySeq ? pdySeq + d * U * 4 : 0, dyLast: pdyLast ? pdyLast + d * U * 4 : 0,
-      dyLastLd: 2 * U, dz: rt.alloc(B * T * G), dw: rt.alloc(D * G), dr: rt.alloc(U * G), db: rt.alloc(G),
+      dyLastLd: 2 * U, dz: rt.alloc(B * T * G), dw: rt.place(into.dKernel?.[d], D * G), dr: rt.place(into.dRecurrent?.[d], U * G),
+      db: rt.place(into.dBias?.[d], G),
     };
     return { args, struct: dirStruct(rt, shape, args) };
   });
   rt.run(byDirection(rt, 'lstm_backward_dir', 'backward pass', dirs.map((d) => d.struct)));
   // dx needs both directions' dz: split its rows over the threads.
   const rows = B * T;
-  const pdx = rt.alloc(rows * D);
+  const pdx = rt.place(into.dx, rows * D);
   const gemmWork = rt.call('gemm_work_len', D);
   rt.run(rt.jobsByRange(rows, (begin, end) => {
     const struct = rt.struct([rows, D, U, dirs[0]!.args.dz, dirs[1]!.args.dz, pw[0]!, pw[1]!, pdx, rt.alloc(gemmWork)]);
     return { fn: 'lstm_input_grad', args: [struct, begin, end], label: `input gradient, rows ${begin}-${end}` };
   }));
-  const pair = (f: (a: DirArgs) => number, n: number) => dirs.map((d) => rt.read(f(d.args), n)) as [Float32Array, Float32Array];
+  const pair = (f: (a: DirArgs) => number, n: number, out?: readonly Float32Array[]) =>
+    dirs.map((d, i) => rt.read(f(d.args), n, out?.[i])) as [Float32Array, Float32Array];
   return {
-    dx: rt.read(pdx, rows * D),
-    dKernel: pair((a) => a.dw, D * G),
-    dRecurrent: pair((a) => a.dr, U * G),
-    dBias: pair((a) => a.db, G),
+    dx: rt.read(pdx, rows * D, into.dx),
+    dKernel: pair((a) => a.dw, D * G, into.dKernel),
+    dRecurrent: pair((a) => a.dr, U * G, into.dRecurrent),
+    dBias: pair((a) => a.db, G, into.dBias),
   };
 }
 
