@@ -65,6 +65,17 @@ static inline void copy_floats(float *dst, const float *src, int n) {
   for (; i < n; i++) dst[i] = src[i];
 }
 
+// Stores the transpose of the 4 × 4 block whose rows are r0..r3 as four rows of four floats at
+// dst, dst + ld, dst + 2·ld, dst + 3·ld (packing a transposed GEMM operand).
+static inline void store_transposed_4x4(v128_t r0, v128_t r1, v128_t r2, v128_t r3, float *dst, size_t ld) {
+  const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+  const v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+  wasm_v128_store(dst, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+  wasm_v128_store(dst + ld, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+  wasm_v128_store(dst + 2 * ld, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+  wasm_v128_store(dst + 3 * ld, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+}
+
 static inline void zero_floats(float *dst, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0.0f));

@@ -159,6 +159,13 @@ static void add_floats(float *dst, const float *src, int n) {
   for (; i < n; i++) dst[i] += src[i];
 }
 
+// The output (from unit u0 on) of the step processed before row (b·T + t)'s, or 0 for the first step.
+static inline const float *previous_output(const lstm_dir_args *a, int row, int u0) {
+  const int t = row % a->steps;
+  const int first = a->reverse ? t == a->steps - 1 : t == 0;
+  return first ? 0 : a->h_seq + (size_t)(row + (a->reverse ? 1 : -1)) * a->h_ld + u0;
+}
+
 // dR = Σ_{b,t} h_prev(b, t)ᵀ · dz(b, t), where h_prev(b, t) is the output of the step processed
 // before t (zero for the first): packs that shifted, transposed operand block by block.
 static void recurrent_weight_grad(const lstm_dir_args *a, float *work) {
@@ -166,17 +173,28 @@ static void recurrent_weight_grad(const lstm_dir_args *a, float *work) {
   const int rows = B * T;
   float *bp = work;
   float *ap = work + packed_b_floats(GEMM_KC, G);
-  const int shift = a->reverse ? 1 : -1;
   for (int p0 = 0; p0 < rows; p0 += GEMM_KC) {
     const int kc = imin(GEMM_KC, rows - p0);
     pack_b(kc, G, a->dz + (size_t)p0 * G, G, 1, bp);
     for (int u0 = 0; u0 < U; u0 += GEMM_MC) {
-      const int mc = imin(GEMM_MC, U - u0);
-      for (int k = 0; k < kc; k++) {
-        const int row = p0 + k;
-        const int t = row % T;
-        const int first = a->reverse ? t == T - 1 : t == 0;
-        const float *src = first ? 0 : a->h_seq + (size_t)(row + shift) * a->h_ld + u0;
+      const int mc = imin(GEMM_MC, U - u0), mc4 = mc & ~3;
+      int k = 0;
+      // Four rows at a time, 4 × 4 blocks transposed in registers.
+      for (; k + 4 <= kc; k += 4) {
+        const float *src[4];
+        for (int j = 0; j < 4; j++) src[j] = previous_output(a, p0 + k + j, u0);
+        int i = 0;
+        for (; i < mc4; i += 4) {
+          v128_t r[4];
+          for (int j = 0; j < 4; j++) r[j] = src[j] ? wasm_v128_load(src[j] + i) : wasm_f32x4_splat(0.0f);
+          store_transposed_4x4(r[0], r[1], r[2], r[3], ap + (size_t)i * kc + k, kc);
+        }
+        for (; i < mc; i++) {
+          for (int j = 0; j < 4; j++) ap[(size_t)i * kc + k + j] = src[j] ? src[j][i] : 0.0f;
+        }
+      }
+      for (; k < kc; k++) {
+        const float *src = previous_output(a, p0 + k, u0);
         for (int i = 0; i < mc; i++) ap[(size_t)i * kc + k] = src ? src[i] : 0.0f;
       }
       mm_packed(mc, G, kc, ap, kc, bp, a->dr + (size_t)u0 * G, G, p0 > 0, 0);

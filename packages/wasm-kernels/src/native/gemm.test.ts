@@ -49,6 +49,7 @@ describe.each(variants)('native gemm, %s build', (variant) => {
     [7, 13, 5, false, false], // partial tiles in both directions
     [97, 33, 300, false, false], // more than one row block and two depth blocks
     [33, 40, 300, true, false], // A transposed (weight gradients: xᵀ·dz)
+    [30, 24, 259, true, false], // A transposed, edges on both axes of its 4 × 4 transposes
     [45, 19, 70, false, true], // B transposed (input gradients: dz·Wᵀ)
     [9, 10, 260, true, true],
   ];
