@@ -13,19 +13,8 @@ void pack_b(int kc, int n, const float *b, int b_rs, int b_cs, float *out) {
         wasm_v128_store(out + 4, wasm_v128_load(row + 4));
       }
     } else if (b_rs == 1 && nr == GEMM_NR) {
-      // Transposed B (the input gradients' Wᵀ): column j of the panel is a contiguous run of kc
-      // floats; 4 × 4 blocks transposed in registers, the last kc % 4 rows one by one.
-      const int kc4 = kc & ~3;
-      for (int j = 0; j < GEMM_NR; j += 4) {
-        const float *c0 = src + (size_t)j * b_cs, *c1 = c0 + b_cs, *c2 = c1 + b_cs, *c3 = c2 + b_cs;
-        for (int k = 0; k < kc4; k += 4) {
-          store_transposed_4x4(wasm_v128_load(c0 + k), wasm_v128_load(c1 + k), wasm_v128_load(c2 + k), wasm_v128_load(c3 + k),
-                               out + (size_t)k * GEMM_NR + j, GEMM_NR);
-        }
-        for (int k = kc4; k < kc; k++) {
-          for (int jj = 0; jj < 4; jj++) out[(size_t)k * GEMM_NR + j + jj] = src[(size_t)(j + jj) * b_cs + k];
-        }
-      }
+      // Transposed B (the input gradients' Wᵀ): column j of the panel is a contiguous run of kc floats.
+      transpose_block(GEMM_NR, kc, src, b_cs, out, GEMM_NR);
       out += (size_t)kc * GEMM_NR;
     } else if (b_rs == 1) {
       // Transposed B, last partial panel: column j of the panel is a contiguous run of kc floats.
@@ -128,22 +117,8 @@ void mm_packed(int m, int n, int kc, const float *a, int lda, const float *bp, f
 // Copies an mc × kc block of A (element (i, k) at a[i*a_rs + k*a_cs]) to row-major out[mc][kc].
 static void pack_a(int mc, int kc, const float *a, int a_rs, int a_cs, float *out) {
   if (a_rs == 1) {
-    // Transposed A (the weight gradients' xᵀ): 4 × 4 blocks transposed in registers, edges one by one.
-    const int mc4 = mc & ~3, kc4 = kc & ~3;
-    for (int k = 0; k < kc4; k += 4) {
-      const float *s0 = a + (size_t)k * a_cs, *s1 = s0 + a_cs, *s2 = s1 + a_cs, *s3 = s2 + a_cs;
-      for (int i = 0; i < mc4; i += 4) {
-        store_transposed_4x4(wasm_v128_load(s0 + i), wasm_v128_load(s1 + i), wasm_v128_load(s2 + i), wasm_v128_load(s3 + i),
-                             out + (size_t)i * kc + k, kc);
-      }
-      for (int i = mc4; i < mc; i++) {
-        for (int kk = k; kk < k + 4; kk++) out[(size_t)i * kc + kk] = a[(size_t)kk * a_cs + i];
-      }
-    }
-    for (int k = kc4; k < kc; k++) {
-      const float *src = a + (size_t)k * a_cs;
-      for (int i = 0; i < mc; i++) out[(size_t)i * kc + k] = src[i];
-    }
+    // Transposed A (the weight gradients' xᵀ): row k of the block is a contiguous run of mc floats.
+    transpose_block(kc, mc, a, a_cs, out, kc);
   } else {
     for (int i = 0; i < mc; i++) {
       const float *src = a + (size_t)i * a_rs;

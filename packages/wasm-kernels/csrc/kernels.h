@@ -76,6 +76,25 @@ static inline void store_transposed_4x4(v128_t r0, v128_t r1, v128_t r2, v128_t 
   wasm_v128_store(dst + 3 * ld, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
 }
 
+// dst[c·dst_ld + r] = src[r·src_ld + c] for r < rows, c < cols (packing a transposed GEMM operand):
+// 4 × 4 blocks transposed in registers, the edges one float at a time.
+static inline void transpose_block(int rows, int cols, const float *src, size_t src_ld, float *dst, size_t dst_ld) {
+  const int rows4 = rows & ~3, cols4 = cols & ~3;
+  for (int r = 0; r < rows4; r += 4) {
+    const float *s0 = src + (size_t)r * src_ld, *s1 = s0 + src_ld, *s2 = s1 + src_ld, *s3 = s2 + src_ld;
+    for (int c = 0; c < cols4; c += 4) {
+      store_transposed_4x4(wasm_v128_load(s0 + c), wasm_v128_load(s1 + c), wasm_v128_load(s2 + c), wasm_v128_load(s3 + c),
+                           dst + (size_t)c * dst_ld + r, dst_ld);
+    }
+    for (int c = cols4; c < cols; c++) {
+      for (int rr = r; rr < r + 4; rr++) dst[(size_t)c * dst_ld + rr] = src[(size_t)rr * src_ld + c];
+    }
+  }
+  for (int r = rows4; r < rows; r++) {
+    for (int c = 0; c < cols; c++) dst[(size_t)c * dst_ld + r] = src[(size_t)r * src_ld + c];
+  }
+}
+
 static inline void zero_floats(float *dst, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_splat(0.0f));
