@@ -32,12 +32,13 @@ typedef struct {
   float *db;              // [4U]
 } lstm_dir_args;
 
-// Scratch floats one thread needs for one direction: two state rows, packed R and Rᵀ, GEMM work.
+// Scratch floats one thread needs for one direction: two state rows, packed R and Rᵀ, then either
+// the forward pass's packed W and per-step gates or the backward pass's GEMM work (same place).
 int EXPORT(lstm_work_floats)(int batch, int in_dim, int units) {
   const int g = 4 * units;
-  const int gemm_n = imax(g, in_dim);
-  return 4 * batch * units + packed_b_floats(units, g) + packed_b_floats(g, units) + gemm_work_floats(gemm_n) +
-         packed_b_floats(in_dim, g) + batch * g + 64;
+  const int forward_only = packed_b_floats(in_dim, g) + batch * g;
+  const int backward_only = gemm_work_floats(imax(g, in_dim));
+  return 4 * batch * units + packed_b_floats(units, g) + packed_b_floats(g, units) + imax(forward_only, backward_only) + 64;
 }
 
 // Packs all of W ([D, 4U]) for mm_packed, k-block after k-block (GEMM_KC rows each).
@@ -85,7 +86,7 @@ void EXPORT(lstm_forward_dir)(const lstm_dir_args *a) {
   float *h_state = a->work;
   float *c_state = h_state + B * U;
   float *r_packed = c_state + 3 * B * U;
-  float *w_packed = r_packed + packed_b_floats(U, G) + packed_b_floats(G, U) + gemm_work_floats(imax(G, D));
+  float *w_packed = r_packed + packed_b_floats(U, G) + packed_b_floats(G, U);
   float *z = w_packed + packed_b_floats(D, G);
   zero_floats(h_state, B * U);
   zero_floats(c_state, B * U);

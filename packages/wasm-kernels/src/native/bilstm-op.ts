@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { biLstmBackward, biLstmForward, type BiLstmActivations, type BiLstmShape, type BiLstmWeights } from './lstm.js';
+import { biLstmBackward, biLstmForward, type BiLstmActivations, type BiLstmGradients, type BiLstmShape, type BiLstmWeights } from './lstm.js';
 import { nativeRuntime } from './runtime.js';
 
 /** Weight tensors of a bidirectional LSTM in the tfjs/Keras layout (gates i, f, c, o). */
@@ -71,18 +71,17 @@ export function fusedBiLstm(
     const training = tf.engine().state.gradientDepth > 0;
     const heap = heapTensors();
     // Result tensors first: allocating on the heap can grow it, and views are taken after.
+    // Activations in the order gates (forward, backward), then cells (forward, backward).
     const outputs = heap?.create(outputShape);
     const activationTensors = heap && training
-      ? [0, 1].flatMap(() => [heap.create([batch * steps * 4 * units]), heap.create([batch * steps * units])])
+      ? [4 * units, 4 * units, units, units].map((width) => heap.create([batch * steps * width]))
       : undefined;
     const [xValues, ...w] = inputs.map((t) => (heap ? heap.view(t) : (t.dataSync() as Float32Array)));
-    const weightValues = weightArrays(w);
-    const views = activationTensors?.map((t) => heap!.view(t));
-    const forward = biLstmForward(shape, xValues!, weightValues, maskValues, {
+    const forward = biLstmForward(shape, xValues!, weightArrays(w), maskValues, {
       keepActivations: training,
       into: {
         ...(outputs ? { outputs: heap!.view(outputs) } : {}),
-        ...(views ? { gates: [views[0]!, views[2]!] as const, cells: [views[1]!, views[3]!] as const } : {}),
+        ...(activationTensors ? activationsOf(activationTensors.map((t) => heap!.view(t))) : {}),
       },
     });
     const sequence = outputs ?? tf.tensor3d(forward.outputs, outputShape as [number, number, number]);
@@ -90,25 +89,24 @@ export function fusedBiLstm(
     // On the heap, the backward pass reads everything from tensors saved on the tape.
     if (heap && training) save([...inputs, sequence, ...activationTensors!]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const activations = forward.activations;
-      if (!activations) throw new Error('fusedBiLstm: gradient asked outside the gradient scope of the forward pass');
+      if (!forward.activations) throw new Error('fusedBiLstm: gradient asked outside the gradient scope of the forward pass');
       const heapNow = saved.length > 0 ? heapTensors() : null;
-      const gradShapes = inputs.map((t) => t.shape);
-      const grads = heapNow ? gradShapes.map((s) => heapNow.create(s)) : undefined;
       const read = (t: tf.Tensor) => (heapNow ? heapNow.view(t) : (t.dataSync() as Float32Array));
-      // From the saved tensors when there are any (their views, or their values if the backend changed).
-      const [xSaved, ...wSaved] = saved.length > 0 ? saved.slice(0, 7).map(read) : [xValues!, ...w];
-      const outputsSaved = saved.length > 0 ? read(saved[7]!) : forward.outputs;
-      const a = saved.length > 0 ? saved.slice(8).map(read) : undefined;
-      const activationsSaved: BiLstmActivations = a ? { gates: [a[0]!, a[2]!], cells: [a[1]!, a[3]!] } : activations;
-      const gv = grads?.map((t) => heapNow!.view(t));
+      // The gradients as new heap tensors first (allocating can grow the heap), views after.
+      const grads = heapNow ? inputs.map((t) => heapNow.create(t.shape)) : undefined;
+      // The operands: the saved tensors when there are any (their views, or their values if the
+      // backend changed since), else the forward pass's own arrays.
+      const [xIn, ...wIn] = saved.length > 0 ? saved.slice(0, 7).map(read) : [xValues!, ...w];
+      const activations = saved.length > 0 ? activationsOf(saved.slice(8).map(read)) : forward.activations;
+      const outputsIn = saved.length > 0 ? read(saved[7]!) : forward.outputs;
       const dyValues = read(dy);
-      const g = biLstmBackward(shape, xSaved!, weightArrays(wSaved), maskValues, { outputs: outputsSaved, activations: activationsSaved },
+      const into = grads?.map((t) => heapNow!.view(t));
+      const g = biLstmBackward(shape, xIn!, weightArrays(wIn), maskValues, { outputs: outputsIn, activations },
         options.returnSequences ? { sequence: dyValues } : { last: dyValues },
-        gv ? { dx: gv[0]!, dKernel: [gv[1]!, gv[4]!], dRecurrent: [gv[2]!, gv[5]!], dBias: [gv[3]!, gv[6]!] } : {});
+        into ? gradientsOf(into) : {});
       if (grads) return grads;
       const values = [g.dx, g.dKernel[0], g.dRecurrent[0], g.dBias[0], g.dKernel[1], g.dRecurrent[1], g.dBias[1]];
-      return values.map((v, i) => tf.tensor(v, gradShapes[i]));
+      return values.map((v, i) => tf.tensor(v, inputs[i]!.shape));
     };
     return { value, gradFunc };
   });
@@ -116,9 +114,19 @@ export function fusedBiLstm(
     weights.backwardRecurrent, weights.backwardBias);
 }
 
-/** The weights in the op's input order (kernel, recurrent, bias; forward then backward). */
+/** The weights from the op's input order (kernel, recurrent, bias; forward then backward). */
 function weightArrays(w: Float32Array[]): BiLstmWeights {
   return { kernel: [w[0]!, w[3]!], recurrent: [w[1]!, w[4]!], bias: [w[2]!, w[5]!] };
+}
+
+/** Gradients in the op's input order (x, then the weights') as the backward pass's destinations. */
+function gradientsOf(g: Float32Array[]): BiLstmGradients {
+  return { dx: g[0]!, dKernel: [g[1]!, g[4]!], dRecurrent: [g[2]!, g[5]!], dBias: [g[3]!, g[6]!] };
+}
+
+/** Activations from [gates forward, gates backward, cells forward, cells backward]. */
+function activationsOf(a: Float32Array[]): BiLstmActivations {
+  return { gates: [a[0]!, a[1]!], cells: [a[2]!, a[3]!] };
 }
 
 /** [B, 2U]: the forward direction's output at the last step, the backward direction's at step 0. */
