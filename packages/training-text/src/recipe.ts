@@ -127,7 +127,7 @@ async function trainOverviewModel(ctx: RecipeContext, options: OverviewRecipeOpt
         ...runMetadata(ctx, ['@filmgenre/model-lstm', '@filmgenre/data-text', '@filmgenre/training-text', '@filmgenre/core']),
       },
     }));
-    log(`[lstm] saved ${dir}: validation micro-F1 ${metrics.micro.f1.toFixed(3)}, macro-F1 ${metrics.macro.f1.toFixed(3)}`);
+    log(`[lstm] saved ${dir}: validation micro-F1 ${metrics.micro.f1.toFixed(3)}, macro-F1 ${metrics.macro.f1.toFixed(3)} (thresholds tuned on it)`);
     return {
       key: 'lstm', variant, dir, heldOut: { ids: split.validation.map((f) => f.id), probabilities, labels: validationLabels },
       thresholds, history: fit.history, bestEpoch: fit.bestEpoch, seconds,
