@@ -164,13 +164,21 @@ describe('native conv2d filter gradient at cnn-ref sizes', () => {
     // Two threads took the fixed chunks (of Winograd tiles where the channels come in fours, of
     // pixels for the RGB layer) from one queue: both some, all of them in total.
     const fn = cin % 4 === 0 ? 'winograd_filter_grad' : 'conv2d_filter_grad';
-    const lastRun = nativeRuntime()!.runLog().at(-1)!;
-    expect(lastRun.map((r) => [r.fn, r.thread, r.args[2]]).sort()).toEqual([
-      [fn, 0, 0],
-      [fn, 1, 1],
-    ]);
-    const taken = nativeRuntime()!.unitsTaken(lastRun[0]!.args[1]!);
-    expect(taken.every((n) => n > 0)).toBe(true);
-    expect(taken.reduce((a, b) => a + b)).toBe(FILTER_GRAD_CHUNKS);
+    // On a busy machine the calling thread can empty the queue of a small layer before the worker
+    // wakes up, so the split is checked over a few calls: every call takes all chunks, and in at
+    // least one of them both threads took some.
+    const splits: number[][] = [];
+    for (let call = 0; call < 5 && !splits.some((taken) => taken.every((n) => n > 0)); call++) {
+      if (call > 0) dw('wasm', big, 16);
+      const lastRun = nativeRuntime()!.runLog().at(-1)!;
+      expect(lastRun.map((r) => [r.fn, r.thread, r.args[2]]).sort()).toEqual([
+        [fn, 0, 0],
+        [fn, 1, 1],
+      ]);
+      const taken = nativeRuntime()!.unitsTaken(lastRun[0]!.args[1]!);
+      expect(taken.reduce((a, b) => a + b)).toBe(FILTER_GRAD_CHUNKS);
+      splits.push(taken);
+    }
+    expect(splits.some((taken) => taken.every((n) => n > 0)), `chunks taken per thread in each call: ${JSON.stringify(splits)}`).toBe(true);
   });
 });
