@@ -10,5 +10,7 @@ export {
 } from './dataset.js';
 export { writeFileAtomic, replaceDirAtomic } from './fs.js';
 export { defaultCacheRoot } from './cache.js';
-export { cliOptionsOf, parseCliOptions, kebabCase, camelCase, type CliOption } from './cli.js';
+export {
+  cliOptionsOf, parseCliOptions, readFlags, parseCommandLine, DatasetOptionsSchema, FoldOptionsSchema, kebabCase, camelCase, type CliOption, type CliSection,
+} from './cli.js';
 export { VectorCache, vectorCacheKey, type VectorCacheOptions } from './vector-cache.js';
