@@ -9,7 +9,7 @@ export {
   tuneThresholdsForMicroF1, type MicroF1ThresholdResult,
 } from './thresholds.js';
 export {
-  topK, randomFilmsTable, formatTable, escapeHtml,
-  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTableRow, type RandomFilmsTableOptions, type TableFormat,
+  topK, randomFilmsTable, escapeHtml,
+  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTableRow, type RandomFilmsTableOptions,
 } from './table.js';
 export { precisionMetric, recallMetric, TRAINING_METRIC_THRESHOLD } from './tf-metrics.js';
