@@ -4,9 +4,9 @@ export {
   type EvaluateOptions, type MultiLabelReport, type GenreMetrics, type AveragedMetrics, type ZeroDivision,
 } from './evaluate.js';
 export {
-  tuneGlobalThreshold, tunePerGenreThresholds, defaultThresholdGrid,
+  tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholdsForMicroF1, tuneThresholds, crossFittedEvaluation, THRESHOLD_GRID, THRESHOLD_STRATEGIES,
   type TuneGlobalOptions, type TunePerGenreOptions, type GlobalThresholdResult, type PerGenreThresholdResult, type GenreThreshold,
-  tuneThresholdsForMicroF1, type MicroF1ThresholdResult,
+  type MicroF1ThresholdResult, type ThresholdStrategy,
 } from './thresholds.js';
 export {
   topK, randomFilmsTable, escapeHtml,

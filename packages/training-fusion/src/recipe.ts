@@ -6,8 +6,9 @@ import {
   type LateFusionParams, type StackedFusionParams,
 } from '@filmgenre/model-fusion';
 import { loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
+import { crossFittedEvaluation } from '@filmgenre/metrics';
 import {
-  CommonOptionsSchema, crossFitHeads, crossFittedEvaluation, ensembleHeads, labelMatrix, pickRows, publish, runMetadata,
+  CommonOptionsSchema, crossFitHeads, ensembleHeads, labelMatrix, pickRows, publish, runMetadata,
   type EpochLog, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
