@@ -225,7 +225,7 @@ for (const c of candidates) {
 // ---------------------------------------------------------------- report
 const cell = (s: Scores) => `${s.microF1.toFixed(3)} / ${s.macroF1.toFixed(3)} / ${s.macroF1AllGenres.toFixed(3)}`;
 for (const modality of ['text', 'poster', 'fusion']) {
-  const rows = Object.values(results).filter((r) => r.modality === modality);
+  const rows = candidates.flatMap((c) => (results[c.name]?.modality === modality ? [results[c.name]!] : []));
   if (rows.length === 0) continue;
   console.log(`\n### ${modality}\n`);
   console.log('| candidate | features | head | **shared threshold**: micro / macro present / macro all-25 | per-genre F1 thresholds | per-genre micro thresholds |');
