@@ -1,17 +1,13 @@
-import { BACKENDS } from '@filmgenre/tf-runtime';
+import { DatasetOptionsSchema, FoldOptionsSchema } from '@filmgenre/core';
+import { BackendOptionSchema } from '@filmgenre/tf-runtime';
 import { CommonOptionsSchema } from '@filmgenre/training';
 import { z } from 'zod';
 import { DEFAULT_MODELS, RECIPES } from './recipes.js';
 
 const KEYS = RECIPES.map((r) => r.key);
 
-/** Environment variables the trainer reads, by option. */
-export const TRAINER_ENV = { data: 'FILMGENRE_DATA', backend: 'FILMGENRE_BACKEND' } as const;
-
-const dataOption = z.string().optional().describe('dataset directory (CSV + Images/); default: data/multimodal-imdb, then ../shared/datasets/multimodal-imdb');
-const backendOption = z.enum(['auto', ...BACKENDS]).default('auto').describe('TensorFlow.js backend: tensorflow if tfjs-node loads, else wasm, else cpu');
-const limitOption = z.int().positive().optional().describe('use only the first N films (a quick run)');
-const cacheDirOption = z.string().optional().describe('decode / feature cache directory (default .cache/ in the workspace)');
+const { data, limit, cacheDir } = DatasetOptionsSchema.shape;
+const { seed, folds } = FoldOptionsSchema.shape;
 
 /**
  * The trainer's own options for `train` (the run, not the models: those are the recipes'). CLI flags,
@@ -22,15 +18,15 @@ export const TrainRunSchema = z.object({
     .describe(`which models to train, comma-separated, in this order: ${KEYS.join(', ')}; all: every one`)
     .transform((value) => (value === 'all' ? KEYS : value.split(',').map((key) => key.trim()).filter(Boolean)))
     .refine((keys) => keys.length > 0 && keys.every((key) => KEYS.includes(key)), { message: `must name models among ${KEYS.join(', ')} (or all)` }),
-  data: dataOption,
+  data,
   out: z.string().default('models').describe('models directory: each model is written to <out>/<key>/'),
   reportDir: z.string().optional().describe('where the run report goes (default reports/<timestamp>)'),
-  limit: limitOption,
-  seed: z.int().nonnegative().default(0).describe('seed for the split, shuffling, augmentation, initialisation and dropout (a run repeats for a seed on the same backend)'),
-  folds: z.int().min(2).max(20).default(5).describe('films are hashed into this many folds; fold 0 is the validation split (5: 20 %)'),
-  backend: backendOption,
+  limit,
+  seed,
+  folds,
+  backend: BackendOptionSchema,
   resume: z.boolean().default(false).describe('continue an interrupted run from its last completed epoch (same options and data)'),
-  cacheDir: cacheDirOption,
+  cacheDir,
 });
 export type TrainRun = z.output<typeof TrainRunSchema>;
 
@@ -47,11 +43,11 @@ export const CommonFlagsSchema = CommonOptionsSchema.extend({
 
 export const EvaluateConfigSchema = z.object({
   models: z.string().default('models').describe('models directory (one sub-directory per model)'),
-  data: dataOption,
+  data,
   output: z.string().optional().describe('write the JSON result here (default: stdout)'),
-  limit: limitOption,
-  backend: backendOption,
-  cacheDir: cacheDirOption,
+  limit,
+  backend: BackendOptionSchema,
+  cacheDir,
 });
 export type EvaluateConfig = z.output<typeof EvaluateConfigSchema>;
 
@@ -60,12 +56,12 @@ export const TuneConfigSchema = z.object({
   budgetMinutes: z.number().positive().default(20).describe('wall-clock budget'),
   trials: z.int().positive().default(12).describe('maximum number of trials'),
   epochs: z.int().positive().optional().describe('maximum epochs per trial (default per model)'),
-  limit: limitOption,
-  data: dataOption,
+  limit,
+  data,
   out: z.string().default('reports/tune').describe('leaderboard directory'),
-  seed: z.int().nonnegative().default(0).describe('seed of the search and of every trial'),
-  folds: z.int().min(2).max(20).default(5).describe('fold 0 of this many is the validation split'),
-  backend: backendOption,
-  cacheDir: cacheDirOption,
+  seed,
+  folds,
+  backend: BackendOptionSchema,
+  cacheDir,
 });
 export type TuneConfig = z.output<typeof TuneConfigSchema>;

@@ -1,51 +1,59 @@
 #!/usr/bin/env node
-import { camelCase, cliOptionsOf, parseCliOptions } from '@filmgenre/core';
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { CommonFlagsSchema, EvaluateConfigSchema, TRAINER_ENV, TrainRunSchema, TuneConfigSchema } from './config.js';
+import { camelCase, cliOptionsOf, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
+import type { z } from 'zod';
+import { CommonFlagsSchema, EvaluateConfigSchema, TrainRunSchema, TuneConfigSchema } from './config.js';
 import { RECIPES } from './recipes.js';
 
-type Raw = Record<string, unknown>;
+type Flags = Record<string, unknown>;
 
-/** Adds options derived from a schema to a yargs command (flags, types, choices, defaults and help from one place). */
-function withOptions(y: Argv, schema: Parameters<typeof cliOptionsOf>[0], options: Parameters<typeof cliOptionsOf>[1] = {}, group?: string): Argv {
-  const derived = cliOptionsOf(schema, options);
-  for (const [name, option] of Object.entries(derived)) {
-    y.option(name, option);
-    if (group) y.group(name, group);
-  }
-  return y;
-}
-
-/** yargs gives both kebab and camel keys; keep the camel ones, drop yargs' own and unset values. */
-function camelKeys(argv: Raw): Raw {
-  return Object.fromEntries(Object.entries(argv).filter(([k, v]) => !k.includes('-') && k !== '_' && k !== '$0' && v !== undefined));
-}
-
-/** Environment variables fill options not given as flags. */
-function withEnv(raw: Raw): Raw {
-  const out = { ...raw };
-  for (const [field, name] of Object.entries(TRAINER_ENV)) if (out[field] === undefined && process.env[name]) out[field] = process.env[name];
-  return out;
+/** The flags that name a field of `schema`, by field. */
+function fieldsOf(schema: z.ZodObject, flags: Flags): Flags {
+  return Object.fromEntries(Object.entries(flags).map(([name, value]) => [camelCase(name), value]).filter(([field]) => (field as string) in schema.shape));
 }
 
 /**
- * Splits the flat argv into the run's options, the options common to every recipe and each recipe's
+ * Splits the flags into the run's options, the options common to every recipe and each recipe's
  * own (`--cnn-variant` → recipe cnn, field variant), and validates each against its schema.
  */
-function trainOptions(argv: Raw) {
-  const flat = camelKeys(argv);
-  const run = parseCliOptions(TrainRunSchema, withEnv(Object.fromEntries(Object.keys(TrainRunSchema.shape).filter((k) => k in flat).map((k) => [k, flat[k]]))));
-  const common = Object.fromEntries(Object.keys(CommonFlagsSchema.shape).filter((k) => k in flat).map((k) => [k, flat[k]]));
+function trainOptions(flags: Flags) {
+  const run = parseCliOptions(TrainRunSchema, fieldsOf(TrainRunSchema, flags));
+  const common = fieldsOf(CommonFlagsSchema, flags);
   const recipeOptions: Record<string, object> = {};
   for (const recipe of RECIPES) {
-    const own = Object.fromEntries(Object.entries(argv)
-      .filter(([k, v]) => k.startsWith(`${recipe.key}-`) && v !== undefined)
-      .map(([k, v]) => [camelCase(k.slice(recipe.key.length + 1)), v]));
+    const own = Object.fromEntries(Object.entries(flags)
+      .filter(([name]) => name.startsWith(`${recipe.key}-`))
+      .map(([name, value]) => [camelCase(name.slice(recipe.key.length + 1)), value]));
     recipeOptions[recipe.key] = parseCliOptions(recipe.options, { ...common, ...own }, recipe.key) as object;
   }
   return { run, recipeOptions };
 }
+
+const COMMANDS: Record<string, { summary: string; sections: () => CliSection[]; run: (flags: Flags) => Promise<void> }> = {
+  train: {
+    summary: 'Train the poster, overview and fusion models, tune thresholds on validation, save self-describing model directories and a report',
+    sections: () => [
+      { title: 'Run:', options: cliOptionsOf(TrainRunSchema) },
+      { title: 'Every model:', options: cliOptionsOf(CommonFlagsSchema) },
+      ...RECIPES.map((recipe) => ({
+        title: `${recipe.key} (${recipe.summary}):`, options: cliOptionsOf(recipe.options, { prefix: recipe.key, omit: Object.keys(CommonFlagsSchema.shape) }),
+      })),
+    ],
+    run: async (flags) => {
+      const options = trainOptions(flags);
+      await (await import('./train.js')).train(options.run, options.recipeOptions);
+    },
+  },
+  evaluate: {
+    summary: 'Score saved models on any dataset directory in the same layout, with their stored thresholds',
+    sections: () => [{ options: cliOptionsOf(EvaluateConfigSchema) }],
+    run: async (flags) => (await import('./evaluate.js')).evaluate(parseCliOptions(EvaluateConfigSchema, fieldsOf(EvaluateConfigSchema, flags))),
+  },
+  tune: {
+    summary: 'Hyperparameter search within a time budget; writes a leaderboard and the best configuration',
+    sections: () => [{ options: cliOptionsOf(TuneConfigSchema) }],
+    run: async (flags) => (await import('./tune.js')).tune(parseCliOptions(TuneConfigSchema, fieldsOf(TuneConfigSchema, flags))),
+  },
+};
 
 // Under `npx nx`, Nx stops reading our output when it exits (after a Ctrl-C it even stops printing
 // it), while a stop in progress still logs and saves: a vanished reader must not kill that stop.
@@ -56,55 +64,14 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 async function run(): Promise<void> {
-  await yargs(hideBin(process.argv))
-    // A flag given twice takes its last value, as in most CLIs (yargs would make an array of it).
-    .parserConfiguration({ 'duplicate-arguments-array': false })
-    .scriptName('trainer')
-    .usage('$0 <command> [options]')
-    .command(
-      'train',
-      'Train the poster, overview and fusion models, tune thresholds on validation, save self-describing model directories and a report',
-      (y) => {
-        withOptions(y, TrainRunSchema, { env: TRAINER_ENV }, 'Run:');
-        withOptions(y, CommonFlagsSchema, {}, 'Every model:');
-        for (const recipe of RECIPES) {
-          withOptions(y, recipe.options, { prefix: recipe.key, omit: Object.keys(CommonFlagsSchema.shape) }, `${recipe.key} (${recipe.summary}):`);
-        }
-        return y.strict();
-      },
-      async (argv) => {
-        const options = trainOptions(argv as Raw);
-        const { train } = await import('./train.js');
-        await train(options.run, options.recipeOptions);
-      },
-    )
-    .command(
-      'evaluate',
-      'Score saved models on any dataset directory in the same layout, with their stored thresholds',
-      (y) => withOptions(y, EvaluateConfigSchema, { env: TRAINER_ENV }).strict(),
-      async (argv) => {
-        const { evaluate } = await import('./evaluate.js');
-        await evaluate(parseCliOptions(EvaluateConfigSchema, withEnv(camelKeys(argv as Raw))));
-      },
-    )
-    .command(
-      'tune',
-      'Hyperparameter search within a time budget; writes a leaderboard and the best configuration',
-      (y) => withOptions(y, TuneConfigSchema, { env: TRAINER_ENV }).strict(),
-      async (argv) => {
-        const { tune } = await import('./tune.js');
-        await tune(parseCliOptions(TuneConfigSchema, withEnv(camelKeys(argv as Raw))));
-      },
-    )
-    .demandCommand(1, 'name a command: train, evaluate or tune')
-    .strict()
-    .help()
-    .fail((message, error, y) => {
-      if (error) throw error;
-      console.error(`${y.help()}\n\n${message}`);
-      process.exit(2);
-    })
-    .parseAsync();
+  const [name, ...args] = process.argv.slice(2);
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (!command) {
+    const list = Object.entries(COMMANDS).map(([key, c]) => `  ${key.padEnd(10)} ${c.summary}`).join('\n');
+    console.error(`usage: trainer <command> [options] (--help after a command lists its options)\n\n${list}\n\n${name === undefined || name === '--help' ? 'name a command' : `unknown command '${name}'`}`);
+    process.exit(name === '--help' ? 0 : 2);
+  }
+  await command.run(readFlags(args, command.sections(), `trainer ${name} [options]\n\n${command.summary}`));
 }
 
 // Exit explicitly: the threaded wasm backend's worker threads would otherwise keep the process alive.

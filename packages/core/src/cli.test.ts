@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { cliOptionsOf, parseCliOptions } from './cli.js';
+import { cliOptionsOf, parseCliOptions, parseCommandLine, readFlags } from './cli.js';
 
 const Schema = z.object({
   learningRate: z.number().positive().optional().describe('Adam learning rate'),
@@ -23,5 +23,54 @@ describe('cliOptionsOf', () => {
   it('parseCliOptions names the flag of a bad value', () => {
     expect(() => parseCliOptions(Schema, { learningRate: -1 }, 'cnn')).toThrow(/--cnn-learning-rate: /);
     expect(parseCliOptions(Schema, {})).toEqual({ variant: 'a', resume: false });
+  });
+});
+
+describe('readFlags and parseCommandLine', () => {
+  afterEach(() => vi.restoreAllMocks());
+  /** process.exit stopped where it was called, with what went to stdout and stderr. */
+  function exits(run: () => unknown): { code: number; out: string; err: string } {
+    let out = '';
+    let err = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((err += String(chunk)), true));
+    vi.spyOn(process, 'exit').mockImplementation((code) => {
+      throw Object.assign(new Error('exit'), { code });
+    });
+    try {
+      run();
+    } catch (error) {
+      return { code: (error as { code: number }).code, out, err };
+    }
+    throw new Error('did not exit');
+  }
+
+  it('reads the flags given, typed by the schema, the last of a repeated one winning; defaults come from the schema', () => {
+    const sections = [{ options: cliOptionsOf(Schema) }];
+    expect(readFlags(['--learning-rate', '0.01', '--resume', '--variant=b', '--variant', 'a'], sections, 'x')).toEqual({ 'learning-rate': 0.01, resume: true, variant: 'a' });
+    expect(parseCommandLine(Schema, 'x', ['--learning-rate=2e-3', '--data', 'd'])).toEqual({ learningRate: 0.002, variant: 'a', resume: false, data: 'd' });
+    expect(parseCommandLine(Schema, 'x', [])).toEqual({ variant: 'a', resume: false });
+  });
+
+  it('--help prints each option with its help, choices and default, by section, and exits 0', () => {
+    const { code, out } = exits(() => readFlags(['--help'], [{ title: 'Run:', options: cliOptionsOf(Schema) }], 'tool [options]'));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^tool \[options\]\n\nRun:\n/);
+    expect(out).toMatch(/--variant +which model \[one of a, b; default "a"\]/);
+    expect(out).toMatch(/--learning-rate +Adam learning rate \[number\]/);
+  });
+
+  it('refuses an unknown flag, a number that is not one and a bad value by name, with exit code 2', () => {
+    expect(exits(() => parseCommandLine(Schema, 'tool', ['--bogus']))).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--bogus'/) });
+    expect(exits(() => parseCommandLine(Schema, 'tool', ['--learning-rate', 'fast']))).toMatchObject({ code: 2, err: expect.stringMatching(/--learning-rate: expected a number, got 'fast'/) });
+    expect(exits(() => parseCommandLine(Schema, 'tool', ['--learning-rate', '-1']))).toMatchObject({ code: 2 });
+    expect(exits(() => parseCommandLine(Schema, 'tool', ['--learning-rate=-1']))).toMatchObject({ code: 2, err: expect.stringMatching(/--learning-rate: /) });
+    expect(exits(() => parseCommandLine(Schema, 'tool', ['--variant', 'c']))).toMatchObject({ code: 2, err: expect.stringMatching(/--variant: /) });
+  });
+
+  it('a transformed field keeps its flag, type, default and help', () => {
+    const schema = z.object({ models: z.string().default('a,b').describe('which models').transform((v) => v.split(',')) });
+    expect(cliOptionsOf(schema)).toEqual({ models: { type: 'string', describe: 'which models', default: 'a,b' } });
+    expect(parseCommandLine(schema, 'x', ['--models', 'c,d'])).toEqual({ models: ['c', 'd'] });
   });
 });

@@ -1,8 +1,8 @@
 export { GENRES, NUM_GENRES, genresOf, type Genre } from './genres.js';
 export { createRng, shuffleInPlace, hashString, seedMathRandom, type Rng, type StatefulRng } from './random.js';
 export {
-  splitTrainValidation, holdoutSplit, foldPlan, foldOf, splitMismatch, partitionMismatch,
-  type Split, type SplitOptions, type FoldOptions, type HoldoutSplit, type FoldPlan, type SplitRecord,
+  holdoutSplit, foldPlan, foldOf, splitMismatch, partitionMismatch,
+  type Split, type FoldOptions, type HoldoutSplit, type FoldPlan, type SplitRecord,
 } from './split.js';
 export {
   readDataset, formatBadRows, resolveDatasetDir, findDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,
@@ -10,5 +10,7 @@ export {
 } from './dataset.js';
 export { writeFileAtomic, replaceDirAtomic } from './fs.js';
 export { defaultCacheRoot } from './cache.js';
-export { cliOptionsOf, parseCliOptions, kebabCase, camelCase, type CliOption } from './cli.js';
+export {
+  cliOptionsOf, parseCliOptions, readFlags, parseCommandLine, DatasetOptionsSchema, FoldOptionsSchema, kebabCase, camelCase, type CliOption, type CliSection,
+} from './cli.js';
 export { VectorCache, vectorCacheKey, type VectorCacheOptions } from './vector-cache.js';

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, seedMathRandom, shuffleInPlace } from './random.js';
-import { foldOf, foldPlan, holdoutSplit, splitMismatch, splitTrainValidation } from './split.js';
+import { foldOf, foldPlan, holdoutSplit, splitMismatch } from './split.js';
 
 const films = Array.from({ length: 5000 }, (_, i) => ({ id: `tt${String(1000000 + i * 7).padStart(7, '0')}` }));
 
-describe('splitTrainValidation', () => {
+describe('holdoutSplit', () => {
   it('is deterministic and close to the requested fraction', () => {
-    const a = splitTrainValidation(films, { seed: 0 });
-    const b = splitTrainValidation(films, { seed: 0 });
+    const a = holdoutSplit(films, { seed: 0 });
+    const b = holdoutSplit(films, { seed: 0 });
     expect(a.validation.map((f) => f.id)).toEqual(b.validation.map((f) => f.id));
     expect(a.validation.length / films.length).toBeGreaterThan(0.18);
     expect(a.validation.length / films.length).toBeLessThan(0.22);
@@ -15,21 +15,17 @@ describe('splitTrainValidation', () => {
   });
 
   it('keeps every film on its side when rows are added, removed or reordered elsewhere', () => {
-    const before = new Set(splitTrainValidation(films, { seed: 3 }).validation.map((f) => f.id));
+    const before = new Set(holdoutSplit(films, { seed: 3 }).validation.map((f) => f.id));
     const changed = shuffleInPlace([...films.slice(100), { id: 'tt9999991' }, { id: 'tt9999992' }], createRng(1));
-    const after = splitTrainValidation(changed, { seed: 3 }).validation.map((f) => f.id);
+    const after = holdoutSplit(changed, { seed: 3 }).validation.map((f) => f.id);
     for (const id of after) if (id < 'tt9999990') expect(before.has(id)).toBe(true);
     expect(after.filter((id) => id < 'tt9999990').length).toBe([...before].filter((id) => changed.some((f) => f.id === id)).length);
   });
 
   it('gives a different split for a different seed', () => {
-    const a = splitTrainValidation(films, { seed: 0 }).validation.map((f) => f.id);
-    const b = splitTrainValidation(films, { seed: 1 }).validation.map((f) => f.id);
+    const a = holdoutSplit(films, { seed: 0 }).validation.map((f) => f.id);
+    const b = holdoutSplit(films, { seed: 1 }).validation.map((f) => f.id);
     expect(a).not.toEqual(b);
-  });
-
-  it('rejects a fraction outside (0, 1)', () => {
-    expect(() => splitTrainValidation(films, { validationFraction: 1 })).toThrow(RangeError);
   });
 });
 
@@ -58,13 +54,6 @@ describe('seedMathRandom', () => {
 });
 
 describe('holdoutSplit and foldOf', () => {
-  it('fold 0 of 5 is exactly the 20 % validation side of splitTrainValidation, so both agree', () => {
-    const holdout = holdoutSplit(films, { seed: 4, folds: 5 });
-    const split = splitTrainValidation(films, { seed: 4, validationFraction: 0.2 });
-    expect(holdout.validation.map((f) => f.id)).toEqual(split.validation.map((f) => f.id));
-    expect(holdout.train.map((f) => f.id)).toEqual(split.train.map((f) => f.id));
-  });
-
   it('spreads films evenly over the folds, each film in one fold', () => {
     const counts = new Array<number>(5).fill(0);
     for (const f of films) counts[foldOf(f.id, { folds: 5, seed: 2 })]!++;

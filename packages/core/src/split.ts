@@ -1,43 +1,20 @@
 import { createHash } from 'node:crypto';
 import { hashString } from './random.js';
 
-export interface SplitOptions {
-  /** Fraction of films that go to validation (default 0.2, as in the original study). */
-  validationFraction?: number;
-  seed?: number;
-}
-
 export interface Split<T> {
   train: T[];
   validation: T[];
 }
 
-/**
- * Deterministic train/validation split by hashing each film's Id with the seed. A film's side depends
- * only on its own Id, so adding or removing rows elsewhere in the file never moves another film.
- */
-export function splitTrainValidation<T extends { id: string }>(items: readonly T[], options: SplitOptions = {}): Split<T> {
-  const fraction = options.validationFraction ?? 0.2;
-  const seed = options.seed ?? 0;
-  if (!(fraction > 0 && fraction < 1)) throw new RangeError(`validationFraction must be in (0, 1), got ${fraction}`);
-  const train: T[] = [];
-  const validation: T[] = [];
-  for (const item of items) {
-    const u = hashString(`${seed}:${item.id}`) / 4294967296;
-    (u < fraction ? validation : train).push(item);
-  }
-  return { train, validation };
-}
-
 export interface FoldOptions {
-  /** Number of folds k (default 5: fold 0 is then the 20 % validation side of splitTrainValidation). */
+  /** Number of folds k (default 5: fold 0 is then a 20 % validation split). */
   folds?: number;
   seed?: number;
 }
 
 /**
- * The fold of a film, 0…k−1, from the same seeded hash of its Id as splitTrainValidation: fold 0 of
- * k is exactly the validation side of a 1/k split, so a k-fold plan and a hold-out split agree.
+ * The fold of a film, 0…k−1, from a seeded hash of its Id: a film's fold depends only on its own Id,
+ * so adding or removing rows elsewhere in the file never moves another film.
  */
 export function foldOf(id: string, options: FoldOptions = {}): number {
   const folds = checkFolds(options.folds ?? 5);

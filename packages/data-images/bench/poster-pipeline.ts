@@ -1,30 +1,26 @@
 /**
  * Poster pipeline benchmark on the real dataset: cold decode throughput (empty cache in a temp dir),
- * warm cache load per layout, and warm delivery as float32 batch tensors. Prints JSON lines.
- *   tsx packages/data-images/bench/poster-pipeline.ts [--data DIR] [--limit N] [--concurrency 2,4,8] [--layouts files,pack]
+ * warm cache load, and warm delivery as float32 batch tensors. Prints JSON lines.
+ *   npx nx bench data-images [--data DIR] [--limit N] [--concurrency 2,4,8]
  */
-import { readDataset, resolveDatasetDir } from '@filmgenre/core';
-import { initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
+import { DatasetOptionsSchema, parseCommandLine, readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { BackendOptionSchema, initBackend } from '@filmgenre/tf-runtime';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { CACHE_LAYOUTS, createPosterBatches, loadPosterSet, streamPosterBatches, type CacheLayout } from '../src/index.js';
+import { z } from 'zod';
+import { createPosterBatches, loadPosterSet } from '../src/index.js';
 
-const argv = await yargs(hideBin(process.argv))
-  .option('data', { type: 'string', describe: 'dataset directory (default: resolveDatasetDir())' })
-  .option('limit', { type: 'number', describe: 'use only the first N films' })
-  .option('size', { type: 'number', default: 64 })
-  .option('concurrency', { type: 'string', default: '4', describe: 'comma-separated decode concurrencies for the cold runs' })
-  .option('layouts', { type: 'string', default: CACHE_LAYOUTS.join(','), describe: 'cache layouts to measure' })
-  .option('warm-repeats', { type: 'number', default: 3 })
-  .option('batch', { type: 'number', default: 64 })
-  .option('backend', { type: 'string', default: 'auto' })
-  .option('stream', { type: 'boolean', default: false, describe: 'also time streamPosterBatches (cold decode straight into batches)' })
-  .strict()
-  .parse();
+const argv = parseCommandLine(z.object({
+  data: DatasetOptionsSchema.shape.data,
+  limit: DatasetOptionsSchema.shape.limit,
+  size: z.int().positive().default(64).describe('poster side in pixels'),
+  concurrency: z.string().regex(/^\d+(,\d+)*$/).default('4').describe('comma-separated decode concurrencies for the cold runs'),
+  warmRepeats: z.int().nonnegative().default(3).describe('warm loads after each cold one'),
+  batch: z.int().positive().default(64).describe('posters per batch'),
+  backend: BackendOptionSchema,
+}), 'poster-pipeline [options]: decode, cache and batch throughput of the poster pipeline');
 
 const print = (record: Record<string, unknown>) => console.log(JSON.stringify(record));
 /**
@@ -44,12 +40,10 @@ const rates = (count: number, ms: number, cpuMs: number) => ({
 });
 const round = (x: number) => Math.round(x * 10) / 10;
 
-const backend = await initBackend(argv.backend as BackendRequest, { log: () => undefined });
+const backend = await initBackend(argv.backend, { log: () => undefined });
 const dir = resolveDatasetDir(argv.data);
 const { films } = readDataset(dir, { limit: argv.limit });
 const concurrencies = argv.concurrency.split(',').map(Number);
-const layouts = argv.layouts.split(',') as CacheLayout[];
-for (const layout of layouts) if (!CACHE_LAYOUTS.includes(layout)) throw new Error(`unknown layout ${layout}`);
 print({
   event: 'machine', cpus: cpus().length, cpu: cpus()[0]?.model, loadavg1: round(loadavg()[0]!), node: process.version,
   sharp: sharp.versions.sharp, vips: sharp.versions.vips, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
@@ -59,23 +53,21 @@ print({
 const scratch = mkdtempSync(join(tmpdir(), 'poster-bench-'));
 try {
   let set: Awaited<ReturnType<typeof loadPosterSet>> | undefined;
-  for (const layout of layouts) {
-    for (const concurrency of concurrencies) {
-      const cacheDir = join(scratch, `${layout}-${concurrency}`);
-      const load1 = loadavg()[0]!;
-      const { result: cold, ms, cpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency }));
-      print({
-        event: 'cold', layout, concurrency, posters: cold.ids.length, bad: cold.bad.length, decoded: cold.stats.decoded,
-        ...rates(cold.ids.length, ms, cpuMs), loadavg1Before: round(load1), loadavg1After: round(loadavg()[0]!),
-      });
-      for (let r = 0; r < argv['warm-repeats']; r++) {
-        const { result: warm, ms: warmMs, cpuMs: warmCpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, cacheLayout: layout, concurrency }));
-        if (warm.stats.decoded !== 0 || Buffer.compare(warm.pixels, cold.pixels) !== 0) throw new Error(`${layout}: warm load differs from cold`);
-        print({ event: 'warm-load', layout, repeat: r, posters: warm.ids.length, ...rates(warm.ids.length, warmMs, warmCpuMs) });
-        set = warm;
-      }
-      rmSync(cacheDir, { recursive: true, force: true });
+  for (const concurrency of concurrencies) {
+    const cacheDir = join(scratch, `cache-${concurrency}`);
+    const load1 = loadavg()[0]!;
+    const { result: cold, ms, cpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, concurrency }));
+    print({
+      event: 'cold', concurrency, posters: cold.ids.length, bad: cold.bad.length, decoded: cold.stats.decoded,
+      ...rates(cold.ids.length, ms, cpuMs), loadavg1Before: round(load1), loadavg1After: round(loadavg()[0]!),
+    });
+    for (let r = 0; r < argv.warmRepeats; r++) {
+      const { result: warm, ms: warmMs, cpuMs: warmCpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, concurrency }));
+      if (warm.stats.decoded !== 0 || Buffer.compare(warm.pixels, cold.pixels) !== 0) throw new Error('warm load differs from cold');
+      print({ event: 'warm-load', repeat: r, posters: warm.ids.length, ...rates(warm.ids.length, warmMs, warmCpuMs) });
+      set = warm;
     }
+    rmSync(cacheDir, { recursive: true, force: true });
   }
 
   if (set) {
@@ -93,17 +85,6 @@ try {
       });
       print({ event: 'warm-batches', backend: backend.name, batchSize: argv.batch, augment: augment !== false, posters: delivered, ...rates(delivered, ms, cpuMs) });
     }
-  }
-  if (argv.stream) {
-    const concurrency = concurrencies[0]!;
-    const { result: delivered, ms, cpuMs } = await measure(async () => {
-      let count = 0;
-      for await (const { xs } of streamPosterBatches({ films, size: argv.size, batchSize: argv.batch, shuffle: true, seed: 1, concurrency, prefetch: 2 })) {
-        count += xs.shape[0];
-      }
-      return count;
-    });
-    print({ event: 'stream-batches', concurrency, batchSize: argv.batch, posters: delivered, ...rates(delivered, ms, cpuMs), loadavg1After: round(loadavg()[0]!) });
   }
   print({ event: 'done', loadavg1: round(loadavg()[0]!) });
 } finally {

@@ -1,14 +1,8 @@
 import { initBackend } from '@filmgenre/tf-runtime';
 import * as tf from '@tensorflow/tfjs';
-import { copyFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPosterBatches, epochOrder, streamPosterBatches, type PosterBatch } from './batches.js';
-import { decodePoster } from './decode.js';
-import type { BadPoster, PosterSource } from './load.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createPosterBatches, epochOrder, type PosterBatch } from './batches.js';
 import { pixelsToBatchTensor } from './tensor.js';
-import { findDatasetDir } from '@filmgenre/core';
-import { tempDir } from './test-helpers.js';
 
 const SIZE = 8;
 const PER = SIZE * SIZE * 3;
@@ -161,36 +155,5 @@ describe('tensor helpers', () => {
     const reference = tf.tidy(() => tf.reverse(pixelsToBatchTensor(pixels, SIZE), 2));
     expect(Array.from(flipped.dataSync())).toEqual(Array.from(reference.dataSync()));
     tf.dispose([flipped, reference]);
-  });
-});
-
-const datasetDir = findDatasetDir();
-describe.skipIf(!datasetDir)('streamPosterBatches', () => {
-  const tmp = tempDir('stream-test');
-  afterAll(tmp.cleanup);
-
-  it('decodes on the fly, skips a corrupt poster and matches decodePoster', async () => {
-    const ids = ['tt0084058', 'tt0084867', 'tt0085121', 'tt0085154', 'tt0085159'];
-    const films: PosterSource[] = [];
-    for (const [k, id] of ids.entries()) {
-      const path = join(tmp.dir, `${id}.jpg`);
-      if (k === 1) await writeFile(path, Buffer.from('broken'));
-      else await copyFile(join(datasetDir!, 'Images', `${id}.jpg`), path);
-      films.push({ id, posterPath: path, labels: Uint8Array.from({ length: 25 }, (_, g) => (g === k ? 1 : 0)) });
-    }
-    const bad: BadPoster[] = [];
-    const before = tf.memory().numTensors;
-    const got = await collect(streamPosterBatches({ films, size: 16, batchSize: 2, shuffle: false, concurrency: 2, onBad: (b) => bad.push(b) }));
-    expect(tf.memory().numTensors).toBe(before);
-    expect(bad.map((b) => b.id)).toEqual(['tt0084867']);
-    expect(bad[0]!.reason).toContain(films[1]!.posterPath);
-    expect(got.indices).toEqual([[0, 2], [3, 4]]);
-    const expected = await decodePoster(films[3]!.posterPath, { size: 16 });
-    const per = 16 * 16 * 3;
-    expect(got.xs[1]!.subarray(0, per)).toEqual(Float32Array.from(expected, (v) => v / 255));
-    expect(got.ys[1]![3]).toBe(1);
-
-    const shuffled = await collect(streamPosterBatches({ films, size: 16, batchSize: 3, shuffle: true, seed: 2, epoch: 1 }));
-    expect(shuffled.indices.flat()).toEqual(epochOrder(5, { shuffle: true, seed: 2, epoch: 1 }).filter((i) => i !== 1));
   });
 });

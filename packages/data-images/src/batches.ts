@@ -1,15 +1,14 @@
 import { createRng, hashString, shuffleInPlace } from '@filmgenre/core';
 import * as tf from '@tensorflow/tfjs';
-import { augmentInto, exampleRng, resolveAugment, toUnitFloat, type AugmentOptions, type ResolvedAugment } from './augment.js';
-import { DEFAULT_LIMIT_INPUT_PIXELS, PosterError, decodePoster } from './decode.js';
-import type { BadPoster, PosterSource } from './load.js';
+import { exampleRng, resolveAugment, type AugmentOptions, type ResolvedAugment } from './augment.js';
+import { posterTensor, writePoster } from './tensor.js';
 
 export interface PosterBatch {
   /** [b, size, size, 3] float32 in [0, 1]. */
   xs: tf.Tensor4D;
   /** [b, numLabels] float32 0/1. */
   ys: tf.Tensor2D;
-  /** Example indices (into the pixels/labels given, or into `films` for the streaming variant). */
+  /** Example indices into the pixels and labels given. */
   indices: number[];
 }
 
@@ -65,18 +64,13 @@ function checkBatching(options: BatchingOptions): { prefetch: number; augment: R
   return { prefetch, augment: resolveAugment(options.augment) };
 }
 
-/** Fills example `index`'s slot `k` of a batch: augmented, or plain /255. */
-function fillExample(
-  src: Uint8Array, srcOffset: number, xs: Float32Array, k: number, per: number, size: number,
-  augment: ResolvedAugment | null, seed: number, epoch: number, index: number,
-): void {
-  if (augment) augmentInto(src, srcOffset, xs, k * per, size, augment, exampleRng(seed, epoch, index));
-  else toUnitFloat(src, srcOffset, xs, k * per, per);
+/** Writes example `index` into slot `k` of a batch: augmented, or as it is. */
+function fillExample(src: Uint8Array, srcOffset: number, xs: Float32Array, k: number, size: number, augment: ResolvedAugment | null, seed: number, epoch: number, index: number): void {
+  writePoster(src, srcOffset, xs, k * size * size * 3, size, augment ? { augment: { options: augment, rng: exampleRng(seed, epoch, index) } } : {});
 }
 
 function toBatch(xs: Float32Array, ys: Float32Array, indices: number[], size: number, numLabels: number): PosterBatch {
-  const b = indices.length;
-  return { xs: tf.tensor4d(xs, [b, size, size, 3], 'float32'), ys: tf.tensor2d(ys, [b, numLabels], 'float32'), indices };
+  return { xs: posterTensor(xs, size), ys: tf.tensor2d(ys, [indices.length, numLabels], 'float32'), indices };
 }
 
 function disposeBatch(batch: PosterBatch | undefined): void {
@@ -113,7 +107,7 @@ export function createPosterBatches(options: PosterBatchOptions): PosterBatches 
     const xs = new Float32Array(indices.length * per);
     const ys = new Float32Array(indices.length * numLabels);
     indices.forEach((index, k) => {
-      fillExample(pixels, index * per, xs, k, per, size, augment, seed, epoch, index);
+      fillExample(pixels, index * per, xs, k, size, augment, seed, epoch, index);
       for (let j = 0; j < numLabels; j++) ys[k * numLabels + j] = labels[index * numLabels + j]!;
     });
     return { xs, ys, indices };
@@ -152,108 +146,4 @@ async function* runPrefetched<P>(
     // Don't leave rejections from abandoned prefetches unhandled.
     for (const pending of queue) pending.catch(() => undefined);
   }
-}
-
-export interface StreamPosterBatchesOptions extends BatchingOptions {
-  /** Films with their poster paths and labels (e.g. core's Film). */
-  films: readonly PosterSource[];
-  /** Default 64. */
-  size?: number;
-  /** Decodes in flight (default 4). */
-  concurrency?: number;
-  limitInputPixels?: number;
-  /** Called for each poster that fails to decode; it is skipped and the batch filled from the next ones. */
-  onBad?: (bad: BadPoster) => void;
-  signal?: AbortSignal;
-}
-
-/**
- * The cold-start variant: decodes posters from their files while batching, keeping about
- * (prefetch + 1) × batchSize decodes started ahead. No cache: for a one-off pass (e.g. evaluating a
- * held-out set once); repeated epochs should use loadPosterSet + createPosterBatches.
- * Batches hold `batchSize` good posters; bad ones are skipped, so the last batch may be smaller.
- */
-export function streamPosterBatches(options: StreamPosterBatchesOptions): PosterBatches {
-  const { films, batchSize } = options;
-  const { prefetch, augment } = checkBatching(options);
-  const size = options.size ?? 64;
-  const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-  const n = films.length;
-  if (n === 0) throw new RangeError('no films');
-  const numLabels = films[0]!.labels?.length ?? 0;
-  if (numLabels === 0) throw new RangeError('films carry no labels');
-  const per = size * size * 3;
-  const seed = options.seed ?? 0;
-  const epoch = options.epoch ?? 0;
-
-  return {
-    numExamples: n,
-    // An upper bound: bad posters can only make batches fewer.
-    numBatches: options.dropRemainder ? Math.floor(n / batchSize) : Math.ceil(n / batchSize),
-    async *[Symbol.asyncIterator]() {
-      const order = epochOrder(n, options);
-      const decodes = new Array<Promise<Uint8Array | PosterError> | undefined>(n);
-      let active = 0;
-      const waiting: (() => void)[] = [];
-      const decodeAt = async (pos: number): Promise<Uint8Array | PosterError> => {
-        if (active >= concurrency) await new Promise<void>((r) => waiting.push(r));
-        active++;
-        try {
-          const film = films[order[pos]!]!;
-          return await decodePoster(film.posterPath, { size, limitInputPixels: options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS });
-        } catch (error) {
-          const film = films[order[pos]!]!;
-          return error instanceof PosterError ? error : new PosterError(film.posterPath, 'corrupt', (error as Error).message);
-        } finally {
-          active--;
-          waiting.shift()?.();
-        }
-      };
-      const lookahead = (prefetch + 1) * batchSize;
-      let started = 0;
-      let pos = 0;
-      // Each "batch" to prepare is: the next batchSize good posters in order.
-      const prepare = async () => {
-        const indices: number[] = [];
-        const xs = new Float32Array(batchSize * per);
-        const ys = new Float32Array(batchSize * numLabels);
-        while (indices.length < batchSize && pos < n) {
-          options.signal?.throwIfAborted();
-          while (started < n && started < pos + lookahead) {
-            decodes[started] = decodeAt(started);
-            started++;
-          }
-          const result = await decodes[pos]!;
-          decodes[pos] = undefined;
-          const index = order[pos++]!;
-          const film = films[index]!;
-          if (result instanceof PosterError) {
-            options.onBad?.({ id: film.id, path: film.posterPath, reason: result.message });
-            continue;
-          }
-          if (film.labels?.length !== numLabels) throw new RangeError(`film ${film.id} has ${film.labels?.length ?? 0} labels, expected ${numLabels}`);
-          const k = indices.length;
-          fillExample(result, 0, xs, k, per, size, augment, seed, epoch, index);
-          for (let j = 0; j < numLabels; j++) ys[k * numLabels + j] = film.labels[j]!;
-          indices.push(index);
-        }
-        // A short last batch gets its own exact-size arrays (tensors take the whole typed array).
-        if (indices.length === batchSize) return { xs, ys, indices };
-        return { xs: xs.slice(0, indices.length * per), ys: ys.slice(0, indices.length * numLabels), indices };
-      };
-      // Batches are sequential by construction (each continues where the last stopped), so chain them.
-      let chain: Promise<unknown> = Promise.resolve();
-      const prepareInOrder = () => {
-        const next = chain.then(prepare);
-        chain = next.catch(() => undefined);
-        return next;
-      };
-      const upperBound = options.dropRemainder ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
-      yield* runPrefetched(upperBound, prefetch, prepareInOrder, (p) => {
-        if (p.indices.length === 0 || (options.dropRemainder && p.indices.length < batchSize)) return undefined;
-        return toBatch(p.xs, p.ys, p.indices, size, numLabels);
-      }, options.keepTensors ?? false);
-    },
-  };
 }

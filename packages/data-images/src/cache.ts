@@ -3,17 +3,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DECODER_VERSION } from './decode.js';
-import { mapLimit } from './concurrency.js';
 
 /**
- * 'files': one raw file per poster (`<cacheDir>/files-<size>/<sha1>.rgb`), written as each poster is
- * decoded, so an interrupted cold run keeps what it did. 'pack': one file per (poster directories,
- * size) holding an index and every poster's pixels, read in one go; rewritten whole when posters
- * are added. Both are validated by (path, mtime, byte size, target size, decoder version).
+ * The decode cache: one file per (poster directories, size) holding an index and every poster's
+ * pixels, read in one go (2–7× faster warm than one file per poster: docs/benchmarks/poster-pipeline.md);
+ * rewritten whole when posters are added. Entries are validated by (path, mtime, byte size, target
+ * size, decoder version).
  */
-export const CACHE_LAYOUTS = ['files', 'pack'] as const;
-export type CacheLayout = (typeof CACHE_LAYOUTS)[number];
-
 export interface PosterKey {
   /** Absolute path of the source poster. */
   path: string;
@@ -26,10 +22,6 @@ export interface PosterKey {
 /** `<workspace>/.cache/posters` (git-ignored). */
 export function defaultCacheDir(): string {
   return join(findWorkspaceRoot(), '.cache', 'posters');
-}
-
-export function posterCacheKey(key: PosterKey): string {
-  return createHash('sha1').update(JSON.stringify([DECODER_VERSION, key.path, key.mtimeMs, key.bytes, key.size])).digest('hex');
 }
 
 /** Writes via a unique temp file and rename, so a reader never sees a partial entry. */
@@ -47,48 +39,16 @@ async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
 
 export interface PosterCacheStore {
   /** Cached pixels for each key, or undefined where the entry is missing, stale or damaged. */
-  get(keys: readonly PosterKey[], concurrency: number): Promise<(Uint8Array | undefined)[]>;
-  /** Records a freshly decoded poster (the files layout writes it at once, the pack layout on flush). */
+  get(keys: readonly PosterKey[]): Promise<(Uint8Array | undefined)[]>;
+  /** Records a freshly decoded poster (written on flush). */
   add(key: PosterKey, pixels: Uint8Array): Promise<void>;
   flush(): Promise<void>;
 }
 
-export function openPosterCache(layout: CacheLayout, cacheDir: string, size: number, posterPaths: readonly string[]): PosterCacheStore {
-  if (layout === 'files') return new FilesCache(join(cacheDir, `files-${size}`), size);
+export function openPosterCache(cacheDir: string, size: number, posterPaths: readonly string[]): PosterCacheStore {
   const dirs = [...new Set(posterPaths.map((p) => dirname(p)))].sort();
   const tag = createHash('sha1').update(dirs.join('\n')).digest('hex').slice(0, 12);
   return new PackCache(join(cacheDir, `pack-${size}-${tag}.bin`), size);
-}
-
-class FilesCache implements PosterCacheStore {
-  private made = false;
-  constructor(private readonly dir: string, private readonly size: number) {}
-
-  private file(key: PosterKey): string {
-    return join(this.dir, `${posterCacheKey(key)}.rgb`);
-  }
-
-  async get(keys: readonly PosterKey[], concurrency: number): Promise<(Uint8Array | undefined)[]> {
-    const expected = this.size * this.size * 3;
-    return mapLimit(keys, concurrency, async (key) => {
-      try {
-        const data = await readFile(this.file(key));
-        return data.length === expected ? new Uint8Array(data.buffer, data.byteOffset, data.length) : undefined;
-      } catch {
-        return undefined;
-      }
-    });
-  }
-
-  async add(key: PosterKey, pixels: Uint8Array): Promise<void> {
-    if (!this.made) {
-      await mkdir(this.dir, { recursive: true });
-      this.made = true;
-    }
-    await writeAtomic(this.file(key), pixels);
-  }
-
-  async flush(): Promise<void> {}
 }
 
 const PACK_MAGIC = Buffer.from('FGPPACK1', 'ascii');

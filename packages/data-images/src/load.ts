@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defaultCacheDir, openPosterCache, type CacheLayout, type PosterKey } from './cache.js';
+import { defaultCacheDir, openPosterCache, type PosterKey } from './cache.js';
 import { mapLimit } from './concurrency.js';
 import { DEFAULT_LIMIT_INPUT_PIXELS, DEFAULT_POSTER_SIZE, PosterError, decodePoster } from './decode.js';
 
@@ -25,8 +25,6 @@ export interface LoadPosterSetOptions {
   size?: number;
   /** Cache directory (default `<workspace>/.cache/posters`); false disables the cache. */
   cacheDir?: string | false;
-  /** Cache layout (default 'pack', the faster one warm; see the benchmark doc). */
-  cacheLayout?: CacheLayout;
   /** Decodes in flight (default 4: on 2 cores 4 beat 2 by about 20% and 8 gained nothing more). */
   concurrency?: number;
   limitInputPixels?: number;
@@ -95,9 +93,9 @@ export async function loadPosterSet(films: readonly PosterSource[], options: Loa
 
   const cache = options.cacheDir === false
     ? undefined
-    : openPosterCache(options.cacheLayout ?? 'pack', options.cacheDir ?? defaultCacheDir(), size, films.map((f) => resolve(f.posterPath)));
+    : openPosterCache(options.cacheDir ?? defaultCacheDir(), size, films.map((f) => resolve(f.posterPath)));
   const present = keys.flatMap((k, i) => (k ? [i] : []));
-  const cached = cache ? await cache.get(present.map((i) => keys[i]!), concurrency * 4) : [];
+  const cached = cache ? await cache.get(present.map((i) => keys[i]!)) : [];
   const misses: number[] = [];
   present.forEach((i, k) => {
     const hit = cached[k];

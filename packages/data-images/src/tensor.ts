@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { toUnitFloat, UINT8_TO_UNIT } from './augment.js';
+import type { Rng } from '@filmgenre/core';
+import { augmentInto, toUnitFloat, UINT8_TO_UNIT, type ResolvedAugment } from './augment.js';
 
 /** A poster's decoded size: a square side, or width × height for models that keep the 1:2 aspect. */
 export type PosterShape = number | { width: number; height: number };
@@ -33,6 +34,28 @@ function toUnitFloatMirrored(src: Uint8Array, srcOffset: number, dst: Float32Arr
   }
 }
 
+/** How a poster is written: as it is, mirrored (the frozen features' augmentation) or augmented (CNN training; square posters). */
+export interface PosterView {
+  flip?: boolean;
+  augment?: { options: ResolvedAugment; rng: Rng };
+}
+
+/** The one conversion of a decoded poster to model input: HWC uint8 → float32 in [0, 1], at `dstOffset`. */
+export function writePoster(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, shape: PosterShape, view: PosterView = {}): void {
+  const { width, height } = dims(shape);
+  if (view.augment) {
+    if (width !== height) throw new RangeError(`augmentation takes square posters, got ${width}×${height}`);
+    augmentInto(src, srcOffset, dst, dstOffset, width, view.augment.options, view.augment.rng);
+  } else if (view.flip) toUnitFloatMirrored(src, srcOffset, dst, dstOffset, width, height);
+  else toUnitFloat(src, srcOffset, dst, dstOffset, width * height * 3);
+}
+
+/** Consecutive posters written by writePoster, as the [n, height, width, 3] float32 input tensor. */
+export function posterTensor(values: Float32Array, shape: PosterShape): tf.Tensor4D {
+  const { width, height } = dims(shape);
+  return tf.tensor4d(values, [values.length / (width * height * 3), height, width, 3], 'float32');
+}
+
 export interface BatchTensorOptions {
   /** Only these posters, in this order (default: all). */
   indices?: readonly number[];
@@ -41,8 +64,8 @@ export interface BatchTensorOptions {
 }
 
 /**
- * The one conversion from decoded posters to model input, used by training, validation, evaluation
- * and serving alike: consecutive HWC uint8 posters as a float32 [n, size, size, 3] tensor in [0, 1].
+ * Decoded posters as model input, for training, validation, evaluation and serving alike:
+ * consecutive HWC uint8 posters as a float32 [n, height, width, 3] tensor in [0, 1].
  */
 export function pixelsToBatchTensor(pixels: Uint8Array, shape: PosterShape, options: BatchTensorOptions = {}): tf.Tensor4D {
   const total = checkPixels(pixels, shape, 'pixelsToBatchTensor');
@@ -53,8 +76,7 @@ export function pixelsToBatchTensor(pixels: Uint8Array, shape: PosterShape, opti
   const values = new Float32Array(picked.length * per);
   picked.forEach((index, k) => {
     if (!Number.isInteger(index) || index < 0 || index >= total) throw new RangeError(`pixelsToBatchTensor: index ${index} out of [0, ${total})`);
-    if (options.flip) toUnitFloatMirrored(pixels, index * per, values, k * per, width, height);
-    else toUnitFloat(pixels, index * per, values, k * per, per);
+    writePoster(pixels, index * per, values, k * per, shape, { flip: options.flip ?? false });
   });
-  return tf.tensor4d(values, [picked.length, height, width, 3], 'float32');
+  return posterTensor(values, shape);
 }

@@ -1,4 +1,4 @@
-import { readDataset, findDatasetDir, splitTrainValidation } from '@filmgenre/core';
+import { readDataset, findDatasetDir, holdoutSplit } from '@filmgenre/core';
 import { describe, expect, it } from 'vitest';
 import { tokenize } from './tokenize.js';
 import { TextVectorizer } from './vectorizer.js';
@@ -8,7 +8,7 @@ const datasetDir = findDatasetDir();
 // Reads the shared dataset in place; skipped (not failed) on a machine without it.
 describe.skipIf(!datasetDir)('TextVectorizer on the real overviews (80/20 split, seed 0)', () => {
   const films = datasetDir ? readDataset(datasetDir).films : [];
-  const { train, validation } = splitTrainValidation(films, { seed: 0 });
+  const { train, validation } = holdoutSplit(films, { seed: 0 });
   const vectorizer = new TextVectorizer().adapt(train.map((f) => f.overview));
 
   it('fills the 10,000-entry cap: the training overviews have more distinct words than that', () => {

@@ -4,12 +4,12 @@ export {
   type EvaluateOptions, type MultiLabelReport, type GenreMetrics, type AveragedMetrics, type ZeroDivision,
 } from './evaluate.js';
 export {
-  tuneGlobalThreshold, tunePerGenreThresholds, defaultThresholdGrid,
+  tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholdsForMicroF1, tuneThresholds, crossFittedEvaluation, THRESHOLD_GRID, THRESHOLD_STRATEGIES,
   type TuneGlobalOptions, type TunePerGenreOptions, type GlobalThresholdResult, type PerGenreThresholdResult, type GenreThreshold,
-  tuneThresholdsForMicroF1, type MicroF1ThresholdResult,
+  type MicroF1ThresholdResult, type ThresholdStrategy,
 } from './thresholds.js';
 export {
-  topK, randomFilmsTable, formatTable, escapeHtml,
-  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTableRow, type RandomFilmsTableOptions, type TableFormat,
+  topK, randomFilmsTable, escapeHtml,
+  type GenreScore, type TableFilm, type PredictedGenre, type FilmsTableRow, type RandomFilmsTableOptions,
 } from './table.js';
 export { precisionMetric, recallMetric, TRAINING_METRIC_THRESHOLD } from './tf-metrics.js';

@@ -27,8 +27,8 @@ describe('tuneThresholdsForMicroF1', () => {
     const micro = tuneThresholdsForMicroF1(probabilities, labels, { numGenres: 2, minSupport: 1 });
     expect(micro.microF1).toBeCloseTo(0.8, 10);
     expect(micro.startMicroF1).toBeCloseTo(0.8, 10);
-    // Lowest shared grid threshold with the best micro-F1: A's scores 0.8 / 0.2, B's top score 0.6.
-    expect(micro.thresholds).toEqual([0.65, 0.65]);
+    // Lowest shared grid threshold (0.01 steps) with the best micro-F1: above B's top score 0.6, at most A's 0.8.
+    expect(micro.thresholds).toEqual([0.61, 0.61]);
     expect(evaluateMultiLabel({ probabilities, labels, thresholds: micro.thresholds, genres: ['A', 'B'] }).micro.f1).toBeCloseTo(0.8, 10);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, formatTable, randomFilmsTable, topK, type FilmsTableRow } from './table.js';
+import { escapeHtml, randomFilmsTable, topK } from './table.js';
 
 describe('topK', () => {
   it('returns the k most probable genres, ties in genre order', () => {
@@ -66,56 +66,8 @@ describe('randomFilmsTable', () => {
   });
 });
 
-describe('formatTable', () => {
-  const table: FilmsTableRow[] = [
-    {
-      id: 'tt0000001',
-      title: 'Us | Them <b>',
-      truth: ['Drama', 'Sci-Fi'],
-      predictions: {
-        CNN: [{ genre: 'Drama', probability: 0.812, correct: true }, { genre: 'Comedy', probability: 0.4, correct: false }],
-        LSTM: [{ genre: 'Sci-Fi', probability: 0.5, correct: true }, { genre: 'Drama', probability: 0.449, correct: true }],
-      },
-    },
-    {
-      id: 'tt0000002',
-      truth: ['Comedy'],
-      predictions: {
-        CNN: [{ genre: 'Drama', probability: 0.6, correct: false }, { genre: 'Comedy', probability: 0.35, correct: true }],
-        LSTM: [{ genre: 'Comedy', probability: 0.9, correct: true }, { genre: 'Romance', probability: 0.2, correct: false }],
-      },
-    },
-  ];
-
-  it('renders markdown with true genres in bold and cell text escaped', () => {
-    expect(formatTable(table, 'markdown')).toBe(
-      [
-        '| Film | True genres | CNN | LSTM |',
-        '| --- | --- | --- | --- |',
-        '| Us \\| Them \\<b\\> (tt0000001) | Drama, Sci-Fi | **Drama** 0.81, Comedy 0.40 | **Sci-Fi** 0.50, **Drama** 0.45 |',
-        '| tt0000002 | Comedy | Drama 0.60, **Comedy** 0.35 | **Comedy** 0.90, Romance 0.20 |',
-      ].join('\n'),
-    );
-  });
-
-  it('renders aligned plain text with * after true genres', () => {
-    expect(formatTable(table, 'text', 1)).toBe(
-      [
-        'Film                       True genres    CNN                     LSTM',
-        '-------------------------  -------------  ----------------------  ------------------------',
-        'Us | Them <b> (tt0000001)  Drama, Sci-Fi  Drama* 0.8, Comedy 0.4  Sci-Fi* 0.5, Drama* 0.4',
-        'tt0000002                  Comedy         Drama 0.6, Comedy* 0.3  Comedy* 0.9, Romance 0.2',
-        '(* = a true genre)',
-      ].join('\n'),
-    );
-  });
-
-  it('renders HTML with every text escaped', () => {
-    const html = formatTable(table, 'html');
-    expect(html).toContain('<td>Us | Them &lt;b&gt; (tt0000001)</td>');
-    expect(html).toContain('<td><strong>Drama 0.81</strong>, Comedy 0.40</td>');
-    expect(html).not.toContain('<b>');
-    expect(html.startsWith('<table>')).toBe(true);
+describe('escapeHtml', () => {
+  it('escapes every character HTML gives a meaning', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   });
 });

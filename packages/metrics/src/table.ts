@@ -85,66 +85,6 @@ export function randomFilmsTable(options: RandomFilmsTableOptions): FilmsTableRo
   });
 }
 
-export type TableFormat = 'markdown' | 'text' | 'html';
-
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
-// Backslash-escapes what would otherwise break a table cell or turn into markup (CommonMark allows it for all ASCII punctuation).
-const escapeMarkdown = (text: string) => text.replace(/[\\|*_`[\]<>]/g, (c) => `\\${c}`);
-
-/**
- * Renders randomFilmsTable() rows, one column per model (in the first row's order). Correct genres
- * are marked: **bold** in markdown, `*` after the genre in plain text, <strong> in HTML (whose text
- * is escaped).
- */
-export function formatTable(rows: readonly FilmsTableRow[], format: TableFormat = 'markdown', digits = 2): string {
-  const table = { models: rows.length ? Object.keys(rows[0]!.predictions) : [], rows };
-  const film = (row: FilmsTableRow) => (row.title ? `${row.title} (${row.id})` : row.id);
-  const header = ['Film', 'True genres', ...table.models];
-  if (format === 'html') {
-    const cells = (row: FilmsTableRow) => [
-      escapeHtml(film(row)),
-      escapeHtml(row.truth.join(', ')),
-      ...table.models.map((model) =>
-        (row.predictions[model] ?? [])
-          .map((p) => {
-            const text = `${escapeHtml(p.genre)} ${p.probability.toFixed(digits)}`;
-            return p.correct ? `<strong>${text}</strong>` : text;
-          })
-          .join(', '),
-      ),
-    ];
-    const th = header.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-    const body = table.rows.map((row) => `<tr>${cells(row).map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n');
-    return `<table>\n<thead><tr>${th}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
-  }
-  if (format === 'markdown') {
-    const cells = (row: FilmsTableRow) => [
-      escapeMarkdown(film(row)),
-      escapeMarkdown(row.truth.join(', ')),
-      ...table.models.map((model) =>
-        (row.predictions[model] ?? [])
-          .map((p) => {
-            const genre = escapeMarkdown(p.genre);
-            return `${p.correct ? `**${genre}**` : genre} ${p.probability.toFixed(digits)}`;
-          })
-          .join(', '),
-      ),
-    ];
-    const line = (values: string[]) => `| ${values.join(' | ')} |`;
-    return [line(header.map(escapeMarkdown)), line(header.map(() => '---')), ...table.rows.map((row) => line(cells(row)))].join('\n');
-  }
-  const cells = (row: FilmsTableRow) => [
-    film(row),
-    row.truth.join(', '),
-    ...table.models.map((model) =>
-      (row.predictions[model] ?? []).map((p) => `${p.genre}${p.correct ? '*' : ''} ${p.probability.toFixed(digits)}`).join(', '),
-    ),
-  ];
-  const grid = [header, ...table.rows.map(cells)];
-  const widths = header.map((_, c) => Math.max(...grid.map((r) => [...r[c]!].length)));
-  const line = (values: string[]) => values.map((v, c) => v + ' '.repeat(widths[c]! - [...v].length)).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...grid.slice(1).map(line), '(* = a true genre)'].join('\n');
 }

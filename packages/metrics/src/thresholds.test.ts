@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { defaultThresholdGrid, tuneGlobalThreshold, tunePerGenreThresholds } from './thresholds.js';
+import { createRng, NUM_GENRES } from '@filmgenre/core';
+import { evaluateMultiLabel } from './evaluate.js';
+import { crossFittedEvaluation, THRESHOLD_GRID, tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholds } from './thresholds.js';
 
 // Eight films, three genres (columns), worked out by hand on the grid 0.1 … 0.9:
 //  A: positives .9 .8 .45 .42, negatives .5 .3 .2 .1 → F1 best at 0.4 (5 predicted, 4 hits: 8/9)
@@ -13,13 +15,12 @@ const probabilities = A.p.map((_, i) => [A.p[i]!, B.p[i]!, C.p[i]!]);
 const labels = A.y.map((_, i) => [A.y[i]!, B.y[i]!, C.y[i]!]);
 const grid = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
-describe('defaultThresholdGrid', () => {
-  it('is 0.05 … 0.95 in steps of 0.05, without float drift', () => {
-    const g = defaultThresholdGrid();
-    expect(g).toHaveLength(19);
-    expect(g[0]).toBe(0.05);
-    expect(g[5]).toBe(0.3);
-    expect(g.at(-1)).toBe(0.95);
+describe('THRESHOLD_GRID', () => {
+  it('is 0.02 … 0.90 in steps of 0.01, without float drift', () => {
+    expect(THRESHOLD_GRID).toHaveLength(89);
+    expect(THRESHOLD_GRID[0]).toBe(0.02);
+    expect(THRESHOLD_GRID[28]).toBe(0.3);
+    expect(THRESHOLD_GRID.at(-1)).toBe(0.9);
   });
 });
 
@@ -93,5 +94,39 @@ describe('numGenres instead of genre names', () => {
     expect(r.thresholds).toEqual([0.4, 0.7, 0.7]);
     expect(r.perGenre.map((g) => g.genre)).toEqual(['0', '1', '2']);
     expect(() => tuneGlobalThreshold(probabilities, labels, { grid, genres, numGenres: 4 })).toThrow(/disagrees/);
+  });
+});
+
+describe('crossFittedEvaluation', () => {
+  it('scores each fold with thresholds tuned on the other folds only, and ships the ones tuned on every film', () => {
+    const k = NUM_GENRES;
+    const rng = createRng(3);
+    const n = 300;
+    const labels = Float32Array.from({ length: n * k }, (_, i) => (rng() < (i % k) / 60 ? 1 : 0));
+    const probabilities = labels.map((y) => Math.min(1, Math.max(0, 0.3 * y + rng() * 0.7)));
+    const folds = Int32Array.from({ length: n }, (_, i) => i % 3);
+    for (const strategy of ['shared', 'micro', 'per-genre'] as const) {
+      const { report, thresholds } = crossFittedEvaluation(probabilities, labels, folds, strategy);
+      let tp = 0;
+      let predicted = 0;
+      for (let fold = 0; fold < 3; fold++) {
+        const rest = [...folds.keys()].filter((i) => folds[i] !== fold);
+        const pick = (m: Float32Array) => Float32Array.from(rest.flatMap((i) => [...m.subarray(i * k, (i + 1) * k)]));
+        const t = tuneThresholds(pick(probabilities), pick(labels), strategy);
+        folds.forEach((f, i) => {
+          if (f !== fold) return;
+          for (let g = 0; g < k; g++) {
+            const yes = probabilities[i * k + g]! >= t[g]!;
+            predicted += yes ? 1 : 0;
+            tp += yes && labels[i * k + g] === 1 ? 1 : 0;
+          }
+        });
+      }
+      const positives = labels.reduce((s, y) => s + y, 0);
+      expect(report.micro.f1, strategy).toBeCloseTo((2 * tp) / (positives + predicted), 10);
+      expect(thresholds, strategy).toEqual(tuneThresholds(probabilities, labels, strategy));
+      expect(report.thresholds, strategy).toEqual(thresholds);
+      expect(report.loss, strategy).toBe(evaluateMultiLabel({ probabilities, labels, thresholds }).loss);
+    }
   });
 });

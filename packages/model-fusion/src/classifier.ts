@@ -4,7 +4,6 @@ import {
   type FilmsRecord, type FusionClassifier, type MemberRecord, type ModalityOutput, type ModelKind, type ModelMetadata, type ModelMetadataInput,
 } from '@filmgenre/model-artifact';
 import { join } from 'node:path';
-import { IMAGE_FEATURES_INPUT, TEXT_FEATURES_INPUT } from './joint.js';
 import { applyLateFusion, LateFusionParamsSchema, type LateFusionParams } from './late.js';
 import { applyStackedFusion, StackedFusionParamsSchema, type StackedFusionParams } from './stack.js';
 
@@ -14,22 +13,19 @@ export const FUSION_PREDICT_BATCH = 256;
 /** metadata.kind of the directories this package writes and loads. */
 export const FUSION_CLASSIFIER_KIND = 'fusion';
 /**
- * late: weighted average of one poster and one overview model's probabilities; joint: one network
- * over the members' features (a head over their concatenation, or the two-input gated unit);
- * stacked: per-genre logistic regression over the members' (and optionally the joint head's) logits.
+ * late: weighted average of one poster and one overview model's probabilities; joint: a head over
+ * the members' concatenated features; stacked: per-genre logistic regression over the members' logits.
  */
 export const FUSION_KINDS = ['late', 'joint', 'stacked'] as const;
 export type FusionKind = (typeof FUSION_KINDS)[number];
-/** The key under which a stacked fusion refers to its own joint head. */
-export const JOINT_HEAD = 'joint';
 
 export interface SaveFusionArgs {
   kind: FusionKind;
   late?: LateFusionParams;
   stacked?: StackedFusionParams;
-  /** The joint network: for 'joint', and for 'stacked' when its members include JOINT_HEAD. */
+  /** The joint head (kind 'joint'). */
   model?: tf.LayersModel;
-  /** For a one-input joint head: the members whose features it takes, concatenated in this order. */
+  /** The members whose features the joint head takes, concatenated in this order. */
   featureMembers?: readonly string[];
   metadata: Omit<ModelMetadataInput, 'kind' | 'modality'>;
   films: FilmsRecord;
@@ -46,29 +42,23 @@ function memberRoles(members: Record<string, MemberRecord> | undefined, where: s
   return { image: image[0]!, text: text[0]! };
 }
 
-/** How a joint network takes its input: two named feature inputs (the gated unit), or one concatenation. */
-type JointInput = { shape: 'two-inputs'; roles: { image: string; text: string }; dims: [number, number] } | { shape: 'concatenated'; members: string[]; dim: number };
+/** What a joint head takes: the members' features, concatenated in this order, `dim` values in all. */
+interface JointInput {
+  members: string[];
+  dim: number;
+}
 
 function jointInputOf(model: tf.LayersModel, members: Record<string, MemberRecord> | undefined, featureMembers: readonly string[] | undefined, where: string): JointInput {
-  if (model.inputs.length === 2) {
-    const names = model.inputs.map((i) => i.name);
-    // Inputs are fed by position; the names are checked so a swapped model cannot go unnoticed.
-    if (!names[0]?.startsWith(IMAGE_FEATURES_INPUT) || !names[1]?.startsWith(TEXT_FEATURES_INPUT)) {
-      throw new ModelDirError(`${where}: joint fusion model inputs are ${JSON.stringify(names)}, expected [${IMAGE_FEATURES_INPUT}, ${TEXT_FEATURES_INPUT}]`);
-    }
-    return { shape: 'two-inputs', roles: memberRoles(members, where), dims: [model.inputs[0]!.shape.at(-1) as number, model.inputs[1]!.shape.at(-1) as number] };
-  }
   const dim = model.inputs[0]?.shape.at(-1);
   if (model.inputs.length !== 1 || typeof dim !== 'number') throw new ModelDirError(`${where}: a joint head takes one feature input, got ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
   if (!featureMembers?.length || featureMembers.some((m) => !members?.[m])) {
     throw new ModelDirError(`${where}: a joint head needs preprocessing.featureMembers naming its members, got ${JSON.stringify(featureMembers)}`);
   }
-  return { shape: 'concatenated', members: [...featureMembers], dim };
+  return { members: [...featureMembers], dim };
 }
 
 /**
- * Writes a fusion model directory: the parameters of its kind, and the joint network when it has
- * one. The decision thresholds are metadata's, as for every model; metadata.members pins the member
+ * Writes a fusion model directory: the parameters of its kind, or its joint head. The decision thresholds are metadata's, as for every model; metadata.members pins the member
  * models it was fitted on (by the digest of their files).
  */
 export async function saveFusionClassifier(dir: string, args: SaveFusionArgs): Promise<ModelMetadata> {
@@ -77,15 +67,13 @@ export async function saveFusionClassifier(dir: string, args: SaveFusionArgs): P
   const k = metadata.genres.length;
   const files: Record<string, string> = {};
   const derived: Record<string, unknown> = { kind, numGenres: k };
-  const needsModel = kind === 'joint' || (kind === 'stacked' && args.stacked?.members.includes(JOINT_HEAD));
-  if (needsModel && !args.model) throw new ModelDirError(`${dir}: kind '${kind}' needs the LayersModel (its joint network)`);
-  if (!needsModel && args.model) throw new ModelDirError(`${dir}: kind '${kind}' takes no LayersModel`);
+  if (kind === 'joint' && !args.model) throw new ModelDirError(`${dir}: kind 'joint' needs the LayersModel (its joint head)`);
+  if (kind !== 'joint' && args.model) throw new ModelDirError(`${dir}: kind '${kind}' takes no LayersModel`);
   if (args.model) {
     const outputs = args.model.outputs[0]?.shape.at(-1);
     if (outputs !== k) throw new ModelDirError(`${dir}: the model outputs ${outputs} genres, metadata lists ${k}`);
     const input = jointInputOf(args.model, metadata.members, args.featureMembers, dir);
-    if (input.shape === 'two-inputs') Object.assign(derived, { imageFeatureDim: input.dims[0], textFeatureDim: input.dims[1] });
-    else Object.assign(derived, { featureMembers: input.members, featureDim: input.dim });
+    Object.assign(derived, { featureMembers: input.members, featureDim: input.dim });
   }
   if (kind === 'late') {
     if (!args.late) throw new ModelDirError(`${dir}: kind 'late' needs the fitted LateFusionParams`);
@@ -97,7 +85,7 @@ export async function saveFusionClassifier(dir: string, args: SaveFusionArgs): P
   } else if (kind === 'stacked') {
     if (!args.stacked) throw new ModelDirError(`${dir}: kind 'stacked' needs the fitted StackedFusionParams`);
     const stacked = StackedFusionParamsSchema.parse(args.stacked);
-    const unknown = stacked.members.filter((m) => m !== JOINT_HEAD && !metadata.members?.[m]);
+    const unknown = stacked.members.filter((m) => !metadata.members?.[m]);
     if (unknown.length) throw new ModelDirError(`${dir}: stacked fusion weighs ${unknown.join(', ')}, which metadata.members does not list`);
     if (stacked.numGenres !== k) throw new ModelDirError(`${dir}: stacked fusion covers ${stacked.numGenres} genres, metadata lists ${k}`);
     derived['stackedFusionFile'] = STACKED_FUSION_FILE;
@@ -143,7 +131,7 @@ export async function loadFusionClassifier(dir: string): Promise<FusionClassifie
   if ((late?.numGenres ?? stacked?.numGenres ?? metadata.genres.length) !== metadata.genres.length) throw new ModelDirError(`${where}: its parameters cover another number of genres than metadata lists`);
   const model = await artifact.loadLayersModel();
   try {
-    if ((kind === 'joint' || stacked?.members.includes(JOINT_HEAD)) && !model) throw new ModelDirError(`${join(dir, 'model.json')}: not found (this fusion needs its joint network)`);
+    if (kind === 'joint' && !model) throw new ModelDirError(`${join(dir, 'model.json')}: not found (a joint fusion needs its head)`);
     const joint = model ? jointInputOf(model, metadata.members, metadata.preprocessing.featureMembers as string[] | undefined, where) : undefined;
     return new Fusion(metadata, kind, { late, stacked, model, joint });
   } catch (error) {
@@ -177,44 +165,32 @@ class Fusion implements FusionClassifier {
       const roles = memberRoles(this.metadata.members, 'fusion');
       return applyLateFusion(this.parts.late!, outputs[roles.image]!.probabilities, outputs[roles.text]!.probabilities);
     }
-    const jointProbabilities = this.parts.model ? await this.predictJoint(outputs, n) : undefined;
-    if (this.kind === 'joint') return jointProbabilities!;
-    const probabilities: Record<string, Float32Array> = Object.fromEntries(this.members.map((m) => [m, outputs[m]!.probabilities]));
-    if (jointProbabilities) probabilities[JOINT_HEAD] = jointProbabilities;
-    return applyStackedFusion(this.parts.stacked!, probabilities);
+    if (this.kind === 'joint') return this.predictJoint(outputs, n);
+    return applyStackedFusion(this.parts.stacked!, Object.fromEntries(this.members.map((m) => [m, outputs[m]!.probabilities])));
   }
 
   private async predictJoint(outputs: Readonly<Record<string, ModalityOutput>>, n: number): Promise<Float32Array> {
     const model = this.parts.model!;
     const joint = this.parts.joint!;
     const k = this.metadata.genres.length;
-    const features = (key: string, dim: number, what: string) => {
-      const f = outputs[key]!.features;
-      if (f.length !== n * dim) throw new RangeError(`${key} features: expected ${n} × ${dim} values, got ${f.length} (a different ${what} model than the fusion was trained on?)`);
-      return f;
-    };
-    const inputs: { data: Float32Array; dim: number }[] = [];
-    if (joint.shape === 'two-inputs') {
-      inputs.push({ data: features(joint.roles.image, joint.dims[0], 'poster'), dim: joint.dims[0] });
-      inputs.push({ data: features(joint.roles.text, joint.dims[1], 'overview'), dim: joint.dims[1] });
-    } else {
-      const parts = joint.members.map((m) => ({ data: outputs[m]!.features, dim: outputs[m]!.featureDim }));
-      const dim = parts.reduce((s, p) => s + p.dim, 0);
-      if (dim !== joint.dim) throw new RangeError(`joint head takes ${joint.dim} features, members ${joint.members.join(' + ')} give ${dim}`);
-      const data = new Float32Array(n * dim);
-      for (let i = 0; i < n; i++) {
-        let at = i * dim;
-        for (const [j, p] of parts.entries()) {
-          data.set(features(joint.members[j]!, p.dim, 'member').subarray(i * p.dim, (i + 1) * p.dim), at);
-          at += p.dim;
-        }
+    const parts = joint.members.map((m) => ({ key: m, data: outputs[m]!.features, dim: outputs[m]!.featureDim }));
+    const dim = parts.reduce((s, p) => s + p.dim, 0);
+    if (dim !== joint.dim) throw new RangeError(`joint head takes ${joint.dim} features, members ${joint.members.join(' + ')} give ${dim}`);
+    const data = new Float32Array(n * dim);
+    for (const p of parts) {
+      if (p.data.length !== n * p.dim) throw new RangeError(`${p.key} features: expected ${n} × ${p.dim} values, got ${p.data.length} (a different member model than the fusion was trained on?)`);
+    }
+    for (let i = 0; i < n; i++) {
+      let at = i * dim;
+      for (const p of parts) {
+        data.set(p.data.subarray(i * p.dim, (i + 1) * p.dim), at);
+        at += p.dim;
       }
-      inputs.push({ data, dim });
     }
     const out = new Float32Array(n * k);
     for (let start = 0; start < n; start += FUSION_PREDICT_BATCH) {
       const m = Math.min(FUSION_PREDICT_BATCH, n - start);
-      const y = tf.tidy(() => model.predict(inputs.map((input) => tf.tensor2d(input.data.subarray(start * input.dim, (start + m) * input.dim), [m, input.dim]))) as tf.Tensor);
+      const y = tf.tidy(() => model.predict(tf.tensor2d(data.subarray(start * dim, (start + m) * dim), [m, dim])) as tf.Tensor);
       try {
         out.set((await y.data()) as Float32Array, start * k);
       } finally {

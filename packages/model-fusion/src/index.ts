@@ -4,12 +4,7 @@ export {
 } from './late.js';
 export { selectLateFusion, type LateFusionSelection, type SelectLateFusionArgs } from './select.js';
 export { fitStackedFusion, applyStackedFusion, StackedFusionParamsSchema, type StackedFusionParams, type FitStackedFusionArgs } from './stack.js';
-export { GatedMultimodalUnit, type GatedMultimodalUnitArgs } from './gmu.js';
 export {
-  createJointFusionModel, JointFusionOptionsSchema, IMAGE_FEATURES_INPUT, TEXT_FEATURES_INPUT,
-  type JointFusionOptions, type JointFusionOptionsInput,
-} from './joint.js';
-export {
-  loadFusionClassifier, saveFusionClassifier, fusionClassifierKind, FUSION_CLASSIFIER_KIND, FUSION_KINDS, JOINT_HEAD, LATE_FUSION_FILE, STACKED_FUSION_FILE, FUSION_PREDICT_BATCH,
+  loadFusionClassifier, saveFusionClassifier, fusionClassifierKind, FUSION_CLASSIFIER_KIND, FUSION_KINDS, LATE_FUSION_FILE, STACKED_FUSION_FILE, FUSION_PREDICT_BATCH,
   type FusionKind, type SaveFusionArgs,
 } from './classifier.js';

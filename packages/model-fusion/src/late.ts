@@ -51,8 +51,6 @@ export interface FitLateFusionArgs {
   numGenres: number;
   /** Candidate image weights; default 0, 0.1, …, 1. */
   grid?: readonly number[];
-  /** Candidate thresholds (default @filmgenre/metrics' 0.05…0.95). */
-  thresholdGrid?: readonly number[];
   /** Genres with fewer validation positives keep w = 0.5 and the fallback threshold (metrics' default 20). */
   minSupport?: number;
 }
@@ -84,7 +82,7 @@ export function fitLateFusion(args: FitLateFusionArgs): LateFusionFit {
   if (grid.length === 0 || grid.some((w) => !(w >= 0 && w <= 1))) throw new RangeError(`weight grid must hold values in [0, 1], got ${JSON.stringify(args.grid)}`);
   const { image, text, labels } = flatFusionInputs(args);
 
-  const tuneOptions = { numGenres: k, ...(args.thresholdGrid ? { grid: args.thresholdGrid } : {}), ...(args.minSupport ? { minSupport: args.minSupport } : {}) };
+  const tuneOptions = { numGenres: k, ...(args.minSupport ? { minSupport: args.minSupport } : {}) };
   const runs = grid.map((w) => ({ w, result: tunePerGenreThresholds(applyLateFusion({ numGenres: k, weights: new Array(k).fill(w) }, image, text), labels, tuneOptions) }));
   const middle = runs.reduce((best, r) => (Math.abs(r.w - 0.5) < Math.abs(best.w - 0.5) ? r : best));
   const params: LateFusionFit = { numGenres: k, weights: [], thresholds: [], f1: [], tuned: [], weightGrid: grid };

@@ -3,16 +3,17 @@
 // ('ops') and on the fused native kernel ('fused'; 'fast' = whichever FastBiLSTM picks).
 //   npx tsx packages/model-lstm/bench/bilstm-speed.ts [--backend wasm] [--steps 3] [--variants tfjs,ops,fused]
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
+import { parseCommandLine } from '@filmgenre/core';
+import { BackendOptionSchema, initBackend } from '@filmgenre/tf-runtime';
+import { z } from 'zod';
 import { FastBiLSTM } from '../src/bilstm-layer.js';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-};
-const backend = arg('backend', 'wasm') as BackendRequest;
-const steps = Number(arg('steps', '3'));
-const variants = arg('variants', 'tfjs,ops,fused').split(',');
+const { backend, steps, variants } = parseCommandLine(z.object({
+  backend: BackendOptionSchema.unwrap().default('wasm'),
+  steps: z.int().positive().default(3).describe('timed train steps per variant'),
+  variants: z.string().default('tfjs,ops,fused').describe('BiLSTMs to time, comma-separated: tfjs, ops, fused, fast')
+    .transform((v) => v.split(',')).refine((list) => list.every((v) => ['tfjs', 'ops', 'fused', 'fast'].includes(v)), 'must name tfjs, ops, fused or fast'),
+}), 'bilstm-speed [options]: train-step and predict time of the reference BiLSTM, per implementation');
 const batch = 64;
 const seqLen = 100;
 const vocab = 10_000;

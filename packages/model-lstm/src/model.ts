@@ -21,7 +21,6 @@ export function createOverviewModel(input: OverviewModelOptionsInput = {}): tf.L
     inputDim: o.vocabularySize,
     outputDim: o.embeddingDim,
     maskZero: true,
-    trainable: o.trainEmbeddings,
     name: 'embedding',
     ...(initial ? { weights: [initial] } : {}),
   }).apply(ids) as tf.SymbolicTensor;

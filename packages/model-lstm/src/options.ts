@@ -17,8 +17,6 @@ export const OverviewModelOptionsSchema = z
     embeddings: z.enum(['learned', 'wink-100d']).default('learned'),
     /** Row-major vocabularySize × embeddingDim matrix used as the embedding's initial weights. */
     pretrainedEmbeddings: z.instanceof(Float32Array).optional(),
-    /** Keep updating pretrained vectors during training (false freezes the embedding). */
-    trainEmbeddings: z.boolean().default(true),
     /** 'bilstm': units of each bidirectional LSTM layer; every layer but the last returns sequences. */
     lstmUnits: z.array(z.int().positive()).min(1).default([64, 32]),
     /** 'fast' = FastBiLSTM (same maths, much faster on wasm); 'tfjs' = tf.layers.bidirectional(lstm). */

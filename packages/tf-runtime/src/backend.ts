@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import { z } from 'zod';
 import { dirname } from 'node:path';
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -90,3 +91,7 @@ export async function initBackend(request?: BackendRequest, options: InitBackend
   }
   throw new Error(`no TensorFlow.js backend could start: ${skipped.map((s) => `${s.name}: ${s.error}`).join('; ')}`);
 }
+
+/** The --backend option every command takes, declared once (left at auto, $FILMGENRE_BACKEND decides). */
+export const BackendOptionSchema = z.enum(['auto', ...BACKENDS]).default('auto')
+  .describe(`TensorFlow.js backend: tensorflow if tfjs-node loads, else wasm, else cpu ($${BACKEND_ENV} when auto)`);

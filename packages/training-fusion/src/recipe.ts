@@ -6,8 +6,9 @@ import {
   type LateFusionParams, type StackedFusionParams,
 } from '@filmgenre/model-fusion';
 import { loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
+import { crossFittedEvaluation } from '@filmgenre/metrics';
 import {
-  CommonOptionsSchema, crossFitHeads, crossFittedEvaluation, ensembleHeads, labelMatrix, pickRows, publish, runMetadata,
+  CommonOptionsSchema, crossFitHeads, ensembleHeads, labelMatrix, pickRows, publish, runMetadata,
   type EpochLog, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
@@ -74,7 +75,9 @@ interface Fitted {
   stacked?: StackedFusionParams;
 }
 
-function fitOn(kind: 'stacked' | 'late', options: FusionRecipeOptions, members: Record<string, Float32Array>, labels: Float32Array, rows: readonly number[], roles?: { image: string; text: string }): Fitted {
+type FitOptions = Pick<FusionRecipeOptions, 'l2' | 'weighting'>;
+
+function fitOn(kind: 'stacked' | 'late', options: FitOptions, members: Record<string, Float32Array>, labels: Float32Array, rows: readonly number[], roles?: { image: string; text: string }): Fitted {
   const k = NUM_GENRES;
   const on = (p: Float32Array, r: readonly number[]) => pickRows(p, k, r);
   if (kind === 'stacked') {
@@ -90,8 +93,11 @@ function fitOn(kind: 'stacked' | 'late', options: FusionRecipeOptions, members: 
   return { kind, late, apply: (r) => applyLateFusion(late, on(members[image]!, r), on(members[text]!, r)) };
 }
 
-/** Out-of-fold predictions of a fusion kind: each fold fused by a fusion fitted on the other folds. */
-function crossFitted(kind: 'stacked' | 'late', options: FusionRecipeOptions, members: Record<string, Float32Array>, labels: Float32Array, folds: Int32Array, roles?: { image: string; text: string }): Float32Array {
+/**
+ * Out-of-fold predictions of a fusion kind: each fold fused by a fusion fitted on the other folds
+ * (late fusion takes one poster and one overview member, `roles`).
+ */
+export function crossFitFusion(kind: 'stacked' | 'late', options: FitOptions, members: Record<string, Float32Array>, labels: Float32Array, folds: Int32Array, roles?: { image: string; text: string }): Float32Array {
   const k = NUM_GENRES;
   const out = new Float32Array(labels.length);
   const K = Math.max(...folds) + 1;
@@ -185,7 +191,7 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
       joint = await fitJoint(ctx, options, members, films, folds);
       outOfFold = joint.outOfFold;
     } else {
-      outOfFold = crossFitted(kind, options, probabilities, labels, folds, roles);
+      outOfFold = crossFitFusion(kind, options, probabilities, labels, folds, roles);
     }
     const evaluation = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
     const { report } = evaluation;

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { hashString, NUM_GENRES, type Film } from '@filmgenre/core';
 import { createPosterBatches, loadPosterSet, pixelsToBatchTensor, type PosterSet } from '@filmgenre/data-images';
-import { evaluateMultiLabel } from '@filmgenre/metrics';
+import { crossFittedEvaluation, evaluateMultiLabel, tuneThresholds } from '@filmgenre/metrics';
 import {
   createFeatureHead, createPosterCnn, extractPosterFeatures, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
   type FeatureExtractorSpecInput,
 } from '@filmgenre/model-cnn';
 import {
-  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, crossFittedEvaluation, ensembleHeads, fitWithEarlyStopping,
-  labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted, tuneThresholds, type Recipe, type RecipeContext, type TrainedModel,
+  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, ensembleHeads, fitWithEarlyStopping,
+  labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
 import { z } from 'zod';

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { NUM_GENRES, shuffleInPlace } from '@filmgenre/core';
 import { TextVectorizer } from '@filmgenre/data-text';
-import { evaluateMultiLabel } from '@filmgenre/metrics';
+import { evaluateMultiLabel, tuneThresholds } from '@filmgenre/metrics';
 import {
   acceptsAnyLength, createOverviewModel, gatherSequences, loadPretrainedEmbeddings, OVERVIEW_VARIANTS, predictSequences,
   saveOverviewClassifier, sequenceLengths, WINK_DIM, type OverviewModelOptionsInput,
 } from '@filmgenre/model-lstm';
 import {
   classWeightsFor, CommonOptionsSchema, compileForTraining, epochRng, fitWithEarlyStopping, labelMatrix, publish, runMetadata,
-  TrainingInterrupted, tuneThresholds, type Batch, type Recipe, type RecipeContext, type TrainedModel,
+  TrainingInterrupted, type Batch, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
 import { z } from 'zod';

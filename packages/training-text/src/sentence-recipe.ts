@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { hashString } from '@filmgenre/core';
 import { createSentenceHead, saveSentenceClassifier, SENTENCE_EMBEDDING_DIM, SentenceEncoder } from '@filmgenre/model-sentence-encoder';
+import { crossFittedEvaluation } from '@filmgenre/metrics';
 import {
-  CommonOptionsSchema, createEpochBar, crossFitHeads, crossFittedEvaluation, ensembleHeads, labelMatrix, publish, runMetadata, TrainingInterrupted,
+  CommonOptionsSchema, createEpochBar, crossFitHeads, ensembleHeads, labelMatrix, publish, runMetadata, TrainingInterrupted,
   type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';

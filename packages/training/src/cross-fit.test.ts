@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng, NUM_GENRES } from '@filmgenre/core';
-import { evaluateMultiLabel } from '@filmgenre/metrics';
+import { crossFittedEvaluation, evaluateMultiLabel } from '@filmgenre/metrics';
 import { fileSystemIO, initBackend } from '@filmgenre/tf-runtime';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crossFitHeads, ensembleHeads } from './cross-fit.js';
-import { crossFittedEvaluation } from './thresholds.js';
 
 const work = mkdtempSync(join(tmpdir(), 'cross-fit-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

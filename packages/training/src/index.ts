@@ -3,7 +3,6 @@ export {
   type Batch, type FitTask, type FitOptions, type FitResult, type EpochLog,
 } from './fit.js';
 export { positiveClassWeights, weightedBinaryCrossentropy, classWeightsFor, compileForTraining } from './loss.js';
-export { tuneThresholds, crossFittedEvaluation, THRESHOLD_STRATEGIES, type ThresholdStrategy } from './thresholds.js';
 export { crossFitHeads, ensembleHeads, type CrossFitOptions, type CrossFitResult } from './cross-fit.js';
 export { createEpochBar, type ProgressBar, type ProgressValues } from './progress.js';
 export {

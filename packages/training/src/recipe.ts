@@ -1,11 +1,10 @@
 import type { Film, FoldPlan, HoldoutSplit, SplitRecord, StatefulRng } from '@filmgenre/core';
-import type { MultiLabelReport } from '@filmgenre/metrics';
+import { THRESHOLD_STRATEGIES, type MultiLabelReport } from '@filmgenre/metrics';
 import { provenance, type Modality, type ModelMetadataInput } from '@filmgenre/model-artifact';
 import type { BackendInfo } from '@filmgenre/tf-runtime';
 import { GENRES } from '@filmgenre/core';
 import { z } from 'zod';
 import type { EpochLog } from './fit.js';
-import { THRESHOLD_STRATEGIES } from './thresholds.js';
 
 /** Everything a recipe gets from the run; the trainer app builds it, the recipe owns the rest. */
 export interface RecipeContext {

@@ -4,12 +4,14 @@
 // line each, with GFLOP/s (convolutions counted as direct convolution: Winograd does fewer
 // multiply-adds for the same result).
 //   FILMGENRE_WASM_THREADS=1 npx tsx packages/wasm-kernels/bench/native-passes.ts [--repeats 3]
+import { parseCommandLine } from '@filmgenre/core';
+import { z } from 'zod';
 import { conv2dFilterGradNative, conv2dForwardNative, usesWinograd, type ConvGeometry } from '../src/native/conv.js';
 import { biLstmBackward, biLstmForward } from '../src/native/lstm.js';
 import { nativeKernelsStatus, nativeRuntime } from '../src/native/runtime.js';
 
-const repeatsAt = process.argv.indexOf('--repeats');
-const repeats = repeatsAt > 0 ? Number(process.argv[repeatsAt + 1]) : 3;
+const { repeats } = parseCommandLine(z.object({ repeats: z.int().positive().default(3).describe('calls per pass; the best is reported') }),
+  'native-passes [--repeats N]: time of the native module\'s passes alone, one JSON line each');
 const batch = 64;
 
 function random(n: number, scale = 1): Float32Array {

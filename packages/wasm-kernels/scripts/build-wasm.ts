@@ -4,10 +4,16 @@
 // Without clang/lld it prints why and exits 0, so that training still runs (on the tfjs paths);
 // --require (or CI=true) makes a missing toolchain an error, as CI must build the module. A clang
 // too old for the relaxed variant is only reported: the simd128 build serves then.
+import { parseCommandLine } from '@filmgenre/core';
+import { z } from 'zod';
 import { buildNativeModule, NativeBuildError, SIMD_VARIANTS } from '../src/native/build.js';
 
-const force = process.argv.includes('--force');
-const required = process.argv.includes('--require') || process.env.CI === 'true';
+const options = parseCommandLine(z.object({
+  force: z.boolean().default(false).describe('rebuild even when the module is up to date'),
+  require: z.boolean().default(false).describe('a missing toolchain is an error (also when CI=true)'),
+}), 'build-wasm [--force] [--require]: builds the native WebAssembly module from csrc/');
+const { force } = options;
+const required = options.require || process.env.CI === 'true';
 for (const variant of SIMD_VARIANTS) {
   try {
     const t0 = performance.now();

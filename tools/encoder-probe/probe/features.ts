@@ -14,26 +14,18 @@ export interface FeatureMatrix {
 
 /**
  * One forward pass of a poster trunk computes several nodes and poolings at once; candidates are
- * column slices of it. `flip` passes are the mirrored posters, for training-time augmentation.
+ * column slices of it. The two passes the candidates read have the trainer's own specs
+ * (training-image's POSTER_FEATURES), so they share its feature cache; the others are for timing.
  */
-export interface PosterPass {
-  spec: FeatureExtractorSpecInput;
-  flip?: boolean;
-}
-
-export const POSTER_PASSES: Record<string, PosterPass> = {
-  // Today's default trunk (1.4-width graph, fine-tuned whole), its top and two inner blocks.
-  'mid-160': { spec: { trunk: 'mobilenet_v2_mid', nodes: ['Conv_1', 'block_10', 'block_13_expand'], pooling: ['mean', 'max'], inputSize: 160 } },
+export const POSTER_PASSES: Record<string, FeatureExtractorSpecInput> = {
+  // The previous default: the 1.4-width graph (fine-tuned whole on NSFW classes), its top, 160×160.
+  'mid-160': { trunk: 'mobilenet_v2_mid', nodes: ['Conv_1'], pooling: ['mean'], inputWidth: 160, inputHeight: 160 },
   // Keras MobileNetV2 1.0, ImageNet-pure up to block_10, at several sizes (W×H).
-  'v2-224': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputSize: 224 } },
-  'v2-112x224': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 112, inputHeight: 224 } },
-  'v2-128x256': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256 } },
-  'v2-160x320': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 160, inputHeight: 320 } },
-  'v2-128x256-unit': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256, inputRange: 'unit' } },
-  'v2-128x256-flip': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256 }, flip: true },
-  'v2-160x320-flip': { spec: { trunk: 'mobilenet_v2', nodes: ['block_6_expand_relu', 'block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 160, inputHeight: 320 }, flip: true },
+  'v2-128x256': { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256 },
+  'v2-112x224': { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 112, inputHeight: 224 },
+  'v2-224': { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 224, inputHeight: 224 },
   // InceptionV3, ImageNet-pure up to mixed5, at the posters' own size.
-  'inc-150x300': { spec: { trunk: 'inception_v3', nodes: ['mixed5'], pooling: ['mean', 'max'], inputWidth: 150, inputHeight: 300 } },
+  'inc-150x300': { trunk: 'inception_v3', nodes: ['mixed5'], pooling: ['mean', 'max'], inputWidth: 150, inputHeight: 300 },
 };
 
 export interface PassResult {
@@ -49,16 +41,15 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** `cacheDir` undefined: no cache (to time a cold computation). */
 export async function posterPass(name: string, films: readonly Film[], cacheDir: string | undefined): Promise<PassResult> {
-  const pass = POSTER_PASSES[name];
-  if (!pass) throw new Error(`unknown poster pass '${name}' (known: ${Object.keys(POSTER_PASSES).join(', ')})`);
-  const extractor = await PosterFeatureExtractor.create(pass.spec);
+  const spec = POSTER_PASSES[name];
+  if (!spec) throw new Error(`unknown poster pass '${name}' (known: ${Object.keys(POSTER_PASSES).join(', ')})`);
+  const extractor = await PosterFeatureExtractor.create(spec);
   try {
     let computed = 0;
     const start = performance.now();
     let last = 0;
     const data = await extractPosterFeatures(extractor, films.map((f) => f.posterPath), {
-      ...(cacheDir ? { cacheDir: join(cacheDir, 'poster-features') } : {}),
-      flip: pass.flip ?? false,
+      ...(cacheDir ? { cacheDir: join(cacheDir, 'features') } : {}),
       onProgress: (done, total) => {
         computed = total;
         if (performance.now() - last > 30_000 || done === total) {
@@ -102,30 +93,22 @@ export function selectColumns(m: FeatureMatrix, ranges: readonly [number, number
 
 /** Side-by-side concatenation of matrices with the same rows. */
 export function concatColumns(parts: readonly FeatureMatrix[], name: string): FeatureMatrix {
-  return selectColumns(
-    { name, dim: parts.reduce((s, p) => s + p.dim, 0), data: interleave(parts) },
-    [[0, parts.reduce((s, p) => s + p.dim, 0)]],
-    name,
-  );
-}
-
-function interleave(parts: readonly FeatureMatrix[]): Float32Array {
   const n = parts[0]!.data.length / parts[0]!.dim;
   const dim = parts.reduce((s, p) => s + p.dim, 0);
-  const out = new Float32Array(n * dim);
+  const data = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     let at = i * dim;
     for (const p of parts) {
-      out.set(p.data.subarray(i * p.dim, (i + 1) * p.dim), at);
+      data.set(p.data.subarray(i * p.dim, (i + 1) * p.dim), at);
       at += p.dim;
     }
   }
-  return out;
+  return { name, dim, data };
 }
 
-export async function useLiteFeatures(films: readonly Film[], cacheDir: string | undefined, longText: 'windows' | 'truncate' = 'windows'):
+export async function useLiteFeatures(films: readonly Film[], cacheDir: string | undefined):
   Promise<{ matrix: FeatureMatrix; seconds: number; computed: number; multiWindow: number }> {
-  const encoder = await SentenceEncoder.load({ ...(cacheDir ? { cacheDir: join(cacheDir, 'sentence-embeddings') } : {}), longText });
+  const encoder = await SentenceEncoder.load(cacheDir ? { cacheDir: join(cacheDir, 'embeddings') } : {});
   try {
     const texts = films.map((f) => f.overview);
     const multiWindow = texts.filter((t) => encoder.windows(t).length > 1).length;
@@ -137,11 +120,11 @@ export async function useLiteFeatures(films: readonly Film[], cacheDir: string |
         computed = total;
         if (performance.now() - last > 30_000 || done === total) {
           last = performance.now();
-          log(`[features] use-lite (${longText}): ${done}/${total} windows (${((performance.now() - start) / 1000).toFixed(0)} s)`);
+          log(`[features] use-lite: ${done}/${total} windows (${((performance.now() - start) / 1000).toFixed(0)} s)`);
         }
       },
     });
-    return { matrix: { name: `use-lite-${longText}`, dim: encoder.dim, data }, seconds: computed > 0 ? (performance.now() - start) / 1000 : 0, computed, multiWindow };
+    return { matrix: { name: 'use-lite', dim: encoder.dim, data }, seconds: computed > 0 ? (performance.now() - start) / 1000 : 0, computed, multiWindow };
   } finally {
     encoder.dispose();
   }
@@ -172,16 +155,17 @@ export async function winkMeanFeatures(films: readonly Film[]): Promise<{ matrix
 }
 
 /**
- * TF-IDF bag of words, fitted on the training rows only: the `maxFeatures` words with the highest
- * document frequency (≥ 2) among them, sublinear tf, idf smoothed, rows L2-normalised.
+ * TF-IDF bag of words: the `maxFeatures` words with the highest document frequency (≥ 2) among all
+ * the films' overviews (no labels involved, so every fold's head may share it), sublinear tf, idf
+ * smoothed, rows L2-normalised.
  */
-export function tfidfFeatures(films: readonly Film[], trainRows: readonly number[], maxFeatures = 5000): FeatureMatrix {
+export function tfidfFeatures(films: readonly Film[], maxFeatures = 5000): FeatureMatrix {
   const tokens = films.map((f) => tokenize(f.overview));
   const df = new Map<string, number>();
-  for (const i of trainRows) for (const w of new Set(tokens[i])) df.set(w, (df.get(w) ?? 0) + 1);
+  for (const ws of tokens) for (const w of new Set(ws)) df.set(w, (df.get(w) ?? 0) + 1);
   const words = [...df.entries()].filter(([, c]) => c >= 2).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, maxFeatures);
   const column = new Map(words.map(([w], j) => [w, j]));
-  const idf = words.map(([, c]) => Math.log((1 + trainRows.length) / (1 + c)) + 1);
+  const idf = words.map(([, c]) => Math.log((1 + films.length) / (1 + c)) + 1);
   const dim = words.length;
   const data = new Float32Array(films.length * dim);
   tokens.forEach((ws, i) => {

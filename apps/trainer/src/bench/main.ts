@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { BACKENDS, initBackend, type BackendRequest } from '@filmgenre/tf-runtime';
+import { parseCommandLine } from '@filmgenre/core';
+import { BackendOptionSchema, initBackend } from '@filmgenre/tf-runtime';
 import { fusedAdam, nativeKernelsStatus, WASM_THREADS_ENV, wasmThreadsState } from '@filmgenre/wasm-kernels';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { z } from 'zod';
 import { GENRES, LSTM_LAYERS, MODELS, type LstmLayer, type ModelName } from './models.js';
 
 // Training-speed benchmark of the reference models: one JSON line per model on stdout, comparable
@@ -143,23 +143,21 @@ function round(v: number, digits = 1): number {
   return Math.round(v * f) / f;
 }
 
+const BenchOptionsSchema = z.object({
+  backend: BackendOptionSchema,
+  model: z.enum(['cnn-ref', 'lstm-ref', 'all']).default('all').describe('which reference model'),
+  steps: z.int().positive().default(5).describe('timed train steps per model'),
+  warmup: z.int().nonnegative().default(2).describe('untimed train steps first (kernel set-up, wasm tier-up)'),
+  batchSize: z.int().positive().default(64).describe('images or sequences per step (--batch itself is an Nx flag)'),
+  threads: z.int().positive().optional().describe(`wasm XNNPACK threads and native kernel threads (default: all cores; also $${WASM_THREADS_ENV})`),
+  profile: z.int().nonnegative().default(0).describe('after the timed steps, profile one step and print its N slowest kernels (JSON lines)'),
+  lstmLayer: z.enum(LSTM_LAYERS).default('fused').describe("lstm-ref's BiLSTM: fused native kernel, its tfjs-op reference, or tfjs's bidirectional(lstm)"),
+});
+
 async function main() {
-  const argv = await yargs(hideBin(process.argv))
-    .scriptName('bench')
-    .usage('$0 [--backend wasm] [--model all] [--steps 5]')
-    .option('backend', { choices: ['auto', ...BACKENDS] as const, default: 'auto' as const, describe: 'TensorFlow.js backend' })
-    .option('model', { choices: ['cnn-ref', 'lstm-ref', 'all'] as const, default: 'all' as const })
-    .option('steps', { type: 'number', default: 5, describe: 'timed train steps per model' })
-    .option('warmup', { type: 'number', default: 2, describe: 'untimed train steps first (kernel set-up, wasm tier-up)' })
-    .option('batch-size', { type: 'number', default: 64, describe: 'images or sequences per step (--batch itself is an Nx flag)' })
-    .option('threads', { type: 'number', describe: `wasm XNNPACK threads and native kernel threads (default: all cores; also $${WASM_THREADS_ENV})` })
-    .option('profile', { type: 'number', default: 0, describe: 'after the timed steps, profile one step and print its N slowest kernels (JSON lines)' })
-    .option('lstm-layer', { choices: LSTM_LAYERS, default: 'fused' as const, describe: "lstm-ref's BiLSTM: fused native kernel, its tfjs-op reference, or tfjs's bidirectional(lstm)" })
-    .strict()
-    .help()
-    .parse();
+  const argv = parseCommandLine(BenchOptionsSchema, 'bench [options]: train and predict speed of the reference models, one JSON line each');
   if (argv.threads !== undefined) process.env[WASM_THREADS_ENV] = String(argv.threads);
-  const info = await initBackend(argv.backend as BackendRequest, { wasmSharedMemory: true });
+  const info = await initBackend(argv.backend, { wasmSharedMemory: true });
   if (info.name === 'wasm') {
     const state = wasmThreadsState();
     if (!state.enabled && state.reason) console.error(`[bench] wasm threads off: ${state.reason}`);
