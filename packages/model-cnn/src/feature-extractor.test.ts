@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IMAGES_DIR, resolveDatasetDir } from '@filmgenre/core';
 import { decodePoster } from '@filmgenre/data-images';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import { loadPosterClassifier, posterPreprocessing, savePosterClassifier } from './classifier.js';
@@ -45,8 +46,9 @@ describe('PosterFeatureExtractor: the default (nsfwjs MobileNetV2-1.0 to block_1
     expect(extractor.featureDim).toBe(DIM);
     expect(extractor.info).toMatchObject({ inputWidth: 128, inputHeight: 256, featureDim: DIM });
     expect(extractor.info.licence).toMatch(/MIT/);
-    // onnxruntime-node loads on every machine of this project (its CPU build ships in the npm package).
-    expect(extractor.runtime).toMatch(/^onnxruntime \d+\.\d+\.\d+$/);
+    // Where $FILMGENRE_ENCODER_RUNTIME says, else onnxruntime (it loads on every machine of this project).
+    expect(extractor.runtime).toBe(encoderRuntimeLabel(resolveEncoderRuntime(), 'wasm'));
+    expect(extractor.runtime).toMatch(/^(onnxruntime \d+\.\d+\.\d+|tfjs wasm)$/);
   });
 
   it('gives finite, non-trivial 960-d features for real posters, different per poster, whatever the batch', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { pixelsToBatchTensor } from '@filmgenre/data-images';
-import { resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
+import { encoderRuntimeLabel, resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
 import { activeBackend, MODEL_JSON, modelJsonOf, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -230,7 +230,7 @@ async function graphTrunk(spec: FeatureExtractorSpec, files: ExtractorFiles, res
   const execute = (x: tf.Tensor4D) => [graph.execute(x, resolvedNodes)].flat() as tf.Tensor4D[];
   const nodeDims = tf.tidy(() => execute(tf.zeros([1, spec.inputHeight, spec.inputWidth, 3])).map((t) => t.shape[3]));
   const trunk: TrunkExecutor = {
-    runtime: `tfjs ${tf.getBackend()}`,
+    runtime: encoderRuntimeLabel('tfjs', tf.getBackend()),
     async run(pixels, flip) {
       const features = tf.tidy(() => {
         const parts = execute(pixelsToBatchTensor(pixels, size, { flip })).flatMap((m) => spec.pooling.map((p) => (p === 'mean' ? tf.mean(m, [1, 2]) : tf.max(m, [1, 2]))));

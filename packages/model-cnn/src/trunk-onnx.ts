@@ -1,4 +1,4 @@
-import { OnnxGraph, OnnxSession, onnxRuntimeVersion } from '@filmgenre/onnx-runtime';
+import { encoderRuntimeLabel, OnnxGraph, OnnxSession } from '@filmgenre/onnx-runtime';
 import type { TrunkExecutor, TrunkPlan } from './trunk-plan.js';
 
 /** Keras kernel [kh, kw, in, out] (depthwise: [kh, kw, c, 1]) → ONNX's [out, in/group, kh, kw]. */
@@ -78,7 +78,7 @@ export async function onnxTrunk(plan: TrunkPlan, options: { threads: number }): 
   const session = await OnnxSession.create(trunkOnnxGraph(plan).encode(), { threads: options.threads });
   const { height, width, channels } = plan.input;
   return {
-    runtime: `onnxruntime ${onnxRuntimeVersion()}`,
+    runtime: encoderRuntimeLabel('onnxruntime'),
     async run(pixels, flip) {
       const n = pixels.length / (height * width * channels);
       const data = flip ? mirrored(pixels, width, channels) : pixels;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { pixelsToBatchTensor } from '@filmgenre/data-images';
+import { encoderRuntimeLabel } from '@filmgenre/onnx-runtime';
 import type { Pads, TrunkExecutor, TrunkPlan, TrunkStep } from './trunk-plan.js';
 
 type ConvStep = Extract<TrunkStep, { op: 'conv' }>;
@@ -62,7 +63,7 @@ export function tfjsTrunk(plan: TrunkPlan): TrunkExecutor {
   };
 
   return {
-    runtime: `tfjs ${tf.getBackend()}`,
+    runtime: encoderRuntimeLabel('tfjs', tf.getBackend()),
     async run(pixels, flip) {
       // data-images' one conversion to [0,1] (and mirroring), then the trunk's input range.
       const x = tf.tidy(() => {

@@ -56,6 +56,11 @@ export function resolveEncoderRuntime(request?: EncoderRuntimeRequest): EncoderR
   return 'tfjs';
 }
 
+/** How runs, reports and metadata name the runtime that computes an encoder's features: `onnxruntime <version>`, or `tfjs <its backend>`. */
+export function encoderRuntimeLabel(runtime: EncoderRuntime, tfjsBackend?: string): string {
+  return runtime === 'onnxruntime' ? `onnxruntime ${onnxRuntimeVersion()}` : `tfjs ${tfjsBackend}`;
+}
+
 export interface OnnxFeed {
   type: OnnxElementType;
   data: OnnxTensorData;

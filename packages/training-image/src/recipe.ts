@@ -157,7 +157,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
   const heads: tf.LayersModel[] = [];
   let ensemble: tf.LayersModel | undefined;
   try {
-    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
+    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
     const bad = new Map<number, string>();
     const featuresOf = async (flip: boolean, label: string) => {
       const bar = createEpochBar(label, ctx.films.length, { metrics: false });
@@ -209,6 +209,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
           augmentation: mirrored ? { mirroredView: 0.5 } : false, films: films.length, skippedPosters: bad.size, seconds,
         },
         ...runMetadata(ctx, PACKAGES, ctx.folds.record),
+        encoderRuntime: extractor.runtime,
       },
     }));
     log(`[cnn] saved ${dir}: out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)} (thresholds cross-fitted)`);

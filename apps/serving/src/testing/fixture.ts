@@ -128,7 +128,7 @@ export async function buildSentenceModels(dir: string): Promise<void> {
   posterHead.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
   await posterHead.fit(features, y, { epochs: 1, batchSize: 16, verbose: 0 });
   tf.dispose(features);
-  await savePosterClassifier(`${dir}/cnn`, { model: posterHead, featureExtractor: extractor, films: fixtureFilms(), metadata: metadata('cnn', 'pretrained', { ...posterPreprocessing(extractor) }) });
+  await savePosterClassifier(`${dir}/cnn`, { model: posterHead, featureExtractor: extractor, films: fixtureFilms(), metadata: { ...metadata('cnn', 'pretrained', { ...posterPreprocessing(extractor) }), encoderRuntime: extractor.runtime } });
   posterHead.dispose();
   extractor.dispose();
 
