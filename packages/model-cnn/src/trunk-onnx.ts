@@ -18,8 +18,8 @@ function onnxKernel(kernel: Float32Array, [kh, kw, inC, outC]: readonly number[]
  * The plan as an ONNX graph: input the posters as they are decoded, uint8 [n, H, W, C]; output
  * [n, featureDim]. The graph scales and transposes them to the convolutions' NCHW itself, with the
  * same float32 operations in the same order as the tensor ops that fed the layers model (so the
- * input is bit-identical), and faster than a float32 NCHW copy made in JavaScript (measured:
- * bench/trunk-speed.ts, docs/benchmarks/encoder-runtime.md).
+ * input is bit-identical), and faster than a float32 NCHW copy made in JavaScript (measured in
+ * docs/benchmarks/poster-trunk.md).
  */
 export function trunkOnnxGraph(plan: TrunkPlan): OnnxGraph {
   const g = new OnnxGraph('poster-trunk');
