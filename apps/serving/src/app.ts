@@ -129,11 +129,11 @@ export function createApp(options: CreateAppOptions): ServingApp {
         ...(m.members ? { members: Object.keys(m.members) } : {}),
         versions: m.versions, metrics: m.metrics,
         genres: m.genres, thresholds: m.thresholds, preprocessing: m.preprocessing, gitCommit: m.gitCommit,
-        backend: m.backend, createdAt: m.createdAt,
+        backend: m.backend, encoderRuntime: m.encoderRuntime, createdAt: m.createdAt,
       };
     }
     res.json({
-      backend: models.runtime.backend, backendThreads: models.runtime.threads, inference: models.runtime.inference, models: info,
+      backend: models.runtime.backend, backendThreads: models.runtime.threads, encoderRuntime: models.runtime.encoders, inference: models.runtime.inference, models: info,
       batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch, maxWaitMs: config.batchMaxWaitMs },
     });
   });

@@ -5,6 +5,7 @@ import { GENRES } from '@filmgenre/core';
 import { decodePoster } from '@filmgenre/data-images';
 import type { ModalityOutput } from '@filmgenre/model-artifact';
 import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,8 @@ describe('the default models\' shape: {cnn (non-square), sentence, fusion (stack
     const models = (await (await fetch(`${server.url}/v1/models`)).json()) as { models: Record<string, Record<string, unknown>> };
     expect(Object.keys(models.models)).toEqual(['cnn', 'sentence', 'fusion']);
     expect(models.models['cnn']).toMatchObject({ modality: 'image', kind: 'poster-classifier', variant: 'pretrained', needs: ['poster'], input: { width: TEST_POSTER_WIDTH, height: TEST_POSTER_HEIGHT } });
+    // What computed the poster features the head was trained on.
+    expect(models.models['cnn']!['encoderRuntime']).toBe(encoderRuntimeLabel(resolveEncoderRuntime(), 'wasm'));
     expect(models.models['sentence']).toMatchObject({ modality: 'text', kind: 'sentence-classifier', variant: 'use-lite', needs: ['overview'] });
     expect(models.models['fusion']).toMatchObject({ modality: 'fusion', kind: 'fusion', variant: 'stacked', members: ['cnn', 'sentence'], needs: ['poster', 'overview'] });
 

@@ -2,6 +2,7 @@ import type { Inference } from './config.js';
 import * as tf from '@tensorflow/tfjs';
 import type { FusionClassifier, ImageClassifier, ModelMetadata, TextClassifier } from '@filmgenre/model-artifact';
 import { inspectModelsDir as inspectRegistry, loadModel, ModelsDirError, type ModelsDirPlan } from '@filmgenre/model-registry';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { join, resolve } from 'node:path';
 
 export { ModelsDirError };
@@ -28,7 +29,7 @@ export interface ServingModels {
   /** The fusion model, when the directory holds one; its members are all in `members`. */
   fusion?: FusionModel;
   /** Where the models run, for /v1/models: in this thread, or one worker thread per model. */
-  runtime: { inference: Inference; backend: string; threads: number | null };
+  runtime: { inference: Inference; backend: string; threads: number | null; encoders: string };
   /** Live tensors per runtime (one entry per model worker, or `process`): for leak checks and /metrics. */
   tensorCounts(): Promise<Record<string, number>>;
 }
@@ -122,7 +123,7 @@ export async function loadModels(dir: string, options: { backendThreads?: number
     const fusion = plan.fusion ? await load<FusionModel>(plan.fusion.name) : undefined;
     return {
       dir: root, members, ...(fusion ? { fusion } : {}),
-      runtime: { inference: 'inline', backend: tf.getBackend(), threads: options.backendThreads ?? null },
+      runtime: { inference: 'inline', backend: tf.getBackend(), threads: options.backendThreads ?? null, encoders: encoderRuntimeLabel(resolveEncoderRuntime(), tf.getBackend()) },
       tensorCounts: async () => ({ process: tf.memory().numTensors }),
     };
   } catch (error) {

@@ -188,6 +188,7 @@ export function openApiDocument(config: RequestLimits, version: string, models?:
             preprocessing: { type: 'object' },
             gitCommit: { type: ['string', 'null'] },
             backend: { type: 'string', description: 'Backend the model was trained on' },
+            encoderRuntime: { type: 'string', description: 'Models over a frozen encoder: the runtime that computed the features they were trained on (onnxruntime <version>, tfjs <backend>)' },
             createdAt: { type: 'string' },
           },
         },
@@ -196,6 +197,7 @@ export function openApiDocument(config: RequestLimits, version: string, models?:
           properties: {
             backend: { type: 'string', enum: [...BACKENDS], description: 'TensorFlow.js backend serving the models' },
             backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend per model (wasm: XNNPACK threads)' },
+            encoderRuntime: { type: 'string', description: 'Runtime computing the frozen encoders\' features here: onnxruntime <version>, or tfjs <backend> where onnxruntime does not load or FILMGENRE_ENCODER_RUNTIME=tfjs' },
             inference: { type: 'string', enum: [...INFERENCE_MODES], description: 'workers: each model in its own worker thread (each poster model in several); inline: all on the main thread' },
             models: keyedByModel('#/components/schemas/ModelInfo', 'The loaded models'),
             batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' }, maxWaitMs: { type: 'number' } } },

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findWorkspaceRoot, NUM_GENRES, readDataset, resolveDatasetDir } from '@filmgenre/core';
 import { openModelDir, readModelMetadata } from '@filmgenre/model-artifact';
 import { loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
 
 // End to end on a slice of the real dataset, through the CLI a user runs: train every model briefly,
@@ -32,6 +33,11 @@ describe('trainer end to end on 300 real films', () => {
   it('trains the default models (cnn, sentence, fusion) into self-describing directories that reload and predict', async () => {
     const run = trainer(['train', '--out', models, '--report-dir', join(work, 'report'), '--limit', '300', '--epochs', '1', '--batch-size', '32', '--seed', '1']);
     expect(run.status, run.stderr).toBe(0);
+    // Which runtime computes the frozen encoders' features: said at the start, in the report and in the poster model's metadata.
+    const encoders = encoderRuntimeLabel(resolveEncoderRuntime(), 'wasm');
+    expect(run.stderr).toContain(`[encoders] frozen encoders on ${encoders}`);
+    expect(readFileSync(join(work, 'report', 'report.html'), 'utf8')).toContain(encoders);
+    expect(readModelMetadata(join(models, 'cnn')).encoderRuntime).toBe(encoders);
     // The report's random films carry their posters, embedded: the page is one self-contained file.
     const report = readFileSync(join(work, 'report', 'report.html'), 'utf8');
     expect(report.match(/<img src="data:image\/jpeg;base64,/g)?.length).toBe(12);

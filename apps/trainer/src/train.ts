@@ -6,6 +6,7 @@ import {
 } from '@filmgenre/core';
 import { posterThumbnailDataUri } from '@filmgenre/data-images';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
+import { ENCODER_RUNTIME_ENV, encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend, type BackendInfo } from '@filmgenre/tf-runtime';
 import { abortOnSignals, TrainingInterrupted, type Recipe, type TrainedModel } from '@filmgenre/training';
 import type { TrainRun } from './config.js';
@@ -40,6 +41,8 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   const recipes = plannedRecipes(run, recipeOptions, modelsDir);
   // Training: the threaded wasm build even on one thread, so native kernels work on tfjs's tensors in place.
   const backend = await initBackend(run.backend, { wasmSharedMemory: true });
+  const encoders = encoderRuntimeLabel(resolveEncoderRuntime(), backend.name);
+  log(`[encoders] frozen encoders on ${encoders} (${ENCODER_RUNTIME_ENV}: ${process.env[ENCODER_RUNTIME_ENV] || 'auto'})`);
   const dataDir = resolveDatasetDir(run.data);
   const dataset = readDataset(dataDir, run.limit ? { limit: run.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);
@@ -71,7 +74,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   }
   if (results.length > 0) {
     const reportDir = resolve(run.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
-    await writeRunReport(reportDir, { run, dataset, split, backend }, results, (Date.now() - started) / 1000);
+    await writeRunReport(reportDir, { run, dataset, split, backend, encoders }, results, (Date.now() - started) / 1000);
     log(`[report] ${join(reportDir, 'report.html')} and metrics.json`);
   }
   if (stoppedIn !== undefined) {
@@ -88,6 +91,7 @@ interface RunFacts {
   dataset: Dataset;
   split: HoldoutSplit<Film>;
   backend: BackendInfo;
+  encoders: string;
 }
 
 async function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number): Promise<void> {
@@ -116,6 +120,7 @@ async function writeRunReport(dir: string, facts: RunFacts, results: TrainedMode
       dataset: facts.dataset.dir, films: facts.dataset.summary.usable, 'bad rows': facts.dataset.summary.bad,
       'train / validation': `${facts.split.train.length} / ${facts.split.validation.length}`, seed: facts.run.seed, 'split digest': facts.split.record.digest,
       backend: `${facts.backend.name} (${facts.backend.threads} thread${facts.backend.threads === 1 ? '' : 's'})`,
+      'frozen encoders on': facts.encoders,
       'duration (min)': (seconds / 60).toFixed(1),
     },
     models: models.map(({ result, metrics }) => ({

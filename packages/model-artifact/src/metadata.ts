@@ -54,6 +54,8 @@ export const ModelMetadataSchema = z.object({
   versions: z.record(z.string(), z.string()),
   gitCommit: z.string().nullable(),
   backend: z.string(),
+  /** Models over a frozen encoder: the runtime that computed the features they were trained on (`onnxruntime <version>`, `tfjs <backend>`). */
+  encoderRuntime: z.string().optional(),
   createdAt: z.string(),
 }).refine((m) => m.thresholds.length === m.genres.length, { message: 'thresholds must have one value per genre', path: ['thresholds'] });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;

@@ -185,21 +185,18 @@ class LoadedPosterClassifier implements PosterClassifier {
     const features = withFeatures ? new Float32Array(posters.length * this.featureDim) : undefined;
     for (let start = 0; start < posters.length; start += PREDICT_BATCH) {
       const batch = posters.slice(start, start + PREDICT_BATCH);
+      const flat = new Uint8Array(batch.length * pixels);
+      batch.forEach((p, i) => flat.set(p, i * pixels));
+      const batchFeatures = this.extractor ? await this.extractor.extract(flat) : undefined;
       const outputs = tf.tidy(() => {
-        const flat = new Uint8Array(batch.length * pixels);
-        batch.forEach((p, i) => flat.set(p, i * pixels));
+        if (batchFeatures) return [this.model.predict(tf.tensor2d(batchFeatures, [batch.length, this.featureDim])) as tf.Tensor];
         const images = pixelsToBatchTensor(flat, { width: this.inputWidth, height: this.inputHeight });
-        if (this.extractor) {
-          const features = this.extractor.extract(images);
-          const probs = this.model.predict(features) as tf.Tensor;
-          return withFeatures ? [features, probs] : [probs];
-        }
         return withFeatures ? (this.both!.predict(images) as tf.Tensor[]) : [this.model.predict(images) as tf.Tensor];
       });
       try {
         const probs = outputs[outputs.length - 1]!;
         probabilities.set(await probs.data() as Float32Array, start * numGenres);
-        if (features) features.set(await outputs[0]!.data() as Float32Array, start * this.featureDim);
+        if (features) features.set(batchFeatures ?? await outputs[0]!.data() as Float32Array, start * this.featureDim);
       } finally {
         tf.dispose(outputs);
       }

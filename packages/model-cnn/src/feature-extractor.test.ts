@@ -2,80 +2,76 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IMAGES_DIR, resolveDatasetDir } from '@filmgenre/core';
+import { decodePoster } from '@filmgenre/data-images';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import { loadPosterClassifier, posterPreprocessing, savePosterClassifier } from './classifier.js';
-import { FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor, PRETRAINED_FEATURE_DIM } from './feature-extractor.js';
+import { DEFAULT_FEATURE_SPEC, FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor } from './feature-extractor.js';
 import { createFeatureHead } from './models.js';
 
-// Small input keeps the test quick; the graph accepts any multiple of 32.
-const SIZE = 96;
+const { inputWidth: W, inputHeight: H } = DEFAULT_FEATURE_SPEC;
+const DIM = 960;
 const POSTERS = ['tt0084058', 'tt0084867'];
 let extractor: PosterFeatureExtractor;
 let root: string;
 let pixels: Uint8Array[];
 
-/** The data pipeline's decoding, done here with sharp directly: stretch to SIZE×SIZE, RGB uint8 HWC. */
-async function decode(id: string): Promise<Uint8Array> {
-  const path = join(resolveDatasetDir(), IMAGES_DIR, `${id}.jpg`);
-  const { data } = await sharp(path).removeAlpha().resize(SIZE, SIZE, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
 beforeAll(async () => {
   await initBackend('wasm', { log: () => {} });
   // Loading must not touch the network: any fetch fails the test.
   const fetchSpy = vi.spyOn(globalThis, 'fetch').mockRejectedValue(new Error('network access during extractor load'));
-  extractor = await PosterFeatureExtractor.fromNsfwjs({ inputSize: SIZE });
+  extractor = await PosterFeatureExtractor.create();
   expect(fetchSpy).not.toHaveBeenCalled();
   fetchSpy.mockRestore();
   root = mkdtempSync(join(tmpdir(), 'model-cnn-extractor-'));
-  pixels = await Promise.all(POSTERS.map(decode));
+  pixels = await Promise.all(POSTERS.map((id) => decodePoster(join(resolveDatasetDir(), IMAGES_DIR, `${id}.jpg`), { width: W, height: H })));
 });
 afterAll(() => {
   extractor?.dispose();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-function features(images: Uint8Array[]): Float32Array {
-  return tf.tidy(() => {
-    const flat = new Uint8Array(images.length * SIZE * SIZE * 3);
-    images.forEach((p, i) => flat.set(p, i * SIZE * SIZE * 3));
-    const x = tf.tensor4d(flat, [images.length, SIZE, SIZE, 3], 'int32').toFloat().div(255) as tf.Tensor4D;
-    return extractor.extract(x).dataSync() as Float32Array;
-  });
-}
+const features = (images: Uint8Array[]) => {
+  const flat = new Uint8Array(images.length * W * H * 3);
+  images.forEach((p, i) => flat.set(p, i * W * H * 3));
+  return extractor.extract(flat);
+};
 
-describe('PosterFeatureExtractor (nsfwjs MobileNetV2-1.4, offline)', () => {
-  it('describes itself', () => {
-    expect(extractor.featureDim).toBe(PRETRAINED_FEATURE_DIM);
-    expect(extractor.info).toMatchObject({ inputSize: SIZE, featureDim: 1792 });
+describe('PosterFeatureExtractor: the default (nsfwjs MobileNetV2-1.0 to block_10, offline)', () => {
+  it('describes itself and the runtime that computes it', () => {
+    expect(extractor.spec).toEqual(DEFAULT_FEATURE_SPEC);
+    expect(extractor.featureDim).toBe(DIM);
+    expect(extractor.info).toMatchObject({ inputWidth: 128, inputHeight: 256, featureDim: DIM });
     expect(extractor.info.licence).toMatch(/MIT/);
+    // Where $FILMGENRE_ENCODER_RUNTIME says, else onnxruntime (it loads on every machine of this project).
+    expect(extractor.runtime).toBe(encoderRuntimeLabel(resolveEncoderRuntime(), 'wasm'));
+    expect(extractor.runtime).toMatch(/^(onnxruntime \d+\.\d+\.\d+|tfjs wasm)$/);
   });
 
-  it('gives finite, non-trivial 1792-d features for real posters, different per poster', () => {
-    const f = features(pixels);
-    expect(f).toHaveLength(2 * 1792);
+  it('gives finite, non-trivial 960-d features for real posters, different per poster, whatever the batch', async () => {
+    const f = await features(pixels);
+    expect(f).toHaveLength(2 * DIM);
     expect(f.every(Number.isFinite)).toBe(true);
-    const a = f.subarray(0, 1792);
-    const b = f.subarray(1792);
-    // ReLU6 averages: in [0, 6], and a real image activates a good share of the channels.
-    expect(Math.min(...f)).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...f)).toBeLessThanOrEqual(6);
-    expect(a.filter((v) => v > 0).length).toBeGreaterThan(500);
-    const diff = a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / 1792;
-    const scale = a.reduce((s, v) => s + v, 0) / 1792;
+    const [a, b] = [f.subarray(0, DIM), f.subarray(DIM)];
+    // The block_10 expansion is a ReLU6: its 384 means and maxima lie in [0, 6], and a real image activates most channels.
+    const expansion = [...a.subarray(0, 768), ...b.subarray(0, 768)];
+    expect(Math.min(...expansion)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...expansion)).toBeLessThanOrEqual(6);
+    expect(a.subarray(0, 384).filter((v) => v > 0).length).toBeGreaterThan(200);
+    const diff = a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / DIM;
+    const scale = a.reduce((s, v) => s + Math.abs(v), 0) / DIM;
     expect(diff).toBeGreaterThan(0.1 * scale);
     // Batch composition does not change a poster's features.
-    const alone = features([pixels[1]!]);
-    for (let i = 0; i < 1792; i++) expect(alone[i]).toBeCloseTo(b[i]!, 4);
+    const alone = await features([pixels[1]!]);
+    for (let i = 0; i < DIM; i++) expect(alone[i]).toBeCloseTo(b[i]!, 4);
   });
 
-  it('rejects input sizes the trunk cannot pool cleanly', async () => {
-    await expect(PosterFeatureExtractor.fromNsfwjs({ inputSize: 100 })).rejects.toThrow(/multiple of 32/);
+  it('rejects input that is not whole posters, and input sizes the trunk cannot pool cleanly', async () => {
+    await expect(extractor.extract(new Uint8Array(W * H * 3 + 1))).rejects.toThrow(/not a whole number of 128×256×3 posters/);
+    await expect(PosterFeatureExtractor.create({ inputSize: 100 })).rejects.toThrow(/multiple of 16/);
   });
 });
 
@@ -90,12 +86,13 @@ describe("'pretrained' classifier directory", () => {
     expect(existsSync(join(dir, FEATURE_EXTRACTOR_DIR, 'model.json'))).toBe(true);
     expect(existsSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'))).toBe(true);
 
-    const expected = tf.tidy(() => (head.predict(tf.tensor2d(features(pixels), [2, 1792])) as tf.Tensor).dataSync());
+    const direct = await features(pixels);
+    const expected = tf.tidy(() => (head.predict(tf.tensor2d(direct, [2, DIM])) as tf.Tensor).dataSync());
     head.dispose();
 
     const classifier = await loadPosterClassifier(dir);
-    expect([classifier.inputWidth, classifier.inputHeight]).toEqual([SIZE, SIZE]);
-    expect(classifier.metadata.preprocessing).toMatchObject({ inputWidth: SIZE, inputHeight: SIZE, featureExtractor: { dir: FEATURE_EXTRACTOR_DIR, featureDim: 1792 } });
+    expect([classifier.inputWidth, classifier.inputHeight]).toEqual([W, H]);
+    expect(classifier.metadata.preprocessing).toMatchObject({ inputWidth: W, inputHeight: H, featureExtractor: { dir: FEATURE_EXTRACTOR_DIR, featureDim: DIM } });
     await classifier.predict([pixels[0]!]);
     const before = tf.memory().numTensors;
     const probabilities = await classifier.predict(pixels);
@@ -104,9 +101,8 @@ describe("'pretrained' classifier directory", () => {
     expect(Array.from(probabilities)).toEqual(Array.from(expected));
     expect(Array.from(both.probabilities)).toEqual(Array.from(expected));
     // What fusion reads from a head over a frozen trunk: the trunk's own pooled features.
-    expect(both.featureDim).toBe(1792);
-    const direct = features(pixels);
-    Array.from(both.features).forEach((v, i) => expect(v).toBeCloseTo(direct[i]!, 4));
+    expect(both.featureDim).toBe(DIM);
+    expect(Array.from(both.features)).toEqual(Array.from(direct));
     classifier.dispose();
 
     unlinkSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'));

@@ -1,9 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { MODEL_JSON, modelJsonOf, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
+import { pixelsToBatchTensor } from '@filmgenre/data-images';
+import { encoderRuntimeLabel, resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
+import { activeBackend, MODEL_JSON, modelJsonOf, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { compileTrunk, layersConfig, type TrunkExecutor } from './trunk-plan.js';
+import { onnxTrunk } from './trunk-onnx.js';
+import { tfjsTrunk } from './trunk-tfjs.js';
 
 /** Sub-directory of a model directory holding the frozen extractor graph (model.json + weights.bin). */
 export const FEATURE_EXTRACTOR_DIR = 'feature-extractor';
@@ -17,7 +23,8 @@ export const FEATURE_EXTRACTOR_SPEC_JSON = 'extractor.json';
  * - `mobilenet_v2_mid`: TF-Hub `imagenet/mobilenet_v2_140_224` (width 1.4) as a graph model. Its
  *   training command (`training/train_all_models.cmd`) passes `--do_fine_tuning`, which trains the
  *   whole hub module: no layer is guaranteed ImageNet-pure. The graph is fused (conv + BN + ReLU6)
- *   and takes [0,1] input (it computes x·2 − 1 itself).
+ *   and takes [0,1] input (it computes x·2 − 1 itself). Superseded as the default, it stays on
+ *   tfjs's graph executor; only the Keras trunks are compiled (trunk-plan.ts).
  * - `mobilenet_v2`: Keras MobileNetV2 width 1.0 (a layers model). Its config marks the 98 layers up
  *   to `block_10_project_BN` `trainable: false` (the fine-tuning script unfreezes from
  *   `block_11_expand`): everything up to block 10 is ImageNet. Trained on [0,1] input, while the
@@ -78,13 +85,23 @@ export interface FeatureExtractorSpec {
 
 export type FeatureExtractorSpecInput = Partial<FeatureExtractorSpec> & { inputSize?: number };
 
-export const DEFAULT_FEATURE_INPUT_SIZE = 160;
-export const PRETRAINED_FEATURE_DIM = 1792;
-/** Today's default: pooled `Conv_1` of the 1.4-width graph at 160×160 (1792-d). */
-export const DEFAULT_FEATURE_SPEC: FeatureExtractorSpec = {
-  trunk: 'mobilenet_v2_mid', nodes: ['Conv_1'], pooling: ['mean'],
-  inputWidth: DEFAULT_FEATURE_INPUT_SIZE, inputHeight: DEFAULT_FEATURE_INPUT_SIZE, inputRange: 'unit',
+/**
+ * The default poster features, chosen by cross-validation (docs/benchmarks/encoders.md): the
+ * ImageNet-pure part of the Keras MobileNetV2-1.0, its block_10 expansion and output, mean- and
+ * max-pooled (960-d), from posters at 128×256, their own 1:2 aspect, scaled to [-1,1].
+ */
+export const DEFAULT_FEATURE_SPEC: Readonly<FeatureExtractorSpec> = {
+  trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'],
+  inputWidth: 128, inputHeight: 256, inputRange: 'symmetric',
 };
+
+/** Where the trunk runs and on how many threads (onnxruntime's; tfjs uses its backend's own). */
+export interface FeatureExtractorRuntimeOptions {
+  /** Default: $FILMGENRE_ENCODER_RUNTIME, else onnxruntime where it loads, else tfjs. */
+  runtime?: EncoderRuntimeRequest;
+  /** Default: the tfjs backend's threads (the process's per-model setting: all cores when training, `--model-threads` when serving). */
+  threads?: number;
+}
 
 export interface PosterFeatureExtractorInfo {
   source: string;
@@ -100,23 +117,22 @@ export interface PosterFeatureExtractorInfo {
   normalisation: string;
 }
 
-interface ExtractorFiles {
+export interface ExtractorFiles {
   modelJson: tf.io.ModelJSON;
   weights: Uint8Array;
 }
 
-/** Fills defaults and checks a spec; `inputSize` is shorthand for a square input. */
+/** Fills defaults (DEFAULT_FEATURE_SPEC's, or another trunk's own nodes and range) and checks a spec; `inputSize` is shorthand for a square input. */
 export function resolveFeatureSpec(input: FeatureExtractorSpecInput = {}): FeatureExtractorSpec {
   const trunk = input.trunk ?? DEFAULT_FEATURE_SPEC.trunk;
   if (!FEATURE_TRUNKS.includes(trunk)) throw new Error(`unknown trunk '${trunk}'; use one of ${FEATURE_TRUNKS.join(', ')}`);
   const info = TRUNKS[trunk];
-  const side = input.inputSize ?? DEFAULT_FEATURE_INPUT_SIZE;
   const spec: FeatureExtractorSpec = {
     trunk,
-    nodes: input.nodes ?? (trunk === 'mobilenet_v2_mid' ? ['Conv_1'] : trunk === 'mobilenet_v2' ? ['block_10'] : ['mixed5']),
-    pooling: input.pooling ?? ['mean'],
-    inputWidth: input.inputWidth ?? side,
-    inputHeight: input.inputHeight ?? side,
+    nodes: input.nodes ?? (trunk === DEFAULT_FEATURE_SPEC.trunk ? [...DEFAULT_FEATURE_SPEC.nodes] : trunk === 'mobilenet_v2_mid' ? ['Conv_1'] : ['mixed5']),
+    pooling: input.pooling ?? [...DEFAULT_FEATURE_SPEC.pooling],
+    inputWidth: input.inputWidth ?? input.inputSize ?? DEFAULT_FEATURE_SPEC.inputWidth,
+    inputHeight: input.inputHeight ?? input.inputSize ?? DEFAULT_FEATURE_SPEC.inputHeight,
     inputRange: input.inputRange ?? (info.kind === 'graph' ? 'unit' : 'symmetric'),
   };
   if (spec.nodes.length === 0) throw new Error('a feature extractor needs at least one node');
@@ -142,7 +158,7 @@ function nsfwjsModelsDir(): string {
 }
 
 /** Reads a model bundled in nsfwjs as JS modules (base64 weights), fully offline. */
-function readNsfwjsFiles(trunk: FeatureTrunk): ExtractorFiles {
+export function readNsfwjsFiles(trunk: FeatureTrunk): ExtractorFiles {
   const { dir: name, shards: count } = TRUNKS[trunk];
   const dir = join(nsfwjsModelsDir(), name);
   const require = createRequire(import.meta.url);
@@ -193,19 +209,9 @@ function graphNodeName(modelJson: tf.io.ModelJSON, wanted: string): string {
   throw new Error(`feature extractor graph has no node for '${wanted}' (looked for a name ending in ${suffixes.join(' or ')})`);
 }
 
-interface LayerConfig { name: string; class_name: string; inbound_nodes: unknown[]; config: Record<string, unknown> }
-interface FunctionalConfig { layers: LayerConfig[]; input_layers: unknown[]; output_layers: unknown[]; name?: string }
-
-function layersConfig(modelJson: tf.io.ModelJSON): FunctionalConfig {
-  const topology = modelJson.modelTopology as { model_config?: { config: FunctionalConfig } };
-  const config = topology.model_config?.config;
-  if (!config?.layers) throw new Error('not a Keras functional model topology');
-  return config;
-}
-
 /** Layer name for a spec node of a layers trunk (`block_N` → its add, else its projection). */
-function layerName(config: FunctionalConfig, wanted: string): string {
-  const names = new Set(config.layers.map((l) => l.name));
+function layerName(modelJson: tf.io.ModelJSON, wanted: string): string {
+  const names = new Set(layersConfig(modelJson).layers.map((l) => l.name));
   const block = /^block_(\d+)$/.exec(wanted);
   const candidates = block ? [`block_${block[1]}_add`, `block_${block[1]}_project_BN`] : [wanted];
   const found = candidates.find((c) => names.has(c));
@@ -213,142 +219,101 @@ function layerName(config: FunctionalConfig, wanted: string): string {
   return found;
 }
 
-/** Names of the layers the given outputs depend on (walks inbound_nodes back to the input). */
-function ancestors(config: FunctionalConfig, outputs: readonly string[]): Set<string> {
-  const byName = new Map(config.layers.map((l) => [l.name, l]));
-  const seen = new Set<string>();
-  const stack = [...outputs];
-  while (stack.length > 0) {
-    const name = stack.pop()!;
-    if (seen.has(name)) continue;
-    seen.add(name);
-    const layer = byName.get(name);
-    if (!layer) throw new Error(`layer '${name}' referenced but not defined`);
-    for (const node of layer.inbound_nodes as unknown[][][]) for (const inbound of node) stack.push(inbound[0] as string);
-  }
-  return seen;
-}
-
-/**
- * A layers-model topology cut down to the layers the wanted outputs need, with those as outputs and
- * the input's height and width freed (the classifier head, fixed to 224 or 299, is dropped).
- */
-function truncateLayersModel(modelJson: tf.io.ModelJSON, outputs: readonly string[]): tf.io.ModelJSON {
-  const copy = JSON.parse(JSON.stringify(modelJson)) as tf.io.ModelJSON;
-  const config = layersConfig(copy);
-  const keep = ancestors(config, outputs);
-  config.layers = config.layers.filter((l) => keep.has(l.name));
-  config.output_layers = outputs.map((name) => [name, 0, 0]);
-  for (const layer of config.layers) {
-    if (layer.class_name === 'InputLayer') {
-      const shape = layer.config.batch_input_shape as (number | null)[];
-      layer.config.batch_input_shape = [null, null, null, shape[3] ?? 3];
-    }
-  }
-  return copy;
-}
-
-interface LoadedTrunk {
-  run: (x: tf.Tensor4D) => tf.Tensor4D[];
-  dispose: () => void;
-}
-
-async function loadTrunk(spec: FeatureExtractorSpec, files: ExtractorFiles): Promise<{ trunk: LoadedTrunk; resolvedNodes: string[] }> {
-  const weightSpecs = (files.modelJson.weightsManifest ?? []).flatMap((g) => g.weights);
-  const weightData = files.weights.slice().buffer;
-  if (TRUNKS[spec.trunk].kind === 'graph') {
-    const modelJson = relaxGraphInputShape(files.modelJson);
-    const resolvedNodes = spec.nodes.map((n) => graphNodeName(modelJson, n));
-    const graph = await tf.loadGraphModel(tf.io.fromMemory({
-      modelTopology: modelJson.modelTopology, weightSpecs, weightData,
-      format: modelJson.format, generatedBy: modelJson.generatedBy, convertedBy: modelJson.convertedBy,
-    }));
-    return {
-      resolvedNodes,
-      trunk: {
-        run: (x) => {
-          const out = graph.execute(x, resolvedNodes);
-          return (Array.isArray(out) ? out : [out]) as tf.Tensor4D[];
-        },
-        dispose: () => graph.dispose(),
-      },
-    };
-  }
-  const resolvedNodes = spec.nodes.map((n) => layerName(layersConfig(files.modelJson), n));
-  const truncated = truncateLayersModel(files.modelJson, [...new Set(resolvedNodes)]);
-  // The cut model has fewer layers than the weight manifest: strict: false ignores the others.
-  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: truncated.modelTopology, weightSpecs, weightData }), { strict: false });
-  const outputIndex = new Map([...new Set(resolvedNodes)].map((name, i) => [name, i]));
-  return {
-    resolvedNodes,
-    trunk: {
-      run: (x) => {
-        const out = model.apply(x, { training: false }) as tf.Tensor4D | tf.Tensor4D[];
-        const list = Array.isArray(out) ? out : [out];
-        return resolvedNodes.map((name) => list[outputIndex.get(name)!]!);
-      },
-      dispose: () => model.dispose(),
+/** The superseded graph trunk, on tfjs's graph executor (not compiled: see FEATURE_TRUNKS). */
+async function graphTrunk(spec: FeatureExtractorSpec, files: ExtractorFiles, resolvedNodes: string[]): Promise<{ trunk: TrunkExecutor; nodeDims: number[] }> {
+  const modelJson = relaxGraphInputShape(files.modelJson);
+  const graph = await tf.loadGraphModel(tf.io.fromMemory({
+    modelTopology: modelJson.modelTopology, weightSpecs: (modelJson.weightsManifest ?? []).flatMap((g) => g.weights), weightData: files.weights.slice().buffer,
+    format: modelJson.format, generatedBy: modelJson.generatedBy, convertedBy: modelJson.convertedBy,
+  }));
+  const size = { width: spec.inputWidth, height: spec.inputHeight };
+  const execute = (x: tf.Tensor4D) => [graph.execute(x, resolvedNodes)].flat() as tf.Tensor4D[];
+  const nodeDims = tf.tidy(() => execute(tf.zeros([1, spec.inputHeight, spec.inputWidth, 3])).map((t) => t.shape[3]));
+  const trunk: TrunkExecutor = {
+    runtime: encoderRuntimeLabel('tfjs', tf.getBackend()),
+    async run(pixels, flip) {
+      const features = tf.tidy(() => {
+        const parts = execute(pixelsToBatchTensor(pixels, size, { flip })).flatMap((m) => spec.pooling.map((p) => (p === 'mean' ? tf.mean(m, [1, 2]) : tf.max(m, [1, 2]))));
+        return parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
+      });
+      try {
+        return (await features.data()) as Float32Array;
+      } finally {
+        features.dispose();
+      }
     },
+    dispose: () => graph.dispose(),
   };
+  return { trunk, nodeDims };
 }
 
 /**
  * Pretrained poster features: a frozen trunk from the nsfwjs package, the outputs of one or more of
- * its nodes pooled over space (mean and/or max) and concatenated. The default (`fromNsfwjs()`) is the
- * 1792-d mean-pooled `Conv_1` of the 1.4-width MobileNetV2 graph at 160×160.
+ * its nodes pooled over space (mean and/or max) and concatenated; by default DEFAULT_FEATURE_SPEC.
+ * A Keras trunk is compiled once, at load, into an inference plan (trunk-plan.ts) run on
+ * onnxruntime where it loads, else on tfjs.
  */
 export class PosterFeatureExtractor {
   private disposed = false;
-  /** Features per poster: the nodes' channels summed, times the number of poolings. */
-  readonly featureDim: number;
-  /** sha256 (hex, 16) of the trunk's files and the spec: changes whenever the features could. */
+  /**
+   * sha256 (hex, 16) of the trunk's files and the spec: changes whenever the features could. Not of
+   * the runtime: the compiled plan gives today's layers-model features within 1e-4 relative on both
+   * runtimes (trunk-parity.test.ts), so feature caches written before it stay valid.
+   */
   readonly identity: string;
 
   private constructor(
-    private readonly trunk: LoadedTrunk,
+    private readonly trunk: TrunkExecutor,
     private readonly files: ExtractorFiles,
     readonly spec: FeatureExtractorSpec,
     readonly resolvedNodes: string[],
     /** Channels of each node's output, in spec order (each pooling contributes that many features). */
     readonly nodeDims: number[],
   ) {
-    this.featureDim = nodeDims.reduce((s, d) => s + d, 0) * spec.pooling.length;
     const hash = createHash('sha256').update(JSON.stringify(files.modelJson.modelTopology)).update(files.weights);
     this.identity = hash.update(JSON.stringify(spec)).digest('hex').slice(0, 16);
   }
 
-  /** Loads the default trunk bundled in the installed nsfwjs package (no network), as before. */
-  static async fromNsfwjs(options: { inputSize?: number } = {}): Promise<PosterFeatureExtractor> {
-    return PosterFeatureExtractor.create({ ...DEFAULT_FEATURE_SPEC, ...(options.inputSize ? { inputWidth: options.inputSize, inputHeight: options.inputSize } : {}) });
-  }
-
-  /** Any trunk, nodes, poolings and input size (see FeatureExtractorSpec); loads from nsfwjs, offline. */
-  static async create(input: FeatureExtractorSpecInput = {}): Promise<PosterFeatureExtractor> {
+  /** Any trunk, nodes, poolings and input size (see FeatureExtractorSpec; default DEFAULT_FEATURE_SPEC); loads from nsfwjs, offline. */
+  static async create(input: FeatureExtractorSpecInput = {}, options: FeatureExtractorRuntimeOptions = {}): Promise<PosterFeatureExtractor> {
     const spec = resolveFeatureSpec(input);
-    return PosterFeatureExtractor.fromFiles(readNsfwjsFiles(spec.trunk), spec);
+    return PosterFeatureExtractor.fromFiles(readNsfwjsFiles(spec.trunk), spec, options);
   }
 
   /**
    * Loads a copy written by `save`, from a model directory's verified files: model-artifact's
    * modelArtifacts('feature-extractor') and the spec it stored in extractor.json.
    */
-  static async fromArtifacts(artifacts: tf.io.ModelArtifacts, stored: FeatureExtractorSpecInput): Promise<PosterFeatureExtractor> {
+  static async fromArtifacts(artifacts: tf.io.ModelArtifacts, stored: FeatureExtractorSpecInput, options: FeatureExtractorRuntimeOptions = {}): Promise<PosterFeatureExtractor> {
     const data = artifacts.weightData;
     if (!data || Array.isArray(data)) throw new Error('feature extractor weights must be one buffer');
-    return PosterFeatureExtractor.fromFiles({ modelJson: modelJsonOf(artifacts), weights: new Uint8Array(data) }, resolveFeatureSpec(stored));
+    return PosterFeatureExtractor.fromFiles({ modelJson: modelJsonOf(artifacts), weights: new Uint8Array(data) }, resolveFeatureSpec(stored), options);
   }
 
-  private static async fromFiles(files: ExtractorFiles, spec: FeatureExtractorSpec): Promise<PosterFeatureExtractor> {
-    const { trunk, resolvedNodes } = await loadTrunk(spec, files);
-    const dims = tf.tidy(() => trunk.run(tf.zeros([1, spec.inputHeight, spec.inputWidth, 3])).map((t) => t.shape[3]));
-    const extractor = new PosterFeatureExtractor(trunk, files, spec, resolvedNodes, dims);
-    const featureDim = extractor.featureDim;
-    const isDefault = JSON.stringify({ ...spec, inputWidth: 0, inputHeight: 0 }) === JSON.stringify({ ...DEFAULT_FEATURE_SPEC, inputWidth: 0, inputHeight: 0 });
-    if (isDefault && featureDim !== PRETRAINED_FEATURE_DIM) {
-      trunk.dispose();
-      throw new Error(`feature extractor produced ${featureDim}-d features, expected ${PRETRAINED_FEATURE_DIM}`);
+  private static async fromFiles(files: ExtractorFiles, spec: FeatureExtractorSpec, options: FeatureExtractorRuntimeOptions): Promise<PosterFeatureExtractor> {
+    if (TRUNKS[spec.trunk].kind === 'graph') {
+      const resolvedNodes = spec.nodes.map((n) => graphNodeName(files.modelJson, n));
+      const { trunk, nodeDims } = await graphTrunk(spec, files, resolvedNodes);
+      return new PosterFeatureExtractor(trunk, files, spec, resolvedNodes, nodeDims);
     }
-    return extractor;
+    const resolvedNodes = spec.nodes.map((n) => layerName(files.modelJson, n));
+    const scale = spec.inputRange === 'symmetric' ? { inputScale: 2, inputOffset: -1 } : { inputScale: 1, inputOffset: 0 };
+    const plan = compileTrunk(files, { outputs: resolvedNodes, height: spec.inputHeight, width: spec.inputWidth, ...scale, pooling: spec.pooling });
+    const runtime = resolveEncoderRuntime(options.runtime);
+    const trunk = runtime === 'onnxruntime'
+      ? await onnxTrunk(plan, { threads: options.threads ?? activeBackend()?.threads ?? availableParallelism() })
+      : tfjsTrunk(plan);
+    return new PosterFeatureExtractor(trunk, files, spec, resolvedNodes, plan.outputs.map((o) => o.channels));
+  }
+
+  /** Features per poster: the nodes' channels summed, times the number of poolings. */
+  get featureDim(): number {
+    return this.nodeDims.reduce((s, d) => s + d, 0) * this.spec.pooling.length;
+  }
+
+  /** Which runtime computes the features: `onnxruntime <version>` or `tfjs <backend>`. */
+  get runtime(): string {
+    return this.trunk.runtime;
   }
 
   get inputWidth(): number {
@@ -369,11 +334,8 @@ export class PosterFeatureExtractor {
 
   get info(): PosterFeatureExtractorInfo {
     const { spec } = this;
-    const pooled = `${spec.pooling.join('+')}-pooled ${spec.nodes.join(', ')}`;
     return {
-      source: spec.trunk === 'mobilenet_v2_mid' && spec.nodes.join() === 'Conv_1' && spec.pooling.join() === 'mean'
-        ? 'nsfwjs 4.3 MobileNetV2Mid (TF-Hub MobileNetV2 1.4, ImageNet), pooled Conv_1/Relu6'
-        : `${TRUNKS[spec.trunk].source}, ${pooled}`,
+      source: `${TRUNKS[spec.trunk].source}, ${spec.pooling.join('+')}-pooled ${spec.nodes.join(', ')}`,
       licence: 'MIT (nsfwjs); MobileNetV2 / InceptionV3 ImageNet weights Apache-2.0 (TensorFlow Hub / Keras Applications)',
       inputSize: spec.inputHeight,
       inputWidth: spec.inputWidth,
@@ -388,21 +350,17 @@ export class PosterFeatureExtractor {
   }
 
   /**
-   * images: [n,h,w,3] float32 in [0,1], h × w = inputHeight × inputWidth. Returns [n, featureDim];
-   * synchronous so callers can tf.tidy it. `flip` mirrors the images left-right first (the one
-   * augmentation that still applies when only a head is trained on frozen features).
+   * Features of n posters given as consecutive RGB uint8 HWC images of inputWidth × inputHeight
+   * (data-images' decodePoster): n × featureDim float32, row-major. `flip` mirrors them left-right
+   * first (the one augmentation that still applies when only a head is trained on frozen features).
    */
-  extract(images: tf.Tensor4D, options: { flip?: boolean } = {}): tf.Tensor2D {
+  async extract(pixels: Uint8Array, options: { flip?: boolean } = {}): Promise<Float32Array> {
     if (this.disposed) throw new Error('PosterFeatureExtractor has been disposed');
-    return tf.tidy(() => {
-      let x = options.flip ? (tf.reverse(images, 2) as tf.Tensor4D) : images;
-      if (this.spec.inputRange === 'symmetric' && TRUNKS[this.spec.trunk].kind === 'layers') x = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D;
-      const parts: tf.Tensor2D[] = [];
-      for (const fmap of this.trunk.run(x)) {
-        for (const pooling of this.spec.pooling) parts.push((pooling === 'mean' ? tf.mean(fmap, [1, 2]) : tf.max(fmap, [1, 2])) as tf.Tensor2D);
-      }
-      return parts.length === 1 ? parts[0]! : (tf.concat(parts, 1) as tf.Tensor2D);
-    });
+    const per = this.spec.inputWidth * this.spec.inputHeight * 3;
+    if (pixels.length === 0 || pixels.length % per !== 0) {
+      throw new RangeError(`feature extractor: ${pixels.length} bytes is not a whole number of ${this.spec.inputWidth}×${this.spec.inputHeight}×3 posters`);
+    }
+    return this.trunk.run(pixels, options.flip ?? false);
   }
 
   /** Writes model.json + weights.bin (the trunk as shipped) and extractor.json (the spec) into `dir`. */

@@ -4,9 +4,9 @@ export {
   type PosterCnnOptions, type ResolvedPosterCnnOptions, type FeatureHeadOptions, type PosterVariant,
 } from './models.js';
 export {
-  PosterFeatureExtractor, FEATURE_EXTRACTOR_DIR, FEATURE_EXTRACTOR_SPEC_JSON, DEFAULT_FEATURE_INPUT_SIZE, PRETRAINED_FEATURE_DIM,
+  PosterFeatureExtractor, FEATURE_EXTRACTOR_DIR, FEATURE_EXTRACTOR_SPEC_JSON,
   DEFAULT_FEATURE_SPEC, FEATURE_TRUNKS, FEATURE_POOLINGS, resolveFeatureSpec,
-  type PosterFeatureExtractorInfo, type FeatureExtractorSpec, type FeatureExtractorSpecInput, type FeatureTrunk,
+  type PosterFeatureExtractorInfo, type FeatureExtractorRuntimeOptions, type FeatureExtractorSpec, type FeatureExtractorSpecInput, type FeatureTrunk,
   type FeaturePooling, type FeatureInputRange,
 } from './feature-extractor.js';
 export { extractPosterFeatures, posterFeatureIdentity, type PosterFeatureOptions } from './poster-features.js';

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
 import { VectorCache } from '@filmgenre/core';
-import { decodePoster, DECODER_VERSION, mapLimit, pixelsToBatchTensor } from '@filmgenre/data-images';
+import { decodePoster, DECODER_VERSION, mapLimit } from '@filmgenre/data-images';
 import { readFile } from 'node:fs/promises';
 import type { PosterFeatureExtractor } from './feature-extractor.js';
 
@@ -83,10 +82,8 @@ export async function extractPosterFeatures(
     if (rows.length === 0) continue;
     const flat = new Uint8Array(rows.length * per);
     rows.forEach((r, j) => flat.set(r.pixels, j * per));
-    // The same conversion and flip as training and serving (data-images' one path).
-    const features = tf.tidy(() => extractor.extract(pixelsToBatchTensor(flat, { width, height }, { flip })));
-    const values = (await features.data()) as Float32Array;
-    features.dispose();
+    // The same extractor call as serving's (the classifier's).
+    const values = await extractor.extract(flat, { flip });
     rows.forEach(({ index, key }, j) => {
       const row = values.subarray(j * dim, (j + 1) * dim);
       out.set(row, index * dim);

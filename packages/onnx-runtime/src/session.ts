@@ -56,6 +56,11 @@ export function resolveEncoderRuntime(request?: EncoderRuntimeRequest): EncoderR
   return 'tfjs';
 }
 
+/** How runs, reports and metadata name the runtime that computes an encoder's features: `onnxruntime <version>`, or `tfjs <its backend>`. */
+export function encoderRuntimeLabel(runtime: EncoderRuntime, tfjsBackend?: string): string {
+  return runtime === 'onnxruntime' ? `onnxruntime ${onnxRuntimeVersion()}` : `tfjs ${tfjsBackend}`;
+}
+
 export interface OnnxFeed {
   type: OnnxElementType;
   data: OnnxTensorData;
@@ -74,8 +79,8 @@ export interface OnnxSessionOptions {
 
 /**
  * An ONNX model on onnxruntime-node's CPU provider, with every graph optimisation on (constant
- * folding, Conv + activation fusion, memory planning). `run` computes on the calling thread: a
- * server runs sessions in worker threads.
+ * folding, Conv + activation fusion, memory planning) and no spinning threads. `run` computes on
+ * the calling thread: a server runs sessions in worker threads.
  */
 export class OnnxSession {
   private released = false;
@@ -93,6 +98,10 @@ export class OnnxSession {
       executionMode: 'sequential',
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
+      // Idle pool threads sleep instead of spinning: on 2 shared cores a spinning thread takes the CPU
+      // the poster decoder (or another model's worker) needs; spinning cost 4-6 CPU-ms per poster in
+      // the trainer's feature pass and made it 1.3-2x slower on 2 threads (docs/benchmarks/poster-trunk.md).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     return new OnnxSession(session, ort, threads);
   }

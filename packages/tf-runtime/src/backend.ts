@@ -29,6 +29,12 @@ export interface InitBackendOptions {
 }
 
 const require = createRequire(import.meta.url);
+let active: BackendInfo | undefined;
+
+/** The backend initBackend started last, if any: its threads are the process's per-model thread budget. */
+export function activeBackend(): BackendInfo | undefined {
+  return active;
+}
 
 async function loadBackend(name: BackendName, options: InitBackendOptions): Promise<number> {
   if (name === 'tensorflow') {
@@ -81,6 +87,7 @@ export async function initBackend(request?: BackendRequest, options: InitBackend
         tfjsVersion: tf.version.tfjs,
         threads,
       };
+      active = info;
       log(`[tfjs] backend: ${name} (${info.reason}${skipped.length ? `; skipped ${skipped.map((s) => s.name).join(', ')}` : ''})`);
       return info;
     } catch (error) {

@@ -33,6 +33,8 @@ describe('posterRecipe on real films', () => {
     const served = await classifier.predictWithFeatures(posters);
     const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES['mobilenet-v2-block10']!);
     const trainedOn = await extractPosterFeatures(extractor, sample.map((f) => f.posterPath), { cacheDir: join(ctx.cacheDir, 'features') });
+    // Which runtime computed the features the heads trained on ($FILMGENRE_ENCODER_RUNTIME, else onnxruntime where it loads).
+    expect(artifact.metadata.encoderRuntime).toBe(extractor.runtime);
     extractor.dispose();
     expect(served.featureDim).toBe(960);
     Array.from(served.features).forEach((v, i) => expect(v).toBeCloseTo(trainedOn[i]!, 4));

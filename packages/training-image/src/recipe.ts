@@ -3,7 +3,7 @@ import { hashString, NUM_GENRES, type Film } from '@filmgenre/core';
 import { createPosterBatches, loadPosterSet, pixelsToBatchTensor, type PosterSet } from '@filmgenre/data-images';
 import { crossFittedEvaluation, evaluateMultiLabel, tuneThresholds } from '@filmgenre/metrics';
 import {
-  createFeatureHead, createPosterCnn, extractPosterFeatures, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
+  createFeatureHead, createPosterCnn, DEFAULT_FEATURE_SPEC, extractPosterFeatures, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
   type FeatureExtractorSpecInput,
 } from '@filmgenre/model-cnn';
 import {
@@ -13,14 +13,9 @@ import {
 import { join } from 'node:path';
 import { z } from 'zod';
 
-/**
- * The poster features a pretrained head can read, by name. The default is the evidence's best
- * (docs/benchmarks/encoders.md): the ImageNet-pure part of the Keras MobileNetV2-1.0 shipped in nsfwjs
- * (frozen up to block_10 when it was fine-tuned on NSFW classes), its block_10 expansion and output,
- * mean- and max-pooled, from posters at 128×256, their own 1:2 aspect.
- */
+/** The poster features a pretrained head can read, by name; the default is model-cnn's (the evidence's best). */
 export const POSTER_FEATURES: Record<string, FeatureExtractorSpecInput> = {
-  'mobilenet-v2-block10': { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256 },
+  'mobilenet-v2-block10': DEFAULT_FEATURE_SPEC,
   /** The previous default: the 1.4-width graph's last features at 160×160 (fine-tuned as a whole on NSFW classes). */
   'mobilenet-v2-1.4-conv1': { trunk: 'mobilenet_v2_mid', nodes: ['Conv_1'], pooling: ['mean'], inputWidth: 160, inputHeight: 160 },
 };
@@ -162,7 +157,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
   const heads: tf.LayersModel[] = [];
   let ensemble: tf.LayersModel | undefined;
   try {
-    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
+    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
     const bad = new Map<number, string>();
     const featuresOf = async (flip: boolean, label: string) => {
       const bar = createEpochBar(label, ctx.films.length, { metrics: false });
@@ -214,6 +209,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
           augmentation: mirrored ? { mirroredView: 0.5 } : false, films: films.length, skippedPosters: bad.size, seconds,
         },
         ...runMetadata(ctx, PACKAGES, ctx.folds.record),
+        encoderRuntime: extractor.runtime,
       },
     }));
     log(`[cnn] saved ${dir}: out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)} (thresholds cross-fitted)`);

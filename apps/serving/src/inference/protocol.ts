@@ -19,7 +19,7 @@ export interface WorkerCall {
 }
 
 export type WorkerReply =
-  | { type: 'ready'; backend: BackendInfo }
+  | { type: 'ready'; backend: BackendInfo; encoders: string }
   | { type: 'load-failed'; message: string }
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; message: string };

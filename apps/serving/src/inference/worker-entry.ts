@@ -2,6 +2,7 @@
 // runs its batch here, so on a multi-core machine the models and the request handling overlap
 // instead of queueing on one event loop.
 import { loadModel } from '@filmgenre/model-registry';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -30,7 +31,7 @@ async function load(): Promise<Callable> {
   const backend = await initBackend(start.backend, { log: () => {}, wasmThreads: start.threads });
   // The loader the directory's metadata names (model-registry): any kind, any key.
   const model = (await loadModel(start.dir)) as Callable;
-  send({ type: 'ready', backend });
+  send({ type: 'ready', backend, encoders: encoderRuntimeLabel(resolveEncoderRuntime(), backend.name) });
   return model;
 }
 

@@ -1,4 +1,5 @@
 import { decodePoster } from '@filmgenre/data-images';
+import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +58,7 @@ describe('models in worker threads', () => {
   it('predict exactly what the same models predict in this thread', async () => {
     const films = models.heldOut.slice(0, 5);
     expect(image(workers, 'cnn').parallelism).toBe(2);
-    expect(workers.runtime).toEqual({ inference: 'workers', backend: 'wasm', threads: 1 });
+    expect(workers.runtime).toEqual({ inference: 'workers', backend: 'wasm', threads: 1, encoders: encoderRuntimeLabel(resolveEncoderRuntime(), 'wasm') });
     await expectSameAnswers(workers, inline, films);
     // Two batches at once land on the two poster workers; both answer like the in-thread model.
     const posters = await Promise.all(films.map((f) => decodePoster(f.posterPath, { size: 16 })));

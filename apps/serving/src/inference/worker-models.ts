@@ -47,7 +47,7 @@ class ModelWorker {
     return this.pending.size;
   }
 
-  private constructor(readonly key: string, private readonly worker: Worker, readonly backend: BackendInfo) {}
+  private constructor(readonly key: string, private readonly worker: Worker, readonly backend: BackendInfo, readonly encoders: string) {}
 
   static start(key: string, dir: string, options: WorkerModelsOptions): Promise<ModelWorker> {
     const start: WorkerStart = { key, dir, backend: options.backend, threads: options.threadsPerModel };
@@ -57,7 +57,7 @@ class ModelWorker {
       worker.on('message', (reply: WorkerReply) => {
         if ('type' in reply) {
           if (reply.type === 'ready') {
-            started = new ModelWorker(key, worker, reply.backend);
+            started = new ModelWorker(key, worker, reply.backend, reply.encoders);
             resolveStart(started);
           } else {
             rejectStart(new ModelsDirError(`${key} model in ${dir} could not be loaded: ${reply.message}`));
@@ -180,7 +180,7 @@ export async function loadModelsInWorkers(dir: string, options: WorkerModelsOpti
     dir: root,
     members,
     ...(fusion ? { fusion } : {}),
-    runtime: { inference: 'workers', backend: first.backend.name, threads: first.backend.threads },
+    runtime: { inference: 'workers', backend: first.backend.name, threads: first.backend.threads, encoders: first.encoders },
     tensorCounts: async () => {
       const counts = await Promise.all(started.map((w) => w.call<number>('numTensors')));
       // One entry per worker: the key, or key#1, key#2… for a poster model in several workers.

@@ -3,7 +3,7 @@
 // packages' own save functions. Small enough to build in seconds, real enough that the whole
 // load → decode → predict path runs exactly as in production.
 import { GENRES, readDataset, resolveDatasetDir, type Film } from '@filmgenre/core';
-import { decodePoster, pixelsToBatchTensor } from '@filmgenre/data-images';
+import { decodePoster } from '@filmgenre/data-images';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { createFeatureHead, createPosterCnn, loadPosterClassifier, PosterFeatureExtractor, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
 import { fitLateFusion, fitStackedFusion, saveFusionClassifier } from '@filmgenre/model-fusion';
@@ -123,12 +123,12 @@ export async function buildSentenceModels(dir: string): Promise<void> {
   const pixels = await Promise.all(fit.map((f) => decodePoster(f.posterPath, size)));
   const flat = new Uint8Array(pixels.length * size.width * size.height * 3);
   pixels.forEach((p, i) => flat.set(p, i * p.length));
-  const features = tf.tidy(() => extractor.extract(pixelsToBatchTensor(flat, size)));
+  const features = tf.tensor2d(await extractor.extract(flat), [fit.length, extractor.featureDim]);
   const posterHead = createFeatureHead({ featureDim: extractor.featureDim, hiddenUnits: 16, seed: 1 });
   posterHead.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
   await posterHead.fit(features, y, { epochs: 1, batchSize: 16, verbose: 0 });
   tf.dispose(features);
-  await savePosterClassifier(`${dir}/cnn`, { model: posterHead, featureExtractor: extractor, films: fixtureFilms(), metadata: metadata('cnn', 'pretrained', { ...posterPreprocessing(extractor) }) });
+  await savePosterClassifier(`${dir}/cnn`, { model: posterHead, featureExtractor: extractor, films: fixtureFilms(), metadata: { ...metadata('cnn', 'pretrained', { ...posterPreprocessing(extractor) }), encoderRuntime: extractor.runtime } });
   posterHead.dispose();
   extractor.dispose();
 

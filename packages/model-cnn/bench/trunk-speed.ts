@@ -1,0 +1,76 @@
+/**
+ * Speed of the default poster trunk (DEFAULT_FEATURE_SPEC: MobileNetV2-1.0 to block_10 at 128×256,
+ * pooled) on every encoder runtime that loads, per (threads, batch): one JSON line each,
+ *   {"runtime", "threads", "batch", "msPerPoster" (median), "minMsPerPoster", "load1"}
+ * comparable with ../shared/bench/torch_trunk_reference.py and onnxruntime_trunk_reference.sh (the
+ * same network and input size). Timed: PosterFeatureExtractor.extract on uint8 posters, i.e. what
+ * training and serving call (input conversion, the trunk, pooling). Runtimes and batch sizes are
+ * interleaved round by round; tfjs' wasm threads are fixed per process, so each thread count runs
+ * in a child process of its own.
+ *   npx tsx packages/model-cnn/bench/trunk-speed.ts [--threads 1,2] [--batches 1,32] [--rounds 5] [--runtimes onnxruntime,tfjs]
+ */
+import { cliOptionsOf, parseCliOptions } from '@filmgenre/core';
+import { onnxRuntimeUnavailable } from '@filmgenre/onnx-runtime';
+import { initBackend } from '@filmgenre/tf-runtime';
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { z } from 'zod';
+import { DEFAULT_FEATURE_SPEC, PosterFeatureExtractor } from '../src/index.js';
+
+const list = (pattern: string, what: string) => z.string().regex(new RegExp(`^${pattern}(,${pattern})*$`), `a comma-separated list of ${what}`);
+const OptionsSchema = z.object({
+  threads: list('\\d+', 'thread counts').default('1,2').describe('threads per runtime (onnxruntime intra-op threads; tfjs wasm threads)'),
+  batches: list('\\d+', 'batch sizes').default('1,32').describe('posters per extract call'),
+  rounds: z.int().min(1).default(5).describe('rounds; each times every (runtime, batch) on at least 32 posters'),
+  runtimes: list('(onnxruntime|tfjs)', 'runtimes').optional().describe('onnxruntime, tfjs (default: every one that loads)'),
+});
+const argv = await yargs(hideBin(process.argv)).options(cliOptionsOf(OptionsSchema)).strict().parse();
+const options = parseCliOptions(OptionsSchema, argv);
+const [threadCounts, batches] = [options.threads, options.batches].map((s) => s.split(',').map(Number)) as [number[], number[]];
+const runtimes = (options.runtimes?.split(',') ?? (onnxRuntimeUnavailable() === undefined ? ['onnxruntime', 'tfjs'] : ['tfjs'])) as ('onnxruntime' | 'tfjs')[];
+
+if (threadCounts.length > 1) {
+  // One child per thread count, one after the other, relaying their lines.
+  for (const threads of threadCounts) {
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), '--threads', String(threads), '--batches', options.batches,
+      '--rounds', String(options.rounds), '--runtimes', runtimes.join(',')];
+    const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
+    if (code !== 0) throw new Error(`trunk-speed child for ${threads} thread(s) exited with ${code}`);
+  }
+} else {
+  const threads = threadCounts[0]!;
+  // As the trainer starts it: the threaded wasm build, here on `threads` threads.
+  await initBackend('wasm', { log: () => {}, wasmThreads: threads, wasmSharedMemory: true });
+  const extractors = await Promise.all(runtimes.map((runtime) => PosterFeatureExtractor.create(DEFAULT_FEATURE_SPEC, { runtime, threads })));
+  const per = DEFAULT_FEATURE_SPEC.inputWidth * DEFAULT_FEATURE_SPEC.inputHeight * 3;
+  let seed = 1;
+  const pixels = Uint8Array.from({ length: Math.max(...batches) * per }, () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
+  /** ms per poster of every timed call, per [runtime index][batch index]. */
+  const samples = extractors.map(() => batches.map((): number[] => []));
+  for (let round = -1; round < options.rounds; round++) {
+    for (const [r, extractor] of extractors.entries()) {
+      for (const [b, batch] of batches.entries()) {
+        const input = pixels.subarray(0, batch * per);
+        for (let done = 0; done < Math.max(32, batch); done += batch) {
+          const start = performance.now();
+          await extractor.extract(input);
+          // Round -1 warms up (first calls allocate and plan).
+          if (round >= 0) samples[r]![b]!.push((performance.now() - start) / batch);
+        }
+      }
+    }
+  }
+  const round2 = (x: number) => Math.round(x * 100) / 100;
+  for (const [r, extractor] of extractors.entries()) {
+    for (const [b, batch] of batches.entries()) {
+      const times = samples[r]![b]!.sort((x, y) => x - y);
+      console.log(JSON.stringify({
+        runtime: extractor.runtime, threads, batch, msPerPoster: round2(times[times.length >> 1]!), minMsPerPoster: round2(times[0]!), load1: round2(loadavg()[0]!),
+      }));
+    }
+    extractor.dispose();
+  }
+}
