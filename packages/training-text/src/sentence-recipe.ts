@@ -36,11 +36,14 @@ export type SentenceRecipeOptions = z.output<typeof SentenceRecipeOptionsSchema>
 async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOptions): Promise<TrainedModel> {
   const started = Date.now();
   const { log } = ctx;
-  const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings') });
+  // Embedding is the only work of its phase: onnxruntime gets the threads the backend was given.
+  const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings'), threads: ctx.backend.threads });
   const heads: tf.LayersModel[] = [];
   let ensemble: tf.LayersModel | undefined;
   try {
-    log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} (${encoder.cachedRows} embeddings cached)`);
+    const { runtime } = encoder.info;
+    const on = runtime.name === 'onnxruntime' ? `onnxruntime ${runtime.version}, ${ctx.backend.threads} thread(s)` : `tfjs ${runtime.backend}`;
+    log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} on ${on} (${encoder.cachedRows} embeddings cached)`);
     const bar = createEpochBar('[sentence] embeddings', ctx.films.length, { metrics: false });
     const features = await encoder.embed(ctx.films.map((f) => f.overview), { signal: ctx.signal, onProgress: (done) => bar.update(done, {}) });
     bar.stop();
