@@ -1,4 +1,5 @@
 import { GENRES } from '@filmgenre/core';
+import { onnxRuntimeVersion, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -122,8 +123,10 @@ describe('operational endpoints', () => {
   it('GET /v1/models describes what is loaded', async () => {
     const res = await fetch(`${server.url}/v1/models`);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { backend: string; models: Record<string, Record<string, unknown>>; batching: { maxBatch: number } };
+    const body = (await res.json()) as { backend: string; encoderRuntime: unknown; models: Record<string, Record<string, unknown>>; batching: { maxBatch: number } };
     expect(body.backend).toBe('wasm');
+    // onnxruntime where it loads (here it does), unless $FILMGENRE_ENCODER_RUNTIME says tfjs.
+    expect(body.encoderRuntime).toEqual(resolveEncoderRuntime() === 'onnxruntime' ? { name: 'onnxruntime', version: onnxRuntimeVersion() } : { name: 'tfjs' });
     expect(Object.keys(body.models).sort()).toEqual(server.models.fusion ? ['cnn', 'fusion', 'lstm'] : ['cnn', 'lstm']);
     expect(body.models['cnn']).toMatchObject({ name: 'cnn', modality: 'image', variant: 'study', genres: [...GENRES] });
     expect(body.models['lstm']).toMatchObject({ name: 'lstm', modality: 'text', genres: [...GENRES] });

@@ -1,6 +1,7 @@
 // The app: its state (loading → ready → draining), and the routes wired to the modules that do the
 // work: predict-request.ts (parsing and validation), poster-decoder.ts, predict-route.ts,
 // http-middleware.ts (accounting, headers, errors), openapi.ts.
+import { onnxRuntimeVersion, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ServingConfig } from './config.js';
@@ -133,7 +134,10 @@ export function createApp(options: CreateAppOptions): ServingApp {
       };
     }
     res.json({
-      backend: models.runtime.backend, backendThreads: models.runtime.threads, inference: models.runtime.inference, models: info,
+      backend: models.runtime.backend, backendThreads: models.runtime.threads, inference: models.runtime.inference,
+      // The frozen encoders' runtime, resolved in every model thread as here ($FILMGENRE_ENCODER_RUNTIME, else auto).
+      encoderRuntime: resolveEncoderRuntime() === 'onnxruntime' ? { name: 'onnxruntime', version: onnxRuntimeVersion() } : { name: 'tfjs' },
+      models: info,
       batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch, maxWaitMs: config.batchMaxWaitMs },
     });
   });

@@ -196,6 +196,11 @@ export function openApiDocument(config: RequestLimits, version: string, models?:
           properties: {
             backend: { type: 'string', enum: [...BACKENDS], description: 'TensorFlow.js backend serving the models' },
             backendThreads: { type: ['integer', 'null'], description: 'Threads of that backend per model (wasm: XNNPACK threads)' },
+            encoderRuntime: {
+              type: 'object',
+              properties: { name: { type: 'string', enum: ['onnxruntime', 'tfjs'] }, version: { type: 'string' } },
+              description: 'Where the frozen encoders (e.g. the sentence model\'s USE-lite) run: onnxruntime-node and its version, or the TensorFlow.js backend above',
+            },
             inference: { type: 'string', enum: [...INFERENCE_MODES], description: 'workers: each model in its own worker thread (each poster model in several); inline: all on the main thread' },
             models: keyedByModel('#/components/schemas/ModelInfo', 'The loaded models'),
             batching: { type: 'object', properties: { windowMs: { type: 'number' }, maxBatch: { type: 'integer' }, maxWaitMs: { type: 'number' } } },
