@@ -59,7 +59,10 @@ export interface SentenceEncoderOptions {
   cacheDir?: string;
   /** Where the network runs (default: $FILMGENRE_ENCODER_RUNTIME, else onnxruntime where it loads, else tfjs). */
   runtime?: EncoderRuntimeRequest;
-  /** onnxruntime's threads (default 1, a model's share in serving); tfjs uses its backend's threads. */
+  /**
+   * onnxruntime's threads (default 1: on the shared 2-core machines 2 threads were slower in every
+   * run, docs/benchmarks/sentence-encoder.md); tfjs uses its backend's threads.
+   */
   threads?: number;
 }
 

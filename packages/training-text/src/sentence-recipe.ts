@@ -36,13 +36,12 @@ export type SentenceRecipeOptions = z.output<typeof SentenceRecipeOptionsSchema>
 async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOptions): Promise<TrainedModel> {
   const started = Date.now();
   const { log } = ctx;
-  // Embedding is the only work of its phase: onnxruntime gets the threads the backend was given.
-  const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings'), threads: ctx.backend.threads });
+  const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings') });
   const heads: tf.LayersModel[] = [];
   let ensemble: tf.LayersModel | undefined;
   try {
     const { runtime } = encoder.info;
-    const on = runtime.name === 'onnxruntime' ? `onnxruntime ${runtime.version}, ${ctx.backend.threads} thread(s)` : `tfjs ${runtime.backend}`;
+    const on = runtime.name === 'onnxruntime' ? `onnxruntime ${runtime.version}` : `tfjs ${runtime.backend}`;
     log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} on ${on} (${encoder.cachedRows} embeddings cached)`);
     const bar = createEpochBar('[sentence] embeddings', ctx.films.length, { metrics: false });
     const features = await encoder.embed(ctx.films.map((f) => f.overview), { signal: ctx.signal, onProgress: (done) => bar.update(done, {}) });
