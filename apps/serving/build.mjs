@@ -53,11 +53,11 @@ await build({
   logLevel: 'warning',
 });
 
-// Packages loaded through createRequire (e.g. one file of 'natural', to skip its heavy main entry;
-// onnxruntime-node's native addon, as `createRequire(import.meta.url)('onnxruntime-node')`) are plain
-// function calls to esbuild, not imports: find them in the output so they are installed too.
+// Packages loaded through createRequire (e.g. one file of 'natural', to skip its heavy main entry, or
+// onnxruntime-node's native addon, called as createRequire(…)('onnxruntime-node')) are plain function
+// calls to esbuild, not imports: find them in the output so they are installed too.
 const bundled = ['main.js', 'inference-worker.js', 'poster-decoder.js'].map((file) => readFileSync(join(outDir, file), 'utf8')).join('\n');
-for (const match of bundled.matchAll(/(?:\brequire\d*(?:\.resolve)?|\bcreateRequire\d*\([^()]*\))\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
+for (const match of bundled.matchAll(/(?:\brequire\d*(?:\.resolve)?|\bcreateRequire\d*\([^()]*(?:\([^()]*\))?[^()]*\))\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
   const name = packageName(match[1]);
   if (!name.startsWith('node:') && !builtins.has(name) && !name.startsWith('@filmgenre/')) externals.add(name);
 }
@@ -98,6 +98,6 @@ writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({
   dependencies,
   optionalDependencies,
   // The root's install-script decisions for the packages shipped (onnxruntime-node's fetches GPU providers).
-  allowScripts: Object.fromEntries(Object.entries(rootPkg.allowScripts ?? {}).filter(([name]) => externals.has(name))),
+  allowScripts: Object.fromEntries(Object.entries(rootPkg.allowScripts ?? {}).filter(([name]) => name in dependencies)),
 }, null, 2)}\n`);
 console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js + inference-worker.js + poster-decoder.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);

@@ -1,38 +1,79 @@
 /**
- * Speed of USE-lite overview embedding on this machine (no cache), per batch size.
+ * Overview-embedding speed of USE-lite (no cache) per runtime, thread count and batch size, on the
+ * first n development overviews (the dataset found as the trainer finds it):
  *
- *   npx tsx packages/model-sentence-encoder/bench/encoder-speed.ts [--n 512] [--batches 1,8,32,64] [--rounds 2]
- *   FILMGENRE_WASM_THREADS=1 npx tsx packages/model-sentence-encoder/bench/encoder-speed.ts
+ *   npx tsx packages/model-sentence-encoder/bench/encoder-speed.ts [--n 256] [--rounds 3] [--threads 1,2] [--batches 1,32]
  *
- * Takes the first n development overviews (dataset found as the trainer finds it), embeds them with
- * each batch size in turn, round after round (so drift in machine load hits every size alike), and
- * prints the median ms per overview. Check `uptime` first: the machine is shared.
+ * Prints one JSON line per (runtime that loads, threads, batch): {"runtime", "threads", "batch",
+ * "msPerOverview"}, the median over rounds; the machine (CPU, load average) goes to stderr. tfjs is
+ * the shipped TF.js graph on the wasm backend, whose thread count is fixed when it starts, so every
+ * (runtime, threads) runs in a process of its own, and each round runs all of them in turn
+ * (interleaved, so drift in machine load hits them alike). `batch` is windows per call, within
+ * MAX_BATCH_PIECES padded pieces. Check `uptime` first: the machine is shared.
  */
-import { readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { cliOptionsOf, parseCliOptions, readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { onnxRuntimeUnavailable } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { z } from 'zod';
 import { SentenceEncoder } from '../src/encoder.js';
 
-const { values } = parseArgs({
-  options: { n: { type: 'string', default: '512' }, batches: { type: 'string', default: '1,8,32,64' }, rounds: { type: 'string', default: '2' }, backend: { type: 'string', default: 'wasm' } },
+const list = (describe: string, fallback: string) =>
+  z.string().default(fallback).describe(describe).transform((s, ctx) => {
+    const values = s.split(',').map(Number);
+    if (!values.every((v) => Number.isInteger(v) && v >= 1)) ctx.addIssue({ code: 'custom', message: `expected positive integers separated by commas, got '${s}'` });
+    return values;
+  });
+const OptionsSchema = z.object({
+  n: z.int().min(1).default(256).describe('overviews embedded per measurement'),
+  rounds: z.int().min(1).default(3).describe('rounds; the median is reported'),
+  threads: list('thread counts', '1,2'),
+  batches: list('windows per call', '1,32'),
+  // Internal: one (runtime, threads) measured in this process, its results printed as JSON.
+  child: z.enum(['onnxruntime', 'tfjs']).optional().describe('(internal) measure one runtime in this process'),
 });
-const n = Number(values.n);
-const batchSizes = values.batches!.split(',').map(Number);
-const backend = await initBackend(values.backend as 'wasm');
-const texts = readDataset(resolveDatasetDir()).films.slice(0, n).map((f) => f.overview);
-const encoders = new Map<number, SentenceEncoder>();
-for (const b of batchSizes) encoders.set(b, await SentenceEncoder.load({ batchSize: b }));
-await encoders.get(batchSizes[0]!)!.embed(texts.slice(0, 16)); // warm-up
-const times = new Map<number, number[]>(batchSizes.map((b) => [b, []]));
-for (let round = 0; round < Number(values.rounds); round++) {
-  for (const b of batchSizes) {
+const options = parseCliOptions(OptionsSchema, await yargs(hideBin(process.argv)).options(cliOptionsOf(OptionsSchema)).strict().parse());
+
+if (options.child) {
+  // One round for one (runtime, threads): every batch size, after a warm-up.
+  const threads = options.threads[0]!;
+  await initBackend('wasm', { log: () => {}, wasmThreads: threads });
+  const texts = readDataset(resolveDatasetDir()).films.slice(0, options.n).map((f) => f.overview);
+  const result: Record<number, number> = {};
+  for (const batchSize of options.batches) {
+    const encoder = await SentenceEncoder.load({ runtime: options.child, threads, batchSize });
+    await encoder.embed(texts.slice(0, 16));
     const start = performance.now();
-    await encoders.get(b)!.embed(texts);
-    times.get(b)!.push((performance.now() - start) / texts.length);
+    await encoder.embed(texts);
+    result[batchSize] = (performance.now() - start) / texts.length;
+    encoder.dispose();
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+const runtimes = onnxRuntimeUnavailable() === undefined ? (['onnxruntime', 'tfjs'] as const) : (['tfjs'] as const);
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+process.stderr.write(`${cpus()[0]?.model}, ${cpus().length} cores; ${options.n} overviews, ${options.rounds} rounds; load average at start ${load()}\n`);
+const samples = new Map<string, number[]>();
+for (let round = 0; round < options.rounds; round++) {
+  for (const runtime of runtimes) {
+    for (const threads of options.threads) {
+      const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', runtime, '--threads', String(threads), '--batches', options.batches.join(','), '--n', String(options.n)];
+      const result = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').at(-1)!) as Record<string, number>;
+      for (const [batch, ms] of Object.entries(result)) {
+        const key = JSON.stringify({ runtime, threads, batch: Number(batch) });
+        samples.set(key, [...(samples.get(key) ?? []), ms]);
+      }
+    }
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`backend ${backend.name}, ${backend.threads} thread(s), ${texts.length} overviews, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-for (const b of batchSizes) console.log(`batch ${String(b).padStart(3)}: ${median(times.get(b)!).toFixed(2)} ms/overview (rounds: ${times.get(b)!.map((t) => t.toFixed(2)).join(', ')})`);
-for (const e of encoders.values()) e.dispose();
+process.stderr.write(`load average at end ${load()}\n`);
+for (const [key, ms] of samples) {
+  process.stdout.write(`${JSON.stringify({ ...(JSON.parse(key) as object), msPerOverview: Number(median(ms).toFixed(2)) })}\n`);
+}

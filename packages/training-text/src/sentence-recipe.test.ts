@@ -25,6 +25,8 @@ describe('sentenceRecipe on 200 real films', () => {
     const served = await classifier.predictWithFeatures(overviews);
     const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings') });
     const trainedOn = await encoder.embed(overviews);
+    // The metadata says which runtime computed the embeddings the heads trained on.
+    expect(artifact.metadata.preprocessing).toMatchObject({ encoder: { runtime: encoder.info.runtime } });
     encoder.dispose();
     expect(served.featureDim).toBe(512);
     Array.from(served.features).forEach((v, i) => expect(v).toBeCloseTo(trainedOn[i]!, 5));

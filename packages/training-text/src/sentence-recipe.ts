@@ -41,7 +41,9 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
   const heads: tf.LayersModel[] = [];
   let ensemble: tf.LayersModel | undefined;
   try {
-    log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} (${encoder.cachedRows} embeddings cached)`);
+    const { runtime } = encoder.info;
+    const on = runtime.name === 'onnxruntime' ? `onnxruntime ${runtime.version}` : `tfjs ${runtime.backend}`;
+    log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} on ${on} (${encoder.cachedRows} embeddings cached)`);
     const bar = createEpochBar('[sentence] embeddings', ctx.films.length, { metrics: false });
     const features = await encoder.embed(ctx.films.map((f) => f.overview), { signal: ctx.signal, onProgress: (done) => bar.update(done, {}) });
     bar.stop();
