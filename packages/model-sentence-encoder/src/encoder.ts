@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { VectorCache } from '@filmgenre/core';
-import { resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
+import { encoderRuntimeLabel, resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
 import { parseSentencePieceVocabulary, SentencePieceTokenizer, WORD_BOUNDARY, type SentencePieceVocabulary } from '@filmgenre/data-text';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -69,8 +69,6 @@ export interface SentenceEncoderOptions {
   threads?: number;
 }
 
-/** What runs the network: onnxruntime-node and its version, or the original TF.js graph on a tfjs backend. */
-export type SentenceEncoderRuntime = { name: 'onnxruntime'; version: string } | { name: 'tfjs'; backend: string };
 
 export interface SentenceEncoderInfo {
   source: string;
@@ -81,7 +79,8 @@ export interface SentenceEncoderInfo {
   tokenizer: { version: string; fingerprint: string };
   /** sha256 (hex, 16) of model.json, the weights and the vocabulary. */
   modelSha256: string;
-  runtime: SentenceEncoderRuntime;
+  /** What runs the network: `onnxruntime <version>`, or `tfjs <backend>` for the original TF.js graph (onnx-runtime's encoderRuntimeLabel). */
+  runtime: string;
 }
 
 export interface EmbedOptions {
@@ -170,14 +169,14 @@ function fromDirectory(dir: string): (name: string) => Uint8Array {
 
 /** USE-lite on some runtime: windows of 1…128 piece ids → rows × 512 (each row a unit vector). */
 export interface UseLiteNetwork {
-  readonly runtime: SentenceEncoderRuntime;
+  readonly runtime: string;
   run(windows: readonly (readonly number[])[]): Promise<Float32Array>;
   dispose(): void;
 }
 
 /** The shipped TF.js graph as it is, fed a sparse batch. */
 class TfjsUseLite implements UseLiteNetwork {
-  readonly runtime = { name: 'tfjs', backend: tf.getBackend() } as const;
+  readonly runtime = encoderRuntimeLabel('tfjs', tf.getBackend());
 
   constructor(private readonly graph: tf.GraphModel) {}
 

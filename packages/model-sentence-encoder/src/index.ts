@@ -1,7 +1,7 @@
 export {
   SentenceEncoder, splitIntoWindows, useLitePackageDir, USE_LITE_PACKAGE, USE_LITE_WINDOW, SENTENCE_EMBEDDING_DIM,
   LONG_TEXT_MODES, DEFAULT_ENCODE_BATCH,
-  type SentenceEncoderOptions, type SentenceEncoderInfo, type SentenceEncoderRuntime, type EmbedOptions, type LongTextMode,
+  type SentenceEncoderOptions, type SentenceEncoderInfo, type EmbedOptions, type LongTextMode,
 } from './encoder.js';
 export {
   saveSentenceClassifier, loadSentenceClassifier, createSentenceHead, sentencePreprocessing, sentenceClassifierKind,

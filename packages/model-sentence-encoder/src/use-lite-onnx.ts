@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { OnnxGraph, OnnxSession, onnxRuntimeVersion } from '@filmgenre/onnx-runtime';
+import { encoderRuntimeLabel, OnnxGraph, OnnxSession } from '@filmgenre/onnx-runtime';
 import type { UseLiteNetwork } from './encoder.js';
 
 /**
@@ -147,7 +147,7 @@ export function buildUseLiteOnnx(specs: readonly tf.io.WeightsManifestEntry[], d
 
 /** USE-lite on onnxruntime-node: windows as dense rows padded to the longest of the call. */
 export class OnnxUseLite implements UseLiteNetwork {
-  readonly runtime = { name: 'onnxruntime', version: onnxRuntimeVersion() ?? 'unknown' } as const;
+  readonly runtime = encoderRuntimeLabel('onnxruntime');
 
   private constructor(private readonly session: OnnxSession) {}
 

@@ -26,6 +26,7 @@ describe('sentenceRecipe on 200 real films', () => {
     const encoder = await SentenceEncoder.load({ cacheDir: join(ctx.cacheDir, 'embeddings') });
     const trainedOn = await encoder.embed(overviews);
     // The metadata says which runtime computed the embeddings the heads trained on.
+    expect(artifact.metadata.encoderRuntime).toBe(encoder.info.runtime);
     expect(artifact.metadata.preprocessing).toMatchObject({ encoder: { runtime: encoder.info.runtime } });
     encoder.dispose();
     expect(served.featureDim).toBe(512);

@@ -41,9 +41,7 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
   const heads: tf.LayersModel[] = [];
   let ensemble: tf.LayersModel | undefined;
   try {
-    const { runtime } = encoder.info;
-    const on = runtime.name === 'onnxruntime' ? `onnxruntime ${runtime.version}` : `tfjs ${runtime.backend}`;
-    log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} on ${on} (${encoder.cachedRows} embeddings cached)`);
+    log(`[sentence] embedding ${ctx.films.length} overviews with ${encoder.info.source} on ${encoder.info.runtime} (${encoder.cachedRows} embeddings cached)`);
     const bar = createEpochBar('[sentence] embeddings', ctx.films.length, { metrics: false });
     const features = await encoder.embed(ctx.films.map((f) => f.overview), { signal: ctx.signal, onProgress: (done) => bar.update(done, {}) });
     bar.stop();
@@ -72,7 +70,7 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
       encoder,
       films: { scheme: 'out-of-fold', train: ids, heldOut: ids, heldOutProbabilities: cross.outOfFold },
       metadata: {
-        name: 'sentence', variant: 'use-lite-mlp', thresholds, preprocessing: {},
+        name: 'sentence', variant: 'use-lite-mlp', thresholds, preprocessing: {}, encoderRuntime: encoder.info.runtime,
         metrics: { outOfFold: report }, history: cross.histories[0] ?? [],
         training: { options, heads: cross.heads.length, bags: options.bags, bestEpochs: cross.bestEpochs, thresholdStrategy: options.thresholds, films: ids.length, seconds },
         ...runMetadata(ctx, ['@filmgenre/model-sentence-encoder', '@filmgenre/data-text', '@filmgenre/training-text', '@filmgenre/core'], ctx.folds.record),
