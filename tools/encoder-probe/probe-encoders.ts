@@ -163,7 +163,7 @@ function fused(name: string, kind: 'stacked' | 'late', members: string[]): void 
     run: async () => {
       const probabilities = Object.fromEntries(await Promise.all(members.map(async (m) => [m, await oofOf(byName(m))] as const)));
       const roles = kind === 'late' ? { image: members.find((m) => m.startsWith('poster:'))!, text: members.find((m) => m.startsWith('text:'))! } : undefined;
-      return crossFitFusion(kind, FusionRecipeOptionsSchema.parse({}), probabilities, labels, plan.folds, roles);
+      return crossFitFusion(kind, FusionRecipeOptionsSchema.parse({}), probabilities, labels, plan.folds, { roles });
     },
   });
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reruns the fault probe behind issue 12 as a user and an attacker would: the trainer through
 # `npx nx train trainer` (signals, kill -9, --resume) and the built serving app on a copy of a
-# trained models directory (tampered files, a signal while loading, hostile requests). Prints one
+# trained models directory (tampered files, a signal while loading, hostile requests); then, in a
+# section of its own, issue 21's cases of the trainer (a signal in every phase, an unwritable --out,
+# --resume on other data) and of model directories a careless operator or a forger left. Prints one
 # line per case: what was done, what happened, PASS or FAIL; exits 1 if any case failed.
 #
 #   tools/faults/rerun-fault-table.sh [--models-dir models] [--limit 400]
@@ -163,12 +165,7 @@ report "64 weights of $image_member set to NaN" "$observed" $v
 # 6b. The same NaNs with the recorded hash rewritten to match, and no fusion (whose record of its
 # members' digests would refuse first): the weights check must refuse them.
 rm -rf "$work/m/fusion"
-python3 - "$work/m/$image_member" <<'EOF'
-import hashlib, json, sys
-d = sys.argv[1]; meta = json.load(open(f'{d}/metadata.json'))
-meta['files']['weights.bin'] = hashlib.sha256(open(f'{d}/weights.bin', 'rb').read()).hexdigest()
-json.dump(meta, open(f'{d}/metadata.json', 'w'))
-EOF
+npx tsx tools/faults/reseal-model-dir.ts "$work/m/$image_member"
 start_server "$work/nan-rehashed.log"; wait "$server_pid"; code=$?
 observed="exit $code: $(grep -oE "weight '[^\"]*" "$work/nan-rehashed.log" | head -1 | cut -c1-160)"
 [[ $code -ne 0 ]] && v=PASS || v=FAIL
@@ -214,6 +211,159 @@ EOF
 answer=$(curl -s -o "$work/body" -w '%{http_code} in %{time_total} s' -F "poster=@$work/tall.png;type=image/png" "$url/v1/predict")
 report "a $(($(stat -c %s "$work/tall.png") / 1024)) KB PNG declaring 1 × 25,000,000 pixels" "$answer $(head -c 160 "$work/body")" "$([[ $answer == 422* ]] && echo PASS || echo FAIL)"
 kill -TERM "$server_pid"; wait "$server_pid"
+
+# --- issue 21: the trainer's phases, --out and --resume; model directories a careless operator left --
+# The trainer runs as node with tsx's loader (no npx), so the signal and the timing are the trainer's own.
+echo "--- issue 21: the trainer and model directories"
+i21=$work/i21
+mkdir -p "$i21"
+i21_trainer() { # log, args…: starts the trainer in the background
+  local log=$1; shift
+  node --import tsx apps/trainer/src/main.ts "$@" >"$log" 2>&1 &
+  i21_pid=$!; children+=("$i21_pid")
+}
+# SIGTERM once the log matches and `delay` s passed, SIGINT 1.1 s after the stop line if it still
+# runs; sets i21_code and i21_secs (signal to exit).
+i21_stop() { # log, pattern, delay
+  wait_for "$1" "$2" "$i21_pid"; sleep "$3"
+  local t0; t0=$(now); kill -TERM "$i21_pid"
+  (wait_for "$1" 'SIGTERM: stopping' "$i21_pid" && sleep 1.1 && kill -INT "$i21_pid" 2>/dev/null) &
+  wait "$i21_pid"; i21_code=$?; i21_secs=$(secs "$t0" "$(now)")
+}
+within2() { python3 -c "import sys; sys.exit(0 if $1 <= 2 else 1)"; }
+i21_phase() { # case, log, pattern, delay, what must not be written, args…
+  local what=$1 log=$2 pattern=$3 delay=$4 unwritten=$5; shift 5
+  i21_trainer "$log" "$@"; i21_stop "$log" "$pattern" "$delay"
+  local said; said=$(grep -oE 'stopped in [a-z]+|\[(report|evaluate)\] stopped|SIGINT again: exiting now' "$log" | paste -sd ';' -)
+  report "$what" "exit $i21_code $i21_secs s after SIGTERM; said '$said'; $([[ -e $unwritten ]] && echo "$unwritten WRITTEN" || echo "nothing written")" \
+    "$([[ $i21_code == 130 && ! -e $unwritten ]] && within2 "$i21_secs" && echo PASS || echo FAIL)"
+}
+
+i21_trainer "$i21/first.log" train --model lstm --limit "$limit" --out "$i21/first" --report-dir "$i21/first-report"
+sleep 1; t0=$(now); kill -TERM "$i21_pid"; wait "$i21_pid"; code=$?; t1=$(now)
+report "SIGTERM 1 s after the trainer starts" "exit $code after $(secs "$t0" "$t1") s: $(grep -E 'stop' "$i21/first.log" | tail -1)" \
+  "$([[ $code == 130 ]] && grep -q 'stopped while starting' "$i21/first.log" && echo PASS || echo FAIL)"
+phase_args=(--out "$i21/phases" --report-dir "$i21/phases-report" --cache-dir "$i21/cache")
+i21_phase "SIGTERM while computing poster features ($limit films, empty cache)" "$i21/features.log" '\[cnn\] features' 2 "$i21/phases/cnn" train --limit "$limit" "${phase_args[@]}"
+i21_phase "SIGTERM while the cnn heads train" "$i21/heads.log" 'poster features [0-9]+/[0-9]+ \(100%\)' 0.5 "$i21/phases/cnn" train --limit "$limit" "${phase_args[@]}"
+i21_phase "SIGTERM while embedding 2,400 overviews (empty cache)" "$i21/embeddings.log" '\[sentence\] embedding' 2 "$i21/phases/sentence" train --model sentence --limit 2400 "${phase_args[@]}"
+if [[ -f $models/cnn/metadata.json && -f $models/sentence/metadata.json ]]; then
+  mkdir -p "$i21/fusion" && cp -r "$models/cnn" "$models/sentence" "$i21/fusion/"
+  i21_phase "SIGTERM while fitting the fusion of the members in $models (every film)" "$i21/fusion.log" '\[fusion\] members' 2 "$i21/fusion/fusion" train --model fusion --out "$i21/fusion" --report-dir "$i21/fusion-report"
+fi
+i21_phase "SIGTERM while evaluate scores 1,500 films (empty cache)" "$i21/evaluate.log" '\[data\]' 5 "$i21/evaluation.json" evaluate --models "$models" --limit 1500 --cache-dir "$i21/evaluate-cache" --output "$i21/evaluation.json"
+# The report reads a dozen posters: here named pipes that answer only once the stop is decided (a
+# stalled disk), so the signal surely lands while the report is being written.
+stalled=$i21/stalled && mkdir -p "$stalled/Images"
+python3 - "$(node --import tsx -e "import('@filmgenre/core').then((c) => console.log(c.resolveDatasetDir()))")" "$stalled" <<'PY'
+import os, sys
+lines = open(f'{sys.argv[1]}/IMDB_overview_genres.csv').read().split('\n')[:201]
+open(f'{sys.argv[2]}/IMDB_overview_genres.csv', 'w').write('\n'.join(lines) + '\n')
+for line in lines[1:]: os.mkfifo(f"{sys.argv[2]}/Images/{line.split(',')[0]}.jpg")
+PY
+i21_trainer "$i21/report.log" train --model lstm --limit 200 --epochs 1 --data "$stalled" --out "$i21/report-phase" --report-dir "$i21/report-phase-report"
+wait_for "$i21/report.log" '\[report\] writing' "$i21_pid"; sleep 0.5
+t0=$(now); kill -TERM "$i21_pid"; wait_for "$i21/report.log" '\[report\] stopped' "$i21_pid"; t1=$(now)
+python3 - "$stalled/Images" "$i21_pid" <<'PY' # the disk answers at last: an end of file to every pending read
+import os, sys, time
+def running():
+    try: return open(f'/proc/{sys.argv[2]}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError: return False
+while running():
+    for name in os.listdir(sys.argv[1]):
+        try: os.close(os.open(f'{sys.argv[1]}/{name}', os.O_WRONLY | os.O_NONBLOCK))
+        except OSError: pass
+    time.sleep(0.1)
+PY
+wait "$i21_pid"; code=$?
+report "SIGTERM while the run report reads its posters from a stalled disk" \
+  "exit $code; the stop decided $(secs "$t0" "$t1") s after SIGTERM: '$(grep -oE '\[report\] stopped[^(]*' "$i21/report.log")'; lstm $([[ -e $i21/report-phase/lstm ]] && echo published || echo 'NOT published'), report.html $([[ -e $i21/report-phase-report/report.html ]] && echo WRITTEN || echo 'not written')" \
+  "$([[ $code == 130 && -e $i21/report-phase/lstm && ! -e $i21/report-phase-report/report.html ]] && within2 "$(secs "$t0" "$t1")" && echo PASS || echo FAIL)"
+
+# --resume on the same films relabelled (Drama and Comedy swapped) or with one overview changed.
+i21_trainer "$i21/resume.log" train --model lstm --limit "$limit" --epochs 3 --batch-size 8 --out "$i21/resume" --report-dir "$i21/resume-report"
+i21_stop "$i21/resume.log" '\[lstm\] epoch 1: loss' 0
+data=$(node --import tsx -e "import('@filmgenre/core').then((c) => console.log(c.resolveDatasetDir()))")
+for change in swap edit; do
+  mkdir -p "$i21/data-$change" && ln -sfn "$data/Images" "$i21/data-$change/Images"
+  python3 - "$data/IMDB_overview_genres.csv" "$i21/data-$change/IMDB_overview_genres.csv" "$change" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline='')))
+header = rows[0]; drama, comedy = header.index('Drama'), header.index('Comedy')
+for i, row in enumerate(rows[1:]):
+    if sys.argv[3] == 'swap': row[drama], row[comedy] = row[comedy], row[drama]
+    elif i == 17: row[-1] += ' And then it rains.'
+csv.writer(open(sys.argv[2], 'w', newline=''), lineterminator='\n').writerows(rows)
+PY
+  i21_trainer "$i21/resume-$change.log" train --model lstm --limit "$limit" --epochs 3 --batch-size 8 --out "$i21/resume" --report-dir "$i21/resume-report" --resume --data "$i21/data-$change"
+  wait "$i21_pid"; code=$?
+  said=$(grep -oE 'belongs to another training \([^)]*\)|resuming after epoch [0-9]+' "$i21/resume-$change.log" | head -1)
+  expected=$([[ $change == swap ]] && echo labels || echo overviews)
+  report "--resume on the dataset with $([[ $change == swap ]] && echo 'Drama and Comedy swapped for every film' || echo 'one overview changed')" \
+    "exit $code: '$said'; models/lstm $([[ -e $i21/resume/lstm ]] && echo WRITTEN || echo 'not written')" \
+    "$([[ $code == 1 && $said == *"different $expected"* && ! -e $i21/resume/lstm ]] && echo PASS || echo FAIL)"
+done
+
+# A read-only and a full --out: a 64 KiB tmpfs in a mount namespace of its own (root passes every permission check).
+for kind in read-only full; do
+  dir=$i21/tmpfs-$kind; mkdir -p "$dir"
+  remount=$([[ $kind == read-only ]] && echo "&& mount -o remount,ro '$dir'")
+  t0=$(now)
+  unshare -rm sh -c "mount -t tmpfs -o size=64k none '$dir' $remount && exec node --import tsx apps/trainer/src/main.ts train --model lstm --limit $limit --out '$dir/models' --report-dir '$i21/tmpfs-report'" >"$i21/tmpfs-$kind.log" 2>&1
+  code=$?; t1=$(now)
+  report "a $kind --out" "exit $code after $(secs "$t0" "$t1") s, epochs run: $(grep -c '\[lstm\] epoch' "$i21/tmpfs-$kind.log"): $(grep -oE 'error: .*' "$i21/tmpfs-$kind.log" | cut -c1-190)" \
+    "$([[ $code == 1 ]] && grep -q "error: --out $dir/models: cannot write" "$i21/tmpfs-$kind.log" && ! grep -q '\[lstm\] epoch' "$i21/tmpfs-$kind.log" && echo PASS || echo FAIL)"
+done
+
+# Model directories as a careless operator, or a forger, leaves them, served by the built app.
+edit() { # metadata.json, a python statement on its content m
+  python3 -c "import json, sys; p = sys.argv[1]; m = json.load(open(p)); $2; json.dump(m, open(p, 'w'))" "$1"
+}
+refused() { # case, log, what the refusal must say
+  local line; line=$(grep -oE "$3[^\"]*" "$2" | head -1 | cut -c1-200)
+  report "$1" "exit $code: ${line:-$(tail -1 "$2" | cut -c1-200)}" "$([[ $code -ne 0 && -n $line ]] && echo PASS || echo FAIL)"
+}
+served() { # log: starts the server on $work/m, sets code (0 if it became ready)
+  start_server "$1"
+  if grep -q '"msg":"ready"' "$1"; then kill -TERM "$server_pid"; wait "$server_pid"; code=0; else wait "$server_pid"; code=$?; fi
+}
+if [[ -d $models/fusion ]]; then
+  copy; rm "$work/m/fusion/metadata.json"; served "$i21/no-fusion-metadata.log"
+  refused "fusion/metadata.json deleted" "$i21/no-fusion-metadata.log" 'fusion: not a model directory'
+fi
+copy; edit "$work/m/$image_member/metadata.json" "m['preprocessing'].update(inputWidth=64, inputHeight=64)"; served "$i21/size-edited.log"
+refused "$image_member's input size set to 64 × 64 in metadata.json" "$i21/size-edited.log" "field 'preprocessing' changed after training"
+for t in 0 1; do
+  copy; edit "$work/m/$image_member/metadata.json" "m['thresholds'] = [$t] * len(m['thresholds'])"; served "$i21/thresholds-$t.log"
+  refused "every threshold of $image_member set to $t" "$i21/thresholds-$t.log" "field 'thresholds.0' must be"
+done
+copy; rm -rf "$work/m/fusion"; edit "$work/m/$image_member/metadata.json" "m['preprocessing'].update(inputWidth=64, inputHeight=64)"
+npx tsx tools/faults/reseal-model-dir.ts "$work/m/$image_member"; served "$i21/size-forged.log"
+refused "the same 64 × 64 with every checksum forged to match" "$i21/size-forged.log" 'but the model was trained at'
+if [[ -d $models/sentence/encoder ]]; then
+  copy; rm -rf "$work/m/fusion"
+  python3 - "$work/m/sentence" <<'PY'
+import hashlib, json, struct, sys
+d = sys.argv[1]; enc = f'{d}/encoder'
+with open(f'{enc}/group1-shard1of7', 'r+b') as w:
+    for i in range(64):
+        w.seek(4 * 97 * i); w.write(struct.pack('<f', float('nan')))
+# The forger also rewrites the encoder fingerprint that the head records.
+model = open(f'{enc}/model.json', 'rb').read(); h = hashlib.sha256(model)
+for group in json.loads(model)['weightsManifest']:
+    for path in group['paths']: h.update(open(f"{enc}/{path.removeprefix('./')}", 'rb').read())
+h.update(open(f'{enc}/vocab.json', 'rb').read())
+m = json.load(open(f'{d}/metadata.json')); m['preprocessing']['encoder']['modelSha256'] = h.hexdigest()[:16]; json.dump(m, open(f'{d}/metadata.json', 'w'))
+PY
+  npx tsx tools/faults/reseal-model-dir.ts "$work/m/sentence"; served "$i21/nan-encoder.log"
+  refused "64 NaNs in sentence's encoder shard, every hash forged to match" "$i21/nan-encoder.log" 'sentence model gives the same probabilities'
+fi
+if [[ -d $models/fusion ]]; then
+  copy; member=$(python3 -c "import json, sys; print(sorted(json.load(open(sys.argv[1]))['members'])[0])" "$models/fusion/metadata.json")
+  edit "$work/m/$member/metadata.json" "m['thresholds'] = [0.42] * len(m['thresholds'])"
+  npx tsx tools/faults/reseal-model-dir.ts "$work/m/$member"; served "$i21/member-metadata.log"
+  refused "$member's thresholds changed and resealed, the fusion kept" "$i21/member-metadata.log" "fusion was fitted on $member"
+fi
 
 echo "$failures case(s) failed"
 ((failures == 0))

@@ -445,7 +445,10 @@ describe('bad input gets a 4xx JSON error and the server stays up', () => {
     };
     // Non-finite: the registry's warm-up check; finite but not a probability: serving's own.
     expect(await refusal(withCnn(fill(Number.NaN)))).toMatch(/^cnn model gives non-finite outputs on a blank input \(cnn warm-up: output NaN at row 0, column 0\)/);
-    expect(await refusal(withCnn(fill(1.5)))).toMatch(/^cnn model 'cnn' produced 25 invalid probabilities \(e\.g\. 1\.5\) at warm-up/);
+    // The warm-up's two inputs (a blank poster and another): the same answer for both is refused too.
+    expect(await refusal(withCnn(fill(0.3)))).toMatch(/^cnn model gives the same probabilities \(0\.3000, .*\) for two different inputs/);
+    const perInput = (n: number) => Float32Array.from({ length: n * GENRES.length }, (_, i) => 1.5 + Math.floor(i / GENRES.length));
+    expect(await refusal(withCnn(perInput))).toMatch(/^cnn model 'cnn' produced 50 invalid probabilities \(e\.g\. 1\.5\) at warm-up/);
     const fusion = real.fusion!;
     const brokenFusion: ServingModels = { ...real, fusion: { metadata: fusion.metadata, members: fusion.members, predict: async (outputs) => fill(Infinity)(outputs['cnn']!.probabilities.length / GENRES.length), dispose: () => {} } };
     expect(await refusal(brokenFusion)).toMatch(/^fusion model gives non-finite outputs/);

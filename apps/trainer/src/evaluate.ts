@@ -1,5 +1,5 @@
-import { join, resolve } from 'node:path';
-import { defaultCacheRoot, findWorkspaceRoot, formatBadRows, readDataset, resolveDatasetDir, writeFileAtomic } from '@filmgenre/core';
+import { dirname, join, resolve } from 'node:path';
+import { assertWritableDir, defaultCacheRoot, findWorkspaceRoot, formatBadRows, readDataset, resolveDatasetDir, writeFileAtomic, yieldToEventLoop } from '@filmgenre/core';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
 import { openModelDir, type ModalityOutput, type ModelMetadata } from '@filmgenre/model-artifact';
 import { inspectModelsDir, loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
@@ -43,10 +43,22 @@ function overlapOf(dir: string, ids: ReadonlySet<string>): { trainedOn: number; 
 /**
  * Scores every model of a models directory on any dataset directory in the documented layout, with
  * the thresholds stored in each model. All models are scored on the same films: those whose poster
- * decodes. Warns when the films overlap the ones a model was trained or validated on.
+ * decodes. Warns when the films overlap the ones a model was trained or validated on. A stop request
+ * (`signal`) ends it within about a second, writing nothing, with exit code 130.
  */
-export async function evaluate(config: EvaluateConfig): Promise<void> {
+export async function evaluate(config: EvaluateConfig, signal: AbortSignal): Promise<void> {
+  try {
+    await scoreModels(config, signal);
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    console.error('[evaluate] stopped: nothing was written');
+    process.exitCode = 130;
+  }
+}
+
+async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise<void> {
   const log = (line: string) => console.error(line);
+  if (config.output) assertWritableDir(dirname(resolve(config.output)), '--output');
   await initBackend(config.backend);
   const modelsDir = resolve(config.models);
   const plan = inspectModelsDir(modelsDir);
@@ -58,13 +70,22 @@ export async function evaluate(config: EvaluateConfig): Promise<void> {
   const members: Record<string, MemberClassifier> = {};
   let fusion: FusionClassifier | undefined;
   try {
-    for (const key of Object.keys(plan.members)) members[key] = (await loadModel(join(modelsDir, key))) as MemberClassifier;
+    // Loading a model awaits no I/O: a signal is only seen once the event loop has had a turn.
+    const stopHere = async () => {
+      await yieldToEventLoop();
+      signal.throwIfAborted();
+    };
+    for (const key of Object.keys(plan.members)) {
+      await stopHere();
+      members[key] = (await loadModel(join(modelsDir, key))) as MemberClassifier;
+    }
+    await stopHere();
     if (plan.fusion) fusion = (await loadModel(join(modelsDir, plan.fusion.name))) as FusionClassifier;
 
     // Each member on every film it can take, then restricted to the films all members scored.
     const raw: Record<string, { ids: string[]; output: ModalityOutput }> = {};
     for (const [key, model] of Object.entries(members)) {
-      const result = await predictFilms(model, dataset.films, { cacheDir });
+      const result = await predictFilms(model, dataset.films, { cacheDir, signal });
       if (result.skipped.length) log(`[data] ${key}: ${result.skipped.length} film(s) skipped, e.g. ${result.skipped[0]!.id}: ${result.skipped[0]!.reason}`);
       raw[key] = result;
     }
@@ -100,6 +121,7 @@ export async function evaluate(config: EvaluateConfig): Promise<void> {
         log(`[evaluate] warning: ${key} trained on ${o.trainedOn} and was validated on ${o.validatedOn} of these ${n} films: its scores here are not held-out`);
       }
     }
+    await stopHere();
     const result = { n, dataset: dataDir, badRows: dataset.badRows, models, overlap };
     const json = `${JSON.stringify(result, null, 2)}\n`;
     if (config.output) {

@@ -1,14 +1,14 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  defaultCacheRoot, findWorkspaceRoot, foldPlan, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
+  assertWritableDir, defaultCacheRoot, findWorkspaceRoot, foldPlan, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
   writeFileAtomic, type Dataset, type Film, type HoldoutSplit,
 } from '@filmgenre/core';
 import { posterThumbnailDataUri } from '@filmgenre/data-images';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
 import { ENCODER_RUNTIME_ENV, encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend, type BackendInfo } from '@filmgenre/tf-runtime';
-import { abortOnSignals, TrainingInterrupted, type Recipe, type TrainedModel } from '@filmgenre/training';
+import { TrainingInterrupted, type Recipe, type TrainedModel } from '@filmgenre/training';
 import type { TrainRun } from './config.js';
 import { RECIPES } from './recipes.js';
 import { renderReportHtml, type RunReport } from './report/html.js';
@@ -28,17 +28,20 @@ export function plannedRecipes(run: Pick<TrainRun, 'model'>, options: Readonly<R
 }
 
 /**
- * Trains the chosen models in order through their recipes, then writes the run report. Ctrl-C or
- * SIGTERM stops after the current batch: nothing is published for the interrupted model, its last
- * completed epoch stays checkpointed, the command says how to resume and exits with 130.
+ * Trains the chosen models in order through their recipes, then writes the run report. A stop
+ * request (`signal`: Ctrl-C or SIGTERM) is honoured in every phase within about a second: nothing
+ * is published for the interrupted model, its last completed epoch stays checkpointed, no report is
+ * written, the command says how to resume and exits with 130.
  */
-export async function train(run: TrainRun, recipeOptions: Readonly<Record<string, object>>): Promise<void> {
+export async function train(run: TrainRun, recipeOptions: Readonly<Record<string, object>>, signal: AbortSignal): Promise<void> {
   const log = (line: string) => console.error(line);
-  // First, so that a signal during the slow start-up (backend, dataset, posters) is honoured too.
-  const controller = abortOnSignals(log, 'stopping after the current batch; the last completed epoch stays checkpointed');
   const root = findWorkspaceRoot();
   const modelsDir = resolve(run.out);
+  const reportDir = resolve(run.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
   const recipes = plannedRecipes(run, recipeOptions, modelsDir);
+  // Before any work: a read-only or full directory is named now, not when the first epoch is saved.
+  assertWritableDir(modelsDir, '--out');
+  assertWritableDir(reportDir, '--report-dir');
   // Training: the threaded wasm build even on one thread, so native kernels work on tfjs's tensors in place.
   const backend = await initBackend(run.backend, { wasmSharedMemory: true });
   const encoders = encoderRuntimeLabel(resolveEncoderRuntime(), backend.name);
@@ -54,7 +57,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   const started = Date.now();
   let stoppedIn: string | undefined;
   for (const recipe of recipes) {
-    if (controller.signal.aborted) {
+    if (signal.aborted) {
       stoppedIn = recipe.key;
       break;
     }
@@ -64,25 +67,28 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
     try {
       results.push(await recipe.train({
         films: dataset.films, split, folds, seed: run.seed, backend, cacheDir, modelsDir,
-        checkpointDir: join(modelsDir, '.checkpoints', recipe.key), resume: run.resume, signal: controller.signal, rng, log,
+        checkpointDir: join(modelsDir, '.checkpoints', recipe.key), resume: run.resume, signal, rng, log,
       }, recipeOptions[recipe.key] as never));
     } catch (error) {
-      if (!(error instanceof TrainingInterrupted) && !controller.signal.aborted) throw error;
+      if (!(error instanceof TrainingInterrupted) && !signal.aborted) throw error;
       stoppedIn = recipe.key;
       break;
     }
   }
-  if (results.length > 0) {
-    const reportDir = resolve(run.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
-    await writeRunReport(reportDir, { run, dataset, split, backend, encoders }, results, (Date.now() - started) / 1000);
-    log(`[report] ${join(reportDir, 'report.html')} and metrics.json`);
-  }
   if (stoppedIn !== undefined) {
     log(
-      `[train] stopped in ${stoppedIn}: nothing was published for it; its last completed epoch (if any) is checkpointed in ${join(modelsDir, '.checkpoints', stoppedIn)}.\n` +
+      `[train] stopped in ${stoppedIn}: nothing was published for it, and no run report was written; its last completed epoch (if any) is checkpointed in ${join(modelsDir, '.checkpoints', stoppedIn)}.\n` +
         `[train] to continue: the same command with --resume --model ${recipes.slice(recipes.findIndex((r) => r.key === stoppedIn)).map((r) => r.key).join(',')}`,
     );
     process.exitCode = 130;
+  } else if (results.length > 0) {
+    log(`[report] writing ${reportDir}`);
+    if (await writeRunReport(reportDir, { run, dataset, split, backend, encoders }, results, (Date.now() - started) / 1000, signal)) {
+      log(`[report] ${join(reportDir, 'report.html')} and metrics.json`);
+    } else {
+      log(`[report] stopped: no report was written (every model of the run was published: ${results.map((r) => r.dir).join(', ')})`);
+      process.exitCode = 130;
+    }
   }
 }
 
@@ -94,8 +100,8 @@ interface RunFacts {
   encoders: string;
 }
 
-async function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number): Promise<void> {
-  mkdirSync(dir, { recursive: true });
+/** Writes report.html and metrics.json, unless `signal` stops it first (then false, and nothing is written). */
+async function writeRunReport(dir: string, facts: RunFacts, results: TrainedModel[], seconds: number, signal: AbortSignal): Promise<boolean> {
   const byId = new Map(facts.dataset.films.map((f) => [f.id, f]));
   // Out-of-fold scores with cross-fitted thresholds where the recipe computed them; else the validation fold at the model's thresholds.
   const models = results.map((r) => ({ result: r, metrics: r.outOfSample?.report ?? evaluateMultiLabel({ probabilities: r.heldOut.probabilities, labels: r.heldOut.labels, thresholds: r.thresholds }) }));
@@ -113,6 +119,13 @@ async function writeRunReport(dir: string, facts: RunFacts, results: TrainedMode
     films: commonIds.map((id) => ({ id, truth: genresOf(byId.get(id)!.labels) })),
     predictions, genres: [...GENRES], count: 12, seed: facts.run.seed,
   });
+  // The posters are read while a stop may come: a stalled read (a hung disk) must not hold the stop up.
+  const stopped = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+  const films = signal.aborted ? undefined : await Promise.race([stopped, Promise.all(table.map(async (row) => {
+    const poster = await posterThumbnailDataUri(byId.get(row.id)!.posterPath);
+    return { id: row.id, ...(poster ? { poster } : {}), overview: byId.get(row.id)?.overview ?? '', truth: row.truth, predictions: row.predictions };
+  }))]);
+  if (!films || signal.aborted) return false;
   const report: RunReport = {
     title: 'Film genre classifier: training run',
     createdAt: new Date().toISOString(),
@@ -127,15 +140,14 @@ async function writeRunReport(dir: string, facts: RunFacts, results: TrainedMode
       name: result.key, variant: result.variant, heldOut: result.outOfSample?.scheme === 'out-of-fold' ? 'out of fold' : 'validation fold', history: result.history, micro: metrics.micro, macro: metrics.macro, macroAllGenres: metrics.macroAllGenres, loss: metrics.loss,
       perGenre: metrics.perGenre.map((g, i) => ({ ...g, threshold: result.thresholds[i]! })), bestEpoch: result.bestEpoch, seconds: result.seconds,
     })),
-    films: await Promise.all(table.map(async (row) => {
-      const poster = await posterThumbnailDataUri(byId.get(row.id)!.posterPath);
-      return { id: row.id, ...(poster ? { poster } : {}), overview: byId.get(row.id)?.overview ?? '', truth: row.truth, predictions: row.predictions };
-    })),
+    films,
   };
   const summary = models.map(({ result, metrics }) => ({
     name: result.key, variant: result.variant, dir: result.dir, history: result.history, bestEpoch: result.bestEpoch, seconds: result.seconds,
     heldOut: result.outOfSample?.scheme ?? 'validation', films: result.heldOut.ids.length, metrics,
   }));
+  mkdirSync(dir, { recursive: true });
   writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify({ ...report, models: summary }, null, 2)}\n`);
   writeFileAtomic(join(dir, 'report.html'), renderReportHtml(report));
+  return true;
 }

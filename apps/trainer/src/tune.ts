@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
 import {
-  createRng, defaultCacheRoot, findWorkspaceRoot, foldPlan, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, writeFileAtomic,
+  assertWritableDir, createRng, defaultCacheRoot, findWorkspaceRoot, foldPlan, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, writeFileAtomic,
 } from '@filmgenre/core';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
-import { abortOnSignals, TrainingInterrupted } from '@filmgenre/training';
+import { TrainingInterrupted } from '@filmgenre/training';
 import type { TuneConfig } from './config.js';
 import { RECIPES } from './recipes.js';
 
@@ -45,20 +45,20 @@ export function leaderboardMarkdown(trials: readonly Trial[]): string {
  * predictions would flatter every trial. Writes leaderboard.json, leaderboard.md and
  * best-config.json after every trial.
  */
-export async function tune(options: TuneConfig): Promise<void> {
+export async function tune(options: TuneConfig, signal: AbortSignal): Promise<void> {
   const log = (line: string) => console.error(line);
-  const controller = abortOnSignals(log, 'stopping after the current trial\'s batch');
+  const outDir = resolve(options.out);
+  assertWritableDir(outDir, '--out');
   const backend = await initBackend(options.backend, { wasmSharedMemory: true });
   const dataset = readDataset(resolveDatasetDir(options.data), options.limit ? { limit: options.limit } : {});
   const split = holdoutSplit(dataset.films, { seed: options.seed, folds: options.folds });
   const folds = foldPlan(dataset.films, { seed: options.seed, folds: options.folds });
   const recipe = RECIPES.find((r) => r.key === options.model)!;
-  const outDir = resolve(options.out);
   const cacheDir = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
   const rng = createRng(options.seed + 1);
   const deadline = Date.now() + options.budgetMinutes * 60_000;
   const trials: Trial[] = [];
-  for (let trial = 1; trial <= options.trials && Date.now() < deadline && !controller.signal.aborted; trial++) {
+  for (let trial = 1; trial <= options.trials && Date.now() < deadline && !signal.aborted; trial++) {
     const params = sampleParams(rng, options.model);
     log(`[tune] trial ${trial}: ${JSON.stringify(params)}`);
     const { augmentStrength, ...common } = params;
@@ -70,10 +70,10 @@ export async function tune(options: TuneConfig): Promise<void> {
     try {
       result = await recipe.train({
         films: dataset.films, split, folds, seed: options.seed, backend, cacheDir, modelsDir, checkpointDir: join(modelsDir, '.checkpoints', recipe.key),
-        resume: false, signal: controller.signal, rng: seedMathRandom(hashString(`${options.seed}:${recipe.key}`)), log,
+        resume: false, signal, rng: seedMathRandom(hashString(`${options.seed}:${recipe.key}`)), log,
       }, recipeOptions);
     } catch (error) {
-      if (error instanceof TrainingInterrupted || controller.signal.aborted) break;
+      if (error instanceof TrainingInterrupted || signal.aborted) break;
       throw error;
     }
     const metrics = result.outOfSample?.report ?? evaluateMultiLabel({ probabilities: result.heldOut.probabilities, labels: result.heldOut.labels, thresholds: result.thresholds });

@@ -8,7 +8,9 @@ export {
   readDataset, formatBadRows, resolveDatasetDir, findDatasetDir, findWorkspaceRoot, DatasetError, DATASET_ENV, CSV_FILE, IMAGES_DIR,
   type Dataset, type Film, type BadRow, type DatasetSummary, type ReadDatasetOptions,
 } from './dataset.js';
-export { writeFileAtomic, replaceDirAtomic } from './fs.js';
+export { writeFileAtomic, replaceDirAtomic, assertWritableDir } from './fs.js';
+export { yieldToEventLoop } from './event-loop.js';
+export { canonicalJson } from './canonical-json.js';
 export { defaultCacheRoot } from './cache.js';
 export {
   cliOptionsOf, parseCliOptions, readFlags, parseCommandLine, DatasetOptionsSchema, FoldOptionsSchema, kebabCase, camelCase, type CliOption, type CliSection,

@@ -130,3 +130,37 @@ describe('crossFittedEvaluation', () => {
     }
   });
 });
+
+describe('counts at every threshold', () => {
+  it('agree with counting each threshold on its own, values on a threshold included, in any grid order', () => {
+    let s = 7;
+    const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const n = 300;
+    const k = 4;
+    // Half the values sit exactly on a grid value, where `p ≥ t` must count them.
+    const p = Array.from({ length: n * k }, () => (next() < 0.5 ? Math.round(next() * 20) / 20 : next()));
+    const y = Array.from({ length: n * k }, () => (next() < 0.3 ? 1 : 0));
+    const shuffled = [0.9, 0.05, 0.5, 0.35, 0.6, 0.05, 0.15];
+    const numGenres = k;
+    const f1At = (t: number, g?: number) => {
+      let tp = 0;
+      let predicted = 0;
+      let support = 0;
+      p.forEach((v, i) => {
+        if (g !== undefined && i % k !== g) return;
+        support += y[i]!;
+        if (v >= t) {
+          predicted++;
+          tp += y[i]!;
+        }
+      });
+      return support + predicted === 0 ? 0 : (2 * tp) / (support + predicted);
+    };
+    const curve = tuneGlobalThreshold(p, y, { grid: shuffled, numGenres }).curve;
+    expect(curve.map((c) => c.threshold)).toEqual([0.05, 0.15, 0.35, 0.5, 0.6, 0.9]);
+    for (const c of curve) expect(c.microF1).toBeCloseTo(f1At(c.threshold), 12);
+    // A fallback off the grid is counted as one more threshold.
+    const perGenre = tunePerGenreThresholds(p, y, { grid: shuffled, numGenres, minSupport: 1000, fallback: 0.425 }).perGenre;
+    perGenre.forEach((g, i) => expect(g.f1).toBeCloseTo(f1At(0.425, i), 12));
+  });
+});

@@ -1,8 +1,12 @@
 import { z } from 'zod';
 
 export const METADATA_JSON = 'metadata.json';
-/** 2: adds kind, split, members and the sha256 of every file. Directories of format 1 must be retrained. */
-export const MODEL_DIR_FORMAT = 2;
+/**
+ * 2: adds kind, split, members and the sha256 of every file. 3: metadata.json under the same check as
+ * the files (a sha256 of each of its fields), fusion members pinned by a digest that covers their
+ * metadata, thresholds strictly between 0 and 1. Directories of an older format must be retrained.
+ */
+export const MODEL_DIR_FORMAT = 3;
 export const MODALITIES = ['image', 'text', 'fusion'] as const;
 export type Modality = (typeof MODALITIES)[number];
 
@@ -20,7 +24,7 @@ export const MemberRecordSchema = z.object({
   kind: z.string().min(1),
   modality: z.enum(['image', 'text']),
   variant: z.string().min(1),
-  /** Digest of the member directory's files (see artifactDigest). */
+  /** Digest of the member directory: its metadata and, through it, every file (see artifactDigest). */
   digest: z.string().min(8),
   createdAt: z.string(),
 });
@@ -38,8 +42,8 @@ export const ModelMetadataSchema = z.object({
   modality: z.enum(MODALITIES),
   variant: z.string().min(1),
   genres: z.array(z.string()).min(1),
-  /** Decision threshold per genre. */
-  thresholds: z.array(z.number().min(0).max(1)),
+  /** Decision threshold per genre: at 0 a genre would be predicted for every film, at 1 for none. */
+  thresholds: z.array(z.number().gt(0, 'must be above 0').lt(1, 'must be below 1')),
   /** Modality-specific preprocessing settings (image size, sequence length, vocabulary file…). */
   preprocessing: z.record(z.string(), z.unknown()),
   /** The films it was trained and validated on. */
@@ -51,6 +55,8 @@ export const ModelMetadataSchema = z.object({
   training: z.record(z.string(), z.unknown()).default({}),
   /** sha256 of every other file of the directory, by path relative to it. */
   files: z.record(z.string(), Sha256),
+  /** sha256 of each other field of metadata.json (its canonical JSON), by field: an edited field is refused by name. */
+  checksums: z.record(z.string(), Sha256),
   versions: z.record(z.string(), z.string()),
   gitCommit: z.string().nullable(),
   backend: z.string(),
@@ -59,5 +65,5 @@ export const ModelMetadataSchema = z.object({
   createdAt: z.string(),
 }).refine((m) => m.thresholds.length === m.genres.length, { message: 'thresholds must have one value per genre', path: ['thresholds'] });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
-/** What a model package fills in; the file hashes are computed when the directory is written. */
-export type ModelMetadataInput = Omit<z.input<typeof ModelMetadataSchema>, 'files' | 'format'>;
+/** What a model package fills in; the file and field hashes are computed when the directory is written. */
+export type ModelMetadataInput = Omit<z.input<typeof ModelMetadataSchema>, 'files' | 'format' | 'checksums'>;

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, NonFiniteOutputError } from './decide.js';
 import type { ModelMetadataInput } from './metadata.js';
-import { openModelDir, readModelMetadata, saveModelDir } from './model-dir.js';
+import { artifactDigest, openModelDir, readModelMetadata, saveModelDir } from './model-dir.js';
+import { resealModelDir } from './testing.js';
 
 const work = mkdtempSync(join(tmpdir(), 'model-artifact-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -59,9 +59,7 @@ describe('saveModelDir / openModelDir', () => {
     const weights = readFileSync(join(dir, 'weights.bin'));
     weights.writeFloatLE(Number.NaN, 4 * 5);
     writeFileSync(join(dir, 'weights.bin'), weights);
-    const meta = JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) as { files: Record<string, string> };
-    meta.files['weights.bin'] = createHash('sha256').update(weights).digest('hex');
-    writeFileSync(join(dir, 'metadata.json'), JSON.stringify(meta));
+    resealModelDir(dir);
     const opened = openModelDir(dir);
     await expect(opened.loadLayersModel()).rejects.toThrow(/nan\/model.json: weight '.*' holds NaN at index 5: the weights are damaged/);
   });
@@ -81,8 +79,8 @@ describe('saveModelDir / openModelDir', () => {
     const good = JSON.parse(readFileSync(path, 'utf8'));
     writeFileSync(path, JSON.stringify({ ...good, thresholds: [2, 0.5] }));
     expect(() => readModelMetadata(dir)).toThrow(/metadata.json: field 'thresholds.0'/);
-    writeFileSync(path, JSON.stringify({ ...good, format: 1 }));
-    expect(() => readModelMetadata(dir)).toThrow(/format 1, this code reads format 2 \(retrain/);
+    writeFileSync(path, JSON.stringify({ ...good, format: 2 }));
+    expect(() => readModelMetadata(dir)).toThrow(/format 2, this code reads format 3 \(retrain/);
     writeFileSync(path, '{ not json');
     expect(() => readModelMetadata(dir)).toThrow(/metadata.json: not valid JSON/);
     expect(() => readModelMetadata(join(work, 'absent'))).toThrow(/absent\/metadata.json: not found/);
@@ -90,6 +88,46 @@ describe('saveModelDir / openModelDir', () => {
 
   it('refuses to write metadata that breaks the contract', async () => {
     await expect(saveModelDir(join(work, 'no-write'), { metadata: { ...metadata, thresholds: [0.5] }, films })).rejects.toThrow(/metadata field 'thresholds' thresholds must have one value per genre/);
+    await expect(saveModelDir(join(work, 'no-write'), { metadata: { ...metadata, thresholds: [0.5, 1] }, films })).rejects.toThrow(/metadata field 'thresholds.1' must be below 1/);
+  });
+
+  it('refuses a metadata field edited, added or removed after training, naming it, as it refuses a changed file', async () => {
+    const dir = await saveToy('edited');
+    const path = join(dir, 'metadata.json');
+    const good = readFileSync(path, 'utf8');
+    const edit = (change: (m: Record<string, unknown>) => void) => {
+      const m = JSON.parse(good) as Record<string, unknown>;
+      change(m);
+      writeFileSync(path, JSON.stringify(m));
+    };
+    edit((m) => (m['thresholds'] = [0.4, 0.7]));
+    expect(() => openModelDir(dir)).toThrow(/edited\/metadata.json: field 'thresholds' changed after training .*restore metadata.json or retrain/);
+    edit((m) => (m['preprocessing'] = { imageSize: 64 }));
+    expect(() => readModelMetadata(dir)).toThrow(/field 'preprocessing' changed after training/);
+    edit((m) => delete m['metrics']);
+    expect(() => readModelMetadata(dir)).toThrow(/field 'metrics' was removed after training/);
+    edit((m) => (m['note'] = 'hand-tuned'));
+    expect(() => readModelMetadata(dir)).toThrow(/field 'note' was added after training/);
+    // At the edges of (0, 1) a genre is predicted for every film or for none: refused even when sealed.
+    edit((m) => (m['thresholds'] = [0, 1]));
+    expect(() => readModelMetadata(dir)).toThrow(/metadata.json: field 'thresholds.0' must be above 0/);
+    resealModelDir(dir, (m) => (m['thresholds'] = [0.5, 1]));
+    expect(() => readModelMetadata(dir)).toThrow(/metadata.json: field 'thresholds.1' must be below 1/);
+    // Reformatting changes no field.
+    writeFileSync(path, JSON.stringify(JSON.parse(good)));
+    expect(openModelDir(dir).metadata).toEqual(JSON.parse(good));
+  });
+
+  it('digests a directory over its metadata as well as its files, so a member pinned by it cannot change unseen', async () => {
+    const dir = await saveToy('pinned');
+    const before = artifactDigest(readModelMetadata(dir));
+    expect(openModelDir(dir).digest).toBe(before);
+    resealModelDir(dir, (m) => (m['preprocessing'] = { imageSize: 8 }));
+    const after = artifactDigest(readModelMetadata(dir));
+    expect(after).not.toBe(before);
+    writeFileSync(join(dir, 'vocabulary.json'), '{"x":2}');
+    resealModelDir(dir);
+    expect(artifactDigest(readModelMetadata(dir))).not.toBe(after);
   });
 });
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { replaceDirAtomic } from '@filmgenre/core';
+import { canonicalJson, replaceDirAtomic } from '@filmgenre/core';
 import { fileSystemIO, modelArtifactsOf, MODEL_JSON, WEIGHTS_BIN } from '@filmgenre/tf-runtime';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ export interface SaveModelDirOptions {
   writeExtra?: (tmpDir: string) => void | Promise<void>;
 }
 
-function sha256(bytes: Uint8Array): string {
+export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
@@ -37,10 +37,18 @@ function listFiles(dir: string, base = dir): string[] {
   return out;
 }
 
-/** One digest for a whole directory: its file hashes in path order. Members are pinned by it. */
-export function artifactDigest(files: Record<string, string>): string {
-  const lines = Object.keys(files).sort().map((path) => `${files[path]}  ${path}`).join('\n');
-  return createHash('sha256').update(lines).digest('hex').slice(0, 16);
+/** The sha256 of each field of a metadata object but `checksums` itself, over its canonical JSON. */
+export function fieldChecksums(metadata: Readonly<Record<string, unknown>>): Record<string, string> {
+  return Object.fromEntries(Object.keys(metadata).filter((field) => field !== 'checksums').sort().map((field) => [field, sha256(canonicalJson(metadata[field]))]));
+}
+
+/**
+ * One digest for a whole model directory, by which a fusion pins its members: over the checksums of
+ * its metadata's fields, so it covers the metadata (preprocessing, thresholds…) and, through
+ * `files`, every file's bytes.
+ */
+export function artifactDigest(metadata: Pick<ModelMetadata, 'checksums'>): string {
+  return sha256(canonicalJson(metadata.checksums)).slice(0, 16);
 }
 
 /**
@@ -56,18 +64,23 @@ export async function saveModelDir(dir: string, options: SaveModelDirOptions): P
     writeFileSync(join(tmp, FILMS_JSON), encodeFilmsRecord(options.films, options.metadata.genres.length));
     await options.writeExtra?.(tmp);
     const files = Object.fromEntries(listFiles(tmp).map((path) => [path, sha256(readFileSync(join(tmp, path)))]));
-    const parsed = ModelMetadataSchema.safeParse({ ...options.metadata, format: MODEL_DIR_FORMAT, files });
+    const parsed = ModelMetadataSchema.safeParse({ ...options.metadata, format: MODEL_DIR_FORMAT, files, checksums: {} });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new ModelDirError(`${dir}: metadata field '${issue.path.join('.') || '(root)'}' ${issue.message}`);
     }
-    written = parsed.data;
+    // Checksums of the fields as they will read back (JSON drops undefined values).
+    const { checksums: _, ...fields } = parsed.data;
+    written = { ...parsed.data, checksums: fieldChecksums(JSON.parse(JSON.stringify(fields)) as Record<string, unknown>) };
     writeFileSync(join(tmp, METADATA_JSON), `${JSON.stringify(written, null, 2)}\n`);
   });
   return written!;
 }
 
-/** Reads and validates metadata.json alone (cheap: no file is hashed); errors name the file and field. */
+/**
+ * Reads and validates metadata.json alone (cheap: no file is hashed), and refuses a field edited,
+ * added or removed after training, by its recorded checksum; errors name the file and field.
+ */
 export function readModelMetadata(dir: string): ModelMetadata {
   const path = join(dir, METADATA_JSON);
   if (!existsSync(path)) throw new ModelDirError(`${path}: not found — is ${dir} a model directory written by the trainer?`);
@@ -86,6 +99,13 @@ export function readModelMetadata(dir: string): ModelMetadata {
     const issue = parsed.error.issues[0]!;
     throw new ModelDirError(`${path}: field '${issue.path.join('.') || '(root)'}' ${issue.message}`);
   }
+  const recorded = parsed.data.checksums;
+  const actual = fieldChecksums(raw as Record<string, unknown>);
+  for (const field of [...new Set([...Object.keys(actual), ...Object.keys(recorded)])].sort()) {
+    if (actual[field] === recorded[field]) continue;
+    const change = !(field in actual) ? 'was removed' : !(field in recorded) ? 'was added' : 'changed';
+    throw new ModelDirError(`${path}: field '${field}' ${change} after training (it does not match its sha256 in 'checksums'): restore metadata.json or retrain`);
+  }
   return parsed.data;
 }
 
@@ -93,7 +113,7 @@ export function readModelMetadata(dir: string): ModelMetadata {
 export interface ModelDir {
   dir: string;
   metadata: ModelMetadata;
-  /** artifactDigest of its files. */
+  /** artifactDigest of its metadata and files. */
   digest: string;
   readBytes(path: string): Uint8Array;
   readText(path: string): string;
@@ -176,7 +196,7 @@ export function openModelDir(dir: string): ModelDir {
   return {
     dir,
     metadata,
-    digest: artifactDigest(metadata.files),
+    digest: artifactDigest(metadata),
     readBytes,
     readText,
     modelArtifacts,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENRES } from '@filmgenre/core';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
+import { fixtureFilms, fixtureMetadata, resealModelDir } from '@filmgenre/model-artifact/testing';
 import { loadPosterClassifier, posterPreprocessing, savePosterClassifier, PREDICT_BATCH } from './classifier.js';
 import { createPosterCnn, posterFeatureModel, type PosterVariant } from './models.js';
 
@@ -101,7 +101,9 @@ describe('loadPosterClassifier errors name the directory and the file', () => {
   it('invalid metadata.json', async () => {
     const path = join(dir, 'metadata.json');
     const good = readFileSync(path, 'utf8');
-    writeFileSync(path, JSON.stringify({ ...JSON.parse(good), variant: 'lstm' }));
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(good), variant: 'residual' }));
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${path}: field 'variant' changed after training`);
+    resealModelDir(dir, (m) => (m['variant'] = 'lstm'));
     await expect(loadPosterClassifier(dir)).rejects.toThrow(`${path}: variant 'lstm' is not one of study, residual, pretrained`);
     writeFileSync(path, '{ not json');
     await expect(loadPosterClassifier(dir)).rejects.toThrow(`${path}: not valid JSON`);
@@ -111,7 +113,7 @@ describe('loadPosterClassifier errors name the directory and the file', () => {
   it('a directory of another kind', async () => {
     const path = join(dir, 'metadata.json');
     const good = readFileSync(path, 'utf8');
-    writeFileSync(path, JSON.stringify({ ...JSON.parse(good), kind: 'overview-classifier' }));
+    resealModelDir(dir, (m) => (m['kind'] = 'overview-classifier'));
     await expect(loadPosterClassifier(dir)).rejects.toThrow(`${path}: kind is 'overview-classifier', expected 'poster-classifier'`);
     writeFileSync(path, good);
   });

@@ -127,6 +127,10 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
       } catch (error) {
         throw new ModelDirError(`${extractorDir}: could not load the feature extractor of ${dir} (${(error as Error).message})`);
       }
+      // The trunk takes any size, so a poster decoded at another size would be served without a word.
+      if (extractor.inputWidth !== width || extractor.inputHeight !== height) {
+        throw new ModelDirError(`${join(dir, METADATA_JSON)}: preprocessing.inputWidth × inputHeight is ${width}×${height}, but the model was trained at ${extractor.inputWidth}×${extractor.inputHeight} (${join(FEATURE_EXTRACTOR_DIR, FEATURE_EXTRACTOR_SPEC_JSON)})`);
+      }
     }
     checkShapes(model, variant, { width, height }, metadata.genres.length, modelPath, extractor);
   } catch (error) {

@@ -7,7 +7,7 @@ import { IMAGES_DIR, resolveDatasetDir } from '@filmgenre/core';
 import { decodePoster } from '@filmgenre/data-images';
 import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
+import { fixtureFilms, fixtureMetadata, resealModelDir } from '@filmgenre/model-artifact/testing';
 import { loadPosterClassifier, posterPreprocessing, savePosterClassifier } from './classifier.js';
 import { DEFAULT_FEATURE_SPEC, FEATURE_EXTRACTOR_DIR, PosterFeatureExtractor } from './feature-extractor.js';
 import { createFeatureHead } from './models.js';
@@ -104,6 +104,10 @@ describe("'pretrained' classifier directory", () => {
     expect(both.featureDim).toBe(DIM);
     expect(Array.from(both.features)).toEqual(Array.from(direct));
     classifier.dispose();
+
+    // A poster size the trunk was not trained at: even with the metadata's checksums forged to match.
+    resealModelDir(dir, (m) => (m['preprocessing'] = { ...(m['preprocessing'] as object), inputWidth: 64, inputHeight: 64 }));
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, 'metadata.json')}: preprocessing.inputWidth × inputHeight is 64×64, but the model was trained at ${W}×${H}`);
 
     unlinkSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'));
     await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin')}: listed in metadata.json but missing`);

@@ -75,8 +75,12 @@ export async function extractPosterFeatures(
   const per = width * height * 3;
   let next = todo.length > 0 ? decodeBatch(0) : undefined;
   for (let start = 0; start < todo.length; start += batchSize) {
-    if (options.signal?.aborted) throw new Error('interrupted while computing poster features');
     const decoded = await next!;
+    // Checked after the await, the one point where a signal handler can have run.
+    if (options.signal?.aborted) {
+      cache?.flush(); // a resumed run reads the features computed so far from the cache
+      throw new Error('interrupted while computing poster features');
+    }
     next = start + batchSize < todo.length ? decodeBatch(start + batchSize) : undefined;
     const rows = decoded.flatMap((d, j) => (d ? [{ pixels: d.pixels, key: d.key, index: todo[start + j]! }] : []));
     if (rows.length === 0) continue;

@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { GENRES } from '@filmgenre/core';
-import { fixtureFilms, fixtureMetadata } from '@filmgenre/model-artifact/testing';
+import { artifactDigest, readModelMetadata } from '@filmgenre/model-artifact';
+import { fixtureFilms, fixtureMetadata, resealModelDir } from '@filmgenre/model-artifact/testing';
 import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
+import { saveFusionClassifier } from '@filmgenre/model-fusion';
+import { createSentenceHead, ENCODER_DIR, saveSentenceClassifier, SentenceEncoder } from '@filmgenre/model-sentence-encoder';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +36,29 @@ async function posterModel(dir: string, poison?: 'nan' | 'overflow'): Promise<vo
   model.dispose();
 }
 
+/** A sentence model: the shipped USE-lite encoder and a small untrained head. */
+async function sentenceModel(dir: string): Promise<void> {
+  const encoder = await SentenceEncoder.load();
+  const head = createSentenceHead({ hiddenUnits: 8, dropout: 0, seed: 5, name: 'sentence_head' });
+  await saveSentenceClassifier(dir, { head, encoder, films: fixtureFilms(), metadata: fixtureMetadata({ name: 'sentence', variant: 'use-lite-mlp' }) });
+  head.dispose();
+  encoder.dispose();
+}
+
+/** cnn/, sentence/ and a late fusion/ pinned to them, as the default run writes them. */
+async function withFusion(dir: string): Promise<void> {
+  await posterModel(join(dir, 'cnn'));
+  await sentenceModel(join(dir, 'sentence'));
+  const member = (key: string) => {
+    const m = readModelMetadata(join(dir, key));
+    return { kind: m.kind, modality: m.modality as 'image' | 'text', variant: m.variant, digest: artifactDigest(m), createdAt: m.createdAt };
+  };
+  await saveFusionClassifier(join(dir, 'fusion'), {
+    kind: 'late', late: { numGenres: GENRES.length, weights: GENRES.map(() => 0.5), weightGrid: [0.5] }, films: fixtureFilms(),
+    metadata: fixtureMetadata({ name: 'fusion', variant: 'late', members: { cnn: member('cnn'), sentence: member('sentence') } }),
+  });
+}
+
 describe('inspectModelsDir', () => {
   it('names what is wrong with a models directory', async () => {
     expect(() => inspectModelsDir(join(work, 'absent'))).toThrow(/models directory .*absent not found: train models first/);
@@ -45,11 +71,35 @@ describe('inspectModelsDir', () => {
     await posterModel(join(genres, 'cnn'));
     const path = join(genres, 'cnn', 'metadata.json');
     const metadata = JSON.parse(readFileSync(path, 'utf8'));
-    writeFileSync(path, JSON.stringify({ ...metadata, genres: [...GENRES].reverse() }));
+    // A careless edit is refused by name; a consistent directory of other genres or kind, too.
+    writeFileSync(path, JSON.stringify({ ...metadata, thresholds: GENRES.map(() => 0.9) }));
+    expect(() => inspectModelsDir(genres)).toThrow(/cnn model is invalid: .*cnn\/metadata.json: field 'thresholds' changed after training/);
+    writeFileSync(path, JSON.stringify(metadata));
+    resealModelDir(join(genres, 'cnn'), (m) => (m['genres'] = [...GENRES].reverse()));
     expect(() => inspectModelsDir(genres)).toThrow(/genres do not match the dataset's 25 genres in order \(first difference at position 1\)/);
-    writeFileSync(path, JSON.stringify({ ...metadata, kind: 'mystery' }));
+    resealModelDir(join(genres, 'cnn'), (m) => Object.assign(m, { genres: [...GENRES], kind: 'mystery' }));
     expect(() => inspectModelsDir(genres)).toThrow(/kind 'mystery' is not one of poster-classifier, overview-classifier, sentence-classifier, fusion/);
   });
+
+  it('refuses a sub-directory that is not a model, such as a fusion whose metadata.json was deleted', async () => {
+    const dir = join(work, 'no-fusion-metadata');
+    await withFusion(dir);
+    expect(inspectModelsDir(dir).fusion?.name).toBe('fusion');
+    rmSync(join(dir, 'fusion', 'metadata.json'));
+    expect(() => inspectModelsDir(dir)).toThrow(/no-fusion-metadata\/fusion: not a model directory \(no metadata.json\): restore it, or move it out of the models directory/);
+    // Hidden directories (checkpoints, atomic writes in progress) are not models.
+    rmSync(join(dir, 'fusion'), { recursive: true });
+    mkdirSync(join(dir, '.checkpoints', 'cnn'), { recursive: true });
+    expect(Object.keys(inspectModelsDir(dir).members)).toEqual(['cnn', 'sentence']);
+  }, 120_000);
+
+  it('refuses a fusion whose member changed only in its metadata: the pin covers it', async () => {
+    const dir = join(work, 'member-metadata');
+    await withFusion(dir);
+    // Same files, other thresholds, with every checksum forged to match: not the member the fusion was fitted on.
+    resealModelDir(join(dir, 'sentence'), (m) => (m['thresholds'] = GENRES.map(() => 0.4)));
+    expect(() => inspectModelsDir(dir)).toThrow(/fusion: fusion was fitted on sentence [0-9a-f]{16} .* but .*sentence is [0-9a-f]{16} .*refit the fusion/);
+  }, 120_000);
 });
 
 describe('loadModelsDir', () => {
@@ -63,4 +113,22 @@ describe('loadModelsDir', () => {
     await posterModel(join(work, 'overflow', 'cnn'), 'overflow');
     await expect(loadModelsDir(join(work, 'overflow'))).rejects.toThrow(/cnn model gives non-finite outputs on a blank input .*: its weights are broken; retrain it/);
   });
+
+  it('refuses an encoder that answers the same whatever the text: NaN planted in a shard, every hash forged', async () => {
+    const dir = join(work, 'nan-encoder');
+    await sentenceModel(join(dir, 'sentence'));
+    const sound = await loadModelsDir(dir);
+    sound.dispose();
+    const encoderDir = join(dir, 'sentence', ENCODER_DIR);
+    const shard = join(encoderDir, 'group1-shard1of7');
+    const bytes = readFileSync(shard);
+    for (let i = 0; i < 64; i++) bytes.writeFloatLE(Number.NaN, 4 * 97 * i);
+    writeFileSync(shard, bytes);
+    // The forger also rewrites the encoder's own fingerprint that the head records.
+    const planted = await SentenceEncoder.load({ dir: encoderDir });
+    const fingerprint = planted.info.modelSha256;
+    planted.dispose();
+    resealModelDir(join(dir, 'sentence'), (m) => ((m['preprocessing'] as { encoder: { modelSha256: string } }).encoder.modelSha256 = fingerprint));
+    await expect(loadModelsDir(dir)).rejects.toThrow(/sentence model gives the same probabilities \(.*\) for two different inputs: its weights are broken; retrain it/);
+  }, 120_000);
 });

@@ -30,9 +30,11 @@ export interface ModelsDirPlan {
 
 /**
  * Checks a models directory without loading weights, so a server can refuse to start with one clear
- * message before it binds a port: every sub-directory with a metadata.json is a model named after
- * it, of a known kind, over the dataset's genres in order; at most one fusion model, whose members
- * must be present with the very files it was fitted on (a retrained member needs a refitted fusion).
+ * message before it binds a port: every sub-directory (but hidden ones such as .checkpoints) is a
+ * model named after it, with intact metadata, of a known kind, over the dataset's genres in order; at
+ * most one fusion model, whose members must be present with the very metadata and files it was fitted
+ * on (a retrained member needs a refitted fusion). A sub-directory that is not a model is an error,
+ * not a skip: a fusion whose metadata.json was deleted must not silently stop serving.
  */
 export function inspectModelsDir(dir: string, kinds: readonly ModelKind[] = MODEL_KINDS): ModelsDirPlan {
   const root = resolve(dir);
@@ -43,7 +45,10 @@ export function inspectModelsDir(dir: string, kinds: readonly ModelKind[] = MODE
   const fusions: ModelMetadata[] = [];
   for (const name of readdirSync(root).sort()) {
     const modelDir = join(root, name);
-    if (name.startsWith('.') || !statSync(modelDir).isDirectory() || !existsSync(join(modelDir, METADATA_JSON))) continue;
+    if (name.startsWith('.') || !statSync(modelDir).isDirectory()) continue;
+    if (!existsSync(join(modelDir, METADATA_JSON))) {
+      throw new ModelsDirError(`${modelDir}: not a model directory (no ${METADATA_JSON}): restore it, or move it out of the models directory ${root}`);
+    }
     let metadata: ModelMetadata;
     try {
       metadata = readModelMetadata(modelDir);
@@ -66,7 +71,7 @@ export function inspectModelsDir(dir: string, kinds: readonly ModelKind[] = MODE
     for (const [key, record] of Object.entries(fusion.members ?? {})) {
       const member = members[key];
       if (!member) throw new ModelsDirError(`${join(root, fusion.name)}: fusion needs member ${key}/, which is missing from ${root}`);
-      const digest = artifactDigest(member.files);
+      const digest = artifactDigest(member);
       if (digest !== record.digest) {
         throw new ModelsDirError(
           `${join(root, fusion.name)}: fusion was fitted on ${key} ${record.digest} (${record.createdAt}) but ${join(root, key)} is ${digest} (${member.createdAt}): ` +
@@ -86,24 +91,32 @@ export async function loadModel(dir: string, kinds: readonly ModelKind[] = MODEL
   return kindOf(metadata, join(dir, METADATA_JSON), kinds).load(dir);
 }
 
-/** A blank input of the model's modality, for a warm-up pass. */
-function blankInput(model: MemberClassifier): Uint8Array | string {
-  if (model.metadata.modality !== 'image') return 'a film';
+/** Two inputs of the model's modality that any working model tells apart: a blank one and another. */
+function warmUpInputs(model: MemberClassifier): (Uint8Array | string)[] {
+  if (model.metadata.modality !== 'image') return ['a film', 'Two detectives hunt a killer through a snowed-in mountain town.'];
   const { inputWidth, inputHeight } = model as ImageClassifier;
-  return new Uint8Array(inputWidth * inputHeight * 3).fill(128);
+  const blank = new Uint8Array(inputWidth * inputHeight * 3).fill(128);
+  const ramp = Uint8Array.from(blank, (_, i) => Math.floor(((Math.floor(i / 3) % inputWidth) * 255) / inputWidth));
+  return [blank, ramp];
 }
 
 /**
- * One forward pass on a blank input: pays tfjs's first-call set-up before any client waits, and
- * refuses a model whose weights give NaN or infinite outputs (a corrupted or badly trained artifact).
+ * One forward pass on two different inputs: pays tfjs's first-call set-up before any client waits,
+ * and refuses a model whose weights give NaN or infinite outputs, or the same answer whatever the
+ * input (a corrupted or badly trained artifact: e.g. an encoder whose NaNs come out as zero vectors).
  */
 export async function warmUpMember(model: MemberClassifier): Promise<ModalityOutput> {
-  const output = await (model.predictWithFeatures as (inputs: (Uint8Array | string)[]) => Promise<ModalityOutput>)([blankInput(model)]);
+  const output = await (model.predictWithFeatures as (inputs: (Uint8Array | string)[]) => Promise<ModalityOutput>)(warmUpInputs(model));
+  const { name, genres } = model.metadata;
   try {
-    assertFinite(output.probabilities, model.metadata.genres.length, `${model.metadata.name} warm-up`);
-    assertFinite(output.features, Math.max(1, output.featureDim), `${model.metadata.name} warm-up features`);
+    assertFinite(output.probabilities, genres.length, `${name} warm-up`);
+    assertFinite(output.features, Math.max(1, output.featureDim), `${name} warm-up features`);
   } catch (error) {
-    throw new ModelsDirError(`${model.metadata.name} model gives non-finite outputs on a blank input (${(error as Error).message}): its weights are broken; retrain it`);
+    throw new ModelsDirError(`${name} model gives non-finite outputs on a blank input (${(error as Error).message}): its weights are broken; retrain it`);
+  }
+  const k = genres.length;
+  if (output.probabilities.subarray(0, k).every((p, g) => p === output.probabilities[k + g])) {
+    throw new ModelsDirError(`${name} model gives the same probabilities (${Array.from(output.probabilities.subarray(0, 3), (p) => p.toFixed(4)).join(', ')}, …) for two different inputs: its weights are broken; retrain it`);
   }
   return output;
 }

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { VectorCache } from '@filmgenre/core';
+import { VectorCache, yieldToEventLoop } from '@filmgenre/core';
 import { encoderRuntimeLabel, resolveEncoderRuntime, type EncoderRuntimeRequest } from '@filmgenre/onnx-runtime';
 import { parseSentencePieceVocabulary, SentencePieceTokenizer, WORD_BOUNDARY, type SentencePieceVocabulary } from '@filmgenre/data-text';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { OnnxUseLite } from './use-lite-onnx.js';
 
 /**
@@ -347,7 +346,7 @@ export class SentenceEncoder {
 
   /** Yields to the event loop (so signal handlers run), then rejects if `signal` was aborted. */
   private async checkpoint(signal: AbortSignal | undefined): Promise<void> {
-    await nextTurn();
+    await yieldToEventLoop();
     if (signal?.aborted) throw new Error('interrupted while embedding overviews');
     if (this.disposed) throw new Error('SentenceEncoder has been disposed');
   }

@@ -1,18 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import { GENRES, holdoutSplit } from '@filmgenre/core';
+import { GENRES, holdoutSplit, readDataset, resolveDatasetDir } from '@filmgenre/core';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { artifactDigest, openModelDir, readModelMetadata } from '@filmgenre/model-artifact';
 import { fixtureMetadata } from '@filmgenre/model-artifact/testing';
 import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
 import { createOverviewModel, saveOverviewClassifier } from '@filmgenre/model-lstm';
 import { loadModel, loadModelsDir, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
-import { recipeContext } from '@filmgenre/training/testing';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { recipeContext, stopBoundMs } from '@filmgenre/training/testing';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fusionRecipe, FusionRecipeOptionsSchema } from './recipe.js';
-import type { RecipeContext } from '@filmgenre/training';
+import { TrainingInterrupted, type RecipeContext } from '@filmgenre/training';
 
 const work = mkdtempSync(join(tmpdir(), 'training-fusion-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -59,7 +59,7 @@ describe('fusionRecipe', () => {
     const candidates = fusion.metrics['candidates'] as Record<string, { microF1: number }>;
     expect(Object.keys(candidates).sort()).toEqual(['late', 'stacked']);
     expect(candidates[fusion.variant]!.microF1).toBe(Math.max(...Object.values(candidates).map((c) => c.microF1)));
-    for (const key of ['cnn', 'lstm']) expect(fusion.members?.[key]?.digest).toBe(artifactDigest(readModelMetadata(join(ctx.modelsDir, key)).files));
+    for (const key of ['cnn', 'lstm']) expect(fusion.members?.[key]?.digest).toBe(artifactDigest(readModelMetadata(join(ctx.modelsDir, key))));
     expect(trained.heldOut.ids).toEqual(ctx.split.validation.map((f) => f.id));
     // The whole directory loads and warms up as serving loads it.
     const loaded = await loadModelsDir(ctx.modelsDir);
@@ -81,6 +81,31 @@ describe('fusionRecipe', () => {
     await writeMembers(other, (key) => (key === 'lstm' ? otherSplit : ctx.split.record));
     await expect(fusionRecipe.train({ ...ctx, modelsDir: other }, FusionRecipeOptionsSchema.parse({ members: 'cnn,lstm' })))
       .rejects.toThrow(/fusion: member lstm .* was trained on another split than this run: seed 9 instead of 0/);
+  }, 300_000);
+
+  it('stops within 2 s of a stop request while cross-validating a fusion of every film (it blocked for tens of seconds)', async () => {
+    const films = readDataset(resolveDatasetDir()).films;
+    const controller = new AbortController();
+    const big = await recipeContext({ workDir: join(work, 'every-film'), key: 'fusion', limit: films.length, films, signal: controller.signal });
+    // Cross-fitted members as the default run leaves them: a prediction for every film, out of fold.
+    let s = 3;
+    const noise = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const ids = films.map((f) => f.id);
+    const outOfFold = () => Float32Array.from(films.flatMap((f) => Array.from(f.labels, (y) => 0.02 + 0.3 * y + 0.6 * noise())));
+    const films_ = (probabilities: Float32Array) => ({ scheme: 'out-of-fold' as const, train: ids, heldOut: ids, heldOutProbabilities: probabilities });
+    const cnn = createPosterCnn({ variant: 'study', imageSize: 16, filters: [2, 2, 2], denseUnits: 4, seed: 1 });
+    await savePosterClassifier(join(big.modelsDir, 'cnn'), { model: cnn, films: films_(outOfFold()), metadata: fixtureMetadata({ name: 'cnn', variant: 'study', split: big.folds.record, preprocessing: { ...posterPreprocessing(16) } }) });
+    const vectorizer = new TextVectorizer({ maxTokens: 100, sequenceLength: 8 }).adapt(films.slice(0, 50).map((f) => f.overview));
+    const lstm = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: 8, embeddingDim: 4, lstmUnits: [2] });
+    await saveOverviewClassifier(join(big.modelsDir, 'lstm'), { model: lstm, vectorizer, films: films_(outOfFold()), metadata: fixtureMetadata({ name: 'lstm', variant: 'bilstm', split: big.folds.record }) });
+    tf.dispose([cnn, lstm] as unknown as tf.Tensor[]);
+
+    // A timer stands for the signal: it fires only when the fusion lets the event loop run.
+    const due = Date.now() + 1500;
+    setTimeout(() => controller.abort(new Error('stopped: test')), 1500);
+    await expect(fusionRecipe.train(big, FusionRecipeOptionsSchema.parse({ members: 'cnn,lstm' }))).rejects.toThrow(TrainingInterrupted);
+    expect(Date.now() - due).toBeLessThan(stopBoundMs());
+    expect(existsSync(join(big.modelsDir, 'fusion'))).toBe(false);
   }, 300_000);
 
   it('refuses, at load, a fusion whose member was retrained after it', async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { foldOf, hashString, NUM_GENRES, partitionMismatch, type Film, type SplitRecord } from '@filmgenre/core';
+import { foldOf, hashString, NUM_GENRES, partitionMismatch, yieldToEventLoop, type Film, type SplitRecord } from '@filmgenre/core';
 import { artifactDigest, openModelDir, type MemberRecord, type ModelDir } from '@filmgenre/model-artifact';
 import {
   applyLateFusion, applyStackedFusion, fitStackedFusion, LATE_FUSION_WEIGHTINGS, saveFusionClassifier, selectLateFusion,
@@ -8,7 +8,7 @@ import {
 import { loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
 import { crossFittedEvaluation } from '@filmgenre/metrics';
 import {
-  CommonOptionsSchema, crossFitHeads, ensembleHeads, labelMatrix, pickRows, publish, runMetadata,
+  CommonOptionsSchema, crossFitHeads, dataIdentity, ensembleHeads, labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted,
   type EpochLog, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ function openMember(ctx: RecipeContext, key: string): Member {
   const films = dir.films();
   return {
     key, dir,
-    record: { kind: metadata.kind, modality: metadata.modality as 'image' | 'text', variant: metadata.variant, digest: artifactDigest(metadata.files), createdAt: metadata.createdAt },
+    record: { kind: metadata.kind, modality: metadata.modality as 'image' | 'text', variant: metadata.variant, digest: artifactDigest(metadata), createdAt: metadata.createdAt },
     heldOut: new Map(films.heldOut.map((id, i) => [id, i])),
     probabilities: films.heldOutProbabilities,
   };
@@ -95,13 +95,19 @@ function fitOn(kind: 'stacked' | 'late', options: FitOptions, members: Record<st
 
 /**
  * Out-of-fold predictions of a fusion kind: each fold fused by a fusion fitted on the other folds
- * (late fusion takes one poster and one overview member, `roles`).
+ * (late fusion takes one poster and one overview member, `roles`). Between folds (a fit takes up to a
+ * second) it lets a stop request in, and honours it.
  */
-export function crossFitFusion(kind: 'stacked' | 'late', options: FitOptions, members: Record<string, Float32Array>, labels: Float32Array, folds: Int32Array, roles?: { image: string; text: string }): Float32Array {
+export async function crossFitFusion(
+  kind: 'stacked' | 'late', options: FitOptions, members: Record<string, Float32Array>, labels: Float32Array, folds: Int32Array,
+  { signal, roles }: { signal?: AbortSignal; roles?: { image: string; text: string } } = {},
+): Promise<Float32Array> {
   const k = NUM_GENRES;
   const out = new Float32Array(labels.length);
   const K = Math.max(...folds) + 1;
   for (let fold = 0; fold < K; fold++) {
+    await yieldToEventLoop();
+    if (signal?.aborted) throw new TrainingInterrupted(`fusion: stopped while cross-validating ${kind} fusion`);
     const fit: number[] = [];
     const scored: number[] = [];
     folds.forEach((f, i) => (f === fold ? scored : fit).push(i));
@@ -149,7 +155,7 @@ async function fitJoint(ctx: RecipeContext, options: FusionRecipeOptions, member
       bags: 3, standardize: true, learningRate: options.learningRate ?? 2e-3, classWeightStrength: options.classWeightStrength,
       epochs: options.epochs ?? 40, batchSize: options.batchSize ?? 256, patience: options.patience,
       seed: ctx.seed, checkpointDir: ctx.checkpointDir, resume: ctx.resume, rng: ctx.rng, signal: ctx.signal, log: ctx.log,
-      identity: { recipe: 'fusion', kind: 'joint', options: identityOptions, split: ctx.folds.record, members: members.map((m) => m.record.digest) },
+      identity: { recipe: 'fusion', kind: 'joint', options: identityOptions, split: ctx.folds.record, members: members.map((m) => m.record.digest), ...dataIdentity(films, {}) },
     });
     return { outOfFold: cross.outOfFold, model: ensembleHeads(cross.heads, dim, 'fusion_heads'), heads: cross.heads, histories: cross.histories };
   } finally {
@@ -191,7 +197,7 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
       joint = await fitJoint(ctx, options, members, films, folds);
       outOfFold = joint.outOfFold;
     } else {
-      outOfFold = crossFitFusion(kind, options, probabilities, labels, folds, roles);
+      outOfFold = await crossFitFusion(kind, options, probabilities, labels, folds, { signal: ctx.signal, roles });
     }
     const evaluation = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
     const { report } = evaluation;
@@ -199,6 +205,8 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
     log(`[fusion] ${kind}: out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)}`);
   }
   const chosen = candidates.reduce((best, kind) => (scores[kind]!.microF1 > scores[best]!.microF1 + 1e-9 ? kind : best));
+  await yieldToEventLoop();
+  if (ctx.signal.aborted) throw new TrainingInterrupted('fusion: stopped before the final fit');
   const { outOfFold, evaluation: { report, thresholds } } = scores[chosen]!;
   const final = chosen === 'joint' ? undefined : fitOn(chosen, options, probabilities, labels, films.map((_, i) => i), roles);
   const dir = join(ctx.modelsDir, 'fusion');

@@ -7,7 +7,7 @@ import {
   type FeatureExtractorSpecInput,
 } from '@filmgenre/model-cnn';
 import {
-  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, ensembleHeads, fitWithEarlyStopping,
+  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, dataIdentity, ensembleHeads, fitWithEarlyStopping,
   labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
@@ -109,7 +109,7 @@ async function trainCnn(ctx: RecipeContext, options: PosterRecipeOptions): Promi
       },
       {
         epochs, patience: options.patience ?? defaults.patience, checkpointDir: ctx.checkpointDir, resume: ctx.resume, signal: ctx.signal, log, rng: ctx.rng,
-        identity: { recipe: 'cnn', options: identityOptions, split: ctx.split.record, posters: train.films.length + validation.films.length },
+        identity: { recipe: 'cnn', options: identityOptions, split: ctx.split.record, ...dataIdentity([...train.films, ...validation.films], { posters: set.pixels }) },
       },
     );
     if (fit.interrupted) throw new TrainingInterrupted('cnn: stopped during training');
@@ -178,9 +178,10 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
     const films = keep.map((i) => ctx.films[i]!);
     const folds = Int32Array.from(keep, (i) => ctx.folds.folds[i]!);
     const labels = labelMatrix(films);
+    const features = rows(allFeatures);
     const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
     const cross = await crossFitHeads({
-      name: 'cnn', features: rows(allFeatures), dim, ...(allMirrored ? { mirrored: rows(allMirrored) } : {}), labels, folds,
+      name: 'cnn', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored) } : {}), labels, folds,
       createHead: (fold, bag) => createFeatureHead({
         featureDim: dim, hiddenUnits: defaults.hiddenUnits, dropout: options.dropout ?? defaults.dropout, inputDropout: 0, l2: 0,
         seed: hashString(`${ctx.seed}:cnn:${fold}:${bag}`), name: `cnn_head_f${fold}_b${bag}`,
@@ -189,7 +190,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
       learningRate: options.learningRate ?? defaults.learningRate, classWeightStrength: options.classWeightStrength ?? defaults.classWeightStrength,
       epochs: options.epochs ?? defaults.epochs, batchSize: options.batchSize ?? defaults.batchSize, patience: options.patience ?? defaults.patience,
       seed: ctx.seed, checkpointDir: ctx.checkpointDir, resume: ctx.resume, rng: ctx.rng, signal: ctx.signal, log,
-      identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, films: films.length },
+      identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, ...dataIdentity(films, { posterFeatures: features }) },
     });
     heads.push(...cross.heads);
     const { report, thresholds } = crossFittedEvaluation(cross.outOfFold, labels, folds, thresholdStrategy);

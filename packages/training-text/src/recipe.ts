@@ -7,7 +7,7 @@ import {
   saveOverviewClassifier, sequenceLengths, WINK_DIM, type OverviewModelOptionsInput,
 } from '@filmgenre/model-lstm';
 import {
-  classWeightsFor, CommonOptionsSchema, compileForTraining, epochRng, fitWithEarlyStopping, labelMatrix, publish, runMetadata,
+  classWeightsFor, CommonOptionsSchema, compileForTraining, dataIdentity, epochRng, fitWithEarlyStopping, labelMatrix, publish, runMetadata,
   TrainingInterrupted, type Batch, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
@@ -99,7 +99,7 @@ async function trainOverviewModel(ctx: RecipeContext, options: OverviewRecipeOpt
       },
       {
         epochs, patience: options.patience, checkpointDir: ctx.checkpointDir, resume: ctx.resume, signal: ctx.signal, log, rng: ctx.rng,
-        identity: { recipe: 'lstm', options: identityOptions, split: split.record },
+        identity: { recipe: 'lstm', options: identityOptions, split: split.record, ...dataIdentity(ctx.films, { overviews: ctx.films.map((f) => f.overview) }) },
       },
     );
     if (fit.interrupted) throw new TrainingInterrupted('lstm: stopped during training');

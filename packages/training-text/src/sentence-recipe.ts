@@ -3,7 +3,7 @@ import { hashString } from '@filmgenre/core';
 import { createSentenceHead, saveSentenceClassifier, SENTENCE_EMBEDDING_DIM, SentenceEncoder } from '@filmgenre/model-sentence-encoder';
 import { crossFittedEvaluation } from '@filmgenre/metrics';
 import {
-  CommonOptionsSchema, createEpochBar, crossFitHeads, ensembleHeads, labelMatrix, publish, runMetadata, TrainingInterrupted,
+  CommonOptionsSchema, createEpochBar, crossFitHeads, dataIdentity, ensembleHeads, labelMatrix, publish, runMetadata, TrainingInterrupted,
   type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
@@ -57,7 +57,7 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
       learningRate: options.learningRate ?? SENTENCE_DEFAULTS.learningRate, classWeightStrength: options.classWeightStrength,
       epochs: options.epochs ?? SENTENCE_DEFAULTS.epochs, batchSize: options.batchSize ?? SENTENCE_DEFAULTS.batchSize, patience: options.patience,
       seed: ctx.seed, checkpointDir: ctx.checkpointDir, resume: ctx.resume, rng: ctx.rng, signal: ctx.signal, log,
-      identity: { recipe: 'sentence', options: identityOptions, split: ctx.folds.record, encoder: encoder.identity },
+      identity: { recipe: 'sentence', options: identityOptions, split: ctx.folds.record, encoder: encoder.identity, ...dataIdentity(ctx.films, { overviews: ctx.films.map((f) => f.overview) }) },
     });
     heads.push(...cross.heads);
     const { report, thresholds } = crossFittedEvaluation(cross.outOfFold, labels, ctx.folds.folds, options.thresholds);

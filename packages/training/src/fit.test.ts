@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng, seedMathRandom } from '@filmgenre/core';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { fitWithEarlyStopping, validationSummary, type FitOptions, type FitTask } from './fit.js';
+import { dataIdentity, fitWithEarlyStopping, validationSummary, type FitOptions, type FitTask } from './fit.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fit-'));
 beforeAll(async () => {
@@ -132,5 +132,21 @@ describe('fitWithEarlyStopping', () => {
     expect(logs.join('\n')).toMatch(/removing the checkpoint of an earlier run/);
     await expect(fitWithEarlyStopping(task(), { epochs: 3, patience: 10, checkpointDir: dir, resume: true, log: () => {}, identity: { ...identity, learningRate: 0.01 } }))
       .rejects.toThrow(/--resume: the checkpoint in .*stale belongs to another training \(different learningRate\)/);
+  });
+
+  it('refuses to resume on relabelled films or an edited input, naming which', async () => {
+    const films = ['tt1', 'tt2', 'tt3'].map((id, i) => ({ id, labels: Uint8Array.of(i % 2, 1 - (i % 2)), overview: `overview ${i}` }));
+    const of = (list: typeof films) => ({ ...identity, ...dataIdentity(list, { overviews: list.map((f) => f.overview) }) });
+    const dir = join(work, 'other-data');
+    await fitWithEarlyStopping(task(), { epochs: 1, patience: 10, checkpointDir: dir, resume: false, log: () => {}, identity: of(films) });
+    const swapped = films.map((f) => ({ ...f, labels: Uint8Array.of(f.labels[1]!, f.labels[0]!) }));
+    await expect(fitWithEarlyStopping(task(), { epochs: 2, patience: 10, checkpointDir: dir, resume: true, log: () => {}, identity: of(swapped) }))
+      .rejects.toThrow(/belongs to another training \(different labels\)/);
+    const edited = films.map((f, i) => (i === 1 ? { ...f, overview: `${f.overview}.` } : f));
+    await expect(fitWithEarlyStopping(task(), { epochs: 2, patience: 10, checkpointDir: dir, resume: true, log: () => {}, identity: of(edited) }))
+      .rejects.toThrow(/belongs to another training \(different overviews\)/);
+    // The same data in another object resumes.
+    const again = await fitWithEarlyStopping(task(), { epochs: 2, patience: 10, checkpointDir: dir, resume: true, log: () => {}, identity: of(films.map((f) => ({ ...f }))) });
+    expect(again.history.map((h) => h.epoch)).toEqual([1, 2]);
   });
 });

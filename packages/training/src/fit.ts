@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { replaceDirAtomic, type StatefulRng } from '@filmgenre/core';
+import { canonicalJson, replaceDirAtomic, yieldToEventLoop, type StatefulRng } from '@filmgenre/core';
 import { binaryCrossEntropy, tuneGlobalThreshold } from '@filmgenre/metrics';
 import { fileSystemIO } from '@filmgenre/tf-runtime';
 import { createHash } from 'node:crypto';
@@ -93,11 +93,26 @@ export class CheckpointMismatchError extends Error {
 }
 
 export function identityHash(identity: Record<string, unknown>): string {
-  const canonical = JSON.stringify(identity, (_key, value: unknown) =>
-    value && typeof value === 'object' && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-      : value);
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16);
+}
+
+/**
+ * What a checkpoint's identity records of the data it trains on, besides the split (which knows only
+ * the films' Ids and folds): a digest of every film's labels, and one of each input the model reads
+ * (overviews, decoded posters, frozen features…), by name. A resume on relabelled films or an edited
+ * overview is then refused as "different labels" or "different overviews".
+ */
+export function dataIdentity(films: readonly { id: string; labels: Uint8Array }[], inputs: Record<string, readonly string[] | ArrayBufferView>): Record<string, string> {
+  const labels = createHash('sha256');
+  for (const film of films) labels.update(`${film.id}\t${film.labels.join('')}\n`);
+  const digests: Record<string, string> = { labels: labels.digest('hex').slice(0, 16) };
+  for (const [name, values] of Object.entries(inputs)) {
+    const hash = createHash('sha256');
+    if (ArrayBuffer.isView(values)) hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    else for (const value of values) hash.update(`${value.length}:${value}`);
+    digests[name] = hash.digest('hex').slice(0, 16);
+  }
+  return digests;
 }
 
 /** Weighted BCE (the objective), plain BCE and micro precision/recall at 0.5, on flat n×k arrays. */
@@ -147,9 +162,6 @@ async function restoreCheckpoint(dir: string, model: tf.LayersModel, withOptimiz
   }
   return state;
 }
-
-/** Lets signal handlers and timers run: on wasm every await of a kernel resolves without yielding. */
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Trains with early stopping on validation loss, keeping the best epoch's weights. After every epoch

@@ -1,5 +1,5 @@
 export {
-  fitWithEarlyStopping, validationSummary, identityHash, yieldToEventLoop, CheckpointMismatchError,
+  fitWithEarlyStopping, validationSummary, identityHash, dataIdentity, CheckpointMismatchError,
   type Batch, type FitTask, type FitOptions, type FitResult, type EpochLog,
 } from './fit.js';
 export { positiveClassWeights, weightedBinaryCrossentropy, classWeightsFor, compileForTraining } from './loss.js';
@@ -10,4 +10,3 @@ export {
   type Recipe, type RecipeContext, type TrainedModel, type CommonOptions,
 } from './recipe.js';
 export { labelMatrix, pickRows, predictRows, featureRowBatches, epochRng } from './rows.js';
-export { abortOnSignals } from './interrupt.js';

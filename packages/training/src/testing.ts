@@ -1,5 +1,6 @@
 // Test helpers for recipe packages (behind the ./testing entry: not for production code).
 import { foldPlan, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom, type Film } from '@filmgenre/core';
+import { cpus, loadavg } from 'node:os';
 import { initBackend } from '@filmgenre/tf-runtime';
 import type { RecipeContext } from './recipe.js';
 
@@ -16,4 +17,12 @@ export async function recipeContext(options: { workDir: string; key: string; lim
     cacheDir: options.cacheDir ?? `${options.workDir}/cache`, modelsDir: `${options.workDir}/models`, checkpointDir: `${options.workDir}/models/.checkpoints/${options.key}`,
     resume: false, signal: options.signal ?? new AbortController().signal, rng: seedMathRandom(seed + 1), log: () => {},
   };
+}
+
+/**
+ * How long a stop request may take to be honoured: 2 s on an idle machine (issue 21), scaled by the
+ * run queue per core on a busier one, where every step of work, and so the wait for it, is slower.
+ */
+export function stopBoundMs(): number {
+  return 2000 * Math.max(1, loadavg()[0]! / cpus().length);
 }

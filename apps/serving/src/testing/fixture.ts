@@ -36,10 +36,10 @@ function metadata(name: string, variant: string, preprocessing: Record<string, u
   return fixtureMetadata({ name, variant, thresholds, preprocessing, metrics: { note: 'test fixture: one epoch on a handful of films' }, training: { epochs: 1 } });
 }
 
-/** What a fusion records of a member: pinned by the digest of its files. */
+/** What a fusion records of a member: pinned by the digest of its metadata and files. */
 function memberRecord(dir: string) {
   const m = readModelMetadata(dir);
-  return { kind: m.kind, modality: m.modality as 'image' | 'text', variant: m.variant, digest: artifactDigest(m.files), createdAt: m.createdAt };
+  return { kind: m.kind, modality: m.modality as 'image' | 'text', variant: m.variant, digest: artifactDigest(m), createdAt: m.createdAt };
 }
 
 function labelMatrix(films: Film[]): Float32Array {

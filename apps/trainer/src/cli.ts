@@ -1,0 +1,106 @@
+import { camelCase, cliOptionsOf, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
+import type { z } from 'zod';
+import { CommonFlagsSchema, EvaluateConfigSchema, TrainRunSchema, TuneConfigSchema } from './config.js';
+import { RECIPES } from './recipes.js';
+
+type Flags = Record<string, unknown>;
+
+/** The flags that name a field of `schema`, by field. */
+function fieldsOf(schema: z.ZodObject, flags: Flags): Flags {
+  return Object.fromEntries(Object.entries(flags).map(([name, value]) => [camelCase(name), value]).filter(([field]) => (field as string) in schema.shape));
+}
+
+/**
+ * Splits the flags into the run's options, the options common to every recipe and each recipe's
+ * own (`--cnn-variant` → recipe cnn, field variant), and validates each against its schema.
+ */
+function trainOptions(flags: Flags) {
+  const run = parseCliOptions(TrainRunSchema, fieldsOf(TrainRunSchema, flags));
+  const common = fieldsOf(CommonFlagsSchema, flags);
+  const recipeOptions: Record<string, object> = {};
+  for (const recipe of RECIPES) {
+    const own = Object.fromEntries(Object.entries(flags)
+      .filter(([name]) => name.startsWith(`${recipe.key}-`))
+      .map(([name, value]) => [camelCase(name.slice(recipe.key.length + 1)), value]));
+    recipeOptions[recipe.key] = parseCliOptions(recipe.options, { ...common, ...own }, recipe.key) as object;
+  }
+  return { run, recipeOptions };
+}
+
+/** A command: `run` loads what it needs, calls `started` once its work begins (from then on it stops itself on `signal`), then works. */
+type Command = { summary: string; sections: () => CliSection[]; run: (flags: Flags, signal: AbortSignal, started: () => void) => Promise<void> };
+
+const COMMANDS: Record<string, Command> = {
+  train: {
+    summary: 'Train the poster, overview and fusion models, tune thresholds on validation, save self-describing model directories and a report',
+    sections: () => [
+      { title: 'Run:', options: cliOptionsOf(TrainRunSchema) },
+      { title: 'Every model:', options: cliOptionsOf(CommonFlagsSchema) },
+      ...RECIPES.map((recipe) => ({
+        title: `${recipe.key} (${recipe.summary}):`, options: cliOptionsOf(recipe.options, { prefix: recipe.key, omit: Object.keys(CommonFlagsSchema.shape) }),
+      })),
+    ],
+    run: async (flags, signal, started) => {
+      const options = trainOptions(flags);
+      const { train } = await import('./train.js');
+      started();
+      await train(options.run, options.recipeOptions, signal);
+    },
+  },
+  evaluate: {
+    summary: 'Score saved models on any dataset directory in the same layout, with their stored thresholds',
+    sections: () => [{ options: cliOptionsOf(EvaluateConfigSchema) }],
+    run: async (flags, signal, started) => {
+      const config = parseCliOptions(EvaluateConfigSchema, fieldsOf(EvaluateConfigSchema, flags));
+      const { evaluate } = await import('./evaluate.js');
+      started();
+      await evaluate(config, signal);
+    },
+  },
+  tune: {
+    summary: 'Hyperparameter search within a time budget; writes a leaderboard and the best configuration',
+    sections: () => [{ options: cliOptionsOf(TuneConfigSchema) }],
+    run: async (flags, signal, started) => {
+      const config = parseCliOptions(TuneConfigSchema, fieldsOf(TuneConfigSchema, flags));
+      const { tune } = await import('./tune.js');
+      started();
+      await tune(config, signal);
+    },
+  },
+};
+
+// Under `npx nx`, Nx stops reading our output when it exits (after a Ctrl-C it even stops printing
+// it), while a stop in progress still logs and saves: a vanished reader must not kill that stop.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
+/**
+ * Parses the command line and runs the command. `signal` is the run's stop request (main.ts installs
+ * it before anything slow loads); `started` is called once a command begins its work, which from
+ * then on stops itself on `signal` (after the current batch) instead of the process exiting at once.
+ */
+async function run(signal: AbortSignal, started: () => void): Promise<void> {
+  const [name, ...args] = process.argv.slice(2);
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (!command) {
+    const list = Object.entries(COMMANDS).map(([key, c]) => `  ${key.padEnd(10)} ${c.summary}`).join('\n');
+    console.error(`usage: trainer <command> [options] (--help after a command lists its options)\n\n${list}\n\n${name === undefined || name === '--help' ? 'name a command' : `unknown command '${name}'`}`);
+    process.exit(name === '--help' ? 0 : 2);
+  }
+  await command.run(readFlags(args, command.sections(), `trainer ${name} [options]\n\n${command.summary}`), signal, started);
+}
+
+export function runCli(signal: AbortSignal, started: () => void): void {
+  // Exit explicitly: the threaded wasm backend's worker threads would otherwise keep the process alive.
+  run(signal, started).then(
+    () => process.exit(process.exitCode ?? 0),
+    (error: Error) => {
+      console.error(`error: ${error.message}`);
+      if (process.env['DEBUG']) console.error(error.stack);
+      process.exit(1);
+    },
+  );
+}
