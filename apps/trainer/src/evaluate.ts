@@ -2,10 +2,9 @@ import { dirname, join, resolve } from 'node:path';
 import { assertWritableDir, defaultCacheRoot, findWorkspaceRoot, formatBadRows, readDataset, resolveDatasetDir, writeFileAtomic, yieldToEventLoop } from '@filmgenre/core';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
 import { openModelDir, type ModalityOutput, type ModelMetadata } from '@filmgenre/model-artifact';
-import { inspectModelsDir, loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
+import { openModelsDir, predictFilms } from '@filmgenre/model-registry';
 import { labelMatrix, pickRows } from '@filmgenre/training';
 import { initBackend } from '@filmgenre/tf-runtime';
-import type { FusionClassifier } from '@filmgenre/model-artifact';
 import type { EvaluateConfig } from './config.js';
 
 type Evaluation = ReturnType<typeof evaluateMultiLabel>;
@@ -60,28 +59,18 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
   const log = (line: string) => console.error(line);
   if (config.output) assertWritableDir(dirname(resolve(config.output)), '--output');
   await initBackend(config.backend);
-  const modelsDir = resolve(config.models);
-  const plan = inspectModelsDir(modelsDir);
   const dataDir = resolveDatasetDir(config.data);
   const dataset = readDataset(dataDir, config.limit ? { limit: config.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);
   const cacheDir = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
-
-  const members: Record<string, MemberClassifier> = {};
-  let fusion: FusionClassifier | undefined;
+  const opened = await openModelsDir(config.models, { signal });
+  const { members, fusion, dir: modelsDir } = opened;
+  for (const [key, reason] of Object.entries(opened.unavailable)) log(`[evaluate] warning: ${key} is not scored: ${reason}`);
   try {
-    // Loading a model awaits no I/O: a signal is only seen once the event loop has had a turn.
     const stopHere = async () => {
       await yieldToEventLoop();
       signal.throwIfAborted();
     };
-    for (const key of Object.keys(plan.members)) {
-      await stopHere();
-      members[key] = (await loadModel(join(modelsDir, key))) as MemberClassifier;
-    }
-    await stopHere();
-    if (plan.fusion) fusion = (await loadModel(join(modelsDir, plan.fusion.name))) as FusionClassifier;
-
     // Each member on every film it can take, then restricted to the films all members scored.
     const raw: Record<string, { ids: string[]; output: ModalityOutput }> = {};
     for (const [key, model] of Object.entries(members)) {
@@ -134,7 +123,6 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
       log(`[evaluate] ${name.padEnd(8)} n=${n} loss ${m.loss.toFixed(4)} micro P ${m.microPrecision.toFixed(3)} R ${m.microRecall.toFixed(3)} F1 ${m.microF1.toFixed(3)} | macro F1 ${m.macroF1.toFixed(3)} (present genres), ${m.macroF1AllGenres.toFixed(3)} (all genres)`);
     }
   } finally {
-    Object.values(members).forEach((m) => m.dispose());
-    fusion?.dispose();
+    opened.dispose();
   }
 }
