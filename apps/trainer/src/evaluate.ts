@@ -1,9 +1,9 @@
 import { dirname, join, resolve } from 'node:path';
 import { assertWritableDir, defaultCacheRoot, findWorkspaceRoot, formatBadRows, readDataset, resolveDatasetDir, writeFileAtomic, yieldToEventLoop } from '@filmgenre/core';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
-import { openModelDir, type ModalityOutput, type ModelMetadata } from '@filmgenre/model-artifact';
-import { openModelsDir, predictFilms } from '@filmgenre/model-registry';
-import { labelMatrix, pickRows } from '@filmgenre/training';
+import { openModelDir, type ModelMetadata } from '@filmgenre/model-artifact';
+import { openModelsDir, predictModels } from '@filmgenre/model-registry';
+import { labelMatrix } from '@filmgenre/training';
 import { initBackend } from '@filmgenre/tf-runtime';
 import type { EvaluateConfig } from './config.js';
 
@@ -71,36 +71,20 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
       await yieldToEventLoop();
       signal.throwIfAborted();
     };
-    // Each member on every film it can take, then restricted to the films all members scored.
-    const raw: Record<string, { ids: string[]; output: ModalityOutput }> = {};
-    for (const [key, model] of Object.entries(members)) {
-      const result = await predictFilms(model, dataset.films, { cacheDir, signal });
-      if (result.skipped.length) log(`[data] ${key}: ${result.skipped.length} film(s) skipped, e.g. ${result.skipped[0]!.id}: ${result.skipped[0]!.reason}`);
-      raw[key] = result;
+    // Each member on every film it can take, then the films all members scored, then the fusion.
+    const predicted = await predictModels(opened, dataset.films, { cacheDir, signal });
+    for (const key of Object.keys(members)) {
+      const skipped = predicted.skipped.filter((s) => s.model === key);
+      if (skipped.length) log(`[data] ${key}: ${skipped.length} film(s) skipped, e.g. ${skipped[0]!.id}: ${skipped[0]!.reason}`);
     }
-    const scored = dataset.films.filter((f) => Object.values(raw).every((r) => r.ids.includes(f.id)));
-    if (scored.length === 0) throw new Error(`no film of ${dataDir} could be scored by every model`);
-    const ids = new Set(scored.map((f) => f.id));
-    const labels = labelMatrix(scored);
-    const outputs: Record<string, ModalityOutput> = {};
-    for (const [key, result] of Object.entries(raw)) {
-      const row = new Map(result.ids.map((id, i) => [id, i]));
-      const rows = scored.map((f) => row.get(f.id)!);
-      const k = members[key]!.metadata.genres.length;
-      outputs[key] = {
-        probabilities: pickRows(result.output.probabilities, k, rows),
-        features: pickRows(result.output.features, result.output.featureDim, rows),
-        featureDim: result.output.featureDim,
-      };
-    }
-    const n = scored.length;
+    if (predicted.ids.length === 0) throw new Error(`no film of ${dataDir} could be scored by every model`);
+    const ids = new Set(predicted.ids);
+    const labels = labelMatrix(dataset.films.filter((f) => ids.has(f.id)));
+    const n = ids.size;
     const models: Record<string, ReturnType<typeof summarise>> = {};
-    for (const [key, model] of Object.entries(members)) {
-      models[key] = summarise(evaluateMultiLabel({ probabilities: outputs[key]!.probabilities, labels, thresholds: model.metadata.thresholds }), model.metadata, n);
-    }
-    if (fusion) {
-      const probabilities = await fusion.predict(outputs);
-      models[fusion.metadata.name] = summarise(evaluateMultiLabel({ probabilities, labels, thresholds: fusion.metadata.thresholds }), fusion.metadata, n);
+    for (const [key, probabilities] of Object.entries(predicted.probabilities)) {
+      const { metadata } = fusion?.metadata.name === key ? fusion : members[key]!;
+      models[key] = summarise(evaluateMultiLabel({ probabilities, labels, thresholds: metadata.thresholds }), metadata, n);
     }
     const overlap: Record<string, { trainedOn: number; validatedOn: number }> = {};
     for (const key of Object.keys(models)) {
