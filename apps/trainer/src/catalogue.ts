@@ -45,6 +45,8 @@ interface Chunk {
   inputs: string;
   ids: string[];
   jsonl: string;
+  /** sha256 of `jsonl`: an edited line is found on resume. */
+  sha256: string;
   skipped: Manifest['skipped'];
 }
 
@@ -89,6 +91,7 @@ function chunkProblem(chunk: Chunk, films: readonly Film[], modelKeys: readonly 
   const expected = films.filter((f) => !skipped.has(f.id)).map((f) => f.id);
   if (canonicalJson(chunk.ids) !== canonicalJson(films.map((f) => f.id))) return 'other films';
   if (chunk.inputs !== inputsDigest(films)) return 'the films\' overviews or posters changed';
+  if (chunk.sha256 !== sha256(chunk.jsonl)) return 'its lines changed after they were written';
   if (lines.length !== expected.length) return `${lines.length} lines for ${expected.length} films`;
   for (const [i, line] of lines.entries()) {
     const parsed = JSON.parse(line) as { id?: string; models?: Record<string, { probabilities?: Record<string, number> }> };
@@ -119,7 +122,15 @@ export async function predictCatalogue(config: PredictConfig, shard: Shard, sign
   const { start: first, films } = shardSlice(catalogue.films, shard);
   log(`[predict] shard ${shard.index}/${shard.count}: ${films.length} films (${first + 1}–${first + films.length} of ${catalogue.films.length}, in the CSV's order)`);
   const cacheDir = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
-  const models = await openModelsDir(config.models, { signal });
+  let models: OpenedModels;
+  try {
+    models = await openModelsDir(config.models, { signal });
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    log('[predict] stopped while loading the models: nothing was scored');
+    process.exitCode = 130;
+    return;
+  }
   try {
     for (const [key, reason] of Object.entries(models.unavailable)) log(`[predict] warning: ${key} is left out: ${reason}`);
     const digests = Object.fromEntries([...Object.values(models.members), ...(models.fusion ? [models.fusion] : [])].map((m) => [m.metadata.name, artifactDigest(m.metadata)]));
@@ -159,7 +170,7 @@ export async function predictCatalogue(config: PredictConfig, shard: Shard, sign
         const predicted = await predictModels(models, slice, { cacheDir, signal, batchSize: BATCH });
         const row = new Map(predicted.ids.map((id, i) => [id, i]));
         const jsonl = slice.filter((f) => row.has(f.id)).map((f) => filmLine(f.id, row.get(f.id)!, models, predicted.probabilities)).join('');
-        const chunk: Chunk = { inputs: inputsDigest(slice), ids: slice.map((f) => f.id), jsonl, skipped: predicted.skipped };
+        const chunk: Chunk = { inputs: inputsDigest(slice), ids: slice.map((f) => f.id), jsonl, sha256: sha256(jsonl), skipped: predicted.skipped };
         writeFileAtomic(path, JSON.stringify(chunk));
         chunks.push(chunk);
       } catch (error) {

@@ -67,10 +67,6 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
   const { members, fusion, dir: modelsDir } = opened;
   for (const [key, reason] of Object.entries(opened.unavailable)) log(`[evaluate] warning: ${key} is not scored: ${reason}`);
   try {
-    const stopHere = async () => {
-      await yieldToEventLoop();
-      signal.throwIfAborted();
-    };
     // Each member on every film it can take, then the films all members scored, then the fusion.
     const predicted = await predictModels(opened, dataset.films, { cacheDir, signal });
     for (const key of Object.keys(members)) {
@@ -94,7 +90,8 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
         log(`[evaluate] warning: ${key} trained on ${o.trainedOn} and was validated on ${o.validatedOn} of these ${n} films: its scores here are not held-out`);
       }
     }
-    await stopHere();
+    await yieldToEventLoop();
+    signal.throwIfAborted();
     const result = { n, dataset: dataDir, badRows: dataset.badRows, models, overlap };
     const json = `${JSON.stringify(result, null, 2)}\n`;
     if (config.output) {
