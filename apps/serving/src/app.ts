@@ -58,7 +58,6 @@ export function createApp(options: CreateAppOptions): ServingApp {
       const predictor = new Predictor(models, config, metrics, () => preparing.count);
       loaded = { models, predictor };
       metrics.tensorCounts = () => models.tensorCounts();
-      await predictor.warmUp();
       if (state === 'loading') state = 'ready';
     },
     (error: unknown) => {
@@ -95,7 +94,8 @@ export function createApp(options: CreateAppOptions): ServingApp {
   });
 
   app.get('/readyz', (req, res, next) => {
-    if (state === 'ready') return void res.json({ status: 'ready' });
+    // Ready with what could be opened; a model left out (a stale fusion) is named with the reason.
+    if (state === 'ready') return void res.json({ status: 'ready', ...(loaded && Object.keys(loaded.models.unavailable).length ? { unavailable: loaded.models.unavailable } : {}) });
     requireReady(req, res, next);
   });
 
@@ -134,6 +134,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     }
     res.json({
       backend: models.runtime.backend, backendThreads: models.runtime.threads, encoderRuntime: models.runtime.encoders, inference: models.runtime.inference, models: info,
+      unavailable: models.unavailable,
       batching: { windowMs: config.batchWindowMs, maxBatch: config.maxBatch, maxWaitMs: config.batchMaxWaitMs },
     });
   });

@@ -37,6 +37,11 @@ const option = <S extends z.ZodType>(spec: OptionSpec<S>) => spec;
  */
 export const OPTIONS = {
   modelsDir: option({ schema: z.string().min(1), default: 'models', type: 'string', describe: 'directory holding the models to serve, one sub-directory each (e.g. cnn/, sentence/, fusion/)' }),
+  /**
+   * A fusion fitted on a member since retrained alone: `serve-members` serves every other model and
+   * names the fusion unavailable (with the reason) in /v1/models, /readyz and the log; `refuse` exits.
+   */
+  staleFusion: option({ schema: z.enum(['serve-members', 'refuse']), default: 'serve-members', type: 'string', describe: 'a fusion fitted on other members than those present: serve-members (and report it unavailable) or refuse to start' }),
   host: option({ schema: z.string().min(1), default: '127.0.0.1', type: 'string', describe: 'address to listen on (0.0.0.0 for all interfaces)' }),
   port: option({ schema: z.number().int().min(0).max(65_535), default: 3000, type: 'number', describe: 'port to listen on (0 = any free port)' }),
   /** Largest poster upload accepted, in bytes (a larger one gets 413). */

@@ -1,5 +1,5 @@
 // The real entry point as a process: startup refusals, readiness, SIGTERM.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,29 @@ describe('main', () => {
     }
   });
 
+  it('serves the other models when the fusion cannot be (a member removed or retrained alone), naming it unavailable with the reason', async () => {
+    const noLstm = copyModels();
+    rmSync(join(noLstm, 'lstm'), { recursive: true });
+    const proc = start(['--models-dir', noLstm, '--port', '0', '--backend', 'wasm', '--inference', 'inline']);
+    try {
+      const ready = await proc.waitFor('ready');
+      const url = ready['url'] as string;
+      const warning = proc.stdout.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg']?.toString().startsWith('model unavailable'));
+      expect(warning).toMatchObject({ level: 40, model: 'fusion', reason: expect.stringMatching(/fusion needs member lstm\/, which is missing/) });
+      const readyz = await fetch(`${url}/readyz`);
+      expect(readyz.status).toBe(200);
+      expect(await readyz.json()).toEqual({ status: 'ready', unavailable: { fusion: warning!['reason'] } });
+      const listed = (await (await fetch(`${url}/v1/models`)).json()) as { models: object; unavailable: object };
+      expect(Object.keys(listed.models)).toEqual(['cnn']);
+      expect(listed.unavailable).toEqual({ fusion: warning!['reason'] });
+      const answer = await fetch(`${url}/v1/predict`, { method: 'POST', body: form({ poster: readFileSync(models.heldOut[0]!.posterPath) }) });
+      expect(answer.status).toBe(200);
+      expect(Object.keys(((await answer.json()) as { models: object }).models)).toEqual(['cnn']);
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
   // Each refusal spawns a process; they run side by side to keep the suite short.
   it('refuses to start, with one clear line on stderr, when the models or the flags are wrong', async () => {
     const noLstm = copyModels();
@@ -99,8 +122,8 @@ describe('main', () => {
     writeFileSync(join(badWeights, 'cnn', 'weights.bin'), Buffer.alloc(10));
     const cases: { args: string[]; code: number; stderr: RegExp }[] = [
       { args: ['--models-dir', join(tmpdir(), 'no-such-models-dir')], code: 1, stderr: /^serving: models directory .*no-such-models-dir not found/m },
-      // The fusion left behind names its missing member first.
-      { args: ['--models-dir', noLstm], code: 1, stderr: /^serving: .*fusion needs member lstm\/, which is missing/m },
+      // Told to refuse a fusion it cannot serve, it names the missing member.
+      { args: ['--models-dir', noLstm, '--stale-fusion', 'refuse'], code: 1, stderr: /^serving: fusion model cannot be served: .*fusion needs member lstm\/, which is missing/m },
       { args: ['--models-dir', badMeta], code: 1, stderr: /^serving: cnn model is invalid: .*metadata\.json/m },
       // Metadata fine, weights not: found only when loading, after the port is bound; still exit 1.
       { args: ['--models-dir', badWeights, '--backend', 'wasm'], code: 1, stderr: /^serving: cnn model in .* could not be loaded: .*weights\.bin: sha256 .* does not match/m },

@@ -3,7 +3,6 @@ import { pino } from 'pino';
 import { hideBin } from 'yargs/helpers';
 import { createApp, type ServingApp } from './app.js';
 import { ConfigError, HelpRequested, parseConfig, type ServingConfig } from './config.js';
-import { loadModelsInWorkers } from './inference/worker-models.js';
 import { describePlan, disposeModels, inspectModelsDir, loadModels, metadataOf, modelKeys, type ServingModels } from './models.js';
 import { listen, type RunningServer } from './server.js';
 
@@ -71,19 +70,30 @@ async function main(): Promise<void> {
   }
   logger.info({ modelsDir: config.modelsDir, models: describePlan(found) }, 'models directory checked');
 
+  // A fusion fitted on a member since retrained alone: the others are served, unless told to refuse.
+  for (const [key, reason] of Object.entries(found.unavailable)) {
+    if (config.staleFusion === 'refuse') {
+      logger.fatal({ model: key, reason }, 'refusing to start: a model of the directory cannot be served (--stale-fusion refuse)');
+      refuse(`${key} model cannot be served: ${reason}`);
+    }
+    logger.warn({ model: key, reason }, 'model unavailable: serving the others (--stale-fusion refuse would refuse to start)');
+  }
+
   phase = 'loading';
   let modelsLoading: Promise<ServingModels>;
   if (config.inference === 'workers') {
-    modelsLoading = loadModelsInWorkers(config.modelsDir, {
-      backend: config.backend,
-      threadsPerModel: config.modelThreads,
-      posterWorkers: config.posterWorkers,
-      // A model thread that dies (out of memory, a native crash) leaves nothing to serve with: exit
-      // non-zero so the supervisor restarts the process, rather than answer 500 forever.
-      onWorkerExit: (key, error) => {
-        if (stopping) return;
-        logger.fatal({ err: error, model: key }, 'model worker died');
-        process.exit(1);
+    modelsLoading = loadModels(config.modelsDir, {
+      workers: {
+        backend: config.backend,
+        threadsPerModel: config.modelThreads,
+        posterWorkers: config.posterWorkers,
+        // A model thread that dies (out of memory, a native crash) leaves nothing to serve with: exit
+        // non-zero so the supervisor restarts the process, rather than answer 500 forever.
+        onWorkerExit: (key, error) => {
+          if (stopping) return;
+          logger.fatal({ err: error, model: key }, 'model worker died');
+          process.exit(1);
+        },
       },
     });
   } else {

@@ -1,11 +1,11 @@
 import type { Inference } from './config.js';
 import * as tf from '@tensorflow/tfjs';
 import type { FusionClassifier, ImageClassifier, ModelMetadata, TextClassifier } from '@filmgenre/model-artifact';
-import { inspectModelsDir as inspectRegistry, loadModel, ModelsDirError, type ModelsDirPlan } from '@filmgenre/model-registry';
+import { inspectModelsDir, ModelsDirError, openModelsDir, posterSizeOf, type ModelsDirPlan } from '@filmgenre/model-registry';
 import { encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
-import { join, resolve } from 'node:path';
+import { workerHost, type WorkerModelsOptions } from './inference/worker-models.js';
 
-export { ModelsDirError };
+export { inspectModelsDir, ModelsDirError };
 export type { ModalityOutput } from '@filmgenre/model-artifact';
 
 /** A poster model as serving runs it: the contract's ImageClassifier, possibly behind several workers. */
@@ -26,8 +26,10 @@ export interface ServingModels {
   dir: string;
   /** Single-modality models by key, in the directory's (sorted) order. */
   members: Record<string, MemberModel>;
-  /** The fusion model, when the directory holds one; its members are all in `members`. */
+  /** The fusion model, when the directory holds one fitted on these members. */
   fusion?: FusionModel;
+  /** Models of the directory not served, with the reason (a fusion fitted on a member since retrained): /v1/models and /readyz say so. */
+  unavailable: Record<string, string>;
   /** Where the models run, for /v1/models: in this thread, or one worker thread per model. */
   runtime: { inference: Inference; backend: string; threads: number | null; encoders: string };
   /** Live tensors per runtime (one entry per model worker, or `process`): for leak checks and /metrics. */
@@ -63,73 +65,39 @@ export interface PosterSize {
 /** `128x256`: one key per distinct poster input size (width × height). */
 export const sizeKey = (size: PosterSize): string => `${size.width}x${size.height}`;
 
-/** A poster model's input size from its metadata (preprocessing.inputWidth / inputHeight, the contract's fields). */
-export function posterSizeFromMetadata(metadata: ModelMetadata, where: string): PosterSize {
-  const { inputWidth: width, inputHeight: height } = metadata.preprocessing;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1) {
-    throw new ModelsDirError(`${where}: preprocessing.inputWidth/inputHeight must be positive integers, got ${JSON.stringify(width)} × ${JSON.stringify(height)}`);
-  }
-  return { width: width as number, height: height as number };
-}
-
 /** One line per model for logs: `cnn:image/pretrained 128x256`, `fusion:fusion/stacked(cnn+sentence)`. */
 export function describePlan(plan: ModelsDirPlan): string[] {
   const members = Object.entries(plan.members).map(([key, m]) =>
-    `${key}:${m.modality}/${m.variant}${m.modality === 'image' ? ` ${sizeKey(posterSizeFromMetadata(m, key))}` : ''}`);
+    `${key}:${m.modality}/${m.variant}${m.modality === 'image' ? ` ${sizeKey(posterSizeOf(m, key))}` : ''}`);
   const fusion = plan.fusion ? [`${plan.fusion.name}:fusion/${plan.fusion.variant}(${Object.keys(plan.fusion.members ?? {}).join('+')})`] : [];
-  return [...members, ...fusion];
+  const unavailable = Object.keys(plan.unavailable).map((key) => `${key}: unavailable`);
+  return [...members, ...fusion, ...unavailable];
+}
+
+export interface LoadModelsOptions {
+  /** Each model in its own worker thread(s) (serving's `workers` inference); absent: in this thread, on the backend already initialised. */
+  workers?: WorkerModelsOptions;
+  /** XNNPACK threads of this thread's backend, for /v1/models (in this thread only). */
+  backendThreads?: number;
+  /** Refuse to start when a model of the directory cannot be served (a stale fusion) instead of serving the others. */
+  requireAll?: boolean;
 }
 
 /**
- * Checks the models directory without loading weights (cheap, so the server can refuse to start
- * with one clear message before it binds a port). The registry checks known kinds, the dataset's
- * genres, at least one member, at most one fusion and a fusion whose members are all present with
- * the very files it was fitted on; serving adds that a poster model states its input size and that
- * a fusion names its members.
+ * Opens the models directory with model-registry's opener (every file verified, every model warmed
+ * up), in this thread or in worker threads; on any failure disposes what was loaded and throws.
  */
-export function inspectModelsDir(dir: string): ModelsDirPlan {
-  const plan = inspectRegistry(dir);
-  for (const [key, metadata] of Object.entries(plan.members)) {
-    if (metadata.modality === 'image') posterSizeFromMetadata(metadata, join(plan.dir, key, 'metadata.json'));
-  }
-  if (plan.fusion && Object.keys(plan.fusion.members ?? {}).length === 0) {
-    throw new ModelsDirError(`${join(plan.dir, plan.fusion.name, 'metadata.json')}: a fusion model must name its members (metadata.members)`);
-  }
-  return plan;
-}
-
-/**
- * Loads every model of the directory into this thread, on the backend already initialised; on any
- * failure disposes what was loaded and throws.
- */
-export async function loadModels(dir: string, options: { backendThreads?: number } = {}): Promise<ServingModels> {
-  const root = resolve(dir);
-  const plan = inspectModelsDir(root);
-  const loaded: { dispose(): void }[] = [];
-  const load = async <T extends { dispose(): void }>(key: string): Promise<T> => {
-    try {
-      const model = (await loadModel(join(root, key))) as unknown as T;
-      loaded.push(model);
-      return model;
-    } catch (error) {
-      throw new ModelsDirError(`${key} model in ${join(root, key)} could not be loaded: ${(error as Error).message}`);
-    }
+export async function loadModels(dir: string, options: LoadModelsOptions = {}): Promise<ServingModels> {
+  const workers = options.workers ? workerHost(options.workers) : undefined;
+  const opened = await openModelsDir(dir, { ...(workers ? { host: workers.host } : {}), ...(options.requireAll ? { requireAll: true } : {}) });
+  const members = Object.fromEntries(Object.entries(opened.members).map(([key, model]): [string, MemberModel] =>
+    model.metadata.modality === 'image' ? [key, { modality: 'image', model: model as ImageModel }] : [key, { modality: 'text', model: model as TextModel }]));
+  const backend = tf.getBackend();
+  return {
+    dir: opened.dir, members, ...(opened.fusion ? { fusion: opened.fusion } : {}), unavailable: opened.unavailable,
+    runtime: workers?.runtime() ?? { inference: 'inline', backend, threads: options.backendThreads ?? null, encoders: encoderRuntimeLabel(resolveEncoderRuntime(), backend) },
+    tensorCounts: workers?.tensorCounts ?? (async () => ({ process: tf.memory().numTensors })),
   };
-  try {
-    const members: Record<string, MemberModel> = {};
-    for (const [key, metadata] of Object.entries(plan.members)) {
-      members[key] = metadata.modality === 'image' ? { modality: 'image', model: await load<ImageModel>(key) } : { modality: 'text', model: await load<TextModel>(key) };
-    }
-    const fusion = plan.fusion ? await load<FusionModel>(plan.fusion.name) : undefined;
-    return {
-      dir: root, members, ...(fusion ? { fusion } : {}),
-      runtime: { inference: 'inline', backend: tf.getBackend(), threads: options.backendThreads ?? null, encoders: encoderRuntimeLabel(resolveEncoderRuntime(), tf.getBackend()) },
-      tensorCounts: async () => ({ process: tf.memory().numTensors }),
-    };
-  } catch (error) {
-    for (const model of loaded) model.dispose();
-    throw error;
-  }
 }
 
 export function disposeModels(models: ServingModels): void {

@@ -1,4 +1,4 @@
-import { warmUpFusion, warmUpMember } from '@filmgenre/model-registry';
+import { assertFinite, NonFiniteOutputError } from '@filmgenre/model-artifact';
 import type { ServingConfig } from './config.js';
 import type { ServingMetrics } from './metrics.js';
 import { MicroBatcher, type BatchedResult } from './micro-batcher.js';
@@ -31,30 +31,19 @@ interface FeatureRun extends ModelRun {
  */
 export class ModelOutputError extends Error {
   override name = 'ModelOutputError';
+  /** How many of the item's probabilities are invalid, and the first of them. */
+  readonly invalid: number;
+  readonly example: number;
   constructor(
     /** The model's key (its directory name). */
     readonly model: string,
     readonly modelName: string,
-    /** How many of the item's probabilities are invalid, and the first of them. */
-    readonly invalid: number,
-    readonly example: number,
-    context: string,
+    cause: NonFiniteOutputError,
   ) {
-    super(`${model} model '${modelName}' produced ${invalid} invalid probabilit${invalid === 1 ? 'y' : 'ies'} (e.g. ${example}) ${context}`);
+    super(`${model} model '${modelName}' produced ${cause.invalid} invalid probabilit${cause.invalid === 1 ? 'y' : 'ies'} (e.g. ${cause.example}) for a request`, { cause });
+    this.invalid = cause.invalid;
+    this.example = cause.example;
   }
-}
-
-/** Throws ModelOutputError unless every value is a finite probability. */
-export function checkProbabilities(model: string, modelName: string, probabilities: Float32Array, context: string): void {
-  let invalid = 0;
-  let example = 0;
-  for (const p of probabilities) {
-    if (!(p >= 0 && p <= 1)) {
-      if (invalid === 0) example = p;
-      invalid++;
-    }
-  }
-  if (invalid > 0) throw new ModelOutputError(model, modelName, invalid, example, context);
 }
 
 /** Copies item i out of a row-major n×dim buffer (a copy, so the batch buffer can be freed). */
@@ -212,25 +201,6 @@ export class Predictor {
     return out;
   }
 
-  /**
-   * One forward pass per model (per worker of a poster model) on a blank input, outside the
-   * batchers and metrics: the first call of a tfjs model pays for weight upload and kernel set-up,
-   * which no client should wait for. A model whose warm-up output is not finite (weights that load
-   * but are garbage; the registry's warmUpMember / warmUpFusion) or not a probability must not serve.
-   */
-  async warmUp(): Promise<void> {
-    const outputs: Record<string, ModalityOutput> = {};
-    await Promise.all(Object.entries(this.models.members).map(async ([key, member]) => {
-      // Concurrent calls, so that each poster worker gets one.
-      const calls = member.modality === 'image' ? (member.model.parallelism ?? 1) : 1;
-      const results = await Promise.all(Array.from({ length: calls }, () => warmUpMember(member.model)));
-      for (const result of results) checkProbabilities(key, member.model.metadata.name, result.probabilities, 'at warm-up');
-      outputs[key] = results[0]!;
-    }));
-    const fusion = this.models.fusion;
-    if (fusion) await warmUpFusion(fusion, Object.fromEntries(fusion.members.map((m) => [m, outputs[m]!])));
-  }
-
   /** Answers everything queued, then refuses new work. */
   async close(): Promise<void> {
     await Promise.all([
@@ -245,12 +215,13 @@ export class Predictor {
     this.metrics?.queueWait.observe({ model: key }, result.waitMs / 1000);
     const value = result.value;
     const { probabilities, features, featureDim } = value instanceof Float32Array ? { probabilities: value, features: new Float32Array(0), featureDim: 0 } : value;
+    const name = key === this.models.fusion?.metadata.name ? this.models.fusion.metadata.name : this.models.members[key]!.model.metadata.name;
     try {
-      const name = key === this.models.fusion?.metadata.name ? this.models.fusion.metadata.name : this.models.members[key]!.model.metadata.name;
-      checkProbabilities(key, name, probabilities, 'for a request');
+      assertFinite(probabilities, probabilities.length, `${key} model`, { probabilities: true });
     } catch (error) {
+      if (!(error instanceof NonFiniteOutputError)) throw error;
       this.metrics?.invalidOutputs.inc({ model: key });
-      throw error;
+      throw new ModelOutputError(key, name, error);
     }
     return { probabilities, features, featureDim, batchSize: result.batchSize, waitMs: result.waitMs, runMs: result.runMs };
   }

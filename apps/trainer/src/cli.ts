@@ -1,6 +1,6 @@
 import { camelCase, cliOptionsOf, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
 import type { z } from 'zod';
-import { CommonFlagsSchema, EvaluateConfigSchema, TrainRunSchema, TuneConfigSchema } from './config.js';
+import { CommonFlagsSchema, EvaluateConfigSchema, MergeConfigSchema, PredictConfigSchema, resolveShard, TrainRunSchema, TuneConfigSchema } from './config.js';
 import { RECIPES } from './recipes.js';
 
 type Flags = Record<string, unknown>;
@@ -27,8 +27,11 @@ function trainOptions(flags: Flags) {
   return { run, recipeOptions };
 }
 
-/** A command: `run` loads what it needs, calls `started` once its work begins (from then on it stops itself on `signal`), then works. */
-type Command = { summary: string; sections: () => CliSection[]; run: (flags: Flags, signal: AbortSignal, started: () => void) => Promise<void> };
+/**
+ * A command: `run` loads what it needs, calls `started` once its work begins (from then on it stops
+ * itself on `signal`), then works. `files`: it takes a list of files after its flags (as `_`).
+ */
+type Command = { summary: string; sections: () => CliSection[]; files?: boolean; run: (flags: Flags, signal: AbortSignal, started: () => void) => Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
   train: {
@@ -55,6 +58,27 @@ const COMMANDS: Record<string, Command> = {
       const { evaluate } = await import('./evaluate.js');
       started();
       await evaluate(config, signal);
+    },
+  },
+  predict: {
+    summary: 'Score a catalogue (or one shard of it) with every model of a models directory: one JSON line per film; resumes after a stop',
+    sections: () => [{ options: cliOptionsOf(PredictConfigSchema) }],
+    run: async (flags, signal, started) => {
+      const config = parseCliOptions(PredictConfigSchema, fieldsOf(PredictConfigSchema, flags));
+      const shard = resolveShard(config.shard);
+      const { predictCatalogue } = await import('./catalogue.js');
+      started();
+      await predictCatalogue(config, shard, signal);
+    },
+  },
+  merge: {
+    summary: 'Join the outputs of every shard of a predict run into the file one process would have written: merge --output FILE.jsonl PART.jsonl…',
+    sections: () => [{ options: cliOptionsOf(MergeConfigSchema) }],
+    files: true,
+    run: async (flags) => {
+      const config = parseCliOptions(MergeConfigSchema, fieldsOf(MergeConfigSchema, flags));
+      const { mergeParts } = await import('./catalogue.js');
+      mergeParts(config, flags['_'] as string[]);
     },
   },
   tune: {
@@ -90,7 +114,7 @@ async function run(signal: AbortSignal, started: () => void): Promise<void> {
     console.error(`usage: trainer <command> [options] (--help after a command lists its options)\n\n${list}\n\n${name === undefined || name === '--help' ? 'name a command' : `unknown command '${name}'`}`);
     process.exit(name === '--help' ? 0 : 2);
   }
-  await command.run(readFlags(args, command.sections(), `trainer ${name} [options]\n\n${command.summary}`), signal, started);
+  await command.run(readFlags(args, command.sections(), `trainer ${name} [options]${command.files ? ' FILE…' : ''}\n\n${command.summary}`, { positionals: command.files ?? false }), signal, started);
 }
 
 export function runCli(signal: AbortSignal, started: () => void): void {

@@ -65,3 +65,48 @@ export const TuneConfigSchema = z.object({
   cacheDir,
 });
 export type TuneConfig = z.output<typeof TuneConfigSchema>;
+
+/** A slice of a catalogue: shard `index` (from 0) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/**
+ * Kubernetes' Indexed Job sets JOB_COMPLETION_INDEX in each pod; the count is not set by Kubernetes,
+ * so the Job's manifest passes its `completions` as JOB_COMPLETIONS (see README).
+ */
+export const SHARD_INDEX_ENV = 'JOB_COMPLETION_INDEX';
+export const SHARD_COUNT_ENV = 'JOB_COMPLETIONS';
+
+const ShardSchema = z.string().regex(/^\d+\/\d+$/, 'expected I/N, e.g. 0/4 (shard I, from 0, of N)')
+  .transform((value) => ({ index: Number(value.split('/')[0]), count: Number(value.split('/')[1]) }))
+  .refine((s) => s.count >= 1 && s.index < s.count, { message: 'I must be below N, and N at least 1' });
+
+export const PredictConfigSchema = z.object({
+  models: z.string().default('models').describe('models directory (one sub-directory per model)'),
+  data: z.string().optional().describe('catalogue directory: the CSV (Id and Overview; genre columns optional) and Images/<Id>.jpg'),
+  output: z.string().describe('where the JSON lines go (one per film, in the CSV\'s order), with <output>.manifest.json beside it'),
+  shard: ShardSchema.optional().describe(`score only slice I of N (from 0), a contiguous run of the catalogue's films; default $${SHARD_INDEX_ENV}/$${SHARD_COUNT_ENV} when set, else 0/1`),
+  limit,
+  backend: BackendOptionSchema,
+  cacheDir,
+});
+export type PredictConfig = z.output<typeof PredictConfigSchema>;
+
+/** --shard, else the Indexed Job's environment, else the whole catalogue. */
+export function resolveShard(flag: Shard | undefined, env: NodeJS.ProcessEnv = process.env): Shard {
+  if (flag) return flag;
+  const index = env[SHARD_INDEX_ENV];
+  if (index === undefined) return { index: 0, count: 1 };
+  const count = env[SHARD_COUNT_ENV];
+  if (count === undefined) throw new Error(`${SHARD_INDEX_ENV} is ${index} but ${SHARD_COUNT_ENV} is not set: give the Job's completions as ${SHARD_COUNT_ENV}, or pass --shard I/N`);
+  const parsed = ShardSchema.safeParse(`${index}/${count}`);
+  if (!parsed.success) throw new Error(`${SHARD_INDEX_ENV}=${index}, ${SHARD_COUNT_ENV}=${count}: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+export const MergeConfigSchema = z.object({
+  output: z.string().describe('the joined JSON lines, with <output>.manifest.json beside it'),
+});
+export type MergeConfig = z.output<typeof MergeConfigSchema>;

@@ -1,11 +1,10 @@
 import { dirname, join, resolve } from 'node:path';
 import { assertWritableDir, defaultCacheRoot, findWorkspaceRoot, formatBadRows, readDataset, resolveDatasetDir, writeFileAtomic, yieldToEventLoop } from '@filmgenre/core';
 import { evaluateMultiLabel } from '@filmgenre/metrics';
-import { openModelDir, type ModalityOutput, type ModelMetadata } from '@filmgenre/model-artifact';
-import { inspectModelsDir, loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
-import { labelMatrix, pickRows } from '@filmgenre/training';
+import { openModelDir, type ModelMetadata } from '@filmgenre/model-artifact';
+import { openModelsDir, predictModels } from '@filmgenre/model-registry';
+import { labelMatrix } from '@filmgenre/training';
 import { initBackend } from '@filmgenre/tf-runtime';
-import type { FusionClassifier } from '@filmgenre/model-artifact';
 import type { EvaluateConfig } from './config.js';
 
 type Evaluation = ReturnType<typeof evaluateMultiLabel>;
@@ -60,58 +59,28 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
   const log = (line: string) => console.error(line);
   if (config.output) assertWritableDir(dirname(resolve(config.output)), '--output');
   await initBackend(config.backend);
-  const modelsDir = resolve(config.models);
-  const plan = inspectModelsDir(modelsDir);
   const dataDir = resolveDatasetDir(config.data);
   const dataset = readDataset(dataDir, config.limit ? { limit: config.limit } : {});
   log(`[data] ${dataDir}: ${formatBadRows(dataset)}`);
   const cacheDir = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot(findWorkspaceRoot());
-
-  const members: Record<string, MemberClassifier> = {};
-  let fusion: FusionClassifier | undefined;
+  const opened = await openModelsDir(config.models, { signal });
+  const { members, fusion, dir: modelsDir } = opened;
+  for (const [key, reason] of Object.entries(opened.unavailable)) log(`[evaluate] warning: ${key} is not scored: ${reason}`);
   try {
-    // Loading a model awaits no I/O: a signal is only seen once the event loop has had a turn.
-    const stopHere = async () => {
-      await yieldToEventLoop();
-      signal.throwIfAborted();
-    };
-    for (const key of Object.keys(plan.members)) {
-      await stopHere();
-      members[key] = (await loadModel(join(modelsDir, key))) as MemberClassifier;
+    // Each member on every film it can take, then the films all members scored, then the fusion.
+    const predicted = await predictModels(opened, dataset.films, { cacheDir, signal });
+    for (const key of Object.keys(members)) {
+      const skipped = predicted.skipped.filter((s) => s.model === key);
+      if (skipped.length) log(`[data] ${key}: ${skipped.length} film(s) skipped, e.g. ${skipped[0]!.id}: ${skipped[0]!.reason}`);
     }
-    await stopHere();
-    if (plan.fusion) fusion = (await loadModel(join(modelsDir, plan.fusion.name))) as FusionClassifier;
-
-    // Each member on every film it can take, then restricted to the films all members scored.
-    const raw: Record<string, { ids: string[]; output: ModalityOutput }> = {};
-    for (const [key, model] of Object.entries(members)) {
-      const result = await predictFilms(model, dataset.films, { cacheDir, signal });
-      if (result.skipped.length) log(`[data] ${key}: ${result.skipped.length} film(s) skipped, e.g. ${result.skipped[0]!.id}: ${result.skipped[0]!.reason}`);
-      raw[key] = result;
-    }
-    const scored = dataset.films.filter((f) => Object.values(raw).every((r) => r.ids.includes(f.id)));
-    if (scored.length === 0) throw new Error(`no film of ${dataDir} could be scored by every model`);
-    const ids = new Set(scored.map((f) => f.id));
-    const labels = labelMatrix(scored);
-    const outputs: Record<string, ModalityOutput> = {};
-    for (const [key, result] of Object.entries(raw)) {
-      const row = new Map(result.ids.map((id, i) => [id, i]));
-      const rows = scored.map((f) => row.get(f.id)!);
-      const k = members[key]!.metadata.genres.length;
-      outputs[key] = {
-        probabilities: pickRows(result.output.probabilities, k, rows),
-        features: pickRows(result.output.features, result.output.featureDim, rows),
-        featureDim: result.output.featureDim,
-      };
-    }
-    const n = scored.length;
+    if (predicted.ids.length === 0) throw new Error(`no film of ${dataDir} could be scored by every model`);
+    const ids = new Set(predicted.ids);
+    const labels = labelMatrix(dataset.films.filter((f) => ids.has(f.id)));
+    const n = ids.size;
     const models: Record<string, ReturnType<typeof summarise>> = {};
-    for (const [key, model] of Object.entries(members)) {
-      models[key] = summarise(evaluateMultiLabel({ probabilities: outputs[key]!.probabilities, labels, thresholds: model.metadata.thresholds }), model.metadata, n);
-    }
-    if (fusion) {
-      const probabilities = await fusion.predict(outputs);
-      models[fusion.metadata.name] = summarise(evaluateMultiLabel({ probabilities, labels, thresholds: fusion.metadata.thresholds }), fusion.metadata, n);
+    for (const [key, probabilities] of Object.entries(predicted.probabilities)) {
+      const { metadata } = fusion?.metadata.name === key ? fusion : members[key]!;
+      models[key] = summarise(evaluateMultiLabel({ probabilities, labels, thresholds: metadata.thresholds }), metadata, n);
     }
     const overlap: Record<string, { trainedOn: number; validatedOn: number }> = {};
     for (const key of Object.keys(models)) {
@@ -121,7 +90,8 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
         log(`[evaluate] warning: ${key} trained on ${o.trainedOn} and was validated on ${o.validatedOn} of these ${n} films: its scores here are not held-out`);
       }
     }
-    await stopHere();
+    await yieldToEventLoop();
+    signal.throwIfAborted();
     const result = { n, dataset: dataDir, badRows: dataset.badRows, models, overlap };
     const json = `${JSON.stringify(result, null, 2)}\n`;
     if (config.output) {
@@ -134,7 +104,6 @@ async function scoreModels(config: EvaluateConfig, signal: AbortSignal): Promise
       log(`[evaluate] ${name.padEnd(8)} n=${n} loss ${m.loss.toFixed(4)} micro P ${m.microPrecision.toFixed(3)} R ${m.microRecall.toFixed(3)} F1 ${m.microF1.toFixed(3)} | macro F1 ${m.macroF1.toFixed(3)} (present genres), ${m.macroF1AllGenres.toFixed(3)} (all genres)`);
     }
   } finally {
-    Object.values(members).forEach((m) => m.dispose());
-    fusion?.dispose();
+    opened.dispose();
   }
 }

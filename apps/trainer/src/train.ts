@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  assertWritableDir, defaultCacheRoot, findWorkspaceRoot, foldPlan, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
+  assertWritableDir, defaultCacheRoot, parseCliOptions, findWorkspaceRoot, foldPlan, formatBadRows, genresOf, GENRES, hashString, holdoutSplit, readDataset, resolveDatasetDir, seedMathRandom,
   writeFileAtomic, type Dataset, type Film, type HoldoutSplit,
 } from '@filmgenre/core';
 import { posterThumbnailDataUri } from '@filmgenre/data-images';
+import { readModelMetadata } from '@filmgenre/model-artifact';
 import { evaluateMultiLabel, randomFilmsTable } from '@filmgenre/metrics';
 import { ENCODER_RUNTIME_ENV, encoderRuntimeLabel, resolveEncoderRuntime } from '@filmgenre/onnx-runtime';
 import { initBackend, type BackendInfo } from '@filmgenre/tf-runtime';
@@ -28,6 +29,23 @@ export function plannedRecipes(run: Pick<TrainRun, 'model'>, options: Readonly<R
 }
 
 /**
+ * The fusions of the models directory that this run leaves stale: fitted on a member the run
+ * retrains, and not trained in the run themselves. Each is refitted after the members, over the
+ * current members, with the options it was fitted with (its metadata's training.options), so that a
+ * team retraining its own model alone leaves a directory whose every model serves.
+ */
+export function fusionRefits(run: Pick<TrainRun, 'model'>, modelsDir: string, recipes: readonly Recipe[] = RECIPES): { recipe: Recipe; options: object; members: string[] }[] {
+  return recipes.filter((r) => r.modality === 'fusion' && !run.model.includes(r.key) && existsSync(join(modelsDir, r.key, 'metadata.json'))).flatMap((recipe) => {
+    const metadata = readModelMetadata(join(modelsDir, recipe.key));
+    const members = Object.keys(metadata.members ?? {});
+    if (!members.some((key) => run.model.includes(key))) return [];
+    // Recorded after parsing: a list given as `a,b` on the command line is stored as ['a', 'b'].
+    const recorded = Object.entries((metadata.training['options'] ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]);
+    return [{ recipe, members, options: parseCliOptions(recipe.options, Object.fromEntries(recorded), recipe.key) as object }];
+  });
+}
+
+/**
  * Trains the chosen models in order through their recipes, then writes the run report. A stop
  * request (`signal`: Ctrl-C or SIGTERM) is honoured in every phase within about a second: nothing
  * is published for the interrupted model, its last completed epoch stays checkpointed, no report is
@@ -39,6 +57,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   const modelsDir = resolve(run.out);
   const reportDir = resolve(run.reportDir ?? join(root, 'reports', new Date().toISOString().replace(/[:.]/g, '-')));
   const recipes = plannedRecipes(run, recipeOptions, modelsDir);
+  const refits = fusionRefits(run, modelsDir);
   // Before any work: a read-only or full directory is named now, not when the first epoch is saved.
   assertWritableDir(modelsDir, '--out');
   assertWritableDir(reportDir, '--report-dir');
@@ -56,11 +75,16 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   const results: TrainedModel[] = [];
   const started = Date.now();
   let stoppedIn: string | undefined;
-  for (const recipe of recipes) {
+  const steps = [
+    ...recipes.map((recipe) => ({ recipe, options: recipeOptions[recipe.key] as object, refit: false })),
+    ...refits.map((r) => ({ ...r, refit: true })),
+  ];
+  for (const { recipe, options, refit } of steps) {
     if (signal.aborted) {
       stoppedIn = recipe.key;
       break;
     }
+    if (refit) log(`[train] ${recipe.key} was fitted on ${run.model.filter((key) => refits.some((r) => r.recipe === recipe && r.members.includes(key))).join(', ')}, retrained in this run: refitting it over the current members with the options it was fitted with`);
     // tfjs' unseeded draws (initialisers, dropout) come from Math.random: seeding it per model makes
     // a run repeat for a given --seed, and makes `--model lstm` give the same LSTM as `--model all`.
     const rng = seedMathRandom(hashString(`${run.seed}:${recipe.key}`));
@@ -68,9 +92,15 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
       results.push(await recipe.train({
         films: dataset.films, split, folds, seed: run.seed, backend, cacheDir, modelsDir,
         checkpointDir: join(modelsDir, '.checkpoints', recipe.key), resume: run.resume, signal, rng, log,
-      }, recipeOptions[recipe.key] as never));
+      }, options as never));
     } catch (error) {
-      if (!(error instanceof TrainingInterrupted) && !signal.aborted) throw error;
+      if (!(error instanceof TrainingInterrupted) && !signal.aborted) {
+        if (!refit) throw error;
+        // The member is published: the server serves it and names the stale fusion unavailable, with the reason.
+        log(`[train] warning: ${recipe.key} could not be refitted (${(error as Error).message}); it stays fitted on the previous members, and serving leaves it out until \`--model ${recipe.key}\` succeeds`);
+        process.exitCode = 1;
+        continue;
+      }
       stoppedIn = recipe.key;
       break;
     }
@@ -78,7 +108,7 @@ export async function train(run: TrainRun, recipeOptions: Readonly<Record<string
   if (stoppedIn !== undefined) {
     log(
       `[train] stopped in ${stoppedIn}: nothing was published for it, and no run report was written; its last completed epoch (if any) is checkpointed in ${join(modelsDir, '.checkpoints', stoppedIn)}.\n` +
-        `[train] to continue: the same command with --resume --model ${recipes.slice(recipes.findIndex((r) => r.key === stoppedIn)).map((r) => r.key).join(',')}`,
+        `[train] to continue: the same command with --resume --model ${steps.slice(steps.findIndex((s) => s.recipe.key === stoppedIn)).map((s) => s.recipe.key).join(',')}`,
     );
     process.exitCode = 130;
   } else if (results.length > 0) {

@@ -52,6 +52,12 @@ describe('readFlags and parseCommandLine', () => {
     expect(parseCommandLine(Schema, 'x', [])).toEqual({ variant: 'a', resume: false });
   });
 
+  it('returns arguments that are not flags as `_` when the command takes them (a list of files), and refuses them otherwise', () => {
+    const sections = [{ options: cliOptionsOf(Schema) }];
+    expect(readFlags(['a.jsonl', '--data', 'd', 'b.jsonl'], sections, 'x', { positionals: true })).toEqual({ _: ['a.jsonl', 'b.jsonl'], data: 'd' });
+    expect(exits(() => readFlags(['a.jsonl'], sections, 'tool'))).toMatchObject({ code: 2, err: expect.stringMatching(/Unexpected argument 'a.jsonl'/) });
+  });
+
   it('--help prints each option with its help, choices and default, by section, and exits 0', () => {
     const { code, out } = exits(() => readFlags(['--help'], [{ title: 'Run:', options: cliOptionsOf(Schema) }], 'tool [options]'));
     expect(code).toBe(0);

@@ -86,21 +86,23 @@ function helpText(usage: string, sections: readonly CliSection[]): string {
  * Reads command-line flags against derived options: `--help` prints them and exits; an unknown flag,
  * a missing value or a number that is not one is refused by name (exit code 2). Returns the flags
  * given, by name (kebab-case); defaults are the schema's to apply. A flag given twice takes its last value.
+ * With `positionals`, arguments that are not flags (a list of files) are returned as `_`; else refused.
  */
-export function readFlags(args: readonly string[], sections: readonly CliSection[], usage: string): Record<string, unknown> {
-  const options = Object.assign({}, ...sections.map((s) => s.options)) as Record<string, CliOption>;
+export function readFlags(args: readonly string[], sections: readonly CliSection[], usage: string, options: { positionals?: boolean } = {}): Record<string, unknown> {
+  const flags = Object.assign({}, ...sections.map((s) => s.options)) as Record<string, CliOption>;
   const refuse = (message: string): never => {
     process.stderr.write(`${usage.split('\n')[0]}\n${message} (--help lists the options)\n`);
     process.exit(2);
   };
   let values: Record<string, string | boolean | undefined> = {};
+  let positionals: string[] = [];
   try {
-    values = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: [...args],
-      options: { help: { type: 'boolean' }, ...Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type === 'boolean' ? 'boolean' : 'string' } as const])) },
+      options: { help: { type: 'boolean' }, ...Object.fromEntries(Object.entries(flags).map(([name, o]) => [name, { type: o.type === 'boolean' ? 'boolean' : 'string' } as const])) },
       strict: true,
-      allowPositionals: false,
-    }).values as typeof values;
+      allowPositionals: options.positionals ?? false,
+    }) as { values: typeof values; positionals: string[] });
   } catch (error) {
     refuse((error as Error).message);
   }
@@ -108,9 +110,9 @@ export function readFlags(args: readonly string[], sections: readonly CliSection
     process.stdout.write(helpText(usage, sections));
     process.exit(0);
   }
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = options.positionals ? { _: positionals } : {};
   for (const [name, value] of Object.entries(values)) {
-    if (options[name]?.type !== 'number') out[name] = value;
+    if (flags[name]?.type !== 'number') out[name] = value;
     else if (value !== '' && Number.isFinite(Number(value))) out[name] = Number(value);
     else refuse(`--${name}: expected a number, got '${String(value)}'`);
   }

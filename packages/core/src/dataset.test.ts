@@ -86,6 +86,23 @@ describe('readDataset on a corrupted copy', () => {
     rmSync(bad, { recursive: true });
   });
 
+  it('reads a catalogue with only Id and Overview (labels optional), in any column order', () => {
+    const catalogue = mkdtempSync(join(tmpdir(), 'catalogue-'));
+    symlinkSync(join(realDir, 'Images'), join(catalogue, 'Images'));
+    const real = readDataset(realDir, { limit: 3 }).films;
+    const quote = (text: string) => `"${text.replace(/"/g, '""')}"`;
+    writeFileSync(join(catalogue, CSV_FILE), ['Overview,Id,Year', ...real.map((f) => `${quote(f.overview)},${f.id},1999`), '"No poster here.",tt9999999,2001'].join('\n'));
+    const read = readDataset(catalogue, { labels: 'optional' });
+    expect(read.films.map((f) => [f.id, f.overview])).toEqual(real.map((f) => [f.id, f.overview]));
+    expect(read.films.every((f) => f.labels.every((l) => l === 0))).toBe(true);
+    expect(read.badRows).toEqual([expect.objectContaining({ id: 'tt9999999', reason: expect.stringMatching(/poster Images\/tt9999999.jpg is missing/) })]);
+    // The development dataset's strict header is still the default.
+    expect(() => readDataset(catalogue)).toThrow(/header column 1 is 'Overview', expected 'Id'/);
+    writeFileSync(join(catalogue, CSV_FILE), 'Id,Title\ntt0086425,Terms\n');
+    expect(() => readDataset(catalogue, { labels: 'optional' })).toThrow(/no Overview column in the header/);
+    rmSync(catalogue, { recursive: true });
+  });
+
   it('fails only when no row is usable', () => {
     const empty = mkdtempSync(join(tmpdir(), 'dataset-'));
     mkdirSync(join(empty, 'Images'));

@@ -42,6 +42,20 @@ export interface Dataset {
 export interface ReadDatasetOptions {
   /** Keep only the first N usable films (a quick run). */
   limit?: number;
+  /**
+   * `optional`: a catalogue to score, whose CSV needs only `Id` and `Overview` (any other columns,
+   * genre columns included, are ignored; every film's labels are 0). Default `required`: the
+   * development dataset's exact header.
+   */
+  labels?: 'required' | 'optional';
+}
+
+/** Where each field sits in a row; genre columns only when labels are read. */
+interface Columns {
+  count: number;
+  id: number;
+  overview: number;
+  genres?: number[];
 }
 
 export class DatasetError extends Error {
@@ -79,14 +93,22 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
     throw new DatasetError(`${csvPath}: not a readable CSV (${(error as Error).message})`);
   }
   const [headerRecord, ...rows] = records;
-  const header = headerRecord?.record ?? [];
-  const mismatch = EXPECTED_HEADER.findIndex((name, i) => header[i]?.trim() !== name);
-  if (mismatch >= 0 || header.length !== EXPECTED_HEADER.length) {
-    const at = mismatch >= 0 ? mismatch : Math.min(header.length, EXPECTED_HEADER.length);
-    throw new DatasetError(
-      `${csvPath}: header column ${at + 1} is '${header[at] ?? '(missing)'}', expected '${EXPECTED_HEADER[at] ?? '(none)'}'` +
-        ` (expected header: ${EXPECTED_HEADER.join(',')})`,
-    );
+  const header = (headerRecord?.record ?? []).map((name) => name.trim());
+  let columns: Columns;
+  if (options.labels === 'optional') {
+    const missing = ['Id', 'Overview'].filter((name) => !header.includes(name));
+    if (missing.length) throw new DatasetError(`${csvPath}: no ${missing.join(' or ')} column in the header (a catalogue needs Id and Overview; genre columns are optional)`);
+    columns = { count: header.length, id: header.indexOf('Id'), overview: header.indexOf('Overview') };
+  } else {
+    const mismatch = EXPECTED_HEADER.findIndex((name, i) => header[i] !== name);
+    if (mismatch >= 0 || header.length !== EXPECTED_HEADER.length) {
+      const at = mismatch >= 0 ? mismatch : Math.min(header.length, EXPECTED_HEADER.length);
+      throw new DatasetError(
+        `${csvPath}: header column ${at + 1} is '${header[at] ?? '(missing)'}', expected '${EXPECTED_HEADER[at] ?? '(none)'}'` +
+          ` (expected header: ${EXPECTED_HEADER.join(',')})`,
+      );
+    }
+    columns = { count: EXPECTED_HEADER.length, id: 0, overview: EXPECTED_HEADER.length - 1, genres: GENRES.map((_, g) => 2 + g) };
   }
 
   const films: Film[] = [];
@@ -98,16 +120,16 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
     // info.lines is the line where the record ends; quoted overviews never span lines in this dataset
     // but a corrupted one may, so report where the row ends.
     const line = info.lines;
-    const id = (record[0] ?? '').trim();
-    const reason = validateRow(record, id, seen, posters);
+    const id = (record[columns.id] ?? '').trim();
+    const reason = validateRow(record, id, seen, posters, columns);
     if (reason) {
       badRows.push({ line, id, reason });
       continue;
     }
     seen.add(id);
     const labels = new Uint8Array(NUM_GENRES);
-    for (let g = 0; g < NUM_GENRES; g++) labels[g] = record[2 + g]!.trim() === '1' ? 1 : 0;
-    films.push({ id, line, overview: record[EXPECTED_HEADER.length - 1]!.trim(), labels, posterPath: join(imagesDir, `${id}.jpg`) });
+    columns.genres?.forEach((column, g) => (labels[g] = record[column]!.trim() === '1' ? 1 : 0));
+    films.push({ id, line, overview: record[columns.overview]!.trim(), labels, posterPath: join(imagesDir, `${id}.jpg`) });
   }
   if (films.length === 0) {
     const sample = badRows.slice(0, 3).map((b) => `line ${b.line} (${b.id || 'no id'}): ${b.reason}`).join('; ');
@@ -124,15 +146,15 @@ export function readDataset(dir: string, options: ReadDatasetOptions = {}): Data
   };
 }
 
-function validateRow(record: string[], id: string, seen: Set<string>, posters: Set<string>): string | undefined {
-  if (record.length !== EXPECTED_HEADER.length) return `has ${record.length} columns, expected ${EXPECTED_HEADER.length}`;
+function validateRow(record: string[], id: string, seen: Set<string>, posters: Set<string>, columns: Columns): string | undefined {
+  if (record.length !== columns.count) return `has ${record.length} columns, expected ${columns.count}`;
   if (!ID_PATTERN.test(id)) return `Id '${id}' is not an IMDb title id (tt followed by 7 or 8 digits)`;
   if (seen.has(id)) return `Id ${id} appears twice; the first row is kept`;
-  for (let g = 0; g < NUM_GENRES; g++) {
-    const value = record[2 + g]!.trim();
+  for (const [g, column] of (columns.genres ?? []).entries()) {
+    const value = record[column]!.trim();
     if (value !== '0' && value !== '1') return `column ${GENRES[g]} is '${value}', expected 0 or 1`;
   }
-  if (!record[EXPECTED_HEADER.length - 1]!.trim()) return 'Overview is empty';
+  if (!record[columns.overview]!.trim()) return 'Overview is empty';
   if (!posters.has(`${id}.jpg`)) return `poster ${IMAGES_DIR}/${id}.jpg is missing`;
   return undefined;
 }

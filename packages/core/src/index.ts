@@ -16,3 +16,4 @@ export {
   cliOptionsOf, parseCliOptions, readFlags, parseCommandLine, DatasetOptionsSchema, FoldOptionsSchema, kebabCase, camelCase, type CliOption, type CliSection,
 } from './cli.js';
 export { VectorCache, vectorCacheKey, type VectorCacheOptions } from './vector-cache.js';
+export { pickRows } from './rows.js';

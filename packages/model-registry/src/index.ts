@@ -1,6 +1,6 @@
 export { MODEL_KINDS } from './kinds.js';
 export {
-  inspectModelsDir, loadModel, loadModelsDir, kindOf, warmUpMember, warmUpFusion, ModelsDirError,
-  type ModelsDirPlan, type LoadedModels, type MemberClassifier,
+  inspectModelsDir, openModelsDir, loadModel, kindOf, posterSizeOf, warmUpMember, ModelsDirError, IN_PROCESS,
+  type ModelsDirPlan, type OpenedModels, type OpenModelsOptions, type ModelHost, type HostedModel, type MemberClassifier,
 } from './models-dir.js';
-export { predictFilms } from './predict-films.js';
+export { predictFilms, predictModels, type ModelsPredictions, type PredictFilmsOptions } from './predict-films.js';

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModelsDir, loadModelsDir } from './models-dir.js';
+import { IN_PROCESS, inspectModelsDir, openModelsDir, type MemberClassifier, type ModelHost } from './models-dir.js';
 
 const work = mkdtempSync(join(tmpdir(), 'model-registry-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -93,31 +93,63 @@ describe('inspectModelsDir', () => {
     expect(Object.keys(inspectModelsDir(dir).members)).toEqual(['cnn', 'sentence']);
   }, 120_000);
 
-  it('refuses a fusion whose member changed only in its metadata: the pin covers it', async () => {
+  it('leaves out a fusion whose member changed, even only in its metadata, and says why: the pin covers it', async () => {
     const dir = join(work, 'member-metadata');
     await withFusion(dir);
     // Same files, other thresholds, with every checksum forged to match: not the member the fusion was fitted on.
     resealModelDir(join(dir, 'sentence'), (m) => (m['thresholds'] = GENRES.map(() => 0.4)));
-    expect(() => inspectModelsDir(dir)).toThrow(/fusion: fusion was fitted on sentence [0-9a-f]{16} .* but .*sentence is [0-9a-f]{16} .*refit the fusion/);
+    const plan = inspectModelsDir(dir);
+    expect(plan.fusion).toBeUndefined();
+    expect(Object.keys(plan.members)).toEqual(['cnn', 'sentence']);
+    expect(plan.unavailable['fusion']).toMatch(/fusion: fusion was fitted on sentence [0-9a-f]{16} .* but .*sentence is [0-9a-f]{16} .*refit the fusion/);
+    // The members are served; asked for every model, the opener refuses with the same reason.
+    const opened = await openModelsDir(dir);
+    expect(Object.keys(opened.members)).toEqual(['cnn', 'sentence']);
+    expect(opened.fusion).toBeUndefined();
+    expect(opened.unavailable).toEqual(plan.unavailable);
+    opened.dispose();
+    await expect(openModelsDir(dir, { requireAll: true })).rejects.toThrow(/fusion model cannot be served: .*fusion was fitted on sentence/);
   }, 120_000);
 });
 
-describe('loadModelsDir', () => {
+describe('openModelsDir', () => {
   it('loads, verifies and warms up a sound directory, and refuses weights that give non-finite outputs', async () => {
     await posterModel(join(work, 'sound', 'cnn'));
-    const loaded = await loadModelsDir(join(work, 'sound'));
+    const loaded = await openModelsDir(join(work, 'sound'));
     expect(Object.keys(loaded.members)).toEqual(['cnn']);
     loaded.dispose();
     await posterModel(join(work, 'nan', 'cnn'), 'nan');
-    await expect(loadModelsDir(join(work, 'nan'))).rejects.toThrow(/nan\/cnn\/model.json: .*weight 'conv.*' holds NaN at index 0: the weights are damaged/);
+    await expect(openModelsDir(join(work, 'nan'))).rejects.toThrow(/nan\/cnn\/model.json: .*weight 'conv.*' holds NaN at index 0: the weights are damaged/);
     await posterModel(join(work, 'overflow', 'cnn'), 'overflow');
-    await expect(loadModelsDir(join(work, 'overflow'))).rejects.toThrow(/cnn model gives non-finite outputs on a blank input .*: its weights are broken; retrain it/);
+    await expect(openModelsDir(join(work, 'overflow'))).rejects.toThrow(/cnn model gives invalid outputs on a blank input .*: its weights are broken; retrain it/);
+  });
+
+  it('runs each model where its host puts it, and refuses one whose warm-up answers are not probabilities', async () => {
+    const dir = join(work, 'sound');
+    const hosted: string[] = [];
+    // A host that runs the model in this thread but scales its answers past 1, as broken weights would.
+    const skewed: ModelHost = {
+      load: async (key, modelDir, metadata) => {
+        hosted.push(`${key}:${metadata.kind}`);
+        const model = (await IN_PROCESS.load(key, modelDir, metadata)) as MemberClassifier;
+        const scale = (p: Float32Array) => p.map((v, i) => v + 1 + i);
+        return Object.assign(Object.create(model) as MemberClassifier, {
+          predict: async (x: never[]) => scale(await model.predict(x)),
+          predictWithFeatures: async (x: never[]) => {
+            const output = await model.predictWithFeatures(x);
+            return { ...output, probabilities: scale(output.probabilities) };
+          },
+        });
+      },
+    };
+    await expect(openModelsDir(dir, { host: skewed })).rejects.toThrow(/cnn model gives invalid outputs on a blank input \(cnn warm-up: output [0-9.]+ at row 0, column 0 \(50 invalid values\)\)/);
+    expect(hosted).toEqual(['cnn:poster-classifier']);
   });
 
   it('refuses an encoder that answers the same whatever the text: NaN planted in a shard, every hash forged', async () => {
     const dir = join(work, 'nan-encoder');
     await sentenceModel(join(dir, 'sentence'));
-    const sound = await loadModelsDir(dir);
+    const sound = await openModelsDir(dir);
     sound.dispose();
     const encoderDir = join(dir, 'sentence', ENCODER_DIR);
     const shard = join(encoderDir, 'group1-shard1of7');
@@ -129,6 +161,6 @@ describe('loadModelsDir', () => {
     const fingerprint = planted.info.modelSha256;
     planted.dispose();
     resealModelDir(join(dir, 'sentence'), (m) => ((m['preprocessing'] as { encoder: { modelSha256: string } }).encoder.modelSha256 = fingerprint));
-    await expect(loadModelsDir(dir)).rejects.toThrow(/sentence model gives the same probabilities \(.*\) for two different inputs: its weights are broken; retrain it/);
+    await expect(openModelsDir(dir)).rejects.toThrow(/sentence model gives the same probabilities \(.*\) for two different inputs: its weights are broken; retrain it/);
   }, 120_000);
 });

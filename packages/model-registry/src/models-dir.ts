@@ -1,4 +1,4 @@
-import { GENRES } from '@filmgenre/core';
+import { GENRES, yieldToEventLoop } from '@filmgenre/core';
 import {
   artifactDigest, assertFinite, METADATA_JSON, ModelDirError, readModelMetadata,
   type AnyClassifier, type FusionClassifier, type ImageClassifier, type ModalityOutput, type ModelKind, type ModelMetadata, type TextClassifier,
@@ -26,15 +26,44 @@ export interface ModelsDirPlan {
   members: Record<string, ModelMetadata>;
   /** The fusion model, when there is one whose members are all present and unchanged. */
   fusion?: ModelMetadata;
+  /**
+   * Models of the directory that cannot be served as they are, by key, with the reason: a fusion
+   * fitted on other members than those present (one was retrained or removed since).
+   */
+  unavailable: Record<string, string>;
+}
+
+/** A poster model's input size, from the contract's preprocessing.inputWidth / inputHeight. */
+export function posterSizeOf(metadata: ModelMetadata, where: string): { width: number; height: number } {
+  const { inputWidth: width, inputHeight: height } = metadata.preprocessing;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1) {
+    throw new ModelsDirError(`${where}: preprocessing.inputWidth/inputHeight must be positive integers, got ${JSON.stringify(width)} × ${JSON.stringify(height)}`);
+  }
+  return { width: width as number, height: height as number };
+}
+
+/** Why a fusion cannot combine the members present (undefined: it can). */
+function staleFusionReason(root: string, fusion: ModelMetadata, members: Readonly<Record<string, ModelMetadata>>): string | undefined {
+  for (const [key, record] of Object.entries(fusion.members ?? {})) {
+    const member = members[key];
+    if (!member) return `${join(root, fusion.name)}: fusion needs member ${key}/, which is missing from ${root}`;
+    const digest = artifactDigest(member);
+    if (digest !== record.digest) {
+      return `${join(root, fusion.name)}: fusion was fitted on ${key} ${record.digest} (${record.createdAt}) but ${join(root, key)} is ${digest} (${member.createdAt}): ` +
+        'refit the fusion on the current members (npx nx train trainer --model fusion)';
+    }
+  }
+  return undefined;
 }
 
 /**
  * Checks a models directory without loading weights, so a server can refuse to start with one clear
  * message before it binds a port: every sub-directory (but hidden ones such as .checkpoints) is a
- * model named after it, with intact metadata, of a known kind, over the dataset's genres in order; at
- * most one fusion model, whose members must be present with the very metadata and files it was fitted
- * on (a retrained member needs a refitted fusion). A sub-directory that is not a model is an error,
- * not a skip: a fusion whose metadata.json was deleted must not silently stop serving.
+ * model named after it, with intact metadata, of a known kind, over the dataset's genres in order; a
+ * poster model states its input size; at most one fusion model, naming its members. A fusion whose
+ * members are not the very ones it was fitted on (a member retrained alone) is listed in
+ * `unavailable` with the reason, and its members stay servable. A sub-directory that is not a model
+ * is an error, not a skip: a fusion whose metadata.json was deleted must not silently stop serving.
  */
 export function inspectModelsDir(dir: string, kinds: readonly ModelKind[] = MODEL_KINDS): ModelsDirPlan {
   const root = resolve(dir);
@@ -46,41 +75,32 @@ export function inspectModelsDir(dir: string, kinds: readonly ModelKind[] = MODE
   for (const name of readdirSync(root).sort()) {
     const modelDir = join(root, name);
     if (name.startsWith('.') || !statSync(modelDir).isDirectory()) continue;
-    if (!existsSync(join(modelDir, METADATA_JSON))) {
+    const where = join(modelDir, METADATA_JSON);
+    if (!existsSync(where)) {
       throw new ModelsDirError(`${modelDir}: not a model directory (no ${METADATA_JSON}): restore it, or move it out of the models directory ${root}`);
     }
     let metadata: ModelMetadata;
     try {
       metadata = readModelMetadata(modelDir);
-      kindOf(metadata, join(modelDir, METADATA_JSON), kinds);
+      kindOf(metadata, where, kinds);
     } catch (error) {
       throw new ModelsDirError(`${name} model is invalid: ${(error as Error).message}`);
     }
-    if (metadata.name !== name) throw new ModelsDirError(`${join(modelDir, METADATA_JSON)}: the model is named '${metadata.name}' but sits in ${name}/`);
+    if (metadata.name !== name) throw new ModelsDirError(`${where}: the model is named '${metadata.name}' but sits in ${name}/`);
     const mismatch = GENRES.findIndex((g, i) => metadata.genres[i] !== g);
     if (mismatch >= 0 || metadata.genres.length !== GENRES.length) {
-      throw new ModelsDirError(`${join(modelDir, METADATA_JSON)}: genres do not match the dataset's ${GENRES.length} genres in order (first difference at position ${mismatch >= 0 ? mismatch + 1 : GENRES.length + 1})`);
+      throw new ModelsDirError(`${where}: genres do not match the dataset's ${GENRES.length} genres in order (first difference at position ${mismatch >= 0 ? mismatch + 1 : GENRES.length + 1})`);
     }
+    if (metadata.modality === 'image') posterSizeOf(metadata, where);
+    if (metadata.modality === 'fusion' && Object.keys(metadata.members ?? {}).length === 0) throw new ModelsDirError(`${where}: a fusion model must name its members (metadata.members)`);
     if (metadata.modality === 'fusion') fusions.push(metadata);
     else members[name] = metadata;
   }
   if (Object.keys(members).length === 0) throw new ModelsDirError(`${root} holds no model directory (train models first: npx nx train trainer)`);
   if (fusions.length > 1) throw new ModelsDirError(`${root} holds several fusion models (${fusions.map((f) => f.name).join(', ')}); keep one`);
   const fusion = fusions[0];
-  if (fusion) {
-    for (const [key, record] of Object.entries(fusion.members ?? {})) {
-      const member = members[key];
-      if (!member) throw new ModelsDirError(`${join(root, fusion.name)}: fusion needs member ${key}/, which is missing from ${root}`);
-      const digest = artifactDigest(member);
-      if (digest !== record.digest) {
-        throw new ModelsDirError(
-          `${join(root, fusion.name)}: fusion was fitted on ${key} ${record.digest} (${record.createdAt}) but ${join(root, key)} is ${digest} (${member.createdAt}): ` +
-            `refit the fusion on the current members (npx nx train trainer --model fusion)`,
-        );
-      }
-    }
-  }
-  return { dir: root, members, ...(fusion ? { fusion } : {}) };
+  const stale = fusion && staleFusionReason(root, fusion, members);
+  return { dir: root, members, ...(fusion && !stale ? { fusion } : {}), unavailable: fusion && stale ? { [fusion.name]: stale } : {} };
 }
 
 export type MemberClassifier = ImageClassifier | TextClassifier;
@@ -102,17 +122,18 @@ function warmUpInputs(model: MemberClassifier): (Uint8Array | string)[] {
 
 /**
  * One forward pass on two different inputs: pays tfjs's first-call set-up before any client waits,
- * and refuses a model whose weights give NaN or infinite outputs, or the same answer whatever the
- * input (a corrupted or badly trained artifact: e.g. an encoder whose NaNs come out as zero vectors).
+ * and refuses a model whose weights give NaN, infinite or out-of-range outputs, or the same answer
+ * whatever the input (a corrupted or badly trained artifact: e.g. an encoder whose NaNs come out as
+ * zero vectors).
  */
 export async function warmUpMember(model: MemberClassifier): Promise<ModalityOutput> {
   const output = await (model.predictWithFeatures as (inputs: (Uint8Array | string)[]) => Promise<ModalityOutput>)(warmUpInputs(model));
   const { name, genres } = model.metadata;
   try {
-    assertFinite(output.probabilities, genres.length, `${name} warm-up`);
+    assertFinite(output.probabilities, genres.length, `${name} warm-up`, { probabilities: true });
     assertFinite(output.features, Math.max(1, output.featureDim), `${name} warm-up features`);
   } catch (error) {
-    throw new ModelsDirError(`${name} model gives non-finite outputs on a blank input (${(error as Error).message}): its weights are broken; retrain it`);
+    throw new ModelsDirError(`${name} model gives invalid outputs on a blank input (${(error as Error).message}): its weights are broken; retrain it`);
   }
   const k = genres.length;
   if (output.probabilities.subarray(0, k).every((p, g) => p === output.probabilities[k + g])) {
@@ -121,44 +142,100 @@ export async function warmUpMember(model: MemberClassifier): Promise<ModalityOut
   return output;
 }
 
-export async function warmUpFusion(fusion: FusionClassifier, memberOutputs: Readonly<Record<string, ModalityOutput>>): Promise<void> {
+async function warmUpFusion(fusion: FusionClassifier, memberOutputs: Readonly<Record<string, ModalityOutput>>): Promise<void> {
   const probabilities = await fusion.predict(memberOutputs);
   try {
-    assertFinite(probabilities, fusion.metadata.genres.length, `${fusion.metadata.name} warm-up`);
+    assertFinite(probabilities, fusion.metadata.genres.length, `${fusion.metadata.name} warm-up`, { probabilities: true });
   } catch (error) {
-    throw new ModelsDirError(`${fusion.metadata.name} model gives non-finite outputs on a blank input (${(error as Error).message}): retrain it`);
+    throw new ModelsDirError(`${fusion.metadata.name} model gives invalid outputs on a blank input (${(error as Error).message}): retrain it`);
   }
 }
 
-export interface LoadedModels {
+/** A model as its host runs it: the contract, and how many calls it can run at once (one per worker). */
+export type HostedModel = AnyClassifier & { readonly parallelism?: number };
+type HostedMember = MemberClassifier & { readonly parallelism?: number };
+
+/**
+ * Where the models of a directory run. In this thread by default (`IN_PROCESS`); serving's worker
+ * threads give each model a proxy with the same contract. `load` verifies every file of `dir` before
+ * the model runs (model-artifact's openModelDir, wherever it is called).
+ */
+export interface ModelHost {
+  load(key: string, dir: string, metadata: ModelMetadata): Promise<HostedModel>;
+  /** Whether the models may load at the same time (in separate threads); in this thread they load one after another. */
+  readonly concurrent?: boolean;
+}
+
+export const IN_PROCESS: ModelHost = { load: (_key, dir) => loadModel(dir) };
+
+export interface OpenedModels {
   dir: string;
-  members: Record<string, MemberClassifier>;
+  /** Single-modality models by key, in the directory's (sorted) order. */
+  members: Record<string, HostedMember>;
+  /** The fusion, when the directory holds one fitted on the members present. */
   fusion?: FusionClassifier;
+  /** Models not opened, by key, with the reason (see ModelsDirPlan.unavailable). */
+  unavailable: Record<string, string>;
   dispose(): void;
 }
 
-/** Loads (verifying every file) and warms up every model of a models directory, in this thread. */
-export async function loadModelsDir(dir: string, kinds: readonly ModelKind[] = MODEL_KINDS): Promise<LoadedModels> {
-  const plan = inspectModelsDir(dir, kinds);
-  const loaded: AnyClassifier[] = [];
-  try {
-    const members: Record<string, MemberClassifier> = {};
-    const outputs: Record<string, ModalityOutput> = {};
-    for (const key of Object.keys(plan.members)) {
-      const model = (await loadModel(join(plan.dir, key), kinds)) as MemberClassifier;
+export interface OpenModelsOptions {
+  host?: ModelHost;
+  /** Refuse a directory with an unavailable model (a stale fusion) instead of opening the rest. */
+  requireAll?: boolean;
+  /** Stops loading between models (it throws the signal's reason). */
+  signal?: AbortSignal;
+  kinds?: readonly ModelKind[];
+}
+
+/**
+ * The one way to open a models directory (serving in both inference modes, the trainer's evaluate
+ * and predict, the tests): inspects it, loads every member then the fusion where `host` runs them,
+ * and warms each up (once per parallel instance), refusing broken weights. On any failure what was
+ * loaded is disposed and the error names the model.
+ */
+export async function openModelsDir(dir: string, options: OpenModelsOptions = {}): Promise<OpenedModels> {
+  const plan = inspectModelsDir(dir, options.kinds);
+  const stale = Object.entries(plan.unavailable)[0];
+  if (stale && options.requireAll) throw new ModelsDirError(`${stale[0]} model cannot be served: ${stale[1]}`);
+  const host = options.host ?? IN_PROCESS;
+  const loaded: HostedModel[] = [];
+  const dispose = () => loaded.forEach((m) => m.dispose());
+  const load = async (key: string, metadata: ModelMetadata): Promise<HostedModel> => {
+    await yieldToEventLoop();
+    options.signal?.throwIfAborted();
+    try {
+      const model = await host.load(key, join(plan.dir, key), metadata);
       loaded.push(model);
-      members[key] = model;
-      outputs[key] = await warmUpMember(model);
+      return model;
+    } catch (error) {
+      if (error instanceof ModelsDirError) throw error;
+      throw new ModelsDirError(`${key} model in ${join(plan.dir, key)} could not be loaded: ${(error as Error).message}`);
     }
-    let fusion: FusionClassifier | undefined;
-    if (plan.fusion) {
-      fusion = (await loadModel(join(plan.dir, plan.fusion.name), kinds)) as FusionClassifier;
-      loaded.push(fusion);
-      await warmUpFusion(fusion, outputs);
+  };
+  try {
+    const entries = [...Object.entries(plan.members), ...(plan.fusion ? [[plan.fusion.name, plan.fusion] as const] : [])];
+    const models: HostedModel[] = [];
+    if (host.concurrent) {
+      const settled = await Promise.allSettled(entries.map(([key, metadata]) => load(key, metadata)));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      models.push(...settled.map((s) => (s as PromiseFulfilledResult<HostedModel>).value));
+    } else {
+      for (const [key, metadata] of entries) models.push(await load(key, metadata));
     }
-    return { dir: plan.dir, members, ...(fusion ? { fusion } : {}), dispose: () => loaded.forEach((m) => m.dispose()) };
+    const members = Object.fromEntries(Object.keys(plan.members).map((key, i) => [key, models[i] as HostedMember]));
+    const fusion = plan.fusion ? (models.at(-1) as FusionClassifier) : undefined;
+    // Concurrent calls, so that each instance (each poster worker) gets one.
+    const outputs = Object.fromEntries(await Promise.all(Object.entries(members).map(async ([key, model]) => {
+      const runs = await Promise.all(Array.from({ length: model.parallelism ?? 1 }, () => warmUpMember(model)));
+      return [key, runs[0]!] as const;
+    })));
+    options.signal?.throwIfAborted();
+    if (fusion) await warmUpFusion(fusion, Object.fromEntries(fusion.members.map((m) => [m, outputs[m]!])));
+    return { dir: plan.dir, members, ...(fusion ? { fusion } : {}), unavailable: plan.unavailable, dispose };
   } catch (error) {
-    loaded.forEach((m) => m.dispose());
+    dispose();
     throw error;
   }
 }

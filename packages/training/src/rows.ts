@@ -1,18 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng, NUM_GENRES, shuffleInPlace } from '@filmgenre/core';
+
+// Row selection lives in core, beside the films it indexes; re-exported for the recipes.
+export { pickRows } from '@filmgenre/core';
 import type { Batch } from './fit.js';
 
 /** 0/1 labels of films as a flat n×genres float32 matrix (what the loss and metrics take). */
 export function labelMatrix(films: readonly { labels: Uint8Array }[], numGenres = NUM_GENRES): Float32Array {
   const out = new Float32Array(films.length * numGenres);
   films.forEach((f, i) => out.set(f.labels, i * numGenres));
-  return out;
-}
-
-/** Rows `rows` of a flat n×dim matrix, in that order. */
-export function pickRows(source: Float32Array, dim: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * dim);
-  rows.forEach((r, i) => out.set(source.subarray(r * dim, (r + 1) * dim), i * dim));
   return out;
 }
 

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModalityOutput } from '@filmgenre/model-artifact';
 import { disposeModels, loadModels, ModelsDirError, type ImageModel, type ServingModels, type TextModel } from '../models.js';
 import { predictMany, prepareModels, startServer, type TestModels } from '../testing/harness.js';
-import { loadModelsInWorkers } from './worker-models.js';
 
 let models: TestModels;
 let workers: ServingModels;
@@ -15,7 +14,7 @@ let inline: ServingModels;
 
 beforeAll(async () => {
   models = await prepareModels();
-  workers = await loadModelsInWorkers(models.dir, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 2 });
+  workers = await loadModels(models.dir, { workers: { backend: 'wasm', threadsPerModel: 1, posterWorkers: 2 } });
   inline = await loadModels(models.dir);
 });
 
@@ -71,7 +70,7 @@ describe('models in worker threads', () => {
   it('serve the default models\' shape too: a non-square poster model, the sentence encoder, a stacked fusion', async () => {
     const sentence = await prepareModels('sentence');
     const [inWorkers, inThread] = await Promise.all([
-      loadModelsInWorkers(sentence.dir, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 2 }),
+      loadModels(sentence.dir, { workers: { backend: 'wasm', threadsPerModel: 1, posterWorkers: 2 } }),
       loadModels(sentence.dir),
     ]);
     try {
@@ -126,17 +125,17 @@ describe('loading models in worker threads', () => {
 
   it('names the model and the file when a worker cannot load its model', async () => {
     writeFileSync(join(broken, 'lstm', 'weights.bin'), Buffer.alloc(10));
-    const loading = loadModelsInWorkers(broken, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 1 });
+    const loading = loadModels(broken, { workers: { backend: 'wasm', threadsPerModel: 1, posterWorkers: 1 } });
     await expect(loading).rejects.toThrow(ModelsDirError);
     await expect(loading).rejects.toThrow(new RegExp(`lstm model in ${join(broken, 'lstm')} could not be loaded`));
   });
 
   it('refuses a bad worker count before starting anything', async () => {
-    await expect(loadModelsInWorkers(models.dir, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 0 })).rejects.toThrow(/posterWorkers must be an integer ≥ 1/);
+    await expect(loadModels(models.dir, { workers: { backend: 'wasm', threadsPerModel: 1, posterWorkers: 0 } })).rejects.toThrow(/posterWorkers must be an integer ≥ 1/);
   });
 
   it('rejects calls after dispose instead of hanging', async () => {
-    const short = await loadModelsInWorkers(models.dir, { backend: 'wasm', threadsPerModel: 1, posterWorkers: 1 });
+    const short = await loadModels(models.dir, { workers: { backend: 'wasm', threadsPerModel: 1, posterWorkers: 1 } });
     disposeModels(short);
     await expect(text(short, 'lstm').predict(['a film'])).rejects.toThrow(/lstm model worker is stopped/);
   });

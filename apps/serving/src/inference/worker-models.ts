@@ -1,11 +1,12 @@
-import type { ModalityOutput } from '@filmgenre/model-artifact';
+import type { ModalityOutput, ModelMetadata } from '@filmgenre/model-artifact';
+import { ModelsDirError, posterSizeOf, type HostedModel, type ModelHost } from '@filmgenre/model-registry';
 import type { BackendInfo, BackendRequest } from '@filmgenre/tf-runtime';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { inspectModelsDir, ModelsDirError, posterSizeFromMetadata, type FusionModel, type ImageModel, type MemberModel, type ServingModels, type TextModel } from '../models.js';
+import type { FusionModel, ImageModel, ServingModels, TextModel } from '../models.js';
 import type { WorkerCall, WorkerMethod, WorkerReply, WorkerStart } from './protocol.js';
 
 export interface WorkerModelsOptions {
@@ -116,71 +117,44 @@ class ModelWorker {
 }
 
 /**
- * Loads every model of the directory in its own worker thread (in parallel; each poster model in
- * `posterWorkers` of them) and returns proxies with the same interface as the in-process models. On
- * any failure, the workers already started stop.
+ * model-registry's host for worker threads: each model loads (verifying its files) in its own worker
+ * (a poster model in `posterWorkers` of them), in parallel, behind a proxy with the in-process
+ * contract; the worker with the fewest calls in flight takes the next one.
  */
-export async function loadModelsInWorkers(dir: string, options: WorkerModelsOptions): Promise<ServingModels> {
-  const root = resolve(dir);
-  const plan = inspectModelsDir(root);
+export function workerHost(options: WorkerModelsOptions): { host: ModelHost; runtime(): ServingModels['runtime']; tensorCounts(): Promise<Record<string, number>> } {
   if (!Number.isInteger(options.posterWorkers) || options.posterWorkers < 1) throw new RangeError(`posterWorkers must be an integer ≥ 1, got ${options.posterWorkers}`);
-  const keys = [
-    ...Object.entries(plan.members).flatMap(([key, m]) => Array<string>(m.modality === 'image' ? options.posterWorkers : 1).fill(key)),
-    ...(plan.fusion ? [plan.fusion.name] : []),
-  ];
-  const settled = await Promise.allSettled(keys.map((key) => ModelWorker.start(key, join(root, key), options)));
-  const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
-    for (const w of started) w.stop();
-    throw failed.reason;
-  }
+  const started: ModelWorker[] = [];
   const workersOf = (key: string) => started.filter((w) => w.key === key);
-
-  const members: Record<string, MemberModel> = {};
-  for (const [key, metadata] of Object.entries(plan.members)) {
-    const workers = workersOf(key);
-    // The worker with the fewest calls in flight (the micro-batcher runs at most one per worker).
-    const idlest = () => workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    // The workers verified every file against this metadata (its recorded sha256s) before loading.
-    const common = { metadata, dispose: () => workers.forEach((w) => w.stop()) };
-    if (metadata.modality === 'image') {
-      const { width, height } = posterSizeFromMetadata(metadata, join(root, key));
-      const model: ImageModel = {
-        ...common,
-        inputWidth: width,
-        inputHeight: height,
-        parallelism: workers.length,
-        predict: (posters) => idlest().call<Float32Array>('predict', posters),
-        predictWithFeatures: (posters) => idlest().call<ModalityOutput>('predictWithFeatures', posters),
-      };
-      members[key] = { modality: 'image', model };
-    } else {
-      const model: TextModel = {
-        ...common,
-        predict: (overviews) => idlest().call<Float32Array>('predict', overviews),
-        predictWithFeatures: (overviews) => idlest().call<ModalityOutput>('predictWithFeatures', overviews),
-      };
-      members[key] = { modality: 'text', model };
+  const load = async (key: string, dir: string, metadata: ModelMetadata): Promise<HostedModel> => {
+    const count = metadata.modality === 'image' ? options.posterWorkers : 1;
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => ModelWorker.start(key, dir, options)));
+    const workers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      for (const w of workers) w.stop();
+      throw failed.reason;
     }
-  }
-  const fusionWorker = plan.fusion ? workersOf(plan.fusion.name)[0] : undefined;
-  let fusion: FusionModel | undefined;
-  if (plan.fusion && fusionWorker) {
-    const metadata = plan.fusion;
-    fusion = {
-      metadata,
-      members: Object.keys(metadata.members ?? {}),
-      predict: (outputs) => fusionWorker.call<Float32Array>('predict', outputs),
-      dispose: () => fusionWorker.stop(),
+    started.push(...workers);
+    const idlest = () => workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const common = { metadata, parallelism: workers.length, dispose: () => workers.forEach((w) => w.stop()) };
+    if (metadata.modality === 'fusion') {
+      const fusion: FusionModel = { ...common, members: Object.keys(metadata.members ?? {}), predict: (outputs) => idlest().call<Float32Array>('predict', outputs) };
+      return fusion;
+    }
+    const calls = {
+      predict: (inputs: unknown[]) => idlest().call<Float32Array>('predict', inputs),
+      predictWithFeatures: (inputs: unknown[]) => idlest().call<ModalityOutput>('predictWithFeatures', inputs),
     };
-  }
-  const first = started[0]!;
+    if (metadata.modality === 'text') return { ...common, ...calls } satisfies TextModel;
+    const { width, height } = posterSizeOf(metadata, dir);
+    return { ...common, ...calls, inputWidth: width, inputHeight: height } satisfies ImageModel;
+  };
   return {
-    dir: root,
-    members,
-    ...(fusion ? { fusion } : {}),
-    runtime: { inference: 'workers', backend: first.backend.name, threads: first.backend.threads, encoders: first.encoders },
+    host: { load, concurrent: true },
+    runtime: () => {
+      const first = started[0]!;
+      return { inference: 'workers', backend: first.backend.name, threads: first.backend.threads, encoders: first.encoders };
+    },
     tensorCounts: async () => {
       const counts = await Promise.all(started.map((w) => w.call<number>('numTensors')));
       // One entry per worker: the key, or key#1, key#2… for a poster model in several workers.
