@@ -211,10 +211,10 @@ export function checkPredictJob(job: Manifest, shardCountVariable: string): stri
 export function jobCommandLine(container: Container, index: number, mounts: Record<string, string>): { script: string; env: Record<string, string> } {
   const [shell, flag, ...rest] = [...(container.command ?? []), ...(container.args ?? [])];
   if (shell !== 'sh' || flag !== '-c' || rest.length !== 1) throw new Error(`${container.name}: expected command [sh, -c] and one script in args`);
-  let script = rest[0]!;
-  for (const [mountPath, local] of Object.entries(mounts)) {
-    script = script.replace(new RegExp(`(?<![\\w/.-])${mountPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=/|\\s|"|$)`, 'g'), local);
-  }
+  // One pass over every mount path (longest first), so a local directory put in for one (say under
+  // /tmp) is never rewritten again for another (a /tmp mount).
+  const paths = Object.keys(mounts).sort((a, b) => b.length - a.length).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const script = paths.length === 0 ? rest[0]! : rest[0]!.replace(new RegExp(`(?<![\\w/.-])(${paths.join('|')})(?=/|\\s|"|$)`, 'g'), (path) => mounts[path]!);
   const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
   return { script, env: { ...env, JOB_COMPLETION_INDEX: String(index) } };
 }

@@ -22,7 +22,7 @@ const root = findWorkspaceRoot();
 const k8sDir = join(root, 'deploy/k8s');
 const tsx = join(root, 'node_modules/.bin/tsx');
 const SERVING_MAIN = 'apps/serving/src/main.ts';
-const SHARD_COUNT_VARIABLE = 'PREDICT_SHARDS';
+const SHARD_COUNT_VARIABLE = 'JOB_COMPLETIONS';
 
 const SCHEMAS: Record<string, { new (data: never): { validate(): void } }> = {
   'apps/v1/Deployment': Deployment,
@@ -195,14 +195,28 @@ describe('the predict Job', () => {
     expect(seen.size).toBe(shards);
   });
 
-  it('its command line is accepted by the trainer: every flag and value, then the missing models directory refused', () => {
-    const mounts = Object.fromEntries((container.volumeMounts ?? []).map((m) => [m.mountPath, join(scratch, `job${m.mountPath.replace(/\//g, '-')}`)]));
-    const { script, env } = jobCommandLine(container, 0, mounts);
-    const run = spawnSync('sh', ['-c', script], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
-    // The trainer refuses an unknown command or flag with exit 2, a value its schema rejects with
-    // `invalid options`; anything else it reaches is the work itself, which stops at the empty paths.
-    expect(run.stderr).not.toMatch(/invalid options|unknown command|Unknown option/i);
+  /** Runs the Job's script for index 0 in the workspace (laid out as the image's /app), its volumes replaced by empty local paths. */
+  function runJobScript(pod: typeof container) {
+    const mounts = Object.fromEntries((pod.volumeMounts ?? []).map((m) => [m.mountPath, join(scratch, `job${m.mountPath.replace(/\//g, '-')}`)]));
+    const { script, env } = jobCommandLine(pod, 0, mounts);
+    return { mounts, run: spawnSync('sh', ['-c', script], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } }) };
+  }
+  // The trainer refuses an unknown command or flag with exit 2 and a value its schema rejects with
+  // `invalid options`; past those it starts the work, which stops at the empty paths.
+  const refusedByCli = /invalid options|unknown command|Unknown option/i;
+
+  it('its command line is accepted by the trainer: every flag and value, then the missing catalogue or models refused', () => {
+    const { mounts, run } = runJobScript(container);
+    expect(run.stderr).not.toMatch(refusedByCli);
     expect(run.status, run.stderr).toBe(1);
-    expect(Object.values(mounts).some((dir) => run.stderr.includes(relative(root, dir)) || run.stderr.includes(dir)), run.stderr).toBe(true);
+    expect(Object.values(mounts).some((dir) => run.stderr.includes(dir) || run.stderr.includes(relative(root, dir))), run.stderr).toBe(true);
+  }, 120_000);
+
+  it('a command line the trainer does not accept is caught', () => {
+    const broken = copy(container);
+    broken.args = broken.args!.map((a) => a.replace('--models ', '--models-directory '));
+    const { run } = runJobScript(broken);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(refusedByCli);
   }, 120_000);
 });
