@@ -34,6 +34,7 @@ export const ERRORS = {
   POSTER_TOO_MANY_PIXELS: { status: 422, description: 'header declares more than `--max-input-pixels` (width × height; a decompression bomb): refused before decoding', routes: ['predict'] },
   POSTER_SIDE_TOO_LONG: { status: 422, description: 'header declares a width or height over `--max-input-side`: refused before decoding', routes: ['predict'] },
   POSTER_ASPECT_RATIO_TOO_EXTREME: { status: 422, description: 'longer side over `--max-aspect-ratio` times the shorter one (e.g. 1 × 25,000,000): refused before decoding', routes: ['predict'] },
+  POSTER_TOO_MANY_SCANS: { status: 422, description: 'a JPEG of more than `--max-jpeg-scans` scans (decode time grows with each one; a 654 KB scan bomb took 35 s): refused from its markers before decoding', routes: ['predict'] },
   POSTER_DECODE_TIMEOUT: { status: 422, description: 'decoding took longer than `--decode-timeout-ms` (an image that is slow to decode; send a smaller one)', routes: ['predict'] },
   POSTER_DECODE_BUSY: { status: 503, description: 'other large posters (over `--large-poster-pixels`) hold the one-at-a-time decoder and this one could not start within `--decode-timeout-ms`, or 8 already wait; retry after `Retry-After` seconds', routes: ['predict'] },
   MODEL_OUTPUT_INVALID: { status: 500, description: 'a model produced a non-finite probability (or one outside [0, 1]) for this input: a fault of the model, logged with its name, counted in `model_invalid_outputs_total`; never a 200 with `null`', routes: ['predict'] },
