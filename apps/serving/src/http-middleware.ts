@@ -45,7 +45,8 @@ export class RequestTracker {
       const seconds = (performance.now() - started) / 1000;
       this.metrics.httpRequests.inc(labels);
       this.metrics.httpDuration.observe(labels, seconds);
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug';
+      // 503 is a state of the server (loading, stopping, shedding load), not a fault: not at error level.
+      const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug';
       this.logger[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
       if (this.count === 0) {
         const waiters = this.idleWaiters;

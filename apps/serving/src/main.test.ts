@@ -89,6 +89,20 @@ describe('main', () => {
     }
   });
 
+  it('on SIGTERM in its first second, before its modules are loaded, logs `stopped` and exits 0 (it used to exit 143 without a word)', async () => {
+    const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm']);
+    try {
+      await proc.waitFor('starting');
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      const lines = proc.stdout.map((l) => JSON.parse(l) as { msg: string; phase?: string; level: number });
+      expect(lines.at(-1)).toMatchObject({ msg: 'stopped', phase: 'starting', level: 30 });
+      expect(proc.stderr()).toBe('');
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
   // Each refusal spawns a process; they run side by side to keep the suite short.
   it('refuses to start, with one clear line on stderr, when the models or the flags are wrong', async () => {
     const noLstm = copyModels();

@@ -139,6 +139,19 @@ describe('MicroBatcher', () => {
     await expect(batcher.submit(4)).rejects.toBeInstanceOf(BatcherClosedError);
   });
 
+  it('estimates the wait of a new item from the items ahead of it and the measured time per item', async () => {
+    const { batcher, infos } = recording({ maxBatch: 1, windowMs: 0, delayMs: 40 });
+    expect(batcher.backlogMs).toBe(0); // nothing measured yet: nothing to refuse on
+    await batcher.submit(1);
+    const perItem = infos[0]!.runMs;
+    expect(perItem).toBeGreaterThanOrEqual(35);
+    const queued = [1, 2, 3, 4].map((x) => batcher.submit(x));
+    await sleep(5); // one runs, three wait
+    expect(batcher.backlogMs).toBeCloseTo(4 * perItem, 0);
+    await Promise.all(queued);
+    expect(batcher.backlogMs).toBe(0);
+  });
+
   it('validates its options', () => {
     expect(() => new MicroBatcher({ maxBatch: 0, windowMs: 1, run: async (x: number[]) => x })).toThrow(RangeError);
     expect(() => new MicroBatcher({ maxBatch: 1, windowMs: -1, run: async (x: number[]) => x })).toThrow(RangeError);

@@ -58,6 +58,10 @@ export class MicroBatcher<I, O> {
   private readonly running = new Set<Promise<void>>();
   private readonly concurrency: number;
   private closed = false;
+  /** Items in the batches running now. */
+  private runningItems = 0;
+  /** Run time per item of the recent batches (ms, exponentially weighted); unknown before the first. */
+  private msPerItem: number | undefined;
 
   constructor(options: MicroBatcherOptions<I, O>) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError(`maxBatch must be an integer ≥ 1, got ${options.maxBatch}`);
@@ -70,6 +74,15 @@ export class MicroBatcher<I, O> {
   /** Items waiting for a batch (not counting the batch that is running). */
   get pending(): number {
     return this.queue.length;
+  }
+
+  /**
+   * How long an item submitted now would wait before its batch starts, estimated from the items
+   * ahead of it (queued and running) and the measured run time per item: what admission control
+   * compares with its deadline. 0 before any batch has run.
+   */
+  get backlogMs(): number {
+    return this.msPerItem === undefined ? 0 : ((this.queue.length + this.runningItems) * this.msPerItem) / this.concurrency;
   }
 
   submit(input: I): Promise<O> {
@@ -123,7 +136,9 @@ export class MicroBatcher<I, O> {
     }
     if (this.running.size >= this.concurrency || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
+    this.runningItems += batch.length;
     const run: Promise<void> = this.runBatch(batch).finally(() => {
+      this.runningItems -= batch.length;
       this.running.delete(run);
       this.next();
     });
@@ -150,6 +165,8 @@ export class MicroBatcher<I, O> {
         throw new Error(`batch run returned ${Array.isArray(outputs) ? outputs.length : typeof outputs} outputs for ${batch.length} inputs`);
       }
       const runMs = performance.now() - started;
+      // A weight of 1/4: a few batches move it, one odd batch does not.
+      this.msPerItem = this.msPerItem === undefined ? runMs / batch.length : 0.75 * this.msPerItem + 0.25 * (runMs / batch.length);
       this.report({ size: batch.length, runMs, ok: true });
       batch.forEach((p, i) => p.resolve({ value: outputs[i]!, batchSize: batch.length, waitMs: started - p.queuedAt, runMs }));
     } catch (error) {

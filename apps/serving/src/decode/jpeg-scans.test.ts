@@ -5,7 +5,7 @@ import { scanBombJpeg } from '../testing/crafted.js';
 import { countJpegScans } from './jpeg-scans.js';
 
 const photo = (progressive: boolean) =>
-  sharp({ create: { width: 300, height: 200, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ progressive, quality: 80 }).toBuffer();
+  sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ progressive, quality: 80 }).toBuffer();
 
 describe('countJpegScans', () => {
   it('finds the one scan of a baseline JPEG and the several of a progressive one, whose entropy data holds stuffed 0xFF bytes', async () => {
