@@ -73,7 +73,7 @@ export const OPTIONS = {
    * already queued (estimated from the queue and the measured time per item), gets 503 OVERLOADED
    * with Retry-After instead of waiting.
    */
-  queueDeadlineMs: option({ schema: z.number().int().positive(), default: 1_000, type: 'number', describe: 'longest estimated wait for the models; a request over it gets 503 OVERLOADED + Retry-After' }),
+  queueDeadlineMs: option({ schema: z.number().int().positive(), default: 2_000, type: 'number', describe: 'longest estimated wait for the models; a request over it gets 503 OVERLOADED + Retry-After' }),
   /** How long the first request of a micro-batch waits for others before the model runs. */
   batchWindowMs: option({ schema: z.number().min(0).max(1_000), default: 2, type: 'number', describe: 'micro-batch window in milliseconds' }),
   maxBatch: option({ schema: z.number().int().min(1).max(1_024), default: 32, type: 'number', describe: 'largest micro-batch per model call' }),

@@ -22,6 +22,12 @@ export interface MicroBatcherOptions<I, O> {
   incoming?: () => number;
   /** Cap on that extra wait, from the first queued item (default: the window, i.e. no extension). */
   maxWaitMs?: number;
+  /**
+   * After each batch, the lane rests this many times the batch's run time before the next one starts
+   * (default 0): a lane of costly work then takes at most 1 / (1 + restRatio) of a core, and the
+   * rest stays free for the others. Counted in `backlogMs`.
+   */
+  restRatio?: number;
 }
 
 export interface BatchInfo {
@@ -137,11 +143,15 @@ export class MicroBatcher<I, O> {
     if (this.running.size >= this.concurrency || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
     this.runningItems += batch.length;
-    const run: Promise<void> = this.runBatch(batch).finally(() => {
-      this.runningItems -= batch.length;
-      this.running.delete(run);
-      this.next();
-    });
+    const started = performance.now();
+    const rest = this.options.restRatio ?? 0;
+    const run: Promise<void> = this.runBatch(batch)
+      .then(() => (rest > 0 && !this.closed ? new Promise<void>((resolve) => setTimeout(resolve, rest * (performance.now() - started))) : undefined))
+      .finally(() => {
+        this.runningItems -= batch.length;
+        this.running.delete(run);
+        this.next();
+      });
     this.running.add(run);
     // Another worker may be free for what is left.
     if (this.queue.length > 0) this.next();
@@ -166,7 +176,8 @@ export class MicroBatcher<I, O> {
       }
       const runMs = performance.now() - started;
       // A weight of 1/4: a few batches move it, one odd batch does not.
-      this.msPerItem = this.msPerItem === undefined ? runMs / batch.length : 0.75 * this.msPerItem + 0.25 * (runMs / batch.length);
+      const costMs = (runMs * (1 + (this.options.restRatio ?? 0))) / batch.length;
+      this.msPerItem = this.msPerItem === undefined ? costMs : 0.75 * this.msPerItem + 0.25 * costMs;
       this.report({ size: batch.length, runMs, ok: true });
       batch.forEach((p, i) => p.resolve({ value: outputs[i]!, batchSize: batch.length, waitMs: started - p.queuedAt, runMs }));
     } catch (error) {

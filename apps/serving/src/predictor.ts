@@ -65,6 +65,11 @@ export function checkProbabilities(model: string, modelName: string, probabiliti
  * waits at most one of them.
  */
 export const LONG_OVERVIEW_CHARS = 1_000;
+/**
+ * The long-overview lane rests as long as it ran before it starts the next one, so that a flood of
+ * long overviews takes at most half a core from the posters and the usual overviews.
+ */
+const LONG_OVERVIEW_REST = 1;
 
 /** Copies item i out of a row-major n×dim buffer (a copy, so the batch buffer can be freed). */
 function row(flat: Float32Array, i: number, dim: number): Float32Array {
@@ -162,7 +167,7 @@ export class Predictor {
           : splitProbabilities(await model.predict(overviews), overviews.length);
         this.texts.set(key, {
           short: new MicroBatcher({ ...common(key, { poster: false, parallelism: 1, upstream: true }), run }),
-          long: new MicroBatcher({ ...common(key, { poster: false, parallelism: 1, upstream: false }), maxBatch: 1, run }),
+          long: new MicroBatcher({ ...common(key, { poster: false, parallelism: 1, upstream: false }), maxBatch: 1, restRatio: LONG_OVERVIEW_REST, run }),
         });
       }
     }
@@ -232,8 +237,8 @@ export class Predictor {
   async warmUp(): Promise<void> {
     const outputs: Record<string, ModalityOutput> = {};
     await Promise.all(Object.entries(this.models.members).map(async ([key, member]) => {
-      // Concurrent calls, so that each poster worker gets one.
-      const calls = member.modality === 'image' ? (member.model.parallelism ?? 1) : 1;
+      // Concurrent calls, so that each worker of a model gets one.
+      const calls = member.model.parallelism ?? 1;
       const results = await Promise.all(Array.from({ length: calls }, () => warmUpMember(member.model)));
       for (const result of results) checkProbabilities(key, member.model.metadata.name, result.probabilities, 'at warm-up');
       outputs[key] = results[0]!;
