@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blackPng } from './testing/crafted.js';
+import { blackPng } from '@filmgenre/serving-testing';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
 import { start } from './testing/process.js';
 

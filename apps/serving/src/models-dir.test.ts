@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageModel, ServingModels, TextModel } from './models.js';
-import { TEST_POSTER_HEIGHT, TEST_POSTER_WIDTH } from './testing/fixture.js';
+import { TEST_POSTER_HEIGHT, TEST_POSTER_WIDTH } from '@filmgenre/serving-testing';
 import { form, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
 import { start } from './testing/process.js';
 

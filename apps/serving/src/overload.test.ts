@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quantile } from './testing/crafted.js';
+import { quantile } from '@filmgenre/serving-testing';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
 import { start, type Proc } from './testing/process.js';
 

@@ -5,8 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DecodeProcess } from './decode/decode-process.js';
 import { ApiError } from './errors.js';
 import { LARGE_POSTER_QUEUE, PosterDecoder, type PosterLimits } from './poster-decoder.js';
-import { blackPng, scanBombJpeg } from './testing/crafted.js';
-import { heldOutFilms } from './testing/fixture.js';
+import { blackPng, heldOutFilms, scanBombJpeg } from '@filmgenre/serving-testing';
 
 const limits: PosterLimits = { maxInputPixels: 25_000_000, maxInputSide: 10_000, maxAspectRatio: 10, maxJpegScans: 100, decodeTimeoutMs: 200, largePosterPixels: 1_000 };
 

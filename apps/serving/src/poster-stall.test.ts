@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blackPng, quantile, scanBombJpeg } from './testing/crafted.js';
+import { blackPng, quantile, scanBombJpeg } from '@filmgenre/serving-testing';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
 import { start, type Proc } from './testing/process.js';
 

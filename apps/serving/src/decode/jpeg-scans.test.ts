@@ -1,7 +1,7 @@
 import { decodePoster } from '@filmgenre/data-images';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { scanBombJpeg } from '../testing/crafted.js';
+import { scanBombJpeg } from '@filmgenre/serving-testing';
 import { countJpegScans } from './jpeg-scans.js';
 
 const photo = (progressive: boolean) =>
