@@ -66,6 +66,8 @@ export class MicroBatcher<I, O> {
   private closed = false;
   /** Items in the batches running now. */
   private runningItems = 0;
+  /** While the lane rests after a batch (restRatio): when it may start the next one (performance.now()). */
+  private restingUntil = 0;
   /** Run time per item of the recent batches (ms, exponentially weighted); unknown before the first. */
   private msPerItem: number | undefined;
 
@@ -88,7 +90,9 @@ export class MicroBatcher<I, O> {
    * compares with its deadline. 0 before any batch has run.
    */
   get backlogMs(): number {
-    return this.msPerItem === undefined ? 0 : ((this.queue.length + this.runningItems) * this.msPerItem) / this.concurrency;
+    if (this.msPerItem === undefined) return 0;
+    const resting = Math.max(0, this.restingUntil - performance.now());
+    return resting + ((this.queue.length + this.runningItems) * this.msPerItem) / this.concurrency;
   }
 
   submit(input: I): Promise<O> {
@@ -146,9 +150,14 @@ export class MicroBatcher<I, O> {
     const started = performance.now();
     const rest = this.options.restRatio ?? 0;
     const run: Promise<void> = this.runBatch(batch)
-      .then(() => (rest > 0 && !this.closed ? new Promise<void>((resolve) => setTimeout(resolve, rest * (performance.now() - started))) : undefined))
-      .finally(() => {
+      .then(async () => {
         this.runningItems -= batch.length;
+        if (rest <= 0 || this.closed) return;
+        const restMs = rest * (performance.now() - started);
+        this.restingUntil = performance.now() + restMs;
+        await new Promise<void>((resolve) => setTimeout(resolve, restMs));
+      })
+      .finally(() => {
         this.running.delete(run);
         this.next();
       });
