@@ -61,8 +61,9 @@ export function checkProbabilities(model: string, modelName: string, probabiliti
  * Overviews longer than this (in UTF-16 units) are run in a lane of their own, one at a time, beside
  * the lane of the usual ones (a few hundred characters): a 10,000-character overview costs the
  * encoder about 0.5 s (up to its 4,096-piece bound), and in a shared batch every short overview would
- * wait for it. The encoder yields between its calls of at most 512 pieces, so the short lane's call
- * waits at most one of them.
+ * wait for it. With model workers, the two lanes' calls go to the overview model's two workers
+ * (inference/worker-models.ts); inline, the encoder yields between its calls of at most 512 pieces,
+ * so a short overview waits for one of them at most.
  */
 export const LONG_OVERVIEW_CHARS = 1_000;
 /**

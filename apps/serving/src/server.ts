@@ -161,7 +161,7 @@ export async function listen(serving: ServingApp, options: { host: string; port:
         server.closeAllConnections();
       }, timeoutMs);
       timer.unref();
-      const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, timeoutMs)).unref());
+      const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, timeoutMs)));
       try {
         // The port stays open while in-flight requests finish (and at least STOP_LISTEN_MS): a request
         // arriving now is answered 503 SHUTTING_DOWN with `Connection: close`, never reset.
