@@ -648,7 +648,10 @@ describe('bounded resources per client', () => {
     await expectError(during, 503, 'SHUTTING_DOWN');
     expect(during.headers.get('connection')).toBe('close');
     early.socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect((await inFlight).status).toBe(200);
+    const answered = await inFlight;
+    expect(answered.status).toBe(200);
+    // Its connection closes after the answer, so the client does not reuse it as the server closes it.
+    expect(answered.headers.get('connection')).toBe('close');
     await stopped;
     expect(early.received()).toMatch(/^HTTP\/1\.1 503[\s\S]*SHUTTING_DOWN/);
     await expect(fetch(`${slow.url}/healthz`)).rejects.toThrow();

@@ -34,7 +34,13 @@ export class RequestTracker {
   readonly middleware: RequestHandler = (req, res, next) => {
     const started = performance.now();
     this.count++;
-    if (this.draining()) res.setHeader('Connection', 'close');
+    // While draining, every answer closes its connection, also one to a request that came before the
+    // stop: a kept-alive connection the client reuses just as the server closes it would be a reset.
+    const writeHead = res.writeHead;
+    res.writeHead = ((...args: Parameters<typeof res.writeHead>) => {
+      if (this.draining() && !res.headersSent) res.setHeader('Connection', 'close');
+      return writeHead.apply(res, args);
+    }) as typeof res.writeHead;
     let counted = false;
     const done = () => {
       if (counted) return;
