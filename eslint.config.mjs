@@ -37,6 +37,12 @@ export default tseslint.config(
       ...boundaries([]),
     },
   },
+  // The deployed server never imports its test fixtures and bench (tools/serving-testing): only its tests do.
+  {
+    files: ['apps/serving/src/**/*.ts'],
+    ignores: ['apps/serving/src/**/*.test.ts', 'apps/serving/src/testing/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['@filmgenre/serving-testing'], message: 'test fixtures and the bench are not part of the deployed server' }] }] },
+  },
   // Fusion's tests build small members of each modality to fuse.
   { files: ['packages/*-fusion/**/*.test.ts'], rules: boundaries(['scope:image', 'scope:text']) },
 );

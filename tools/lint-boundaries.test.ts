@@ -77,4 +77,14 @@ describe('nx lint module boundaries: one test per rule of eslint.config.mjs', ()
     expect(await boundaryErrors('packages/training-image/src/boundary-probe.ts', "export { createPosterCnn } from '@filmgenre/model-cnn';\nexport { fitWithEarlyStopping } from '@filmgenre/training';\n")).toEqual([]);
     expect(await boundaryErrors('tools/encoder-probe/boundary-probe.ts', "export { createPosterCnn } from '@filmgenre/model-cnn';\nexport { tokenize } from '@filmgenre/data-text';\nexport { crossFitFusion } from '@filmgenre/training-fusion';\n")).toEqual([]);
   });
+
+  it('the deployed server does not import its test fixtures and bench (tools/serving-testing); its tests and test harness may', async () => {
+    const restricted = async (file: string) => {
+      const [result] = await eslint.lintText("export { blackPng } from '@filmgenre/serving-testing';\n", { filePath: `${root}/${file}` });
+      return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+    };
+    expect((await restricted('apps/serving/src/boundary-probe.ts')).join('\n')).toMatch(/not part of the deployed server/);
+    expect(await restricted('apps/serving/src/boundary-probe.test.ts')).toEqual([]);
+    expect(await restricted('apps/serving/src/testing/boundary-probe.ts')).toEqual([]);
+  });
 });

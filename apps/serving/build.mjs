@@ -33,11 +33,19 @@ const externalNpm = {
 
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
-// Three entry points: the server, the model worker it starts beside itself (src/inference), and the
-// large-poster decoder process (src/decode).
+// Four entry points: the start (src/main.ts, which answers signals while the server's modules load:
+// bundled into it, their npm imports would be hoisted and load first), the server it imports, the
+// model worker it starts beside itself (src/inference), and the large-poster decoder process (src/decode).
+const serverModule = {
+  name: 'server-module',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/serve\.js$/ }, (args) => (args.importer.endsWith('main.ts') ? { path: './serve.js', external: true } : undefined));
+  },
+};
 await build({
   entryPoints: [
     { in: join(projectRoot, 'src/main.ts'), out: 'main' },
+    { in: join(projectRoot, 'src/serve.ts'), out: 'serve' },
     { in: join(projectRoot, 'src/inference/worker-entry.ts'), out: 'inference-worker' },
     { in: join(projectRoot, 'src/decode/process-entry.ts'), out: 'poster-decoder' },
   ],
@@ -49,14 +57,14 @@ await build({
   sourcemap: true,
   // Bundled CommonJS-style code may call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  plugins: [externalNpm],
+  plugins: [serverModule, externalNpm],
   logLevel: 'warning',
 });
 
 // Packages loaded through createRequire (e.g. one file of 'natural', to skip its heavy main entry, or
 // onnxruntime-node's native addon, called as createRequire(…)('onnxruntime-node')) are plain function
 // calls to esbuild, not imports: find them in the output so they are installed too.
-const bundled = ['main.js', 'inference-worker.js', 'poster-decoder.js'].map((file) => readFileSync(join(outDir, file), 'utf8')).join('\n');
+const bundled = ['main.js', 'serve.js', 'inference-worker.js', 'poster-decoder.js'].map((file) => readFileSync(join(outDir, file), 'utf8')).join('\n');
 for (const match of bundled.matchAll(/(?:\brequire\d*(?:\.resolve)?|\bcreateRequire\d*\([^()]*(?:\([^()]*\))?[^()]*\))\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
   const name = packageName(match[1]);
   if (!name.startsWith('node:') && !builtins.has(name) && !name.startsWith('@filmgenre/')) externals.add(name);
@@ -100,4 +108,4 @@ writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({
   // The root's install-script decisions for the packages shipped (onnxruntime-node's fetches GPU providers).
   allowScripts: Object.fromEntries(Object.entries(rootPkg.allowScripts ?? {}).filter(([name]) => name in dependencies)),
 }, null, 2)}\n`);
-console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js + inference-worker.js + poster-decoder.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);
+console.log(`built ${appPkg.name}@${appPkg.version} → ${outDir}/main.js + serve.js + inference-worker.js + poster-decoder.js (${Object.keys(dependencies).length} npm dependencies: ${Object.keys(dependencies).join(', ')})`);

@@ -194,6 +194,27 @@ observed="exit $code after $(secs "$t0" "$t1") s; ready before the signal: $(gre
 [[ $code -eq 0 ]] && v=PASS || v=FAIL
 report "SIGTERM while the models load" "$observed" $v
 
+# 7b. SIGTERM in the first second, before the server's modules are loaded (issue 21): sent as soon as
+# the first line shows Node runs the entry (Node's own start, before any of our code, takes 40 ms idle
+# and 0.4 s at load 36; a signal then ends any Node program with 143).
+node "$server" --models-dir "$work/m" --port "$port" >"$work/first-second.log" 2>&1 &
+server_pid=$!; children+=("$server_pid"); t0=$(now)
+wait_for "$work/first-second.log" '"msg":"starting"' "$server_pid"
+t1=$(now); kill -TERM "$server_pid"; wait "$server_pid"; code=$?
+observed="signal $(secs "$t0" "$t1") s after start: exit $code; last line: $(tail -1 "$work/first-second.log" | grep -oE '"(phase|msg)":"[^"]*"' | xargs)"
+[[ $code -eq 0 ]] && tail -1 "$work/first-second.log" | grep -q '"msg":"stopped"' && v=PASS || v=FAIL
+report "SIGTERM in the first second" "$observed" $v
+
+# 7c. /readyz while the models load: 503, logged below error level (issue 21).
+node "$server" --models-dir "$work/m" --port "$port" >"$work/readyz.log" 2>&1 &
+server_pid=$!; children+=("$server_pid")
+wait_for "$work/readyz.log" '"msg":"listening"' "$server_pid"
+answer=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")
+kill -TERM "$server_pid"; wait "$server_pid"
+observed="$answer; error lines: $(grep -c '"level":50' "$work/readyz.log")"
+[[ $answer == 503 ]] && ! grep -q '"level":50' "$work/readyz.log" && v=PASS || v=FAIL
+report "/readyz while the models load" "$observed" $v
+
 # 8-10. Hostile requests against the intact models.
 start_server "$work/serve.log"
 url=http://127.0.0.1:$port
@@ -210,6 +231,29 @@ open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack(
 EOF
 answer=$(curl -s -o "$work/body" -w '%{http_code} in %{time_total} s' -F "poster=@$work/tall.png;type=image/png" "$url/v1/predict")
 report "a $(($(stat -c %s "$work/tall.png") / 1024)) KB PNG declaring 1 × 25,000,000 pixels" "$answer $(head -c 160 "$work/body")" "$([[ $answer == 422* ]] && echo PASS || echo FAIL)"
+# 10b. Four scan-bomb JPEGs at once (issue 21): 1400 × 1400, one valid scan repeated 50,000 times.
+python3 - "$work/bomb.jpg" <<'EOF'
+import struct, sys
+s = lambda m, d: b'\xff' + bytes([m]) + struct.pack('>H', len(d) + 2) + d
+j = b'\xff\xd8' + s(0xDB, b'\0' + b'\1' * 64) + s(0xC2, struct.pack('>BHHB', 8, 1400, 1400, 1) + b'\1\x11\0')
+j += s(0xC4, b'\0\1' + b'\0' * 15 + b'\0') + s(0xC4, b'\x10\1' + b'\0' * 15 + b'\xe0')
+j += s(0xDA, b'\1\1\0\0\0\0') + b'\0' * 3828 + b'\x7f'
+j += (s(0xDA, b'\1\1\0\1\x3f\0') + b'\x7f\xff\0') * 50000 + b'\xff\xd9'
+open(sys.argv[1], 'wb').write(j)
+EOF
+curls=()
+for i in 1 2 3 4; do
+  curl -s -o "$work/bomb$i" -w '%{http_code} %{time_total}\n' -F "poster=@$work/bomb.jpg;type=image/jpeg" "$url/v1/predict" >"$work/bomb$i.code" &
+  curls+=($!)
+done
+wait "${curls[@]}"
+observed="$(cut -d' ' -f1 "$work"/bomb?.code | sort | uniq -c | xargs), slowest $(cut -d' ' -f2 "$work"/bomb?.code | sort -n | tail -1) s: $(head -c 150 "$work/bomb1")"
+[[ $(cat "$work"/bomb?.code | grep -c '^422 ') -eq 4 ]] && grep -q POSTER_TOO_MANY_SCANS "$work/bomb1" && v=PASS || v=FAIL
+report "four $(($(stat -c %s "$work/bomb.jpg") / 1024)) KB scan-bomb JPEGs at once (50,000 scans)" "$observed" $v
+# 10c. 10,000 characters of U+FDFA: 180,001 pieces after NFKC (1,430 windows, 25 s before); read up to 4,096.
+answer=$(curl -s -o "$work/body" -w '%{http_code} in %{time_total} s' -F "overview=$(python3 -c "print('\ufdfa' * 10000, end='')")" "$url/v1/predict")
+seconds=${answer##* in }; seconds=${seconds% s}
+report "an overview of 10,000 × U+FDFA" "$answer" "$([[ $answer == 200* ]] && python3 -c "import sys; sys.exit(0 if $seconds < 5 else 1)" && echo PASS || echo FAIL)"
 kill -TERM "$server_pid"; wait "$server_pid"
 
 # --- issue 21: the trainer's phases, --out and --resume; model directories a careless operator left --

@@ -549,3 +549,96 @@ describe('graceful shutdown', () => {
     await expect(fetch(`${slow.url}/healthz`)).rejects.toThrow();
   });
 });
+
+describe('bounded resources per client', () => {
+  /** A connection that sent `head` and keeps it open, with what the server answered on it (if anything). */
+  async function holdOpen(url: string, head: string) {
+    const { port, hostname } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    let received = '';
+    let closed = false;
+    socket.on('data', (c: Buffer) => (received += c.toString()));
+    socket.on('error', () => {});
+    socket.on('close', () => (closed = true));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(head);
+    await new Promise((r) => setTimeout(r, 50));
+    return { socket, received: () => received, closed: () => closed };
+  }
+  const halfSentHeaders = 'POST /v1/predict HTTP/1.1\r\nHost: x\r\n';
+  const halfSentBody = (length: number) =>
+    `POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${length}\r\n\r\n--b\r\nContent-Disposition: form-data; name="overview"\r\n\r\nhalf`;
+
+  it('past --max-connections, the oldest half-sent connection makes room; when all have a request under way, the new one is answered 503 OVERLOADED', async () => {
+    const capped = await startServer(models.dir, { maxConnections: 4 }, server.models);
+    const held: Awaited<ReturnType<typeof holdOpen>>[] = [];
+    try {
+      for (let i = 0; i < 4; i++) held.push(await holdOpen(capped.url, halfSentHeaders));
+      const res = await fetch(`${capped.url}/healthz`, { headers: { Connection: 'close' } });
+      expect(res.status).toBe(200);
+      expect(held[0]!.closed()).toBe(true);
+      expect(held.slice(1).every((h) => !h.closed())).toBe(true);
+      held.forEach((h) => h.socket.destroy());
+      held.length = 0;
+      await new Promise((r) => setTimeout(r, 50));
+      // Every connection now has a request under way (headers in, body still coming).
+      for (let i = 0; i < 4; i++) held.push(await holdOpen(capped.url, halfSentBody(100_000)));
+      const refused = await fetch(`${capped.url}/healthz`);
+      await expectError(refused, 503, 'OVERLOADED');
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(held.every((h) => !h.closed())).toBe(true);
+    } finally {
+      held.forEach((h) => h.socket.destroy());
+      await capped.stop({ dispose: false });
+    }
+  });
+
+  it('request bodies buffered at once are capped: one that does not fit gets 503 OVERLOADED with Retry-After, and the room returns when the holder goes', async () => {
+    const capped = await startServer(models.dir, { maxBufferedUploadBytes: 100_000 }, server.models);
+    try {
+      const holder = await holdOpen(capped.url, halfSentBody(90_000));
+      const refused = await fetch(`${capped.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) });
+      const message = await expectError(refused, 503, 'OVERLOADED');
+      expect(message).toMatch(/100000 bytes/);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      holder.socket.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await fetch(`${capped.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) })).status).toBe(200);
+    } finally {
+      await capped.stop({ dispose: false });
+    }
+  });
+
+  it('while stopping, requests on new connections and on connections accepted just before are answered 503 SHUTTING_DOWN, not reset', async () => {
+    const slow = await startServer(models.dir, { batchWindowMs: 300 }, server.models);
+    const inFlight = fetch(`${slow.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) });
+    while (slow.serving.inFlight() < 1) await new Promise((r) => setTimeout(r, 5));
+    const early = await holdOpen(slow.url, ''); // accepted, request not sent yet
+    const stopped = slow.stop({ dispose: false });
+    const during = await fetch(`${slow.url}/v1/predict`, { method: 'POST', body: form({ overview }) });
+    await expectError(during, 503, 'SHUTTING_DOWN');
+    expect(during.headers.get('connection')).toBe('close');
+    early.socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const answered = await inFlight;
+    expect(answered.status).toBe(200);
+    // Its connection closes after the answer, so the client does not reuse it as the server closes it.
+    expect(answered.headers.get('connection')).toBe('close');
+    await stopped;
+    expect(early.received()).toMatch(/^HTTP\/1\.1 503[\s\S]*SHUTTING_DOWN/);
+    await expect(fetch(`${slow.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('logs /readyz 503s while loading at warn, not error: they are a state, not a fault', async () => {
+    const lines: { level: number; status?: number }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number }) });
+    const serving = createApp({ models: new Promise<ServingModels>(() => {}), config: defaultConfig(), logger });
+    const running = await listen(serving, { host: '127.0.0.1', port: 0 });
+    try {
+      await expectError(await fetch(`${running.url}/readyz`), 503, 'NOT_READY');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(lines.filter((l) => l.status === 503).map((l) => l.level)).toEqual([40]);
+    } finally {
+      await running.close(1_000);
+    }
+  });
+});

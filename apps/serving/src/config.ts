@@ -46,6 +46,11 @@ export const OPTIONS = {
   port: option({ schema: z.number().int().min(0).max(65_535), default: 3000, type: 'number', describe: 'port to listen on (0 = any free port)' }),
   /** Largest poster upload accepted, in bytes (a larger one gets 413). */
   maxUploadBytes: option({ schema: z.number().int().positive(), default: 10 * 1024 * 1024, type: 'number', describe: 'largest poster upload in bytes' }),
+  /**
+   * Request bodies buffered at once, in bytes, over all predict requests: each reserves its
+   * Content-Length before it is read; one that does not fit gets 503 OVERLOADED with Retry-After.
+   */
+  maxBufferedUploadBytes: option({ schema: z.number().int().positive(), default: 64 * 1024 * 1024, type: 'number', describe: 'request bodies buffered at once, in bytes, over all predict requests (more → 503)' }),
   maxOverviewChars: option({ schema: z.number().int().positive(), default: 10_000, type: 'number', describe: 'longest overview in characters' }),
   /**
    * Largest poster in pixels (width × height read from the header before decoding). Decoding a
@@ -59,10 +64,21 @@ export const OPTIONS = {
    * took 7–9 s to decode here; within a ratio of 10 the worst measured decode was ≈ 1 s.
    */
   maxAspectRatio: option({ schema: z.number().min(1), default: 10, type: 'number', describe: 'largest ratio of the longer poster side to the shorter one, read from the header' }),
+  /**
+   * Scans of a JPEG, counted from its markers before decoding: decode time grows with them (a 654 KB
+   * 1400 × 1400 JPEG of 50,000 scans took 35 s; 1,000 scans 0.4 s). Encoders write about 10.
+   */
+  maxJpegScans: option({ schema: z.number().int().min(1), default: 100, type: 'number', describe: 'most scans accepted in a JPEG poster, counted before decoding' }),
   /** A poster's decode is answered with POSTER_DECODE_TIMEOUT when it takes longer than this. */
   decodeTimeoutMs: option({ schema: z.number().int().positive(), default: 3_000, type: 'number', describe: 'deadline of one poster decode (and of its wait for the large-poster decoder)' }),
   /** Posters over this many pixels are decoded one at a time, so slow decodes hold at most one libuv thread. */
   largePosterPixels: option({ schema: z.number().int().min(0), default: 2_000_000, type: 'number', describe: 'posters over this many pixels are decoded one at a time' }),
+  /**
+   * Load shedding: a predict request whose models would start later than this, behind the work
+   * already queued (estimated from the queue and the measured time per item), gets 503 OVERLOADED
+   * with Retry-After instead of waiting.
+   */
+  queueDeadlineMs: option({ schema: z.number().int().positive(), default: 2_000, type: 'number', describe: 'longest estimated wait for the models; a request over it gets 503 OVERLOADED + Retry-After' }),
   /** How long the first request of a micro-batch waits for others before the model runs. */
   batchWindowMs: option({ schema: z.number().min(0).max(1_000), default: 2, type: 'number', describe: 'micro-batch window in milliseconds' }),
   maxBatch: option({ schema: z.number().int().min(1).max(1_024), default: 32, type: 'number', describe: 'largest micro-batch per model call' }),
@@ -102,6 +118,11 @@ export const OPTIONS = {
   maxPosterBatch: option({ schema: z.number().int().min(1).max(1_024), default: 8, type: 'number', describe: 'largest micro-batch per poster-model call' }),
   /** Node's maxHeaderSize: request line + headers; more is answered 431 HEADERS_TOO_LARGE (JSON). */
   maxHeaderBytes: option({ schema: z.number().int().min(1_024).max(1_048_576), default: 16_384, type: 'number', describe: 'largest request line + headers in bytes (more → 431)' }),
+  /**
+   * Open connections at most (each holds a file descriptor). Past it the oldest connection without a
+   * request under way is closed, or, if all have one, the new connection is answered 503 OVERLOADED.
+   */
+  maxConnections: option({ schema: z.number().int().min(1), default: 1_000, type: 'number', describe: 'open connections at most; past it the oldest idle or half-sent one is closed (else 503)' }),
   /** Node's headersTimeout and requestTimeout: a client slower than these gets 408 REQUEST_TIMEOUT (JSON). */
   headersTimeoutMs: option({ schema: z.number().int().positive(), default: 60_000, type: 'number', describe: 'time allowed to receive the request headers (→ 408)' }),
   requestTimeoutMs: option({ schema: z.number().int().positive(), default: 60_000, type: 'number', describe: 'time allowed to receive the whole request (→ 408); at least --headers-timeout-ms' }),

@@ -34,7 +34,13 @@ export class RequestTracker {
   readonly middleware: RequestHandler = (req, res, next) => {
     const started = performance.now();
     this.count++;
-    if (this.draining()) res.setHeader('Connection', 'close');
+    // While draining, every answer closes its connection, also one to a request that came before the
+    // stop: a kept-alive connection the client reuses just as the server closes it would be a reset.
+    const writeHead = res.writeHead;
+    res.writeHead = ((...args: Parameters<typeof res.writeHead>) => {
+      if (this.draining() && !res.headersSent) res.setHeader('Connection', 'close');
+      return writeHead.apply(res, args);
+    }) as typeof res.writeHead;
     let counted = false;
     const done = () => {
       if (counted) return;
@@ -45,7 +51,8 @@ export class RequestTracker {
       const seconds = (performance.now() - started) / 1000;
       this.metrics.httpRequests.inc(labels);
       this.metrics.httpDuration.observe(labels, seconds);
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug';
+      // 503 is a state of the server (loading, stopping, shedding load), not a fault: not at error level.
+      const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug';
       this.logger[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
       if (this.count === 0) {
         const waiters = this.idleWaiters;

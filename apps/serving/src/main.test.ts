@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blackPng } from './testing/crafted.js';
+import { blackPng } from '@filmgenre/serving-testing';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
 import { start } from './testing/process.js';
 
@@ -107,6 +107,20 @@ describe('main', () => {
       const answer = await fetch(`${url}/v1/predict`, { method: 'POST', body: form({ poster: readFileSync(models.heldOut[0]!.posterPath) }) });
       expect(answer.status).toBe(200);
       expect(Object.keys(((await answer.json()) as { models: object }).models)).toEqual(['cnn']);
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('on SIGTERM in its first second, before its modules are loaded, logs `stopped` and exits 0 (it used to exit 143 without a word)', async () => {
+    const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm']);
+    try {
+      await proc.waitFor('starting');
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      const lines = proc.stdout.map((l) => JSON.parse(l) as { msg: string; phase?: string; level: number });
+      expect(lines.at(-1)).toMatchObject({ msg: 'stopped', phase: 'starting', level: 30 });
+      expect(proc.stderr()).toBe('');
     } finally {
       proc.child.kill('SIGKILL');
     }

@@ -139,6 +139,38 @@ describe('MicroBatcher', () => {
     await expect(batcher.submit(4)).rejects.toBeInstanceOf(BatcherClosedError);
   });
 
+  it('estimates the wait of a new item from the items ahead of it and the measured time per item', async () => {
+    const { batcher, infos } = recording({ maxBatch: 1, windowMs: 0, delayMs: 40 });
+    expect(batcher.backlogMs).toBe(0); // nothing measured yet: nothing to refuse on
+    await batcher.submit(1);
+    const perItem = infos[0]!.runMs;
+    expect(perItem).toBeGreaterThanOrEqual(35);
+    const queued = [1, 2, 3, 4].map((x) => batcher.submit(x));
+    await sleep(5); // one runs, three wait
+    expect(batcher.backlogMs).toBeCloseTo(4 * perItem, 0);
+    await Promise.all(queued);
+    expect(batcher.backlogMs).toBe(0);
+  });
+
+  it('with restRatio, rests as long as a batch ran before the next starts, and counts only the rest left in its backlog', async () => {
+    const starts: number[] = [];
+    const batcher = new MicroBatcher<number, number>({
+      maxBatch: 1, windowMs: 0, restRatio: 1,
+      async run(inputs) {
+        starts.push(performance.now());
+        await sleep(40);
+        return inputs;
+      },
+    });
+    await batcher.submit(1);
+    // Resting now: the wait is what is left of the rest, not a whole item.
+    expect(batcher.backlogMs).toBeGreaterThan(20);
+    expect(batcher.backlogMs).toBeLessThanOrEqual(60);
+    await batcher.submit(2);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(75); // 40 ms run + 40 ms rest
+    await batcher.close();
+  });
+
   it('validates its options', () => {
     expect(() => new MicroBatcher({ maxBatch: 0, windowMs: 1, run: async (x: number[]) => x })).toThrow(RangeError);
     expect(() => new MicroBatcher({ maxBatch: 1, windowMs: -1, run: async (x: number[]) => x })).toThrow(RangeError);

@@ -22,6 +22,12 @@ export interface MicroBatcherOptions<I, O> {
   incoming?: () => number;
   /** Cap on that extra wait, from the first queued item (default: the window, i.e. no extension). */
   maxWaitMs?: number;
+  /**
+   * After each batch, the lane rests this many times the batch's run time before the next one starts
+   * (default 0): a lane of costly work then takes at most 1 / (1 + restRatio) of a core, and the
+   * rest stays free for the others. Counted in `backlogMs`.
+   */
+  restRatio?: number;
 }
 
 export interface BatchInfo {
@@ -58,6 +64,12 @@ export class MicroBatcher<I, O> {
   private readonly running = new Set<Promise<void>>();
   private readonly concurrency: number;
   private closed = false;
+  /** Items in the batches running now. */
+  private runningItems = 0;
+  /** While the lane rests after a batch (restRatio): when it may start the next one (performance.now()). */
+  private restingUntil = 0;
+  /** Run time per item of the recent batches (ms, exponentially weighted); unknown before the first. */
+  private msPerItem: number | undefined;
 
   constructor(options: MicroBatcherOptions<I, O>) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError(`maxBatch must be an integer ≥ 1, got ${options.maxBatch}`);
@@ -70,6 +82,17 @@ export class MicroBatcher<I, O> {
   /** Items waiting for a batch (not counting the batch that is running). */
   get pending(): number {
     return this.queue.length;
+  }
+
+  /**
+   * How long an item submitted now would wait before its batch starts, estimated from the items
+   * ahead of it (queued and running) and the measured run time per item: what admission control
+   * compares with its deadline. 0 before any batch has run.
+   */
+  get backlogMs(): number {
+    if (this.msPerItem === undefined) return 0;
+    const resting = Math.max(0, this.restingUntil - performance.now());
+    return resting + ((this.queue.length + this.runningItems) * this.msPerItem) / this.concurrency;
   }
 
   submit(input: I): Promise<O> {
@@ -123,10 +146,21 @@ export class MicroBatcher<I, O> {
     }
     if (this.running.size >= this.concurrency || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
-    const run: Promise<void> = this.runBatch(batch).finally(() => {
-      this.running.delete(run);
-      this.next();
-    });
+    this.runningItems += batch.length;
+    const started = performance.now();
+    const rest = this.options.restRatio ?? 0;
+    const run: Promise<void> = this.runBatch(batch)
+      .then(async () => {
+        this.runningItems -= batch.length;
+        if (rest <= 0 || this.closed) return;
+        const restMs = rest * (performance.now() - started);
+        this.restingUntil = performance.now() + restMs;
+        await new Promise<void>((resolve) => setTimeout(resolve, restMs));
+      })
+      .finally(() => {
+        this.running.delete(run);
+        this.next();
+      });
     this.running.add(run);
     // Another worker may be free for what is left.
     if (this.queue.length > 0) this.next();
@@ -150,6 +184,9 @@ export class MicroBatcher<I, O> {
         throw new Error(`batch run returned ${Array.isArray(outputs) ? outputs.length : typeof outputs} outputs for ${batch.length} inputs`);
       }
       const runMs = performance.now() - started;
+      // A weight of 1/4: a few batches move it, one odd batch does not.
+      const costMs = (runMs * (1 + (this.options.restRatio ?? 0))) / batch.length;
+      this.msPerItem = this.msPerItem === undefined ? costMs : 0.75 * this.msPerItem + 0.25 * costMs;
       this.report({ size: batch.length, runMs, ok: true });
       batch.forEach((p, i) => p.resolve({ value: outputs[i]!, batchSize: batch.length, waitMs: started - p.queuedAt, runMs }));
     } catch (error) {

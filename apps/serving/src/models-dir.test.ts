@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageModel, ServingModels, TextModel } from './models.js';
-import { TEST_POSTER_HEIGHT, TEST_POSTER_WIDTH } from './testing/fixture.js';
+import { TEST_POSTER_HEIGHT, TEST_POSTER_WIDTH } from '@filmgenre/serving-testing';
 import { form, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
 import { start } from './testing/process.js';
 
@@ -114,7 +114,7 @@ describe('the default models\' shape: {cnn (non-square), sentence, fusion (stack
     }
   });
 
-  it('the real process serves it with every model in its own worker (two per poster model), then stops on SIGTERM', async () => {
+  it('the real process serves it with every model in its own worker (two per poster model, two per overview model), then stops on SIGTERM', async () => {
     const proc = start(['--models-dir', sentence.dir, '--port', '0', '--backend', 'wasm', '--poster-workers', '2']);
     try {
       const checked = await proc.waitFor('models directory checked');
@@ -127,7 +127,7 @@ describe('the default models\' shape: {cnn (non-square), sentence, fusion (stack
       const expected = await ownOutputs(server.models);
       for (const key of ['cnn', 'sentence', 'fusion']) expectSameProbabilities(both.models[key]!, expected[key]!);
       const metrics = await (await fetch(`${url}/metrics`)).text();
-      for (const runtime of ['cnn#1', 'cnn#2', 'sentence', 'fusion']) expect(metrics).toMatch(new RegExp(`tfjs_live_tensors\\{runtime="${runtime}"\\} \\d+`));
+      for (const runtime of ['cnn#1', 'cnn#2', 'sentence#1', 'sentence#2', 'fusion']) expect(metrics).toMatch(new RegExp(`tfjs_live_tensors\\{runtime="${runtime}"\\} \\d+`));
       expect(metrics).toMatch(/model_inference_seconds_count\{model="sentence"\} 1/);
       expect(metrics).toMatch(/model_inference_seconds_count\{model="fusion"\} 1/);
       proc.child.kill('SIGTERM');

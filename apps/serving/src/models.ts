@@ -14,7 +14,11 @@ export interface ImageModel extends ImageClassifier {
   readonly parallelism?: number;
 }
 
-export type TextModel = TextClassifier;
+/** An overview model as serving runs it, possibly behind several workers. */
+export interface TextModel extends TextClassifier {
+  /** Calls it can run at once (one per worker); 1 when absent. */
+  readonly parallelism?: number;
+}
 
 /** One single-modality model of the directory, by its key (its directory name). */
 export type MemberModel = { modality: 'image'; model: ImageModel } | { modality: 'text'; model: TextModel };

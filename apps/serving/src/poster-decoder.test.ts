@@ -5,10 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DecodeProcess } from './decode/decode-process.js';
 import { ApiError } from './errors.js';
 import { LARGE_POSTER_QUEUE, PosterDecoder, type PosterLimits } from './poster-decoder.js';
-import { blackPng } from './testing/crafted.js';
-import { heldOutFilms } from './testing/fixture.js';
+import { blackPng, heldOutFilms, scanBombJpeg } from '@filmgenre/serving-testing';
 
-const limits: PosterLimits = { maxInputPixels: 25_000_000, maxInputSide: 10_000, maxAspectRatio: 10, decodeTimeoutMs: 200, largePosterPixels: 1_000 };
+const limits: PosterLimits = { maxInputPixels: 25_000_000, maxInputSide: 10_000, maxAspectRatio: 10, maxJpegScans: 100, decodeTimeoutMs: 200, largePosterPixels: 1_000 };
 
 /** Decodes that finish only when told to (both lanes), so the lanes can be watched without burning CPU. */
 function controlledLanes() {
@@ -41,6 +40,22 @@ const SQUARE = [{ width: 16, height: 16 }];
 const codeOf = (p: Promise<unknown>) => p.then(() => 'OK', (e: unknown) => (e instanceof ApiError ? e.code : String(e)));
 
 describe('PosterDecoder', () => {
+  it('refuses a JPEG of more scans than the limit before decoding it, naming the limit, and lets one at the limit through', async () => {
+    const decoded: number[] = [];
+    const small = (bytes: string | Buffer) => {
+      decoded.push(bytes.length);
+      return Promise.resolve(new Uint8Array(SQUARE[0]!.width * SQUARE[0]!.height * 3));
+    };
+    const decoder = new PosterDecoder({ ...limits, largePosterPixels: 2_000_000 }, undefined, { small, large: { decode: () => Promise.reject(new Error('must not decode')), kill: () => {}, close: () => {} } });
+    const refusal = decoder.decode(scanBombJpeg(1400, 1400, 50_000), SQUARE);
+    await expect(refusal).rejects.toMatchObject({ code: 'POSTER_TOO_MANY_SCANS', status: 422 });
+    await expect(refusal).rejects.toThrow(/more than 100 scans/);
+    expect(decoded).toEqual([]);
+    // The DC scan and 99 repeats: 100 scans, at the limit.
+    await decoder.decode(scanBombJpeg(1400, 1400, 99), SQUARE);
+    expect(decoded).toHaveLength(1);
+  });
+
   it('refuses from the header: too many pixels, a side too long, an aspect ratio too extreme', async () => {
     const never = () => Promise.reject(new Error('must not decode'));
     const decoder = new PosterDecoder(limits, undefined, { small: never, large: { decode: never, kill: () => {}, close: () => {} } });

@@ -5,7 +5,8 @@
 // 4 threads, and four such decodes held all of them: a normal poster's decode then waited 35 s.
 // sharp's own `timeout` does not help there: libvips checks it between regions of work and stopped
 // that PNG only at 64–96 % done, after 7–9 s. So:
-//   1. bounds from the header, before any pixel is decoded: pixels, each side, aspect ratio;
+//   1. bounds from the header, before any pixel is decoded: pixels, each side, aspect ratio, and a
+//      JPEG's number of scans (decode-time grows with them; see decode/jpeg-scans.ts);
 //   2. posters above `largePosterPixels` are decoded one at a time, in a child process at a lower CPU
 //      priority (decode/decode-process.ts), with a bounded wait; small ones, the usual case, are
 //      decoded here and never queue behind them;
@@ -15,10 +16,11 @@ import { decodePoster, PosterError, POSTER_FORMATS, probePoster, type PosterProb
 import type { ServingConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { DecodeProcess } from './decode/decode-process.js';
+import { countJpegScans } from './decode/jpeg-scans.js';
 import type { ServingMetrics } from './metrics.js';
 import type { PosterSize } from './models.js';
 
-export type PosterLimits = Pick<ServingConfig, 'maxInputPixels' | 'maxInputSide' | 'maxAspectRatio' | 'decodeTimeoutMs' | 'largePosterPixels'>;
+export type PosterLimits = Pick<ServingConfig, 'maxInputPixels' | 'maxInputSide' | 'maxAspectRatio' | 'maxJpegScans' | 'decodeTimeoutMs' | 'largePosterPixels'>;
 
 /** Large posters allowed to wait for the large-poster slot; more get POSTER_DECODE_BUSY at once. */
 export const LARGE_POSTER_QUEUE = 8;
@@ -109,6 +111,12 @@ export class PosterDecoder {
     const ratio = Math.max(width, height) / Math.min(width, height);
     if (ratio > this.limits.maxAspectRatio) {
       throw new ApiError('POSTER_ASPECT_RATIO_TOO_EXTREME', `'poster' is ${size} pixels, a side ${Math.round(ratio)} times the other; at most ${this.limits.maxAspectRatio} is accepted`);
+    }
+    if (header.format === 'jpeg') {
+      const scans = countJpegScans(bytes, this.limits.maxJpegScans);
+      if (scans > this.limits.maxJpegScans) {
+        throw new ApiError('POSTER_TOO_MANY_SCANS', `'poster' is a JPEG of more than ${this.limits.maxJpegScans} scans (the limit; encoders write about 10); each scan is decoded over every pixel`);
+      }
     }
     return header;
   }

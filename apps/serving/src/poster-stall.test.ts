@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blackPng, quantile } from './testing/crafted.js';
+import { blackPng, quantile, scanBombJpeg } from '@filmgenre/serving-testing';
 import { form, prepareModels, type TestModels } from './testing/harness.js';
 import { start, type Proc } from './testing/process.js';
 
@@ -122,6 +122,17 @@ describe('a crafted poster next to normal traffic (server in its own process)', 
       const result = await measure(url, tall);
       expect(result.codes).toEqual(['422 POSTER_SIDE_TOO_LONG']);
       expect(quantile(result.answers.map((a) => a.ms), 0.5)).toBeLessThan(250);
+      expect(result.loaded).toBeLessThanOrEqual(2 * result.unloaded);
+    });
+  });
+
+  it('four scan-bomb JPEGs at once (1400 × 1400, 50,000 scans, 654 KB; 35 s to decode) are refused from their markers within the decode deadline, and the normal p99 stays within 2×', { retry: 1, timeout: 240_000 }, async () => {
+    const bomb = scanBombJpeg(1400, 1400, 50_000);
+    expect(bomb.length).toBeLessThan(700_000);
+    await withServer([], async (url) => {
+      const result = await measure(url, bomb);
+      expect(result.codes).toEqual(['422 POSTER_TOO_MANY_SCANS']);
+      expect(result.report.slowestAttackMs).toBeLessThan(3_000); // the default --decode-timeout-ms
       expect(result.loaded).toBeLessThanOrEqual(2 * result.unloaded);
     });
   });

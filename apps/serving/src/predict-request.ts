@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { ServingConfig } from './config.js';
 import { ApiError, type ErrorCode } from './errors.js';
 
-export type RequestLimits = Pick<ServingConfig, 'maxUploadBytes' | 'maxOverviewChars' | 'maxInputPixels'>;
+export type RequestLimits = Pick<ServingConfig, 'maxUploadBytes' | 'maxOverviewChars' | 'maxInputPixels'> & Partial<Pick<ServingConfig, 'maxBufferedUploadBytes'>>;
 
 /** A predict request that passed every check of the form (the poster's bytes are not looked at yet). */
 export interface PredictInput {
@@ -107,10 +107,24 @@ export function createPredictRequestParser(limits: RequestLimits): RequestHandle
     },
   }).single('poster');
 
+  // Bytes of request bodies being buffered: each request reserves its Content-Length (or the most a
+  // form may hold, when the length is not given) before multer reads a byte, and gives it back when
+  // its response closes. 200 held 10 MB uploads once raised the RSS by 1 GB.
+  const mostPerRequest = limits.maxUploadBytes + limits.maxOverviewChars * 4 + 64 * 1024;
+  const budget = limits.maxBufferedUploadBytes ?? Number.POSITIVE_INFINITY;
+  let buffered = 0;
+
   return (req, res, next) => {
     if (!req.is('multipart/form-data')) {
       return next(new ApiError('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with a 'poster' file and/or an 'overview' field (got ${req.headers['content-type'] ?? 'no content type'})`));
     }
+    const declared = Number(req.headers['content-length']);
+    const reserved = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, mostPerRequest) : mostPerRequest;
+    if (buffered + reserved > budget) {
+      return next(new ApiError('OVERLOADED', `uploads being received already hold ${buffered} of the ${budget} bytes this server buffers; retry later`, { 'Retry-After': '1' }));
+    }
+    buffered += reserved;
+    res.once('close', () => (buffered -= reserved));
     upload(req, res, (error?: unknown) => {
       if (error !== undefined) return next(multipartError(error, limits));
       const body = { ...((req.body ?? {}) as Record<string, unknown>) };

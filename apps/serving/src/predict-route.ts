@@ -33,7 +33,7 @@ export class PreparingCounter {
   };
 }
 
-export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () => { models: ServingModels; predictor: Predictor } }): RequestHandler {
+export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () => { models: ServingModels; predictor: Predictor }; queueDeadlineMs: number }): RequestHandler {
   return async (_req, res, next) => {
     const started = performance.now();
     try {
@@ -42,6 +42,12 @@ export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () 
       // A request whose only input no loaded model takes has nothing to answer.
       if (!(file && predictor.takesPosters) && !(overview !== undefined && predictor.takesOverviews)) {
         throw new ApiError('NO_INPUT', predictor.takesPosters ? 'this server has no overview model: send a poster' : 'this server has no poster model: send an overview');
+      }
+      // Load shedding, before any decode or model work: a request that would wait past the deadline
+      // behind the work already admitted is answered now, with when to retry, instead of queueing.
+      const backlogMs = predictor.backlogMs({ poster: file !== undefined && predictor.takesPosters, ...(overview !== undefined && predictor.takesOverviews ? { overview } : {}) });
+      if (backlogMs > deps.queueDeadlineMs) {
+        throw new ApiError('OVERLOADED', `the models would start on this request in about ${Math.round(backlogMs)} ms, over the ${deps.queueDeadlineMs} ms this server queues; retry later`, { 'Retry-After': String(Math.max(1, Math.ceil(backlogMs / 1000))) });
       }
       let posters: Record<string, Uint8Array> | undefined;
       let posterInfo: { format: string; width: number; height: number; bytes: number } | undefined;

@@ -46,6 +46,21 @@ export class ModelOutputError extends Error {
   }
 }
 
+/**
+ * Overviews longer than this (in UTF-16 units) are run in a lane of their own, one at a time, beside
+ * the lane of the usual ones (a few hundred characters): a 10,000-character overview costs the
+ * encoder about 0.5 s (up to its 4,096-piece bound), and in a shared batch every short overview would
+ * wait for it. With model workers, the two lanes' calls go to the overview model's two workers
+ * (inference/worker-models.ts); inline, the encoder yields between its calls of at most 512 pieces,
+ * so a short overview waits for one of them at most.
+ */
+export const LONG_OVERVIEW_CHARS = 1_000;
+/**
+ * The long-overview lane rests as long as it ran before it starts the next one, so that a flood of
+ * long overviews takes at most half a core from the posters and the usual overviews.
+ */
+const LONG_OVERVIEW_REST = 1;
+
 /** Copies item i out of a row-major n×dim buffer (a copy, so the batch buffer can be freed). */
 function row(flat: Float32Array, i: number, dim: number): Float32Array {
   return flat.slice(i * dim, (i + 1) * dim);
@@ -93,7 +108,7 @@ function splitProbabilities(flat: Float32Array, n: number): ModalityOutput[] {
  */
 export class Predictor {
   private readonly images = new Map<string, { size: PosterSize; batcher: MicroBatcher<Uint8Array, ModalityOutput> }>();
-  private readonly texts = new Map<string, MicroBatcher<string, ModalityOutput>>();
+  private readonly texts = new Map<string, { short: MicroBatcher<string, ModalityOutput>; long: MicroBatcher<string, ModalityOutput> }>();
   private readonly fusion: { model: FusionModel; batcher: MicroBatcher<Record<string, ModalityOutput>, Float32Array> } | undefined;
   private readonly metrics: ServingMetrics | undefined;
   /** The distinct input sizes of the poster models: a poster is decoded once per size. */
@@ -137,12 +152,13 @@ export class Predictor {
         });
       } else {
         const model = member.model;
-        this.texts.set(key, new MicroBatcher({
-          ...common(key, { poster: false, parallelism: 1, upstream: true }),
-          run: async (overviews) => withFeatures
-            ? splitWithFeatures(await model.predictWithFeatures(overviews), overviews.length)
-            : splitProbabilities(await model.predict(overviews), overviews.length),
-        }));
+        const run = async (overviews: string[]) => withFeatures
+          ? splitWithFeatures(await model.predictWithFeatures(overviews), overviews.length)
+          : splitProbabilities(await model.predict(overviews), overviews.length);
+        this.texts.set(key, {
+          short: new MicroBatcher({ ...common(key, { poster: false, parallelism: 1, upstream: true }), run }),
+          long: new MicroBatcher({ ...common(key, { poster: false, parallelism: 1, upstream: false }), maxBatch: 1, restRatio: LONG_OVERVIEW_REST, run }),
+        });
       }
     }
     this.posterSizes = [...sizes.values()];
@@ -182,7 +198,8 @@ export class Predictor {
       const pixels = input.posters?.[sizeKey(lane.size)];
       if (pixels) pending.set(key, this.observe(key, lane.batcher.submitWithInfo(pixels)));
     }
-    if (input.overview !== undefined) for (const [key, batcher] of this.texts) pending.set(key, this.observe(key, batcher.submitWithInfo(input.overview)));
+    const overview = input.overview;
+    if (overview !== undefined) for (const [key, lanes] of this.texts) pending.set(key, this.observe(key, this.textLane(lanes, overview).submitWithInfo(overview)));
     const settled = await Promise.all([...pending.values()]);
     const byKey = new Map([...pending.keys()].map((key, i) => [key, settled[i]!]));
     const out: Predictions = {};
@@ -201,11 +218,27 @@ export class Predictor {
     return out;
   }
 
+  /**
+   * How long the models would take to start on this input, at most over the lanes it would enter
+   * (see MicroBatcher.backlogMs): the estimate admission control compares with its deadline.
+   */
+  backlogMs(input: { poster: boolean; overview?: string }): number {
+    let wait = 0;
+    if (input.poster) for (const lane of this.images.values()) wait = Math.max(wait, lane.batcher.backlogMs);
+    const overview = input.overview;
+    if (overview !== undefined) for (const lanes of this.texts.values()) wait = Math.max(wait, this.textLane(lanes, overview).backlogMs);
+    return wait;
+  }
+
+  private textLane<T>(lanes: { short: T; long: T }, overview: string): T {
+    return overview.length > LONG_OVERVIEW_CHARS ? lanes.long : lanes.short;
+  }
+
   /** Answers everything queued, then refuses new work. */
   async close(): Promise<void> {
     await Promise.all([
       ...[...this.images.values()].map((lane) => lane.batcher.close()),
-      ...[...this.texts.values()].map((batcher) => batcher.close()),
+      ...[...this.texts.values()].flatMap((lanes) => [lanes.short.close(), lanes.long.close()]),
       this.fusion?.batcher.close(),
     ]);
   }

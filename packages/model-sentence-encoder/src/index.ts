@@ -1,6 +1,6 @@
 export {
   SentenceEncoder, splitIntoWindows, useLitePackageDir, USE_LITE_PACKAGE, USE_LITE_WINDOW, SENTENCE_EMBEDDING_DIM,
-  LONG_TEXT_MODES, DEFAULT_ENCODE_BATCH,
+  LONG_TEXT_MODES, DEFAULT_ENCODE_BATCH, MAX_TEXT_PIECES,
   type SentenceEncoderOptions, type SentenceEncoderInfo, type EmbedOptions, type LongTextMode,
 } from './encoder.js';
 export {

@@ -117,6 +117,13 @@ class ModelWorker {
 }
 
 /**
+ * Workers per overview model: the Predictor's lane of long overviews keeps one busy for up to a second
+ * per text, while the usual overviews go to the idlest, the other one (measured: in one worker, a
+ * normal request's overview waited 0.3–0.5 s behind the long text's encoder calls).
+ */
+const OVERVIEW_WORKERS = 2;
+
+/**
  * model-registry's host for worker threads: each model loads (verifying its files) in its own worker
  * (a poster model in `posterWorkers` of them), in parallel, behind a proxy with the in-process
  * contract; the worker with the fewest calls in flight takes the next one.
@@ -126,7 +133,7 @@ export function workerHost(options: WorkerModelsOptions): { host: ModelHost; run
   const started: ModelWorker[] = [];
   const workersOf = (key: string) => started.filter((w) => w.key === key);
   const load = async (key: string, dir: string, metadata: ModelMetadata): Promise<HostedModel> => {
-    const count = metadata.modality === 'image' ? options.posterWorkers : 1;
+    const count = metadata.modality === 'image' ? options.posterWorkers : metadata.modality === 'text' ? OVERVIEW_WORKERS : 1;
     const settled = await Promise.allSettled(Array.from({ length: count }, () => ModelWorker.start(key, dir, options)));
     const workers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { buildSentenceModels, buildTinyModels } from './fixture.js';
+import { buildSentenceModels, buildTinyModels } from '@filmgenre/serving-testing';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -9,7 +9,7 @@ import { defaultConfig, type ServingConfig } from '../config.js';
 import { disposeModels, loadModels, type ServingModels } from '../models.js';
 import { listen, type RunningServer } from '../server.js';
 import { inject } from 'vitest';
-import { buildSentenceModels, buildTinyModels, heldOutFilms } from './fixture.js';
+import { buildSentenceModels, buildTinyModels, heldOutFilms } from '@filmgenre/serving-testing';
 
 export interface TestModels {
   dir: string;

@@ -47,3 +47,32 @@ export function quantile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 }
+
+/** A JPEG marker segment: 0xFF, the marker, the big-endian length (which counts itself), the data. */
+function jpegSegment(marker: number, data: number[]): Buffer {
+  return Buffer.from([0xff, marker, (data.length + 2) >> 8, (data.length + 2) & 0xff, ...data]);
+}
+
+/**
+ * The scan bomb of issue 21: a valid progressive greyscale JPEG of width × height whose one AC scan
+ * is repeated `repeats` times (13 bytes each). Decode time grows with the scans: 1400 × 1400 with
+ * 50,000 repeats is 654 KB and took 35 s to decode.
+ */
+export function scanBombJpeg(width: number, height: number, repeats: number): Buffer {
+  // One Huffman table of one 1-bit code: DC difference 0 (every block grey), or AC end-of-band run.
+  const huffmanTable = (tableClass: number, symbol: number) => [tableClass, 1, ...Array<number>(15).fill(0), symbol];
+  // The DC scan: one 0 bit per 8 × 8 block, padded with 1 bits to a whole byte.
+  const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+  const dcScan = [...Array<number>(Math.floor(blocks / 8)).fill(0), ...(blocks % 8 ? [0xff >> (blocks % 8)] : [])];
+  const head = Buffer.concat([
+    Buffer.from([0xff, 0xd8]),
+    jpegSegment(0xdb, [0, ...Array<number>(64).fill(1)]),
+    jpegSegment(0xc2, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 1, 1, 0x11, 0]),
+    jpegSegment(0xc4, huffmanTable(0x00, 0)),
+    jpegSegment(0xc4, huffmanTable(0x10, 0xe0)),
+    jpegSegment(0xda, [1, 1, 0, 0, 0, 0]),
+    Buffer.from(dcScan),
+  ]);
+  const scan = Buffer.concat([jpegSegment(0xda, [1, 1, 0, 1, 0x3f, 0]), Buffer.from([0x7f, 0xff, 0])]);
+  return Buffer.concat([head, ...Array<Buffer>(repeats).fill(scan), Buffer.from([0xff, 0xd9])]);
+}

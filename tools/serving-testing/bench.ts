@@ -1,4 +1,5 @@
-// Load benchmark of the built server: `npx nx bench serving -- --models-dir models`.
+// Load benchmark of the built server: `npx nx bench serving -- --models-dir models` (this file lives
+// beside the test fixtures, outside the deployed app, whose package.json lists only what it imports).
 // 1. Times the models' own forward pass for one film in this process (the floor for a request).
 // 2. Starts `node dist/apps/serving/main.js` on loopback and runs autocannon with poster+overview
 //    multipart requests at concurrency 1 and 32; prints everything as JSON.
@@ -16,8 +17,15 @@ import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { disposeModels, loadModels, metadataOf, modelKeys, type ModalityOutput, type ServingModels } from './models.js';
-import { quantile } from './testing/crafted.js';
+import type { ImageClassifier, ModalityOutput, ModelMetadata, TextClassifier } from '@filmgenre/model-artifact';
+import { openModelsDir, type OpenedModels } from '@filmgenre/model-registry';
+import { quantile } from './src/crafted.js';
+
+/** The models in this process, loaded with the registry's opener (as the trainer's evaluation does). */
+type ServingModels = OpenedModels;
+const modelKeys = (models: ServingModels) => [...Object.keys(models.members), ...(models.fusion ? [models.fusion.metadata.name] : [])];
+const metadataOf = (models: ServingModels, key: string): ModelMetadata => models.members[key]?.metadata ?? models.fusion!.metadata;
+const isPosterModel = (model: ImageClassifier | TextClassifier): model is ImageClassifier => model.metadata.modality === 'image';
 
 const args = yargs(hideBin(process.argv))
   .options({
@@ -83,7 +91,7 @@ async function writeUntrainedReferenceModels(dir: string): Promise<void> {
 async function postersFor(models: ServingModels, bytes: Buffer): Promise<Record<string, Uint8Array>> {
   const out: Record<string, Uint8Array> = {};
   for (const [key, member] of Object.entries(models.members)) {
-    if (member.modality === 'image') out[key] = await decodePoster(bytes, { width: member.model.inputWidth, height: member.model.inputHeight });
+    if (isPosterModel(member)) out[key] = await decodePoster(bytes, { width: member.inputWidth, height: member.inputHeight });
   }
   return out;
 }
@@ -103,10 +111,10 @@ async function forwardTime(models: ServingModels) {
     const times: Record<string, number> = {};
     for (const [key, member] of Object.entries(models.members)) {
       const t = performance.now();
-      if (member.modality === 'image') {
-        outputs[key] = fused.has(key) ? await member.model.predictWithFeatures([posters[key]!]) : { probabilities: await member.model.predict([posters[key]!]), features: new Float32Array(0), featureDim: 0 };
+      if (isPosterModel(member)) {
+        outputs[key] = fused.has(key) ? await member.predictWithFeatures([posters[key]!]) : { probabilities: await member.predict([posters[key]!]), features: new Float32Array(0), featureDim: 0 };
       } else {
-        outputs[key] = fused.has(key) ? await member.model.predictWithFeatures([film!.overview]) : { probabilities: await member.model.predict([film!.overview]), features: new Float32Array(0), featureDim: 0 };
+        outputs[key] = fused.has(key) ? await member.predictWithFeatures([film!.overview]) : { probabilities: await member.predict([film!.overview]), features: new Float32Array(0), featureDim: 0 };
       }
       times[key] = performance.now() - t;
     }
@@ -159,9 +167,9 @@ async function batchCosts(models: ServingModels) {
   for (const n of [1, 4, 8, 16, 32]) {
     const calls = n <= 4 ? 10 : 4;
     for (const [key, member] of Object.entries(models.members)) {
-      const run = member.modality === 'image'
-        ? () => member.model.predictWithFeatures(posters[key]!.slice(0, n))
-        : () => member.model.predictWithFeatures(overviews.slice(0, n));
+      const run = isPosterModel(member)
+        ? () => member.predictWithFeatures(posters[key]!.slice(0, n))
+        : () => member.predictWithFeatures(overviews.slice(0, n));
       perItem[key]![n] = round((await median(run, calls)) / n);
     }
     log(`batch ${n}: ${Object.keys(models.members).map((k) => `${k} ${perItem[k]![n]} ms/item`).join(', ')}`);
@@ -252,7 +260,7 @@ function scrape(text: string, name: string): Record<string, number> {
  */
 async function soak(total: number, concurrency: number) {
   const sample = readDataset(resolveDatasetDir(), { limit: 32 }).films.map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
-  const { blackPng } = await import('./testing/crafted.js');
+  const { blackPng } = await import('./src/crafted.js');
   const tall = await blackPng(1, 25_000_000);
   type Case = { name: string; expect: number; body: (i: number) => FormData };
   const file = (bytes: Buffer, type = 'image/jpeg') => new Blob([new Uint8Array(bytes)], { type });
@@ -333,7 +341,7 @@ async function soak(total: number, concurrency: number) {
  * running. Reports the p50/p99 of each, and what the crafted requests got.
  */
 async function stall(mode: 'default-bounds' | 'open-bounds', rounds: number, perRound: number) {
-  const { blackPng } = await import('./testing/crafted.js');
+  const { blackPng } = await import('./src/crafted.js');
   const open = mode === 'open-bounds';
   const sample = readDataset(resolveDatasetDir(), { limit: 16 }).films.map((f) => ({ poster: readFileSync(f.posterPath), overview: f.overview }));
   const crafted = await blackPng(1, open ? 5_000_000 : 25_000_000);
@@ -415,7 +423,7 @@ if (args.soak !== undefined) {
 log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);
 // The same XNNPACK thread count as each of the server's models gets.
 const backend = await initBackend('auto', { log: () => {}, wasmThreads: args['model-threads'] });
-const models = await loadModels(modelsDir);
+const models = await openModelsDir(modelsDir);
 const modelInfo = Object.fromEntries(modelKeys(models).map((k) => {
   const m = metadataOf(models, k);
   return [k, { kind: m.kind, modality: m.modality, variant: m.variant, preprocessing: m.modality === 'image' ? { inputWidth: m.preprocessing['inputWidth'], inputHeight: m.preprocessing['inputHeight'] } : undefined, createdAt: m.createdAt, gitCommit: m.gitCommit }];
@@ -450,7 +458,7 @@ try {
 
 log('timing the forward pass again…');
 const forwardAfter = await forwardTime(models);
-disposeModels(models);
+models.dispose();
 const forward = {
   before: forwardBefore,
   after: forwardAfter,
