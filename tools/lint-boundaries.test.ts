@@ -43,11 +43,6 @@ describe('nx lint module boundaries: one test per rule of eslint.config.mjs', ()
     expect(errors.join('\n')).toMatch(rule('layer:model', ['layer:model', 'layer:data', 'layer:runtime']));
   });
 
-  it('layer:training: training code importing a tool fails', async () => {
-    const errors = await boundaryErrors('packages/training/src/boundary-probe.ts', "export * from '@filmgenre/encoder-probe';\n");
-    expect(errors.join('\n')).toMatch(rule('layer:training', ['layer:training', 'layer:model', 'layer:data', 'layer:runtime']));
-  });
-
   it('scope:shared: shared code (training, the workspace tools) importing a modality fails', async () => {
     for (const file of ['packages/training/src/boundary-probe.ts', 'tools/testing/boundary-probe.ts']) {
       const errors = await boundaryErrors(file, "export { createPosterCnn } from '@filmgenre/model-cnn';\n");
