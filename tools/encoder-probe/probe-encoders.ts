@@ -67,7 +67,7 @@ const v2 = () => cols('v2-128x256', B10X);
 // ---------------------------------------------------------------- heads
 /**
  * A head over frozen features, built and trained as the trainer's are (training's createFrozenFeatureHead,
- * crossFitHeads, FROZEN_HEAD_DEFAULTS): dropout 0.5 in the MLP, batch 256, patience 4, unweighted loss. `hidden` 0 is a
+ * crossFitHeads, FROZEN_HEAD_DEFAULTS): dropout 0.5 in the MLP, batch 256, patience 2, unweighted loss. `hidden` 0 is a
  * logistic regression; `bags` heads per fold are averaged.
  */
 interface Head {
