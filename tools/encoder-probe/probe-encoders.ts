@@ -15,9 +15,8 @@ import {
   resolveDatasetDir, writeFileAtomic,
 } from '@filmgenre/core';
 import { crossFittedEvaluation, THRESHOLD_STRATEGIES, type ThresholdStrategy } from '@filmgenre/metrics';
-import { createFeatureHead } from '@filmgenre/model-cnn';
 import { initBackend } from '@filmgenre/tf-runtime';
-import { crossFitHeads, labelMatrix } from '@filmgenre/training';
+import { createFrozenFeatureHead, crossFitHeads, FROZEN_HEAD_DEFAULTS, labelMatrix } from '@filmgenre/training';
 import { crossFitFusion, FusionRecipeOptionsSchema } from '@filmgenre/training-fusion';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -67,8 +66,8 @@ const v2 = () => cols('v2-128x256', B10X);
 
 // ---------------------------------------------------------------- heads
 /**
- * A head over frozen features, built and trained as the trainer's are (model-cnn's createFeatureHead,
- * crossFitHeads): dropout 0.5 in the MLP, batch 256, patience 4, unweighted loss. `hidden` 0 is a
+ * A head over frozen features, built and trained as the trainer's are (training's createFrozenFeatureHead,
+ * crossFitHeads, FROZEN_HEAD_DEFAULTS): dropout 0.5 in the MLP, batch 256, patience 2, unweighted loss. `hidden` 0 is a
  * logistic regression; `bags` heads per fold are averaged.
  */
 interface Head {
@@ -84,8 +83,8 @@ interface Head {
    */
   priorBias?: boolean;
 }
-/** The defaults' head (POSTER_DEFAULTS.pretrained, SENTENCE_DEFAULTS). */
-const MLP: Head = { hidden: 512, learningRate: 2e-3, epochs: 40 };
+/** The defaults' head (training's FROZEN_HEAD_DEFAULTS). */
+const MLP: Head = { hidden: FROZEN_HEAD_DEFAULTS.hiddenUnits, learningRate: FROZEN_HEAD_DEFAULTS.learningRate, epochs: FROZEN_HEAD_DEFAULTS.epochs };
 const LR: Head = { hidden: 0, learningRate: 3e-3, epochs: 60, priorBias: true };
 /** Adam moves every weight by about the learning rate per step, so a wide linear head's logits move by ≈ width × rate. */
 const LR_WIDE: Head = { ...LR, learningRate: 3e-4 };
@@ -109,8 +108,9 @@ async function crossFit(name: string, m: FeatureMatrix, head: Head): Promise<Flo
   const result = await crossFitHeads({
     name, features: m.data, dim: m.dim, labels, folds: plan.folds,
     createHead: (fold, bag) => {
-      const model = createFeatureHead({
-        featureDim: m.dim, hiddenUnits: head.hidden, dropout: 0.5, inputDropout: 0, l2: 0, seed: hashString(`${options.seed}:${name}:${fold}:${bag}`), name: `probe_f${fold}_b${bag}`,
+      const model = createFrozenFeatureHead({
+        inputDim: m.dim, hiddenUnits: head.hidden, dropout: FROZEN_HEAD_DEFAULTS.dropout, seed: hashString(`${options.seed}:${name}:${fold}:${bag}`), name: `probe_f${fold}_b${bag}`,
+        ...(name.startsWith('poster:') ? { hiddenInitializer: 'he-normal' as const } : {}),
       });
       if (head.priorBias) {
         const output = model.layers.at(-1)!;
@@ -119,7 +119,7 @@ async function crossFit(name: string, m: FeatureMatrix, head: Head): Promise<Flo
       return model;
     },
     bags: head.bags ?? 1, standardize: head.standardize ?? true, learningRate: head.learningRate, classWeightStrength: 0,
-    epochs: head.epochs, batchSize: 256, patience: 4, seed: options.seed, checkpointDir: join(checkpoints, name.replace(/\W/g, '_')), resume: false,
+    epochs: head.epochs, batchSize: FROZEN_HEAD_DEFAULTS.batchSize, patience: FROZEN_HEAD_DEFAULTS.patience, seed: options.seed, checkpointDir: join(checkpoints, name.replace(/\W/g, '_')), resume: false,
     identity: { probe: name, head }, log,
   });
   result.heads.forEach((h) => h.dispose());

@@ -44,8 +44,6 @@ export const FeatureHeadOptionsSchema = z.object({
   l2: z.number().min(0).max(1).default(1e-4),
   numGenres: z.number().int().min(1).default(NUM_GENRES),
   seed: z.number().int().optional(),
-  /** Model name, also prefixing its layers' names, so several heads can live in one ensemble. */
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/).optional(),
 }).strict();
 export type FeatureHeadOptions = z.input<typeof FeatureHeadOptionsSchema>;
 
@@ -157,26 +155,23 @@ function denseTop(
   return tf.model({ inputs: input, outputs: out, name });
 }
 
-/** 'pretrained' variant: frozen-extractor features → [dropout → dense ReLU] → dropout → dense sigmoid. */
+/**
+ * A head over frozen-extractor features: [dropout → dense ReLU] → dropout → dense sigmoid. The trainer's
+ * pretrained heads are training's createFrozenFeatureHead; this one serves tests and fixtures.
+ */
 export function createFeatureHead(options: FeatureHeadOptions): tf.LayersModel {
   const o = parseOptions(FeatureHeadOptionsSchema, options, 'feature head');
   const counter = { n: 0 };
   const reg = regulariser(o.l2);
-  const name = o.name ?? 'poster_head_pretrained';
-  const at = (layer: string) => (o.name ? `${o.name}_${layer}` : layer);
-  const input = tf.input({ shape: [o.featureDim], name: at('features') });
-  const x = tf.layers.dropout({ rate: o.inputDropout, name: at('input_dropout'), seed: o.seed }).apply(input) as tf.SymbolicTensor;
+  const input = tf.input({ shape: [o.featureDim], name: 'features' });
+  const x = tf.layers.dropout({ rate: o.inputDropout, name: 'input_dropout', seed: o.seed }).apply(input) as tf.SymbolicTensor;
   if (o.hiddenUnits === 0) {
     const out = tf.layers.dense({
-      units: o.numGenres, activation: 'sigmoid', name: at(OUTPUT_LAYER), kernelInitializer: outputInit(o.seed, counter), kernelRegularizer: reg,
+      units: o.numGenres, activation: 'sigmoid', name: OUTPUT_LAYER, kernelInitializer: outputInit(o.seed, counter), kernelRegularizer: reg,
     }).apply(x) as tf.SymbolicTensor;
-    return tf.model({ inputs: input, outputs: out, name });
+    return tf.model({ inputs: input, outputs: out, name: 'poster_head_pretrained' });
   }
-  if (!o.name) return denseTop(input, x, o.hiddenUnits, o.dropout, o.numGenres, reg, o.seed, counter, name);
-  const hidden = tf.layers.dense({ units: o.hiddenUnits, activation: 'relu', name: at(FEATURES_LAYER), kernelInitializer: initialiser(o.seed, counter), kernelRegularizer: reg }).apply(x) as tf.SymbolicTensor;
-  const dropped = tf.layers.dropout({ rate: o.dropout, name: at('features_dropout'), seed: o.seed }).apply(hidden) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: o.numGenres, activation: 'sigmoid', name: at(OUTPUT_LAYER), kernelInitializer: outputInit(o.seed, counter) }).apply(dropped) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out, name });
+  return denseTop(input, x, o.hiddenUnits, o.dropout, o.numGenres, reg, o.seed, counter, 'poster_head_pretrained');
 }
 
 /**

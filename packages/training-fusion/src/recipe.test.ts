@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusionRecipe, FusionRecipeOptionsSchema } from './recipe.js';
+import { crossFitFusion, fusionRecipe, FusionRecipeOptionsSchema } from './recipe.js';
+import { crossFittedEvaluation } from '@filmgenre/metrics';
 import { TrainingInterrupted, type RecipeContext } from '@filmgenre/training';
 
 const work = mkdtempSync(join(tmpdir(), 'training-fusion-'));
@@ -66,6 +67,33 @@ describe('fusionRecipe', () => {
     expect(Object.keys(loaded.members).sort()).toEqual(['cnn', 'lstm']);
     expect(loaded.fusion?.members).toEqual(['cnn', 'lstm']);
     loaded.dispose();
+  }, 300_000);
+
+  it('scores exactly what crossFitFusion gives on the members\' saved out-of-fold predictions and the run\'s folds: only the members move a fusion\'s numbers', async () => {
+    // Cross-fitted members as the default run leaves them (a prediction for every film, out of fold).
+    const dir = join(work, 'refit');
+    const run = await recipeContext({ workDir: dir, key: 'fusion', limit: 320 });
+    let s = 11;
+    const noise = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const ids = run.films.map((f) => f.id);
+    const outOfFold = (signal: number) => Float32Array.from(run.films.flatMap((f) => Array.from(f.labels, (y) => 0.02 + signal * y + 0.5 * noise())));
+    const members = { cnn: outOfFold(0.3), lstm: outOfFold(0.4) };
+    const films = (p: Float32Array) => ({ scheme: 'out-of-fold' as const, train: ids, heldOut: ids, heldOutProbabilities: p });
+    const cnn = createPosterCnn({ variant: 'study', imageSize: 16, filters: [2, 2, 2], denseUnits: 4, seed: 1 });
+    await savePosterClassifier(join(run.modelsDir, 'cnn'), { model: cnn, films: films(members.cnn), metadata: fixtureMetadata({ name: 'cnn', variant: 'study', split: run.folds.record, preprocessing: { ...posterPreprocessing(16) } }) });
+    const vectorizer = new TextVectorizer({ maxTokens: 100, sequenceLength: 8 }).adapt(run.films.slice(0, 50).map((f) => f.overview));
+    const lstm = createOverviewModel({ vocabularySize: vectorizer.vocabularySize, sequenceLength: 8, embeddingDim: 4, lstmUnits: [2] });
+    await saveOverviewClassifier(join(run.modelsDir, 'lstm'), { model: lstm, vectorizer, films: films(members.lstm), metadata: fixtureMetadata({ name: 'lstm', variant: 'bilstm', split: run.folds.record }) });
+    tf.dispose([cnn, lstm] as unknown as tf.Tensor[]);
+
+    const options = FusionRecipeOptionsSchema.parse({ members: 'cnn,lstm', kind: 'stacked' });
+    const trained = await fusionRecipe.train(run, options);
+    const labels = Float32Array.from(run.films.flatMap((f) => Array.from(f.labels)));
+    const refit = await crossFitFusion('stacked', options, members, labels, run.folds.folds);
+    expect(Array.from(trained.heldOut.probabilities)).toEqual(Array.from(refit));
+    const { report } = crossFittedEvaluation(refit, labels, run.folds.folds, options.thresholds);
+    expect(trained.outOfSample?.report.micro.f1).toBe(report.micro.f1);
+    expect(trained.outOfSample?.report.macro.f1).toBe(report.macro.f1);
   }, 300_000);
 
   it('trains the joint gated unit over the members\' features', async () => {

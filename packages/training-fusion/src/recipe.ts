@@ -1,15 +1,14 @@
-import * as tf from '@tensorflow/tfjs';
-import { foldOf, hashString, NUM_GENRES, partitionMismatch, yieldToEventLoop, type Film, type SplitRecord } from '@filmgenre/core';
+import { foldOf, NUM_GENRES, partitionMismatch, yieldToEventLoop, type Film, type SplitRecord } from '@filmgenre/core';
 import { artifactDigest, openModelDir, type MemberRecord, type ModelDir } from '@filmgenre/model-artifact';
 import {
   applyLateFusion, applyStackedFusion, fitStackedFusion, LATE_FUSION_WEIGHTINGS, saveFusionClassifier, selectLateFusion,
   type LateFusionParams, type StackedFusionParams,
 } from '@filmgenre/model-fusion';
 import { loadModel, predictFilms, type MemberClassifier } from '@filmgenre/model-registry';
-import { crossFittedEvaluation } from '@filmgenre/metrics';
+import { crossFittedEvaluation, type MultiLabelReport } from '@filmgenre/metrics';
 import {
-  CommonOptionsSchema, crossFitHeads, dataIdentity, ensembleHeads, labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted,
-  type EpochLog, type Recipe, type RecipeContext, type TrainedModel,
+  CommonOptionsSchema, dataIdentity, frozenHeadSettings, labelMatrix, pickRows, publish, runMetadata, trainFrozenFeatureModel, TrainingInterrupted,
+  type CrossFittedModel, type EpochLog, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -119,11 +118,14 @@ export async function crossFitFusion(
 }
 
 /**
- * A head over the members' concatenated features, cross-fitted like the members' own heads. The
- * members' features are recomputed by running them over every film (as serving would), so this is
- * the one fusion that costs a feature pass of every member.
+ * A head over the members' concatenated features, cross-fitted by training's frozen-feature recipe
+ * like the members' own heads (three bags per fold). The members' features are recomputed by running
+ * them over every film (as serving would), so this is the one fusion that costs a feature pass of
+ * every member. Returns its out-of-fold predictions; `save` writes the fusion directory.
  */
-async function fitJoint(ctx: RecipeContext, options: FusionRecipeOptions, members: Member[], films: Film[], folds: Int32Array) {
+async function fitJoint(
+  ctx: RecipeContext, options: FusionRecipeOptions, members: Member[], films: Film[], folds: Int32Array, save: (dir: string, trained: CrossFittedModel) => Promise<unknown>,
+): Promise<TrainedModel> {
   const loaded = await Promise.all(members.map(async (m) => (await loadModel(m.dir.dir)) as MemberClassifier));
   try {
     const parts: { data: Float32Array; dim: number }[] = [];
@@ -142,22 +144,12 @@ async function fitJoint(ctx: RecipeContext, options: FusionRecipeOptions, member
       }
     });
     const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
-    const cross = await crossFitHeads({
-      name: 'fusion', features, dim, labels: labelMatrix(films), folds,
-      createHead: (fold, bag) => {
-        const name = `fusion_head_f${fold}_b${bag}`;
-        const input = tf.input({ shape: [dim], name: `${name}_features` });
-        const hidden = tf.layers.dense({ units: 512, activation: 'relu', name: `${name}_hidden`, kernelInitializer: tf.initializers.glorotUniform({ seed: hashString(`${ctx.seed}:${name}`) }) }).apply(input);
-        const dropped = tf.layers.dropout({ rate: options.dropout ?? 0.5, name: `${name}_dropout` }).apply(hidden);
-        const out = tf.layers.dense({ units: NUM_GENRES, activation: 'sigmoid', name: `${name}_genres` }).apply(dropped) as tf.SymbolicTensor;
-        return tf.model({ inputs: input, outputs: out, name });
-      },
-      bags: 3, standardize: true, learningRate: options.learningRate ?? 2e-3, classWeightStrength: options.classWeightStrength,
-      epochs: options.epochs ?? 40, batchSize: options.batchSize ?? 256, patience: options.patience,
-      seed: ctx.seed, checkpointDir: ctx.checkpointDir, resume: ctx.resume, rng: ctx.rng, signal: ctx.signal, log: ctx.log,
+    return await trainFrozenFeatureModel(ctx, {
+      key: 'fusion', variant: 'joint', features, dim, ids: films.map((f) => f.id), labels: labelMatrix(films), folds,
+      settings: frozenHeadSettings({ ...options, bags: 3, thresholds: options.thresholds }),
       identity: { recipe: 'fusion', kind: 'joint', options: identityOptions, split: ctx.folds.record, members: members.map((m) => m.record.digest), ...dataIdentity(films, {}) },
+      save,
     });
-    return { outOfFold: cross.outOfFold, model: ensembleHeads(cross.heads, dim, 'fusion_heads'), heads: cross.heads, histories: cross.histories };
   } finally {
     loaded.forEach((m) => m.dispose());
   }
@@ -187,18 +179,31 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
   const roles = images.length === 1 && texts.length === 1 && members.length === 2 ? { image: images[0]!.key, text: texts[0]!.key } : undefined;
   log(`[fusion] members ${members.map((m) => `${m.key} (${m.record.variant})`).join(', ')}: ${films.length} films with held-out predictions of each, ${spread ? 'the run\'s folds' : 're-split into folds'}`);
 
-  const candidates: Kind[] = options.kind === 'auto' ? AUTO_FUSION_KINDS.filter((k) => k !== 'late' || roles) : [options.kind];
+  const split: SplitRecord = spread ? ctx.folds.record : ctx.split.record;
+  const scheme = spread ? 'out-of-fold' as const : 'validation' as const;
+  const ids = films.map((f) => f.id);
+  const metadataOf = (kind: Kind, thresholds: number[], report: MultiLabelReport, candidates: Kind[], scores: Partial<Record<Kind, { microF1: number; macroF1: number }>>, history: EpochLog[], seconds: number) => ({
+    name: 'fusion', variant: kind, thresholds, preprocessing: {},
+    members: Object.fromEntries(members.map((m) => [m.key, m.record])),
+    metrics: { outOfFold: report, candidates: Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, { microF1: v!.microF1, macroF1: v!.macroF1 }])) },
+    history,
+    training: { options, chosen: kind, candidates, thresholdStrategy: options.thresholds, films: ids.length, seconds },
+    ...runMetadata(ctx, ['@filmgenre/model-fusion', '@filmgenre/training-fusion'], split),
+  });
+
+  if (options.kind === 'joint') {
+    const trained = await fitJoint(ctx, options, members, films, folds, (dir, joint) => saveFusionClassifier(dir, {
+      kind: 'joint', model: joint.model, featureMembers: members.map((m) => m.key),
+      films: { scheme, train: [], heldOut: ids, heldOutProbabilities: joint.outOfFold },
+      metadata: metadataOf('joint', joint.thresholds, joint.report, ['joint'], { joint: { microF1: joint.report.micro.f1, macroF1: joint.report.macro.f1 } }, joint.histories[0] ?? [], joint.seconds),
+    }));
+    return { ...trained, outOfSample: { scheme, report: trained.outOfSample!.report } };
+  }
+  const candidates: Exclude<Kind, 'joint'>[] = options.kind === 'auto' ? AUTO_FUSION_KINDS.filter((k) => k !== 'late' || roles) : [options.kind];
   if (candidates.includes('late') && !roles) throw new Error('fusion: late fusion takes exactly one poster and one overview model; use --fusion-kind stacked');
   const scores: Partial<Record<Kind, { outOfFold: Float32Array; evaluation: ReturnType<typeof crossFittedEvaluation>; microF1: number; macroF1: number }>> = {};
-  let joint: Awaited<ReturnType<typeof fitJoint>> | undefined;
   for (const kind of candidates) {
-    let outOfFold: Float32Array;
-    if (kind === 'joint') {
-      joint = await fitJoint(ctx, options, members, films, folds);
-      outOfFold = joint.outOfFold;
-    } else {
-      outOfFold = await crossFitFusion(kind, options, probabilities, labels, folds, { signal: ctx.signal, roles });
-    }
+    const outOfFold = await crossFitFusion(kind, options, probabilities, labels, folds, { signal: ctx.signal, roles });
     const evaluation = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
     const { report } = evaluation;
     scores[kind] = { outOfFold, evaluation, microF1: report.micro.f1, macroF1: report.macro.f1 };
@@ -208,36 +213,20 @@ async function trainFusionModel(ctx: RecipeContext, options: FusionRecipeOptions
   await yieldToEventLoop();
   if (ctx.signal.aborted) throw new TrainingInterrupted('fusion: stopped before the final fit');
   const { outOfFold, evaluation: { report, thresholds } } = scores[chosen]!;
-  const final = chosen === 'joint' ? undefined : fitOn(chosen, options, probabilities, labels, films.map((_, i) => i), roles);
+  const final = fitOn(chosen, options, probabilities, labels, films.map((_, i) => i), roles);
   const dir = join(ctx.modelsDir, 'fusion');
-  const ids = films.map((f) => f.id);
-  const split: SplitRecord = spread ? ctx.folds.record : ctx.split.record;
   const seconds = (Date.now() - started) / 1000;
-  const history: EpochLog[] = joint?.histories[0] ?? [];
-  try {
-    await publish(ctx, () => saveFusionClassifier(dir, {
-      kind: chosen,
-      ...(final?.late ? { late: final.late } : {}),
-      ...(final?.stacked ? { stacked: final.stacked } : {}),
-      ...(joint ? { model: joint.model, featureMembers: members.map((m) => m.key) } : {}),
-      films: { scheme: spread ? 'out-of-fold' : 'validation', train: [], heldOut: ids, heldOutProbabilities: outOfFold },
-      metadata: {
-        name: 'fusion', variant: chosen, thresholds, preprocessing: {},
-        members: Object.fromEntries(members.map((m) => [m.key, m.record])),
-        metrics: { outOfFold: report, candidates: Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, { microF1: v!.microF1, macroF1: v!.macroF1 }])) },
-        history,
-        training: { options, chosen, candidates, thresholdStrategy: options.thresholds, films: ids.length, seconds },
-        ...runMetadata(ctx, ['@filmgenre/model-fusion', '@filmgenre/training-fusion'], split),
-      },
-    }));
-  } finally {
-    // The ensemble holds the heads as layers and disposes them with itself.
-    joint?.model.dispose();
-  }
+  await publish(ctx, () => saveFusionClassifier(dir, {
+    kind: chosen,
+    ...(final.late ? { late: final.late } : {}),
+    ...(final.stacked ? { stacked: final.stacked } : {}),
+    films: { scheme, train: [], heldOut: ids, heldOutProbabilities: outOfFold },
+    metadata: metadataOf(chosen, thresholds, report, candidates, scores, [], seconds),
+  }));
   log(`[fusion] saved ${dir} (${chosen}): out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)} (fusion and thresholds cross-fitted)`);
   return {
     key: 'fusion', variant: chosen, dir, heldOut: { ids, probabilities: outOfFold, labels },
-    outOfSample: { scheme: spread ? 'out-of-fold' : 'validation', report }, thresholds, history, seconds,
+    outOfSample: { scheme, report }, thresholds, history: [], seconds,
   };
 }
 

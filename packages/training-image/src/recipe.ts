@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import { hashString, NUM_GENRES, type Film } from '@filmgenre/core';
+import { NUM_GENRES, type Film } from '@filmgenre/core';
 import { createPosterBatches, loadPosterSet, pixelsToBatchTensor, type PosterSet } from '@filmgenre/data-images';
-import { crossFittedEvaluation, evaluateMultiLabel, tuneThresholds } from '@filmgenre/metrics';
+import { evaluateMultiLabel, tuneThresholds } from '@filmgenre/metrics';
 import {
-  createFeatureHead, createPosterCnn, DEFAULT_FEATURE_SPEC, extractPosterFeatures, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
+  createPosterCnn, DEFAULT_FEATURE_SPEC, extractPosterFeatures, POSTER_VARIANTS, posterPreprocessing, PosterFeatureExtractor, savePosterClassifier,
   type FeatureExtractorSpecInput,
 } from '@filmgenre/model-cnn';
 import {
-  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, crossFitHeads, dataIdentity, ensembleHeads, fitWithEarlyStopping,
-  labelMatrix, pickRows, publish, runMetadata, TrainingInterrupted, type Recipe, type RecipeContext, type TrainedModel,
+  classWeightsFor, CommonOptionsSchema, compileForTraining, createEpochBar, dataIdentity, fitWithEarlyStopping, FROZEN_HEAD_DEFAULTS, frozenHeadSettings,
+  labelMatrix, pickRows, publish, runMetadata, trainFrozenFeatureModel, TrainingInterrupted, type Recipe, type RecipeContext, type TrainedModel,
 } from '@filmgenre/training';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -26,16 +26,14 @@ export const POSTER_DEFAULTS = {
   /** The study's input size for the CNNs trained from scratch. */
   imageSize: 64,
   fromScratch: { epochs: 12, batchSize: 64, learningRate: 1e-3, patience: 3, classWeightStrength: 0.5, thresholds: 'micro' as const },
-  // Chosen by 5-fold cross-validation on the development films (encoders.md): an MLP of 512 with
-  // dropout 0.5 on z-scored features, unweighted loss, five bagged heads per fold, one shared threshold.
-  pretrained: { epochs: 40, batchSize: 256, learningRate: 2e-3, patience: 4, classWeightStrength: 0, thresholds: 'shared' as const, hiddenUnits: 512, dropout: 0.5, bags: 5 },
+  // The pretrained head's: training's FROZEN_HEAD_DEFAULTS.
 };
 
 export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
   variant: z.enum(POSTER_VARIANTS).default(POSTER_DEFAULTS.variant)
     .describe('pretrained: a head over frozen ImageNet features, cross-fitted over the folds; study: the six-layer CNN at 64 px; residual: a small ResNet'),
   features: z.enum(Object.keys(POSTER_FEATURES) as [string, ...string[]]).default('mobilenet-v2-block10').describe('pretrained: which frozen features the head reads'),
-  bags: z.int().min(1).max(10).default(POSTER_DEFAULTS.pretrained.bags).describe('pretrained: heads per fold, averaged'),
+  bags: z.int().min(1).max(10).default(FROZEN_HEAD_DEFAULTS.bags).describe('pretrained: heads per fold, averaged'),
   augmentStrength: z.number().min(0).max(2).optional()
     .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: mirrored-poster features, default 0 as they double the feature cost)'),
   // Per-variant defaults (see POSTER_DEFAULTS) unless given.
@@ -142,20 +140,16 @@ async function trainCnn(ctx: RecipeContext, options: PosterRecipeOptions): Promi
 }
 
 /**
- * A head over frozen poster features, cross-fitted: every film's features are computed once
- * (cached on disk by content), each fold's heads train on the other folds, and every film gets a
- * prediction from heads that never saw it. Those out-of-fold predictions choose the thresholds and
- * are what fusion is fitted on; the model shipped averages all the heads.
+ * A head over frozen poster features, cross-fitted by training's frozen-feature recipe: every film's
+ * features are computed once (cached on disk by content), each fold's heads train on the other
+ * folds, and the model shipped averages all the heads behind the feature extractor.
  */
 async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions): Promise<TrainedModel> {
   const started = Date.now();
   const { log } = ctx;
-  const defaults = POSTER_DEFAULTS.pretrained;
-  const thresholdStrategy = options.thresholds ?? defaults.thresholds;
+  const settings = frozenHeadSettings(options);
   const mirrored = (options.augmentStrength ?? 0) > 0;
   const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES[options.features]!);
-  const heads: tf.LayersModel[] = [];
-  let ensemble: tf.LayersModel | undefined;
   try {
     log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
     const bad = new Map<number, string>();
@@ -176,52 +170,30 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
     const dim = extractor.featureDim;
     const rows = (source: Float32Array) => pickRows(source, dim, keep);
     const films = keep.map((i) => ctx.films[i]!);
-    const folds = Int32Array.from(keep, (i) => ctx.folds.folds[i]!);
-    const labels = labelMatrix(films);
     const features = rows(allFeatures);
-    const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
-    const cross = await crossFitHeads({
-      name: 'cnn', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored) } : {}), labels, folds,
-      createHead: (fold, bag) => createFeatureHead({
-        featureDim: dim, hiddenUnits: defaults.hiddenUnits, dropout: options.dropout ?? defaults.dropout, inputDropout: 0, l2: 0,
-        seed: hashString(`${ctx.seed}:cnn:${fold}:${bag}`), name: `cnn_head_f${fold}_b${bag}`,
-      }),
-      bags: options.bags, standardize: true,
-      learningRate: options.learningRate ?? defaults.learningRate, classWeightStrength: options.classWeightStrength ?? defaults.classWeightStrength,
-      epochs: options.epochs ?? defaults.epochs, batchSize: options.batchSize ?? defaults.batchSize, patience: options.patience ?? defaults.patience,
-      seed: ctx.seed, checkpointDir: ctx.checkpointDir, resume: ctx.resume, rng: ctx.rng, signal: ctx.signal, log,
-      identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, ...dataIdentity(films, { posterFeatures: features }) },
-    });
-    heads.push(...cross.heads);
-    const { report, thresholds } = crossFittedEvaluation(cross.outOfFold, labels, folds, thresholdStrategy);
-    const model = (ensemble = ensembleHeads(cross.heads, dim, 'cnn_heads'));
-    const dir = join(ctx.modelsDir, 'cnn');
-    const seconds = (Date.now() - started) / 1000;
     const ids = films.map((f) => f.id);
-    await publish(ctx, () => savePosterClassifier(dir, {
-      model,
-      featureExtractor: extractor,
-      films: { scheme: 'out-of-fold', train: ids, heldOut: ids, heldOutProbabilities: cross.outOfFold },
-      metadata: {
-        name: 'cnn', variant: 'pretrained', thresholds, preprocessing: { ...posterPreprocessing(extractor) },
-        metrics: { outOfFold: report }, history: cross.histories[0] ?? [],
-        training: {
-          options, features: options.features, heads: cross.heads.length, bags: options.bags, bestEpochs: cross.bestEpochs, thresholdStrategy,
-          augmentation: mirrored ? { mirroredView: 0.5 } : false, films: films.length, skippedPosters: bad.size, seconds,
+    const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
+    return await trainFrozenFeatureModel(ctx, {
+      key: 'cnn', variant: 'pretrained', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored) } : {}), ids,
+      labels: labelMatrix(films), folds: Int32Array.from(keep, (i) => ctx.folds.folds[i]!), settings, hiddenInitializer: 'he-normal', started,
+      identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, ...dataIdentity(films, { posterFeatures: features }) },
+      save: (dir, trained) => savePosterClassifier(dir, {
+        model: trained.model,
+        featureExtractor: extractor,
+        films: { scheme: 'out-of-fold', train: ids, heldOut: ids, heldOutProbabilities: trained.outOfFold },
+        metadata: {
+          name: 'cnn', variant: 'pretrained', thresholds: trained.thresholds, preprocessing: { ...posterPreprocessing(extractor) },
+          metrics: { outOfFold: trained.report }, history: trained.histories[0] ?? [],
+          training: {
+            options, features: options.features, heads: trained.heads, bags: options.bags, bestEpochs: trained.bestEpochs, thresholdStrategy: settings.thresholds,
+            augmentation: mirrored ? { mirroredView: 0.5 } : false, films: films.length, skippedPosters: bad.size, seconds: trained.seconds,
+          },
+          ...runMetadata(ctx, PACKAGES, ctx.folds.record),
+          encoderRuntime: extractor.runtime,
         },
-        ...runMetadata(ctx, PACKAGES, ctx.folds.record),
-        encoderRuntime: extractor.runtime,
-      },
-    }));
-    log(`[cnn] saved ${dir}: out-of-fold micro-F1 ${report.micro.f1.toFixed(3)}, macro-F1 ${report.macro.f1.toFixed(3)} (thresholds cross-fitted)`);
-    return {
-      key: 'cnn', variant: 'pretrained', dir, heldOut: { ids, probabilities: cross.outOfFold, labels },
-      outOfSample: { scheme: 'out-of-fold', report }, thresholds, history: cross.histories[0] ?? [], seconds,
-    };
+      }),
+    });
   } finally {
-    // The ensemble holds the heads as layers and disposes them with itself.
-    if (ensemble) ensemble.dispose();
-    else heads.forEach((h) => h.dispose());
     extractor.dispose();
   }
 }

@@ -1,2 +1,2 @@
 export { overviewRecipe, OverviewRecipeOptionsSchema, OVERVIEW_DEFAULTS, OVERVIEW_EMBEDDINGS, type OverviewRecipeOptions } from './recipe.js';
-export { sentenceRecipe, SentenceRecipeOptionsSchema, SENTENCE_DEFAULTS, type SentenceRecipeOptions } from './sentence-recipe.js';
+export { sentenceRecipe, SentenceRecipeOptionsSchema, type SentenceRecipeOptions } from './sentence-recipe.js';

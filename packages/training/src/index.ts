@@ -10,3 +10,7 @@ export {
   type Recipe, type RecipeContext, type TrainedModel, type CommonOptions,
 } from './recipe.js';
 export { labelMatrix, pickRows, predictRows, featureRowBatches, epochRng } from './rows.js';
+export {
+  trainFrozenFeatureModel, createFrozenFeatureHead, frozenHeadSettings, FROZEN_HEAD_DEFAULTS,
+  type FrozenFeatureModelArgs, type CrossFittedModel, type FrozenHeadOptions, type FrozenHeadSettings,
+} from './frozen-features.js';
