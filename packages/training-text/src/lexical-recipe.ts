@@ -16,7 +16,12 @@ import { z } from 'zod';
  */
 export const LEXICAL_DEFAULTS = { maxNgram: 2, minDocuments: 2, sublinearTf: false, c: 8, thresholds: 'shared' as const };
 
-export const LexicalRecipeOptionsSchema = z.object({
+/**
+ * The common options are accepted like every recipe's (a run's `--patience 7` must not be refused
+ * for it), but only `thresholds` applies: the regressions are convex fits to their optimum, with no
+ * epochs, batches, learning rate, dropout or early stopping.
+ */
+export const LexicalRecipeOptionsSchema = CommonOptionsSchema.extend({
   maxNgram: z.int().min(1).max(3).default(LEXICAL_DEFAULTS.maxNgram).describe('longest n-gram of consecutive words'),
   minDocuments: z.int().positive().default(LEXICAL_DEFAULTS.minDocuments).describe('terms in fewer fitting overviews stay out of the vocabulary'),
   sublinearTf: z.boolean().default(LEXICAL_DEFAULTS.sublinearTf).describe('1 + log(count) instead of the count'),
