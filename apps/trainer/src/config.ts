@@ -38,7 +38,7 @@ export type TrainRun = z.output<typeof TrainRunSchema>;
 export const CommonFlagsSchema = CommonOptionsSchema.extend({
   patience: CommonOptionsSchema.shape.patience.unwrap().optional().describe('early stopping: epochs without validation-loss improvement (default per model)'),
   classWeightStrength: CommonOptionsSchema.shape.classWeightStrength.unwrap().optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per model)'),
-  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().optional().describe("tune one shared threshold, per-genre thresholds for pooled micro-F1, or each genre's own F1 (default per model)"),
+  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().optional().describe("tune one shared threshold, per-genre thresholds for pooled micro-F1, each genre's own F1, or each genre's own shrunk toward the shared one (default per model)"),
 });
 
 export const EvaluateConfigSchema = z.object({

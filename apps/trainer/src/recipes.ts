@@ -1,7 +1,7 @@
 import type { Recipe } from '@filmgenre/training';
 import { fusionRecipe } from '@filmgenre/training-fusion';
 import { posterRecipe } from '@filmgenre/training-image';
-import { overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
+import { lexicalRecipe, overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
 
 /**
  * Every model the trainer can train, in training order (fusion after its members). A modality team
@@ -12,6 +12,7 @@ export const RECIPES: readonly Recipe[] = [
   posterRecipe,
   overviewRecipe,
   sentenceRecipe,
+  lexicalRecipe,
   fusionRecipe,
 ] as unknown as readonly Recipe[];
 
@@ -20,4 +21,4 @@ export const RECIPES: readonly Recipe[] = [
  * and the fusion (chosen by cross-validation, docs/benchmarks/encoders.md). The BiLSTM (`lstm`) is
  * trained on request: it is no better than the sentence model and cannot be cross-fitted in budget.
  */
-export const DEFAULT_MODELS = ['cnn', 'sentence', 'fusion'] as const;
+export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'fusion'] as const;

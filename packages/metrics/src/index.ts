@@ -4,7 +4,7 @@ export {
   type EvaluateOptions, type MultiLabelReport, type GenreMetrics, type AveragedMetrics, type ZeroDivision,
 } from './evaluate.js';
 export {
-  tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholdsForMicroF1, tuneThresholds, crossFittedEvaluation, THRESHOLD_GRID, THRESHOLD_STRATEGIES,
+  tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholdsForMicroF1, tuneShrunkThresholds, tuneThresholds, crossFittedEvaluation, THRESHOLD_GRID, THRESHOLD_STRATEGIES, THRESHOLD_SHRINKAGE,
   type TuneGlobalOptions, type TunePerGenreOptions, type GlobalThresholdResult, type PerGenreThresholdResult, type GenreThreshold,
   type MicroF1ThresholdResult, type ThresholdStrategy,
 } from './thresholds.js';

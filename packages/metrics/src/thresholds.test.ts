@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, NUM_GENRES } from '@filmgenre/core';
 import { evaluateMultiLabel } from './evaluate.js';
-import { crossFittedEvaluation, THRESHOLD_GRID, tuneGlobalThreshold, tunePerGenreThresholds, tuneThresholds } from './thresholds.js';
+import { crossFittedEvaluation, THRESHOLD_GRID, THRESHOLD_SHRINKAGE, tuneGlobalThreshold, tunePerGenreThresholds, tuneShrunkThresholds, tuneThresholds } from './thresholds.js';
 
 // Eight films, three genres (columns), worked out by hand on the grid 0.1 … 0.9:
 //  A: positives .9 .8 .45 .42, negatives .5 .3 .2 .1 → F1 best at 0.4 (5 predicted, 4 hits: 8/9)
@@ -85,6 +85,19 @@ describe('tunePerGenreThresholds', () => {
     const y = [[1], [1], [0], [0]];
     const r = tunePerGenreThresholds(p, y, { grid, genres: ['X'], minSupport: 1, fallback: 0.5 });
     expect(r.perGenre[0]).toEqual({ genre: 'X', threshold: 0.5, f1: 0, support: 2, tuned: false, reason: 'F1 is 0 at every grid threshold' });
+  });
+});
+
+describe('tuneShrunkThresholds', () => {
+  it("moves each genre from the shared threshold toward its own best by the shrinkage; rare genres stay on the shared one", () => {
+    // Shared 0.7; A's own best 0.4, B's 0.7, C too rare (see tunePerGenreThresholds).
+    const half = tuneShrunkThresholds(probabilities, labels, { grid, genres, minSupport: 2, shrinkage: 0.5 });
+    expect(half.map((t) => Number(t.toFixed(12)))).toEqual([0.55, 0.7, 0.7]);
+    expect(tuneShrunkThresholds(probabilities, labels, { grid, genres, minSupport: 2, shrinkage: 0 })).toEqual([0.7, 0.7, 0.7]);
+    expect(tuneShrunkThresholds(probabilities, labels, { grid, genres, minSupport: 2, shrinkage: 1 })).toEqual([0.4, 0.7, 0.7]);
+    const byDefault = tuneShrunkThresholds(probabilities, labels, { grid, genres, minSupport: 2 });
+    expect(byDefault[0]).toBeCloseTo(0.7 - THRESHOLD_SHRINKAGE * 0.3, 12);
+    expect(() => tuneShrunkThresholds(probabilities, labels, { grid, genres, shrinkage: 1.5 })).toThrow(/shrinkage must lie in \[0, 1\], got 1.5/);
   });
 });
 

@@ -263,18 +263,41 @@ export function tuneThresholdsForMicroF1(probabilities: Matrix, labels: Matrix, 
   return { thresholds: chosen.map((j) => grid[j]!), microF1: microF1(tpSum, predictedSum), startMicroF1: startScore };
 }
 
-export const THRESHOLD_STRATEGIES = ['shared', 'micro', 'per-genre'] as const;
+/**
+ * How far 'shrunk' moves each genre from the shared threshold toward its own best: 0.25. Chosen by
+ * cross-validation on the default stack's out-of-fold predictions (trainer's folds, thresholds tuned
+ * on the other folds) among 0, 0.125, …, 1: micro-F1 as the shared threshold's, most of per-genre's
+ * macro-F1 gain (docs/benchmarks/encoders.md).
+ */
+export const THRESHOLD_SHRINKAGE = 0.25;
+
+/**
+ * Per-genre thresholds shrunk toward the shared one: t_g = t + λ·(t_g* − t), with t the best shared
+ * threshold (micro-F1) and t_g* the genre's own best (as tunePerGenreThresholds, rare genres on t).
+ * λ = 0 is the shared threshold, λ = 1 the per-genre ones; in between, a genre's threshold moves
+ * toward its F1 optimum by a share small enough that its noise does not cost micro-F1.
+ */
+export function tuneShrunkThresholds(probabilities: Matrix, labels: Matrix, options: TunePerGenreOptions & { shrinkage?: number } = {}): number[] {
+  const shrinkage = options.shrinkage ?? THRESHOLD_SHRINKAGE;
+  if (!(shrinkage >= 0 && shrinkage <= 1)) throw new RangeError(`shrinkage must lie in [0, 1], got ${shrinkage}`);
+  const { thresholds, fallback } = tunePerGenreThresholds(probabilities, labels, options);
+  return thresholds.map((t) => fallback + shrinkage * (t - fallback));
+}
+
+export const THRESHOLD_STRATEGIES = ['shared', 'micro', 'per-genre', 'shrunk'] as const;
 export type ThresholdStrategy = (typeof THRESHOLD_STRATEGIES)[number];
 
 /**
  * Per-genre decision thresholds from held-out probabilities (n × 25). 'shared': one threshold for
  * every genre, the best pooled micro-F1 (the cross-validated evidence's best for micro-F1, and the
  * hardest to overfit); 'micro': one per genre, tuned together for pooled micro-F1; 'per-genre': each
- * genre's own F1 (higher macro-F1, but weak genres end up predicted for many films, which costs micro-F1).
+ * genre's own F1 (higher macro-F1, but weak genres end up predicted for many films, which costs
+ * micro-F1); 'shrunk': per-genre pulled most of the way back to shared (tuneShrunkThresholds).
  */
 export function tuneThresholds(probabilities: Float32Array, labels: Float32Array, strategy: ThresholdStrategy): number[] {
   const options = { numGenres: NUM_GENRES };
   if (strategy === 'shared') return new Array<number>(NUM_GENRES).fill(tuneGlobalThreshold(probabilities, labels, options).threshold);
+  if (strategy === 'shrunk') return tuneShrunkThresholds(probabilities, labels, options);
   return (strategy === 'micro' ? tuneThresholdsForMicroF1 : tunePerGenreThresholds)(probabilities, labels, options).thresholds;
 }
 

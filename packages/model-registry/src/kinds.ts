@@ -1,6 +1,7 @@
 import type { ModelKind } from '@filmgenre/model-artifact';
 import { posterClassifierKind } from '@filmgenre/model-cnn';
 import { fusionClassifierKind } from '@filmgenre/model-fusion';
+import { lexicalClassifierKind } from '@filmgenre/model-lexical';
 import { overviewClassifierKind } from '@filmgenre/model-lstm';
 import { sentenceClassifierKind } from '@filmgenre/model-sentence-encoder';
 
@@ -9,5 +10,6 @@ export const MODEL_KINDS: readonly ModelKind[] = [
   posterClassifierKind,
   overviewClassifierKind,
   sentenceClassifierKind,
+  lexicalClassifierKind,
   fusionClassifierKind,
 ];

@@ -24,12 +24,13 @@ export const FusionRecipeOptionsSchema = CommonOptionsSchema.extend({
     "stacked: per-genre logistic regression over the members' logits; late: weighted average of one poster and one overview model; " +
     "joint: a head over the members' concatenated features (recomputes them); auto: stacked or late, whichever cross-validates better",
   ),
-  members: z.string().default('cnn,sentence').describe('keys of the models it fuses, comma-separated')
+  members: z.string().default('cnn,sentence,lexical').describe('keys of the models it fuses, comma-separated')
     .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean)),
   weighting: z.enum(FUSION_WEIGHTINGS).default('auto')
     .describe('late fusion: one 0.5 for all genres, one fitted weight, one per genre, or auto (the best by 2-fold cross-validation inside the fitting films)'),
   l2: z.number().min(0).default(1).describe('stacked fusion: ridge penalty on the member weights'),
-  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().default('shared').describe('how the per-genre thresholds are tuned, on the fusion\'s own out-of-fold predictions'),
+  // Shrunk toward the shared one: the shared threshold's micro-F1 and most of per-genre's macro-F1 (docs/benchmarks/encoders.md).
+  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().default('shrunk').describe('how the per-genre thresholds are tuned, on the fusion\'s own out-of-fold predictions'),
 });
 export type FusionRecipeOptions = z.output<typeof FusionRecipeOptionsSchema>;
 

@@ -81,7 +81,7 @@ export const CommonOptionsSchema = z.object({
   dropout: z.number().min(0).lt(1).optional().describe('dropout rate (default per model)'),
   patience: z.int().nonnegative().default(3).describe('early stopping: epochs without validation-loss improvement'),
   classWeightStrength: z.number().min(0).max(1).default(0.5).describe('positive-class weight = (neg/pos)^strength; 0 disables'),
-  thresholds: z.enum(THRESHOLD_STRATEGIES).default('micro').describe("tune per-genre thresholds for pooled micro-F1, or for each genre's own F1"),
+  thresholds: z.enum(THRESHOLD_STRATEGIES).default('micro').describe("per-genre thresholds: one shared (micro-F1), tuned together for pooled micro-F1, each genre's own F1, or shrunk (each genre's own, pulled back toward the shared one)"),
 });
 export type CommonOptions = z.output<typeof CommonOptionsSchema>;
 
