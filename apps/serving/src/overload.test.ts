@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantile } from '@filmgenre/serving-testing';
-import { form, prepareModels, type TestModels } from './testing/harness.js';
-import { start, type Proc } from './testing/process.js';
+import { form, normalTraffic, prepareModels, type TestModels } from './testing/harness.js';
+import { start, withServer } from './testing/process.js';
 
 let models: TestModels;
 let films: { poster: Buffer; overview: string }[];
@@ -23,33 +23,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => models?.cleanup());
-
-async function withServer<T>(fn: (url: string, proc: Proc) => Promise<T>): Promise<T> {
-  const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm']);
-  try {
-    const ready = await proc.waitFor('ready');
-    return await fn(ready['url'] as string, proc);
-  } finally {
-    proc.child.kill('SIGKILL');
-    await proc.exited;
-  }
-}
-
-/** Latencies (ms) of `perClient` poster + overview requests from each of `clients` sequential clients; all must answer 200. */
-async function normalTraffic(url: string, clients: number, perClient: number): Promise<number[]> {
-  const latencies: number[] = [];
-  await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; i < perClient; i++) {
-      const film = films[(c * perClient + i) % films.length]!;
-      const started = performance.now();
-      const res = await fetch(`${url}/v1/predict`, { method: 'POST', body: form(film) });
-      const text = await res.text();
-      expect(res.status, text).toBe(200);
-      latencies.push(performance.now() - started);
-    }
-  }));
-  return latencies;
-}
 
 interface FloodAnswer {
   /** `200 OK`, `503 OVERLOADED`…, or `network error <code>` (ECONNREFUSED: the port is closed; anything else: a reset). */
@@ -83,17 +56,17 @@ async function flood(url: string, clients: number, until: (answer: FloodAnswer) 
 
 describe('eight clients looping 10,000-character overviews (server in its own process)', () => {
   it('the excess is answered 503 OVERLOADED with Retry-After, never reset, and the normal p99 stays within 2× its unloaded value', { retry: 1, timeout: 300_000 }, async () => {
-    await withServer(async (url) => {
-      await normalTraffic(url, 2, 5); // warm-up
+    await withServer(models.dir, [], async (url) => {
+      await normalTraffic(url, films, 2, 5); // warm-up
       // Let the server measure what a long overview costs before the flood.
       for (let i = 0; i < 3; i++) expect((await fetch(`${url}/v1/predict`, { method: 'POST', body: form({ overview: longOverview }) })).status).toBe(200);
       const unloaded: number[] = [];
       const loaded: number[] = [];
       const answers: FloodAnswer[] = [];
       for (let round = 0; round < 4; round++) {
-        unloaded.push(...(await normalTraffic(url, 2, 30)));
+        unloaded.push(...(await normalTraffic(url, films, 2, 30)));
         let over = false;
-        const traffic = normalTraffic(url, 2, 30).finally(() => (over = true));
+        const traffic = normalTraffic(url, films, 2, 30).finally(() => (over = true));
         answers.push(...(await flood(url, 8, () => over)));
         loaded.push(...(await traffic));
       }

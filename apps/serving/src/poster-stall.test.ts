@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blackPng, quantile, scanBombJpeg } from '@filmgenre/serving-testing';
-import { form, prepareModels, type TestModels } from './testing/harness.js';
-import { start, type Proc } from './testing/process.js';
+import { normalTraffic, prepareModels, type TestModels } from './testing/harness.js';
+import { withServer } from './testing/process.js';
 
 let models: TestModels;
 let films: { poster: Buffer; overview: string }[];
@@ -17,33 +17,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => models?.cleanup());
-
-async function withServer<T>(args: string[], fn: (url: string, proc: Proc) => Promise<T>): Promise<T> {
-  const proc = start(['--models-dir', models.dir, '--port', '0', '--backend', 'wasm', ...args]);
-  try {
-    const ready = await proc.waitFor('ready');
-    return await fn(ready['url'] as string, proc);
-  } finally {
-    proc.child.kill('SIGKILL');
-    await proc.exited;
-  }
-}
-
-/** Latencies (ms) of `perClient` poster + overview requests from each of `clients` sequential clients; all must answer 200. */
-async function normalTraffic(url: string, clients: number, perClient: number): Promise<number[]> {
-  const latencies: number[] = [];
-  await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; i < perClient; i++) {
-      const film = films[(c * perClient + i) % films.length]!;
-      const started = performance.now();
-      const res = await fetch(`${url}/v1/predict`, { method: 'POST', body: form(film) });
-      const text = await res.text();
-      expect(res.status, text).toBe(200);
-      latencies.push(performance.now() - started);
-    }
-  }));
-  return latencies;
-}
 
 /**
  * `attackers` clients, each sending `poster` again 250 ms after its previous answer, until `done`
@@ -90,14 +63,14 @@ async function decodesIdle(url: string): Promise<void> {
 async function measure(url: string, poster: Buffer) {
   const clients = 2;
   const perRound = 40;
-  await normalTraffic(url, clients, 5); // warm-up
+  await normalTraffic(url, films, clients, 5); // warm-up
   const unloaded: number[] = [];
   const loaded: number[] = [];
   const answers: { code: string; ms: number }[] = [];
   for (let round = 0; round < 5; round++) {
     await decodesIdle(url);
-    unloaded.push(...(await normalTraffic(url, clients, perRound)));
-    const traffic = normalTraffic(url, clients, perRound);
+    unloaded.push(...(await normalTraffic(url, films, clients, perRound)));
+    const traffic = normalTraffic(url, films, clients, perRound);
     answers.push(...(await attack(url, poster, 4, traffic)));
     loaded.push(...(await traffic));
   }
@@ -118,7 +91,7 @@ describe('a crafted poster next to normal traffic (server in its own process)', 
   it('the 97 KB PNG declaring 1 × 25,000,000 pixels is refused from its header in milliseconds, and the normal p99 stays within 2×', { retry: 1, timeout: 240_000 }, async () => {
     const tall = await blackPng(1, 25_000_000);
     expect(tall.length).toBeLessThan(100_000);
-    await withServer([], async (url) => {
+    await withServer(models.dir, [], async (url) => {
       const result = await measure(url, tall);
       expect(result.codes).toEqual(['422 POSTER_SIDE_TOO_LONG']);
       expect(quantile(result.answers.map((a) => a.ms), 0.5)).toBeLessThan(250);
@@ -129,7 +102,7 @@ describe('a crafted poster next to normal traffic (server in its own process)', 
   it('four scan-bomb JPEGs at once (1400 × 1400, 50,000 scans, 654 KB; 35 s to decode) are refused from their markers within the decode deadline, and the normal p99 stays within 2×', { retry: 1, timeout: 240_000 }, async () => {
     const bomb = scanBombJpeg(1400, 1400, 50_000);
     expect(bomb.length).toBeLessThan(700_000);
-    await withServer([], async (url) => {
+    await withServer(models.dir, [], async (url) => {
       const result = await measure(url, bomb);
       expect(result.codes).toEqual(['422 POSTER_TOO_MANY_SCANS']);
       expect(result.report.slowestAttackMs).toBeLessThan(3_000); // the default --decode-timeout-ms
@@ -145,7 +118,7 @@ describe('a crafted poster next to normal traffic (server in its own process)', 
     // Bounds opened so that 1 × 5,000,000 (20 KB; ≈ 2 s of decoding here, over --large-poster-pixels)
     // reaches the large-poster decoder process, which is killed at each deadline.
     const slow = await blackPng(1, 5_000_000);
-    await withServer(['--max-input-side', '100000000', '--max-aspect-ratio', '100000000', '--decode-timeout-ms', '1000'], async (url) => {
+    await withServer(models.dir, ['--max-input-side', '100000000', '--max-aspect-ratio', '100000000', '--decode-timeout-ms', '1000'], async (url) => {
       const result = await measure(url, slow);
       // Cut at the deadline, or turned away while another one decodes (on a machine fast enough to
       // decode it within the deadline, it is simply answered).

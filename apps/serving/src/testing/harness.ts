@@ -8,7 +8,7 @@ import { createApp, type ServingApp } from '../app.js';
 import { defaultConfig, type ServingConfig } from '../config.js';
 import { disposeModels, loadModels, type ServingModels } from '../models.js';
 import { listen, type RunningServer } from '../server.js';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { buildSentenceModels, buildTinyModels, heldOutFilms } from '@filmgenre/serving-testing';
 
 export interface TestModels {
@@ -90,6 +90,22 @@ export function form(fields: { poster?: Buffer | Blob; posterName?: string; over
   if (fields.overview !== undefined) data.append('overview', fields.overview);
   for (const [k, v] of Object.entries(fields.extra ?? {})) data.append(k, v);
   return data;
+}
+
+/** Latencies (ms) of `perClient` poster + overview requests from each of `clients` sequential clients; all must answer 200. */
+export async function normalTraffic(url: string, films: { poster: Buffer; overview: string }[], clients: number, perClient: number): Promise<number[]> {
+  const latencies: number[] = [];
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    for (let i = 0; i < perClient; i++) {
+      const film = films[(c * perClient + i) % films.length]!;
+      const started = performance.now();
+      const res = await fetch(`${url}/v1/predict`, { method: 'POST', body: form(film) });
+      const text = await res.text();
+      expect(res.status, text).toBe(200);
+      latencies.push(performance.now() - started);
+    }
+  }));
+  return latencies;
 }
 
 /**

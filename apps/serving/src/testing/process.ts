@@ -65,3 +65,15 @@ export function start(args: string[]): Proc {
   };
 }
 
+
+/** Runs `fn` against the real server on `modelsDir` in its own process (wasm), then kills it. */
+export async function withServer<T>(modelsDir: string, args: string[], fn: (url: string, proc: Proc) => Promise<T>): Promise<T> {
+  const proc = start(['--models-dir', modelsDir, '--port', '0', '--backend', 'wasm', ...args]);
+  try {
+    const ready = await proc.waitFor('ready');
+    return await fn(ready['url'] as string, proc);
+  } finally {
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+}
