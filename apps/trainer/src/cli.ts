@@ -10,12 +10,17 @@ function fieldsOf(schema: z.ZodObject, flags: Flags): Flags {
   return Object.fromEntries(Object.entries(flags).map(([name, value]) => [camelCase(name), value]).filter(([field]) => (field as string) in schema.shape));
 }
 
+/** A command's config: the flags that name its schema's fields, validated by it. */
+function configOf<S extends z.ZodObject>(schema: S, flags: Flags): z.infer<S> {
+  return parseCliOptions(schema, fieldsOf(schema, flags));
+}
+
 /**
  * Splits the flags into the run's options, the options common to every recipe and each recipe's
  * own (`--cnn-variant` → recipe cnn, field variant), and validates each against its schema.
  */
 function trainOptions(flags: Flags) {
-  const run = parseCliOptions(TrainRunSchema, fieldsOf(TrainRunSchema, flags));
+  const run = configOf(TrainRunSchema, flags);
   const common = fieldsOf(CommonFlagsSchema, flags);
   const recipeOptions: Record<string, object> = {};
   for (const recipe of RECIPES) {
@@ -54,7 +59,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'Score saved models on any dataset directory in the same layout, with their stored thresholds',
     sections: () => [{ options: cliOptionsOf(EvaluateConfigSchema) }],
     run: async (flags, signal, started) => {
-      const config = parseCliOptions(EvaluateConfigSchema, fieldsOf(EvaluateConfigSchema, flags));
+      const config = configOf(EvaluateConfigSchema, flags);
       const { evaluate } = await import('./evaluate.js');
       started();
       await evaluate(config, signal);
@@ -64,7 +69,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'Score a catalogue (or one shard of it) with every model of a models directory: one JSON line per film; resumes after a stop',
     sections: () => [{ options: cliOptionsOf(PredictConfigSchema) }],
     run: async (flags, signal, started) => {
-      const config = parseCliOptions(PredictConfigSchema, fieldsOf(PredictConfigSchema, flags));
+      const config = configOf(PredictConfigSchema, flags);
       const shard = resolveShard(config.shard);
       const { predictCatalogue } = await import('./catalogue.js');
       started();
@@ -76,7 +81,7 @@ const COMMANDS: Record<string, Command> = {
     sections: () => [{ options: cliOptionsOf(MergeConfigSchema) }],
     files: true,
     run: async (flags) => {
-      const config = parseCliOptions(MergeConfigSchema, fieldsOf(MergeConfigSchema, flags));
+      const config = configOf(MergeConfigSchema, flags);
       const { mergeParts } = await import('./catalogue.js');
       mergeParts(config, flags['_'] as string[]);
     },
@@ -85,7 +90,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'Hyperparameter search within a time budget; writes a leaderboard and the best configuration',
     sections: () => [{ options: cliOptionsOf(TuneConfigSchema) }],
     run: async (flags, signal, started) => {
-      const config = parseCliOptions(TuneConfigSchema, fieldsOf(TuneConfigSchema, flags));
+      const config = configOf(TuneConfigSchema, flags);
       const { tune } = await import('./tune.js');
       started();
       await tune(config, signal);
