@@ -27,7 +27,8 @@ const linesOf = (path: string) => readFileSync(path, 'utf8').trimEnd().split('\n
 
 /** The serving app as a process, in this thread's mode; resolves with its URL once ready. */
 function serve(dir: string): { child: ChildProcess; url: Promise<string> } {
-  const child = spawn('npx', ['tsx', join(root, 'apps/serving/src/main.ts'), '--models-dir', dir, '--port', '0', '--backend', 'wasm', '--inference', 'inline'], { cwd: root, env });
+  // node itself, not npx: SIGKILL must reach the server, not a wrapper that leaves it running.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'apps/serving/src/main.ts'), '--models-dir', dir, '--port', '0', '--backend', 'wasm', '--inference', 'inline'], { cwd: root, env });
   const url = new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
