@@ -11,3 +11,4 @@ export { FILMS_JSON, type FilmsRecord } from './films.js';
 export { provenance, packageVersions, gitCommit, type Provenance } from './provenance.js';
 export { decide, assertFinite, NonFiniteOutputError, type GenreDecision } from './decide.js';
 export type { ModalityOutput, Classifier, ImageClassifier, TextClassifier, FusionClassifier, AnyClassifier, ModelKind } from './contracts.js';
+export { compileFeatureHeads, baggedHeadsOf, baggedHeadsGraph, type FeatureHeads } from './heads.js';

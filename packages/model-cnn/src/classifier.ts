@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { pixelsToBatchTensor } from '@filmgenre/data-images';
 import {
-  METADATA_JSON, MODEL_JSON, ModelDirError, openModelDir, saveModelDir,
-  type FilmsRecord, type ImageClassifier, type ModelKind, type ModelMetadata, type ModelMetadataInput,
+  compileFeatureHeads, METADATA_JSON, MODEL_JSON, ModelDirError, openModelDir, saveModelDir,
+  type FeatureHeads, type FilmsRecord, type ImageClassifier, type ModelKind, type ModelMetadata, type ModelMetadataInput,
 } from '@filmgenre/model-artifact';
 import { join } from 'node:path';
 import { FEATURE_EXTRACTOR_DIR, FEATURE_EXTRACTOR_SPEC_JSON, PosterFeatureExtractor, type FeatureExtractorSpecInput } from './feature-extractor.js';
@@ -115,6 +115,7 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
   const { variant, width, height } = checkMetadata(metadata, join(dir, METADATA_JSON));
   let extractor: PosterFeatureExtractor | undefined;
   let model: tf.LayersModel | undefined;
+  let heads: FeatureHeads | undefined;
   try {
     model = await artifact.loadLayersModel();
     if (!model) throw new ModelDirError(`${join(dir, MODEL_JSON)}: not found (the poster model directory ${dir} is incomplete)`);
@@ -133,12 +134,13 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
       }
     }
     checkShapes(model, variant, { width, height }, metadata.genres.length, modelPath, extractor);
+    if (extractor) heads = await compileFeatureHeads(model);
   } catch (error) {
     model?.dispose();
     extractor?.dispose();
     throw error;
   }
-  return new LoadedPosterClassifier(metadata, width, height, model, extractor);
+  return new LoadedPosterClassifier(metadata, width, height, model, extractor && heads ? { extractor, heads } : undefined);
 }
 
 /**
@@ -155,10 +157,11 @@ class LoadedPosterClassifier implements PosterClassifier {
     readonly inputWidth: number,
     readonly inputHeight: number,
     private readonly model: tf.LayersModel,
-    private readonly extractor?: PosterFeatureExtractor,
+    /** A pretrained trunk and the heads over its features (both on onnxruntime where it loads). */
+    private readonly frozen?: { extractor: PosterFeatureExtractor; heads: FeatureHeads },
   ) {
-    if (extractor) {
-      this.featureDim = extractor.featureDim;
+    if (frozen) {
+      this.featureDim = frozen.extractor.featureDim;
     } else {
       // One graph with two outputs shares the forward pass between features and probabilities.
       const last = model.layers[model.layers.length - 1]!;
@@ -191,16 +194,20 @@ class LoadedPosterClassifier implements PosterClassifier {
       const batch = posters.slice(start, start + PREDICT_BATCH);
       const flat = new Uint8Array(batch.length * pixels);
       batch.forEach((p, i) => flat.set(p, i * pixels));
-      const batchFeatures = this.extractor ? await this.extractor.extract(flat) : undefined;
+      if (this.frozen) {
+        const batchFeatures = await this.frozen.extractor.extract(flat);
+        probabilities.set(await this.frozen.heads.predict(batchFeatures, batch.length), start * numGenres);
+        features?.set(batchFeatures, start * this.featureDim);
+        continue;
+      }
       const outputs = tf.tidy(() => {
-        if (batchFeatures) return [this.model.predict(tf.tensor2d(batchFeatures, [batch.length, this.featureDim])) as tf.Tensor];
         const images = pixelsToBatchTensor(flat, { width: this.inputWidth, height: this.inputHeight });
         return withFeatures ? (this.both!.predict(images) as tf.Tensor[]) : [this.model.predict(images) as tf.Tensor];
       });
       try {
         const probs = outputs[outputs.length - 1]!;
         probabilities.set(await probs.data() as Float32Array, start * numGenres);
-        if (features) features.set(batchFeatures ?? await outputs[0]!.data() as Float32Array, start * this.featureDim);
+        if (features) features.set(await outputs[0]!.data() as Float32Array, start * this.featureDim);
       } finally {
         tf.dispose(outputs);
       }
@@ -212,7 +219,8 @@ class LoadedPosterClassifier implements PosterClassifier {
     if (this.disposed) return;
     this.disposed = true;
     this.model.dispose();
-    this.extractor?.dispose();
+    this.frozen?.extractor.dispose();
+    this.frozen?.heads.dispose();
   }
 }
 

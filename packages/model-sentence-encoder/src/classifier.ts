@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
-  type FilmsRecord, type ModalityOutput, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
+  compileFeatureHeads, METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
+  type FeatureHeads, type FilmsRecord, type ModalityOutput, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
 } from '@filmgenre/model-artifact';
 import { NUM_GENRES } from '@filmgenre/core';
 import { join } from 'node:path';
@@ -70,7 +70,7 @@ export async function loadSentenceClassifier(dir: string): Promise<TextClassifie
       throw new ModelDirError(`${join(dir, recorded.dir)}: encoder ${encoder.info.modelSha256} / tokenizer ${encoder.tokenizer.fingerprint} is not the one the head was trained on (${recorded.modelSha256} / ${recorded.tokenizer.fingerprint})`);
     }
     if (head.outputs[0]?.shape.at(-1) !== metadata.genres.length) throw new ModelDirError(`${dir}: the head outputs ${head.outputs[0]?.shape.at(-1)} genres, metadata lists ${metadata.genres.length}`);
-    return new LoadedSentenceClassifier(metadata, encoder, head);
+    return new LoadedSentenceClassifier(metadata, encoder, head, await compileFeatureHeads(head));
   } catch (error) {
     head.dispose();
     encoder?.dispose();
@@ -82,7 +82,13 @@ export async function loadSentenceClassifier(dir: string): Promise<TextClassifie
 class LoadedSentenceClassifier implements TextClassifier {
   private disposed = false;
 
-  constructor(readonly metadata: ModelMetadata, private readonly encoder: SentenceEncoder, private readonly head: tf.LayersModel) {}
+  constructor(
+    readonly metadata: ModelMetadata,
+    private readonly encoder: SentenceEncoder,
+    private readonly head: tf.LayersModel,
+    /** The head compiled for scoring (onnxruntime where it loads). */
+    private readonly heads: FeatureHeads,
+  ) {}
 
   async predict(overviews: string[]): Promise<Float32Array> {
     return (await this.predictWithFeatures(overviews)).probabilities;
@@ -98,12 +104,7 @@ class LoadedSentenceClassifier implements TextClassifier {
       const texts = overviews.slice(start, start + SENTENCE_PREDICT_BATCH);
       const embedded = await this.encoder.embed(texts);
       features.set(embedded, start * dim);
-      const y = tf.tidy(() => this.head.predict(tf.tensor2d(embedded, [texts.length, dim])) as tf.Tensor);
-      try {
-        probabilities.set((await y.data()) as Float32Array, start * k);
-      } finally {
-        y.dispose();
-      }
+      probabilities.set(await this.heads.predict(embedded, texts.length), start * k);
     }
     return { probabilities, features, featureDim: dim };
   }
@@ -111,6 +112,7 @@ class LoadedSentenceClassifier implements TextClassifier {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.heads.dispose();
     this.head.dispose();
     this.encoder.dispose();
   }
