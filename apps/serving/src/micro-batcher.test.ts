@@ -208,18 +208,26 @@ describe('MicroBatcher', () => {
     }
   });
 
-  it('does not wait past the window when nothing else is on its way', async () => {
+  it('runs a lone item at once, without a window, when nothing else is on its way', async () => {
     vi.useFakeTimers();
     try {
       const batches: number[][] = [];
+      let incoming = 0;
       const batcher = new MicroBatcher<number, number>({
-        maxBatch: 32, windowMs: 2, maxWaitMs: 50, incoming: () => 0,
+        maxBatch: 32, windowMs: 2, maxWaitMs: 50, incoming: () => incoming,
         run: async (xs) => { batches.push([...xs]); return xs; },
       });
       const a = batcher.submit(1);
-      await vi.advanceTimersByTimeAsync(2);
-      expect(batches).toEqual([[1]]);
+      expect(batches).toEqual([[1]]); // no timer: a request alone on the server waits for nobody
       await a;
+      // With a request on its way, the window applies again.
+      incoming = 1;
+      const b = batcher.submit(2);
+      expect(batches).toHaveLength(1);
+      incoming = 0;
+      await vi.advanceTimersByTimeAsync(2);
+      expect(batches[1]).toEqual([2]);
+      await b;
     } finally {
       vi.useRealTimers();
     }

@@ -14,8 +14,9 @@ export interface MicroBatcherOptions<I, O> {
   /** Called after every batch (for metrics); an error in it is ignored. */
   onBatch?: (info: BatchInfo) => void;
   /**
-   * How many more items are on their way (e.g. requests still being parsed and decoded). When the
-   * window ends while some are, the batch waits for them, up to `maxWaitMs` after its first item:
+   * How many more items are on their way (e.g. requests still being parsed and decoded). When none
+   * are, an item that finds the lane free runs at once, without a window. When the window ends while
+   * some are, the batch waits for them, up to `maxWaitMs` after its first item:
    * under load, closed-loop clients arrive staggered, and cutting a batch early makes models whose
    * cost hardly depends on the batch size (an LSTM) run several times for the same requests.
    */
@@ -121,7 +122,9 @@ export class MicroBatcher<I, O> {
     if (this.queue.length >= this.options.maxBatch) {
       this.flush();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => this.windowEnded(), this.options.windowMs);
+      // Nothing else on its way: a window would only add its length to a lone request's latency.
+      if (this.options.incoming?.() === 0) this.flush();
+      else this.timer = setTimeout(() => this.windowEnded(), this.options.windowMs);
     }
   }
 

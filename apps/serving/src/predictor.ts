@@ -111,6 +111,8 @@ export class Predictor {
   private readonly texts = new Map<string, { short: MicroBatcher<string, ModalityOutput>; long: MicroBatcher<string, ModalityOutput> }>();
   private readonly fusion: { model: FusionModel; batcher: MicroBatcher<Record<string, ModalityOutput>, Float32Array> } | undefined;
   private readonly metrics: ServingMetrics | undefined;
+  /** Predictions whose members are still running: they will reach the fusion's lane shortly. */
+  private awaitingMembers = 0;
   /** The distinct input sizes of the poster models: a poster is decoded once per size. */
   readonly posterSizes: PosterSize[];
 
@@ -121,12 +123,14 @@ export class Predictor {
     /** Requests parsed or decoded right now, which will reach the batchers soon. */
     incoming?: () => number,
   ) {
-    const common = (key: string, options: { poster: boolean; parallelism: number; upstream: boolean }) => ({
+    const common = (key: string, options: { poster: boolean; parallelism: number; upstream: boolean; fusion?: boolean }) => ({
       maxBatch: options.poster ? Math.min(config.maxBatch, config.maxPosterBatch ?? config.maxBatch) : config.maxBatch,
       windowMs: config.batchWindowMs,
       concurrency: options.parallelism,
-      // Fusion runs after its members, so nothing upstream is worth waiting for there.
+      // The members' lanes wait (up to batchMaxWaitMs) for requests still being parsed and decoded;
+      // the fusion's, for requests whose members are still running (its window, no longer).
       ...(incoming && options.upstream ? { incoming, maxWaitMs: config.batchMaxWaitMs } : {}),
+      ...(options.fusion ? { incoming: () => this.awaitingMembers } : {}),
       onBatch: (info: { size: number; runMs: number }) => {
         metrics?.inferenceDuration.observe({ model: key }, info.runMs / 1000);
         metrics?.batchSize.observe({ model: key }, info.size);
@@ -167,7 +171,7 @@ export class Predictor {
       ? {
           model: fusion,
           batcher: new MicroBatcher({
-            ...common(fusion.metadata.name, { poster: false, parallelism: 1, upstream: false }),
+            ...common(fusion.metadata.name, { poster: false, parallelism: 1, upstream: false, fusion: true }),
             run: async (items) => {
               const outputs = Object.fromEntries(fusion.members.map((m) => [m, stack(items.map((item) => item[m]!))]));
               return splitProbabilities(await fusion.predict(outputs), items.length).map((o) => o.probabilities);
@@ -200,7 +204,13 @@ export class Predictor {
     }
     const overview = input.overview;
     if (overview !== undefined) for (const [key, lanes] of this.texts) pending.set(key, this.observe(key, this.textLane(lanes, overview).submitWithInfo(overview)));
-    const settled = await Promise.all([...pending.values()]);
+    let settled: FeatureRun[];
+    this.awaitingMembers++;
+    try {
+      settled = await Promise.all([...pending.values()]);
+    } finally {
+      this.awaitingMembers--;
+    }
     const byKey = new Map([...pending.keys()].map((key, i) => [key, settled[i]!]));
     const out: Predictions = {};
     for (const key of Object.keys(this.models.members)) {
