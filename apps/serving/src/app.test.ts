@@ -12,7 +12,7 @@ import { defaultConfig } from './config.js';
 import { ERROR_CODES, ERRORS } from './errors.js';
 import type { ServingModels, TextModel } from './models.js';
 import { listen } from './server.js';
-import { form, predictMany, prepareModels, startServer, type TestModels, type TestServer } from './testing/harness.js';
+import { form, predictMany, prepareModels, slowedMembers, startServer, type TestModels, type TestServer } from './testing/harness.js';
 
 let models: TestModels;
 let server: TestServer;
@@ -537,7 +537,7 @@ describe('metrics and resources', () => {
 
 describe('graceful shutdown', () => {
   it('finishes in-flight requests, then refuses connections', async () => {
-    const slow = await startServer(models.dir, { batchWindowMs: 300 }, server.models);
+    const slow = await startServer(models.dir, {}, slowedMembers(server.models, 300));
     const requests = Array.from({ length: 8 }, () => fetch(`${slow.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) }));
     const deadline = Date.now() + 5_000;
     while (slow.serving.inFlight() < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
@@ -610,7 +610,7 @@ describe('bounded resources per client', () => {
   });
 
   it('while stopping, requests on new connections and on connections accepted just before are answered 503 SHUTTING_DOWN, not reset', async () => {
-    const slow = await startServer(models.dir, { batchWindowMs: 300 }, server.models);
+    const slow = await startServer(models.dir, {}, slowedMembers(server.models, 300));
     const inFlight = fetch(`${slow.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) });
     while (slow.serving.inFlight() < 1) await new Promise((r) => setTimeout(r, 5));
     const early = await holdOpen(slow.url, ''); // accepted, request not sent yet

@@ -146,6 +146,26 @@ describe('openModelsDir', () => {
     expect(hosted).toEqual(['cnn:poster-classifier']);
   });
 
+  it('stops at once when its signal aborts during a model\'s load, and disposes the model that arrives after', async () => {
+    const dir = join(work, 'sound');
+    let disposed = 0;
+    const slow: ModelHost = {
+      load: async (key, modelDir, metadata) => {
+        const model = await IN_PROCESS.load(key, modelDir, metadata);
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        return Object.assign(Object.create(model) as MemberClassifier, { dispose: () => { disposed++; model.dispose(); } });
+      },
+    };
+    const controller = new AbortController();
+    const opening = openModelsDir(dir, { host: slow, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stop requested')), 100);
+    const started = performance.now();
+    await expect(opening).rejects.toThrow(/stop requested/);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(disposed).toBe(1);
+  });
+
   it('refuses an encoder that answers the same whatever the text: NaN planted in a shard, every hash forged', async () => {
     const dir = join(work, 'nan-encoder');
     await sentenceModel(join(dir, 'sentence'));

@@ -183,9 +183,32 @@ export interface OpenModelsOptions {
   host?: ModelHost;
   /** Refuse a directory with an unavailable model (a stale fusion) instead of opening the rest. */
   requireAll?: boolean;
-  /** Stops loading between models (it throws the signal's reason). */
+  /** Stops loading at once, even within a model's load (it throws the signal's reason). */
   signal?: AbortSignal;
   kinds?: readonly ModelKind[];
+}
+
+/**
+ * `loading`, or the signal's reason as soon as it aborts: a model's load (verifying its files,
+ * building its sessions) can take seconds on a busy machine, and a stop must not wait for it. A model
+ * that arrives after the abort is disposed.
+ */
+async function untilAborted<T extends { dispose(): void }>(loading: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return loading;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  let finished = false;
+  try {
+    const model = await Promise.race([loading, aborted]);
+    finished = true;
+    return model;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (!finished) loading.then((model) => model.dispose(), () => {});
+  }
 }
 
 /**
@@ -205,7 +228,7 @@ export async function openModelsDir(dir: string, options: OpenModelsOptions = {}
     await yieldToEventLoop();
     options.signal?.throwIfAborted();
     try {
-      const model = await host.load(key, join(plan.dir, key), metadata);
+      const model = await untilAborted(host.load(key, join(plan.dir, key), metadata), options.signal);
       loaded.push(model);
       return model;
     } catch (error) {

@@ -80,6 +80,30 @@ export async function startServer(modelsDir: string, overrides: Partial<ServingC
   };
 }
 
+/**
+ * The same models, every member answering `ms` later: keeps requests in flight as long as a test
+ * needs (a lone request no longer waits for a batch window, so a long window does not).
+ */
+export function slowedMembers(models: ServingModels, ms: number): ServingModels {
+  const later = async <T>(result: Promise<T>): Promise<T> => {
+    const value = await result;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return value;
+  };
+  const members = Object.fromEntries(Object.entries(models.members).map(([key, member]) => [key, {
+    ...member,
+    model: new Proxy(member.model, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target) as unknown;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...args: unknown[]) => unknown).bind(target);
+        return property === 'predict' || property === 'predictWithFeatures' ? (...args: unknown[]) => later(method(...args) as Promise<unknown>) : method;
+      },
+    }),
+  }]));
+  return { ...models, members: members as ServingModels['members'] };
+}
+
 /** A multipart form as browsers and curl send it. */
 export function form(fields: { poster?: Buffer | Blob; posterName?: string; overview?: string; extra?: Record<string, string> }): FormData {
   const data = new FormData();
