@@ -1,7 +1,7 @@
 import type { Recipe } from '@filmgenre/training';
 import { fusionRecipe } from '@filmgenre/training-fusion';
 import { posterRecipe } from '@filmgenre/training-image';
-import { lexicalRecipe, overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
+import { lexicalRecipe, neighboursRecipe, overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
 
 /**
  * Every model the trainer can train, in training order (fusion after its members). A modality team
@@ -13,6 +13,7 @@ export const RECIPES: readonly Recipe[] = [
   overviewRecipe,
   sentenceRecipe,
   lexicalRecipe,
+  neighboursRecipe,
   fusionRecipe,
 ] as unknown as readonly Recipe[];
 
