@@ -29,10 +29,16 @@ export interface PosterPreprocessing {
   scale: '1/255';
   /** Present for the 'pretrained' variant: the frozen trunk whose pooled features the head reads. */
   featureExtractor?: { dir: string; source: string; licence: string; featureDim: number; trunk: string; nodes: string[]; pooling: string[] };
+  /**
+   * 'pretrained' only: the probabilities are the head's mean over the poster and its mirror image
+   * (the head trained on both views; out of fold the same mean was scored). The features handed to
+   * fusion stay the poster's own.
+   */
+  testTimeMirror?: boolean;
 }
 
-/** Preprocessing of a CNN at `size`×`size`, or of a head over `featureExtractor`'s input. */
-export function posterPreprocessing(size: number | PosterFeatureExtractor): PosterPreprocessing {
+/** Preprocessing of a CNN at `size`×`size`, or of a head over `featureExtractor`'s input (averaged with the mirror image's if `testTimeMirror`). */
+export function posterPreprocessing(size: number | PosterFeatureExtractor, options: { testTimeMirror?: boolean } = {}): PosterPreprocessing {
   const extractor = typeof size === 'number' ? undefined : size;
   const [inputWidth, inputHeight] = extractor ? [extractor.inputWidth, extractor.inputHeight] : [size as number, size as number];
   return {
@@ -47,11 +53,12 @@ export function posterPreprocessing(size: number | PosterFeatureExtractor): Post
         nodes: [...extractor.spec.nodes],
         pooling: [...extractor.spec.pooling],
       },
+      ...(options.testTimeMirror ? { testTimeMirror: true } : {}),
     } : {}),
   };
 }
 
-function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; width: number; height: number } {
+function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; width: number; height: number; testTimeMirror: boolean } {
   if (metadata.modality !== 'image') throw new ModelDirError(`${where}: modality is '${metadata.modality}', expected 'image'`);
   if (!(POSTER_VARIANTS as readonly string[]).includes(metadata.variant)) {
     throw new ModelDirError(`${where}: variant '${metadata.variant}' is not one of ${POSTER_VARIANTS.join(', ')}`);
@@ -62,7 +69,10 @@ function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'p
       throw new ModelDirError(`${where}: preprocessing.${field} must be an integer ≥ 8, got ${JSON.stringify(value)}`);
     }
   }
-  return { variant: metadata.variant as PosterVariant, width: width as number, height: height as number };
+  const mirror = metadata.preprocessing['testTimeMirror'];
+  if (mirror !== undefined && typeof mirror !== 'boolean') throw new ModelDirError(`${where}: preprocessing.testTimeMirror must be true or false, got ${JSON.stringify(mirror)}`);
+  if (mirror && metadata.variant !== 'pretrained') throw new ModelDirError(`${where}: preprocessing.testTimeMirror applies to a head over frozen features (variant 'pretrained'), not '${metadata.variant}'`);
+  return { variant: metadata.variant as PosterVariant, width: width as number, height: height as number, testTimeMirror: mirror === true };
 }
 
 /** Checks that the model's input and output shapes agree with the metadata (and extractor). */
@@ -112,7 +122,7 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
   const artifact = openModelDir(dir);
   const { metadata } = artifact;
   if (metadata.kind !== POSTER_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${POSTER_CLASSIFIER_KIND}'`);
-  const { variant, width, height } = checkMetadata(metadata, join(dir, METADATA_JSON));
+  const { variant, width, height, testTimeMirror } = checkMetadata(metadata, join(dir, METADATA_JSON));
   let extractor: PosterFeatureExtractor | undefined;
   let model: tf.LayersModel | undefined;
   try {
@@ -138,7 +148,7 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
     extractor?.dispose();
     throw error;
   }
-  return new LoadedPosterClassifier(metadata, width, height, model, extractor);
+  return new LoadedPosterClassifier(metadata, width, height, model, extractor, testTimeMirror);
 }
 
 /**
@@ -156,6 +166,7 @@ class LoadedPosterClassifier implements PosterClassifier {
     readonly inputHeight: number,
     private readonly model: tf.LayersModel,
     private readonly extractor?: PosterFeatureExtractor,
+    private readonly testTimeMirror = false,
   ) {
     if (extractor) {
       this.featureDim = extractor.featureDim;
@@ -192,8 +203,11 @@ class LoadedPosterClassifier implements PosterClassifier {
       const flat = new Uint8Array(batch.length * pixels);
       batch.forEach((p, i) => flat.set(p, i * pixels));
       const batchFeatures = this.extractor ? await this.extractor.extract(flat) : undefined;
+      const mirroredFeatures = this.extractor && this.testTimeMirror ? await this.extractor.extract(flat, { flip: true }) : undefined;
       const outputs = tf.tidy(() => {
-        if (batchFeatures) return [this.model.predict(tf.tensor2d(batchFeatures, [batch.length, this.featureDim])) as tf.Tensor];
+        const head = (rows: Float32Array) => this.model.predict(tf.tensor2d(rows, [batch.length, this.featureDim])) as tf.Tensor;
+        if (batchFeatures && mirroredFeatures) return [tf.div(tf.add(head(batchFeatures), head(mirroredFeatures)), 2)];
+        if (batchFeatures) return [head(batchFeatures)];
         const images = pixelsToBatchTensor(flat, { width: this.inputWidth, height: this.inputHeight });
         return withFeatures ? (this.both!.predict(images) as tf.Tensor[]) : [this.model.predict(images) as tf.Tensor];
       });
