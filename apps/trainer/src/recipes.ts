@@ -22,4 +22,4 @@ export const RECIPES: readonly Recipe[] = [
  * and the fusion (chosen by cross-validation, docs/benchmarks/encoders.md). The BiLSTM (`lstm`) is
  * trained on request: it is no better than the sentence model and cannot be cross-fitted in budget.
  */
-export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'fusion'] as const;
+export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'neighbours', 'fusion'] as const;
