@@ -28,11 +28,14 @@ describe('neighbour votes', () => {
     const votes = await neighbourVotes(index, rowsOf(3, [[1, 0, 0], [0, 5, 0]]), { k: 2, temperature: 0.05, priorWeight: 1 });
     // Query 0: its two neighbours are the crime films (similarities 1 and ≈0.995), weights 1 and ≈0.905.
     const w = Math.exp((1 / Math.sqrt(1.01) - 1) / 0.05);
+    // Base rates smoothed as if one more film had each genre and one more had none: crime 3/6, drama 1/6.
     expect(votes[CRIME]).toBeCloseTo((1 + w + 0.5) / (1 + w + 1), 4);
     expect(votes[ROMANCE]).toBeCloseTo(0.5 / (1 + w + 1), 4);
     expect(votes[NUM_GENRES + ROMANCE]).toBeGreaterThan(0.7);
     expect(votes[NUM_GENRES + CRIME]).toBeLessThan(0.3);
-    expect(votes[GENRES.indexOf('Drama')]).toBe(0);
+    // No indexed film is a drama: unlikely, not impossible (every probability lies strictly inside (0, 1)).
+    expect(votes[GENRES.indexOf('Drama')]).toBeCloseTo((1 / 6) / (1 + w + 1), 6);
+    expect(Array.from(votes).every((p) => p > 0 && p < 1)).toBe(true);
     const sharp = await neighbourVotes(index, rowsOf(3, [[1, 0, 0]]), { k: 2, temperature: 0.05, priorWeight: 0 });
     expect(sharp[CRIME]).toBeCloseTo(1, 6);
     expect(sharp[ROMANCE]).toBe(0);

@@ -25,7 +25,7 @@ export const NeighbourSettingsSchema = z.object({
 }).strict();
 export type NeighbourSettings = z.output<typeof NeighbourSettingsSchema>;
 
-/** Training films to vote: unit-length embeddings, their 0/1 genres, and the genres' base rates among them. */
+/** Training films to vote: unit-length embeddings, their 0/1 genres, and the genres' (smoothed) base rates among them. */
 export interface NeighbourIndex {
   rows: number;
   dim: number;
@@ -55,8 +55,9 @@ export function neighbourIndex(embeddings: Float32Array, labels: ArrayLike<numbe
     if (v !== 0 && v !== 1) throw new RangeError(`labels must be 0 or 1, got ${v}`);
     return v;
   });
-  const baseRates = new Float64Array(numGenres);
-  for (let i = 0; i < bytes.length; i++) baseRates[i % numGenres]! += bytes[i]! / rows;
+  // Laplace-smoothed (one positive and one negative film more), so a genre no indexed film has is unlikely, not impossible.
+  const baseRates = new Float64Array(numGenres).fill(1 / (rows + 2));
+  for (let i = 0; i < bytes.length; i++) baseRates[i % numGenres]! += bytes[i]! / (rows + 2);
   return { rows, dim, numGenres, embeddings: unitRows(embeddings, dim), labels: bytes, baseRates };
 }
 
