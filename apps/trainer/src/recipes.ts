@@ -1,7 +1,7 @@
 import type { Recipe } from '@filmgenre/training';
 import { fusionRecipe } from '@filmgenre/training-fusion';
 import { posterRecipe } from '@filmgenre/training-image';
-import { lexicalRecipe, overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
+import { lexicalRecipe, neighboursRecipe, overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
 
 /**
  * Every model the trainer can train, in training order (fusion after its members). A modality team
@@ -13,6 +13,7 @@ export const RECIPES: readonly Recipe[] = [
   overviewRecipe,
   sentenceRecipe,
   lexicalRecipe,
+  neighboursRecipe,
   fusionRecipe,
 ] as unknown as readonly Recipe[];
 
@@ -21,4 +22,4 @@ export const RECIPES: readonly Recipe[] = [
  * and the fusion (chosen by cross-validation, docs/benchmarks/encoders.md). The BiLSTM (`lstm`) is
  * trained on request: it is no better than the sentence model and cannot be cross-fitted in budget.
  */
-export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'fusion'] as const;
+export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'neighbours', 'fusion'] as const;

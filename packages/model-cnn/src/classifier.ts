@@ -29,10 +29,16 @@ export interface PosterPreprocessing {
   scale: '1/255';
   /** Present for the 'pretrained' variant: the frozen trunk whose pooled features the head reads. */
   featureExtractor?: { dir: string; source: string; licence: string; featureDim: number; trunk: string; nodes: string[]; pooling: string[] };
+  /**
+   * 'pretrained' only: the probabilities are the head's mean over the poster and its mirror image
+   * (the head trained on both views; out of fold the same mean was scored). The features handed to
+   * fusion stay the poster's own.
+   */
+  testTimeMirror?: boolean;
 }
 
-/** Preprocessing of a CNN at `size`×`size`, or of a head over `featureExtractor`'s input. */
-export function posterPreprocessing(size: number | PosterFeatureExtractor): PosterPreprocessing {
+/** Preprocessing of a CNN at `size`×`size`, or of a head over `featureExtractor`'s input (averaged with the mirror image's if `testTimeMirror`). */
+export function posterPreprocessing(size: number | PosterFeatureExtractor, options: { testTimeMirror?: boolean } = {}): PosterPreprocessing {
   const extractor = typeof size === 'number' ? undefined : size;
   const [inputWidth, inputHeight] = extractor ? [extractor.inputWidth, extractor.inputHeight] : [size as number, size as number];
   return {
@@ -47,11 +53,12 @@ export function posterPreprocessing(size: number | PosterFeatureExtractor): Post
         nodes: [...extractor.spec.nodes],
         pooling: [...extractor.spec.pooling],
       },
+      ...(options.testTimeMirror ? { testTimeMirror: true } : {}),
     } : {}),
   };
 }
 
-function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; width: number; height: number } {
+function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'preprocessing'>, where: string): { variant: PosterVariant; width: number; height: number; testTimeMirror: boolean } {
   if (metadata.modality !== 'image') throw new ModelDirError(`${where}: modality is '${metadata.modality}', expected 'image'`);
   if (!(POSTER_VARIANTS as readonly string[]).includes(metadata.variant)) {
     throw new ModelDirError(`${where}: variant '${metadata.variant}' is not one of ${POSTER_VARIANTS.join(', ')}`);
@@ -62,7 +69,10 @@ function checkMetadata(metadata: Pick<ModelMetadata, 'modality' | 'variant' | 'p
       throw new ModelDirError(`${where}: preprocessing.${field} must be an integer ≥ 8, got ${JSON.stringify(value)}`);
     }
   }
-  return { variant: metadata.variant as PosterVariant, width: width as number, height: height as number };
+  const mirror = metadata.preprocessing['testTimeMirror'];
+  if (mirror !== undefined && typeof mirror !== 'boolean') throw new ModelDirError(`${where}: preprocessing.testTimeMirror must be true or false, got ${JSON.stringify(mirror)}`);
+  if (mirror && metadata.variant !== 'pretrained') throw new ModelDirError(`${where}: preprocessing.testTimeMirror applies to a head over frozen features (variant 'pretrained'), not '${metadata.variant}'`);
+  return { variant: metadata.variant as PosterVariant, width: width as number, height: height as number, testTimeMirror: mirror === true };
 }
 
 /** Checks that the model's input and output shapes agree with the metadata (and extractor). */
@@ -112,7 +122,7 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
   const artifact = openModelDir(dir);
   const { metadata } = artifact;
   if (metadata.kind !== POSTER_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${POSTER_CLASSIFIER_KIND}'`);
-  const { variant, width, height } = checkMetadata(metadata, join(dir, METADATA_JSON));
+  const { variant, width, height, testTimeMirror } = checkMetadata(metadata, join(dir, METADATA_JSON));
   let extractor: PosterFeatureExtractor | undefined;
   let model: tf.LayersModel | undefined;
   let heads: FeatureHeads | undefined;
@@ -140,7 +150,7 @@ export async function loadPosterClassifier(dir: string): Promise<PosterClassifie
     extractor?.dispose();
     throw error;
   }
-  return new LoadedPosterClassifier(metadata, width, height, model, extractor && heads ? { extractor, heads } : undefined);
+  return new LoadedPosterClassifier(metadata, width, height, model, extractor && heads ? { extractor, heads, testTimeMirror } : undefined);
 }
 
 /**
@@ -157,8 +167,11 @@ class LoadedPosterClassifier implements PosterClassifier {
     readonly inputWidth: number,
     readonly inputHeight: number,
     private readonly model: tf.LayersModel,
-    /** A pretrained trunk and the heads over its features (both on onnxruntime where it loads). */
-    private readonly frozen?: { extractor: PosterFeatureExtractor; heads: FeatureHeads },
+    /**
+     * A pretrained trunk and the heads over its features (both on onnxruntime where it loads); with
+     * `testTimeMirror`, the probabilities are the heads' mean over the poster and its mirror image.
+     */
+    private readonly frozen?: { extractor: PosterFeatureExtractor; heads: FeatureHeads; testTimeMirror: boolean },
   ) {
     if (frozen) {
       this.featureDim = frozen.extractor.featureDim;
@@ -195,8 +208,14 @@ class LoadedPosterClassifier implements PosterClassifier {
       const flat = new Uint8Array(batch.length * pixels);
       batch.forEach((p, i) => flat.set(p, i * pixels));
       if (this.frozen) {
-        const batchFeatures = await this.frozen.extractor.extract(flat);
-        probabilities.set(await this.frozen.heads.predict(batchFeatures, batch.length), start * numGenres);
+        const { extractor, heads, testTimeMirror } = this.frozen;
+        const batchFeatures = await extractor.extract(flat);
+        const scored = await heads.predict(batchFeatures, batch.length);
+        if (testTimeMirror) {
+          const mirrored = await heads.predict(await extractor.extract(flat, { flip: true }), batch.length);
+          for (let i = 0; i < scored.length; i++) scored[i] = (scored[i]! + mirrored[i]!) / 2;
+        }
+        probabilities.set(scored, start * numGenres);
         features?.set(batchFeatures, start * this.featureDim);
         continue;
       }

@@ -114,4 +114,30 @@ describe("'pretrained' classifier directory", () => {
     unlinkSync(join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin'));
     await expect(loadPosterClassifier(dir)).rejects.toThrow(`${join(dir, FEATURE_EXTRACTOR_DIR, 'weights.bin')}: listed in metadata.json but missing`);
   });
+
+  it('with testTimeMirror, scores a poster by the head\'s mean over it and its mirror image; fusion still reads the poster\'s own features', async () => {
+    const head = createFeatureHead({ featureDim: extractor.featureDim, hiddenUnits: 32, seed: 5 });
+    const dir = join(root, 'pretrained-mirror');
+    await savePosterClassifier(dir, {
+      model: head, featureExtractor: extractor, films: fixtureFilms(),
+      metadata: fixtureMetadata({ name: 'poster-pretrained', variant: 'pretrained', preprocessing: { ...posterPreprocessing(extractor, { testTimeMirror: true }) } }),
+    });
+    const flat = new Uint8Array(2 * W * H * 3);
+    pixels.forEach((p, i) => flat.set(p, i * W * H * 3));
+    const direct = await extractor.extract(flat);
+    const mirrored = await extractor.extract(flat, { flip: true });
+    const expected = tf.tidy(() => tf.div(tf.add(head.predict(tf.tensor2d(direct, [2, DIM])) as tf.Tensor, head.predict(tf.tensor2d(mirrored, [2, DIM])) as tf.Tensor), 2).dataSync());
+    const plainOnly = tf.tidy(() => (head.predict(tf.tensor2d(direct, [2, DIM])) as tf.Tensor).dataSync());
+    head.dispose();
+    const classifier = await loadPosterClassifier(dir);
+    expect(classifier.metadata.preprocessing['testTimeMirror']).toBe(true);
+    const both = await classifier.predictWithFeatures(pixels);
+    Array.from(both.probabilities).forEach((p, i) => expect(p).toBeCloseTo(expected[i]!, 6));
+    expect(Array.from(both.probabilities).some((p, i) => Math.abs(p - plainOnly[i]!) > 1e-6)).toBe(true);
+    expect(Array.from(both.features)).toEqual(Array.from(direct));
+    classifier.dispose();
+
+    resealModelDir(dir, (m) => (m['preprocessing'] = { ...(m['preprocessing'] as object), testTimeMirror: 'yes' }));
+    await expect(loadPosterClassifier(dir)).rejects.toThrow(/preprocessing\.testTimeMirror must be true or false, got "yes"/);
+  });
 });

@@ -3,7 +3,7 @@ import { posterClassifierKind } from '@filmgenre/model-cnn';
 import { fusionClassifierKind } from '@filmgenre/model-fusion';
 import { lexicalClassifierKind } from '@filmgenre/model-lexical';
 import { overviewClassifierKind } from '@filmgenre/model-lstm';
-import { sentenceClassifierKind } from '@filmgenre/model-sentence-encoder';
+import { sentenceClassifierKind, sentenceNeighboursKind } from '@filmgenre/model-sentence-encoder';
 
 /** Every kind of model directory this product can load: a new model package adds one line here. */
 export const MODEL_KINDS: readonly ModelKind[] = [
@@ -11,5 +11,6 @@ export const MODEL_KINDS: readonly ModelKind[] = [
   overviewClassifierKind,
   sentenceClassifierKind,
   lexicalClassifierKind,
+  sentenceNeighboursKind,
   fusionClassifierKind,
 ];

@@ -78,7 +78,7 @@ describe('inspectModelsDir', () => {
     resealModelDir(join(genres, 'cnn'), (m) => (m['genres'] = [...GENRES].reverse()));
     expect(() => inspectModelsDir(genres)).toThrow(/genres do not match the dataset's 25 genres in order \(first difference at position 1\)/);
     resealModelDir(join(genres, 'cnn'), (m) => Object.assign(m, { genres: [...GENRES], kind: 'mystery' }));
-    expect(() => inspectModelsDir(genres)).toThrow(/kind 'mystery' is not one of poster-classifier, overview-classifier, sentence-classifier, lexical-classifier, fusion/);
+    expect(() => inspectModelsDir(genres)).toThrow(/kind 'mystery' is not one of poster-classifier, overview-classifier, sentence-classifier, lexical-classifier, sentence-neighbours, fusion/);
   });
 
   it('refuses a sub-directory that is not a model, such as a fusion whose metadata.json was deleted', async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   compileFeatureHeads, METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
-  type FeatureHeads, type FilmsRecord, type ModalityOutput, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
+  type FeatureHeads, type FilmsRecord, type ModalityOutput, type ModelDir, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
 } from '@filmgenre/model-artifact';
 import { NUM_GENRES } from '@filmgenre/core';
 import { join } from 'node:path';
@@ -53,6 +53,19 @@ export async function saveSentenceClassifier(
   return saveModelDir(dir, { model: args.head, metadata, films: args.films, writeExtra: (tmp) => args.encoder.save(join(tmp, ENCODER_DIR)) });
 }
 
+/**
+ * The encoder a model directory ships under `recorded.dir`, refused unless it is the one the model
+ * was trained with (the network's and the tokenizer's fingerprints recorded in its metadata).
+ */
+export async function openShippedEncoder(artifact: ModelDir, recorded: SentencePreprocessing['encoder'], dir: string): Promise<SentenceEncoder> {
+  const encoder = await SentenceEncoder.fromFiles((name) => artifact.readBytes(`${recorded.dir}/${name}`), join(dir, recorded.dir), { longText: recorded.longText });
+  if (encoder.info.modelSha256 !== recorded.modelSha256 || encoder.tokenizer.fingerprint !== recorded.tokenizer.fingerprint) {
+    encoder.dispose();
+    throw new ModelDirError(`${join(dir, recorded.dir)}: encoder ${encoder.info.modelSha256} / tokenizer ${encoder.tokenizer.fingerprint} is not the one the model was trained on (${recorded.modelSha256} / ${recorded.tokenizer.fingerprint})`);
+  }
+  return encoder;
+}
+
 /** Loads a directory written by saveSentenceClassifier, after verifying every file (the encoder's too). */
 export async function loadSentenceClassifier(dir: string): Promise<TextClassifier> {
   const artifact = openModelDir(dir);
@@ -65,10 +78,7 @@ export async function loadSentenceClassifier(dir: string): Promise<TextClassifie
   if (!head) throw new ModelDirError(`${join(dir, 'model.json')}: not found (the sentence classifier directory is incomplete)`);
   let encoder: SentenceEncoder | undefined;
   try {
-    encoder = await SentenceEncoder.fromFiles((name) => artifact.readBytes(`${recorded.dir}/${name}`), join(dir, recorded.dir), { longText: recorded.longText });
-    if (encoder.info.modelSha256 !== recorded.modelSha256 || encoder.tokenizer.fingerprint !== recorded.tokenizer.fingerprint) {
-      throw new ModelDirError(`${join(dir, recorded.dir)}: encoder ${encoder.info.modelSha256} / tokenizer ${encoder.tokenizer.fingerprint} is not the one the head was trained on (${recorded.modelSha256} / ${recorded.tokenizer.fingerprint})`);
-    }
+    encoder = await openShippedEncoder(artifact, recorded, dir);
     if (head.outputs[0]?.shape.at(-1) !== metadata.genres.length) throw new ModelDirError(`${dir}: the head outputs ${head.outputs[0]?.shape.at(-1)} genres, metadata lists ${metadata.genres.length}`);
     return new LoadedSentenceClassifier(metadata, encoder, head, await compileFeatureHeads(head));
   } catch (error) {

@@ -7,3 +7,8 @@ export {
   saveSentenceClassifier, loadSentenceClassifier, createSentenceHead, sentencePreprocessing, sentenceClassifierKind,
   SENTENCE_CLASSIFIER_KIND, ENCODER_DIR, SENTENCE_PREDICT_BATCH, type SentencePreprocessing,
 } from './classifier.js';
+export {
+  neighbourIndex, neighbourVotes, saveSentenceNeighbours, loadSentenceNeighbours, sentenceNeighboursKind, NeighbourSettingsSchema,
+  SENTENCE_NEIGHBOURS_KIND, NEIGHBOUR_EMBEDDINGS_FILE, NEIGHBOUR_LABELS_FILE,
+  type NeighbourIndex, type NeighbourSettings, type NeighboursPreprocessing,
+} from './neighbours.js';

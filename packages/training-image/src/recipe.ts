@@ -26,7 +26,8 @@ export const POSTER_DEFAULTS = {
   /** The study's input size for the CNNs trained from scratch. */
   imageSize: 64,
   fromScratch: { epochs: 12, batchSize: 64, learningRate: 1e-3, patience: 3, classWeightStrength: 0.5, thresholds: 'micro' as const },
-  // The pretrained head's: training's FROZEN_HEAD_DEFAULTS.
+  // The pretrained head's: training's FROZEN_HEAD_DEFAULTS, and the mirrored posters' use.
+  pretrained: { augmentStrength: 1, mirrorAtTest: true },
 };
 
 export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
@@ -35,7 +36,9 @@ export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
   features: z.enum(Object.keys(POSTER_FEATURES) as [string, ...string[]]).default('mobilenet-v2-block10').describe('pretrained: which frozen features the head reads'),
   bags: z.int().min(1).max(10).default(FROZEN_HEAD_DEFAULTS.bags).describe('pretrained: heads per fold, averaged'),
   augmentStrength: z.number().min(0).max(2).optional()
-    .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: mirrored-poster features, default 0 as they double the feature cost)'),
+    .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: > 0 trains on mirrored-poster features half the time, default 1)'),
+  mirrorAtTest: z.boolean().optional()
+    .describe('pretrained: score a poster by the heads\' mean over it and its mirror image, out of fold and when serving (default true)'),
   // Per-variant defaults (see POSTER_DEFAULTS) unless given.
   patience: z.int().nonnegative().optional().describe('early stopping: epochs without validation-loss improvement (default per variant)'),
   classWeightStrength: z.number().min(0).max(1).optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per variant)'),
@@ -148,10 +151,14 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
   const started = Date.now();
   const { log } = ctx;
   const settings = frozenHeadSettings(options);
-  const mirrored = (options.augmentStrength ?? 0) > 0;
+  // Mirrored views in training and at test time: together +0.007 micro-F1 for the poster model, and
+  // with the neighbours member +0.004 for the stack on every fold (docs/benchmarks/encoders.md), for one more trunk pass.
+  const mirroredTraining = (options.augmentStrength ?? POSTER_DEFAULTS.pretrained.augmentStrength) > 0;
+  const mirrorAtTest = options.mirrorAtTest ?? POSTER_DEFAULTS.pretrained.mirrorAtTest;
+  const mirrored = mirroredTraining || mirrorAtTest;
   const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES[options.features]!);
   try {
-    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? ', with mirrored views' : ''} for ${ctx.films.length} films`);
+    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? `, with mirrored views (${[mirroredTraining ? 'training' : '', mirrorAtTest ? 'scoring' : ''].filter(Boolean).join(' and ')})` : ''} for ${ctx.films.length} films`);
     const bad = new Map<number, string>();
     const featuresOf = async (flip: boolean, label: string) => {
       const bar = createEpochBar(label, ctx.films.length, { metrics: false });
@@ -174,7 +181,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
     const ids = films.map((f) => f.id);
     const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
     return await trainFrozenFeatureModel(ctx, {
-      key: 'cnn', variant: 'pretrained', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored) } : {}), ids,
+      key: 'cnn', variant: 'pretrained', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored), trainOnMirrored: mirroredTraining, mirrorAtTest } : {}), ids,
       labels: labelMatrix(films), folds: Int32Array.from(keep, (i) => ctx.folds.folds[i]!), settings, hiddenInitializer: 'he-normal', started,
       identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, ...dataIdentity(films, { posterFeatures: features }) },
       save: (dir, trained) => savePosterClassifier(dir, {
@@ -182,11 +189,11 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
         featureExtractor: extractor,
         films: { scheme: 'out-of-fold', train: ids, heldOut: ids, heldOutProbabilities: trained.outOfFold },
         metadata: {
-          name: 'cnn', variant: 'pretrained', thresholds: trained.thresholds, preprocessing: { ...posterPreprocessing(extractor) },
+          name: 'cnn', variant: 'pretrained', thresholds: trained.thresholds, preprocessing: { ...posterPreprocessing(extractor, { testTimeMirror: mirrorAtTest }) },
           metrics: { outOfFold: trained.report }, history: trained.histories[0] ?? [],
           training: {
             options, features: options.features, heads: trained.heads, bags: options.bags, bestEpochs: trained.bestEpochs, thresholdStrategy: settings.thresholds,
-            augmentation: mirrored ? { mirroredView: 0.5 } : false, films: films.length, skippedPosters: bad.size, seconds: trained.seconds,
+            augmentation: mirroredTraining ? { mirroredView: 0.5 } : false, mirrorAtTest, films: films.length, skippedPosters: bad.size, seconds: trained.seconds,
           },
           ...runMetadata(ctx, PACKAGES, ctx.folds.record),
           encoderRuntime: extractor.runtime,

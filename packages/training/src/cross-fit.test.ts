@@ -63,4 +63,26 @@ describe('crossFitHeads', () => {
     const loaded = await tf.loadLayersModel(fileSystemIO(join(work, 'ensemble')));
     expect(Array.from((loaded.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from(direct.dataSync()));
   }, 120_000);
+
+  it('with mirrorAtTest, scores each film by the mean of its heads over both views', async () => {
+    const { features, labels, folds } = task(200);
+    // A "mirror" that negates the informative features: the two views give different predictions.
+    const mirrored = features.map((v) => -v);
+    const options = {
+      name: 'toy', features, mirrored, dim: DIM, labels, folds, createHead: head, bags: 1, learningRate: 0.05, classWeightStrength: 0,
+      epochs: 2, batchSize: 32, patience: 5, seed: 1, resume: false, identity: { test: 2 }, log: () => {},
+    };
+    const plain = await crossFitHeads({ ...options, checkpointDir: join(work, 'ckpt-plain') });
+    const both = await crossFitHeads({ ...options, mirrorAtTest: true, checkpointDir: join(work, 'ckpt-both') });
+    // Fold 2's head (one bag per fold) against the film's both views.
+    const film = Array.from(folds).indexOf(2);
+    const head2 = both.heads[2]!;
+    const x = tf.tensor2d(features.subarray(film * DIM, (film + 1) * DIM), [1, DIM]);
+    const xm = tf.tensor2d(mirrored.subarray(film * DIM, (film + 1) * DIM), [1, DIM]);
+    const expected = tf.tidy(() => tf.div(tf.add(head2.predict(x) as tf.Tensor, head2.predict(xm) as tf.Tensor), 2).dataSync());
+    Array.from(expected).forEach((p, g) => expect(both.outOfFold[film * NUM_GENRES + g]).toBeCloseTo(p, 5));
+    expect(Array.from(both.outOfFold).some((p, i) => Math.abs(p - plain.outOfFold[i]!) > 1e-4)).toBe(true);
+    [...plain.heads, ...both.heads].forEach((h) => h.dispose());
+    await expect(crossFitHeads({ ...options, mirrored: undefined, mirrorAtTest: true, checkpointDir: join(work, 'ckpt-x') })).rejects.toThrow(/mirrorAtTest needs the mirrored view/);
+  }, 120_000);
 });

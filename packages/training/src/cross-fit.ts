@@ -15,6 +15,10 @@ export interface CrossFitOptions extends Pick<FitOptions, 'epochs' | 'patience' 
   dim: number;
   /** The same films' features of a mirrored view (posters), drawn with even odds per epoch. */
   mirrored?: Float32Array;
+  /** Train on `mirrored` half the time (default true when it is given). */
+  trainOnMirrored?: boolean;
+  /** Predict each film as the mean of the head over its features and over `mirrored` (test-time augmentation). */
+  mirrorAtTest?: boolean;
   /** n×25 0/1 labels. */
   labels: Float32Array;
   /** The fold of each row (core's foldPlan). */
@@ -57,6 +61,7 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
   const n = options.labels.length / k;
   const K = Math.max(...options.folds) + 1;
   const fraction = options.earlyStoppingFraction ?? 0.1;
+  if (options.mirrorAtTest && !options.mirrored) throw new RangeError(`${options.name}: mirrorAtTest needs the mirrored view's features`);
   const outOfFold = new Float32Array(n * k);
   const heads: tf.LayersModel[] = [];
   const histories: EpochLog[][] = [];
@@ -70,6 +75,7 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
       const rest: number[] = [];
       for (let i = 0; i < n; i++) (options.folds[i] === fold ? scored : rest).push(i);
       const scoredFeatures = pickRows(options.features, options.dim, scored);
+      const scoredMirrored = options.mirrorAtTest ? pickRows(options.mirrored!, options.dim, scored) : undefined;
       for (let bag = 0; bag < bags; bag++) {
         const fit: number[] = [];
         const stop: number[] = [];
@@ -82,7 +88,7 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
         compileForTraining(head, options.learningRate, weights);
         const scaling = options.standardize ? columnScaling(options.features, options.dim, fit) : undefined;
         const fitFeatures = standardized(pickRows(options.features, options.dim, fit), options.dim, scaling);
-        const fitMirrored = options.mirrored ? standardized(pickRows(options.mirrored, options.dim, fit), options.dim, scaling) : undefined;
+        const fitMirrored = options.mirrored && options.trainOnMirrored !== false ? standardized(pickRows(options.mirrored, options.dim, fit), options.dim, scaling) : undefined;
         const stopFeatures = standardized(pickRows(options.features, options.dim, stop), options.dim, scaling);
         const label = bags > 1 ? `${options.name} fold ${fold + 1}/${K} bag ${bag + 1}/${bags}` : `${options.name} fold ${fold + 1}/${K}`;
         const result = await fitWithEarlyStopping(
@@ -109,10 +115,13 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
         histories.push(result.history);
         bestEpochs.push(result.bestEpoch);
         progress.update(heads.length, {});
-        const predicted = await predictRows(head, scoredFeatures, options.dim);
-        scored.forEach((row, j) => {
-          for (let g = 0; g < k; g++) outOfFold[row * k + g]! += predicted[j * k + g]! / bags;
-        });
+        const views = scoredMirrored ? [scoredFeatures, scoredMirrored] : [scoredFeatures];
+        for (const view of views) {
+          const predicted = await predictRows(head, view, options.dim);
+          scored.forEach((row, j) => {
+            for (let g = 0; g < k; g++) outOfFold[row * k + g]! += predicted[j * k + g]! / (bags * views.length);
+          });
+        }
       }
     }
     progress.stop();

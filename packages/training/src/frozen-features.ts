@@ -63,6 +63,10 @@ export interface FrozenFeatureModelArgs {
   dim: number;
   /** The same films' features of a mirrored view, drawn with even odds per epoch. */
   mirrored?: Float32Array;
+  /** Train on `mirrored` half the time (default true when it is given). */
+  trainOnMirrored?: boolean;
+  /** Score each film by the heads' mean over its features and `mirrored` (what the shipped model must then do too). */
+  mirrorAtTest?: boolean;
   ids: string[];
   /** n×25 0/1 labels. */
   labels: Float32Array;
@@ -102,7 +106,8 @@ export async function trainFrozenFeatureModel(ctx: RecipeContext, args: FrozenFe
   const started = args.started ?? Date.now();
   const { key, settings, dim, labels, folds, ids } = args;
   const cross = await crossFitHeads({
-    name: key, features: args.features, dim, ...(args.mirrored ? { mirrored: args.mirrored } : {}), labels, folds,
+    name: key, features: args.features, dim, ...(args.mirrored ? { mirrored: args.mirrored } : {}), ...(args.mirrorAtTest ? { mirrorAtTest: true } : {}),
+    ...(args.trainOnMirrored === false ? { trainOnMirrored: false } : {}), labels, folds,
     createHead: (fold, bag) => createFrozenFeatureHead({
       inputDim: dim, hiddenUnits: settings.hiddenUnits, dropout: settings.dropout, seed: hashString(`${ctx.seed}:${key}:${fold}:${bag}`),
       name: `${key}_head_f${fold}_b${bag}`, ...(args.hiddenInitializer ? { hiddenInitializer: args.hiddenInitializer } : {}),
