@@ -1,5 +1,5 @@
 export { createApp, API_VERSION, type CreateAppOptions, type ServingApp } from './app.js';
-export { parseConfig, defaultConfig, ServingConfigSchema, OPTIONS, ConfigError, type ServingConfig } from './config.js';
+export { parseConfig, defaultConfig, ServingConfigSchema, type ServingConfig } from './config.js';
 export { ApiError, ERRORS, ERROR_CODES, type ErrorCode } from './errors.js';
 export { createMetrics, type ServingMetrics } from './metrics.js';
 export { MicroBatcher, BatcherClosedError, type MicroBatcherOptions, type BatchedResult, type BatchInfo } from './micro-batcher.js';
