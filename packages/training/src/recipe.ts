@@ -62,6 +62,8 @@ export interface Recipe<Schema extends z.ZodObject = z.ZodObject> {
   options: Schema;
   /** Keys of models that must be trained (or present) before this one: fusion's members. */
   needs?(options: z.output<Schema>): readonly string[];
+  /** `false`: nothing for `tune` to search (it uses no learning rate, dropout or class weights). */
+  tunable?: false;
   train(ctx: RecipeContext, options: z.output<Schema>): Promise<TrainedModel>;
 }
 
