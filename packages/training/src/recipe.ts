@@ -85,7 +85,6 @@ export const CommonOptionsSchema = z.object({
   classWeightStrength: z.number().min(0).max(1).default(0.5).describe('positive-class weight = (neg/pos)^strength; 0 disables'),
   thresholds: z.enum(THRESHOLD_STRATEGIES).default('micro').describe("per-genre thresholds: one shared (micro-F1), tuned together for pooled micro-F1, each genre's own F1, or shrunk (each genre's own, pulled back toward the shared one)"),
 });
-export type CommonOptions = z.output<typeof CommonOptionsSchema>;
 
 /** The metadata fields every model directory shares, filled from the run: genres, split, provenance. */
 export function runMetadata(ctx: Pick<RecipeContext, 'split' | 'backend'>, packages: readonly string[], split: SplitRecord = ctx.split.record): Pick<ModelMetadataInput, 'genres' | 'split' | 'versions' | 'gitCommit' | 'backend' | 'createdAt'> {
