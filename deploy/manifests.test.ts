@@ -55,7 +55,7 @@ function servingHelp(): Pick<ServingFacts, 'defaults' | 'envPrefix'> {
   expect(run.status, run.stderr).toBe(0);
   const help = run.stdout;
   const defaults: Record<string, string> = {};
-  // One entry per flag, from its `--flag` to the next (yargs wraps an entry over several lines).
+  // One entry per flag, from its `--flag` to the next.
   for (const entry of help.split(/\n\s+(?=--[a-z])/)) {
     const flag = /^--([a-z][a-z-]*)/.exec(entry)?.[1];
     const fallback = /\bdefault:?\s+"?([^\]";\s]+)/.exec(entry)?.[1];

@@ -18,7 +18,7 @@ import { POSTER_PASSES, posterPass, useLiteFeatures } from './probe/features.js'
 
 const options = parseCommandLine(z.object({
   ...DatasetOptionsSchema.shape,
-  passes: z.string().default(Object.keys(POSTER_PASSES).join(',')).describe(`poster passes, comma-separated, among ${Object.keys(POSTER_PASSES).join(', ')}`),
+  passes: z.array(z.string()).default(Object.keys(POSTER_PASSES)).describe(`poster passes, among ${Object.keys(POSTER_PASSES).join(', ')}`),
   text: z.boolean().default(false).describe('also the USE-lite embeddings of the overviews'),
   costSample: z.int().positive().optional().describe('time a cold computation on the first N films (no cache) and extrapolate to all'),
 }), 'probe-features [options]: the encoder probe\'s features, computed or found in the cache, with their cold cost');
@@ -35,7 +35,7 @@ if (options.text) {
   const r = await useLiteFeatures(films, cacheDir);
   report('use-lite', r, { multiWindow: r.multiWindow });
 }
-for (const name of options.passes.split(',').filter(Boolean)) {
+for (const name of options.passes) {
   const r = await posterPass(name, films, cacheDir);
   report(name, r, { dim: r.matrix.dim });
 }

@@ -3,7 +3,7 @@
 // 1. Times the models' own forward pass for one film in this process (the floor for a request).
 // 2. Starts `node dist/apps/serving/main.js` on loopback and runs autocannon with poster+overview
 //    multipart requests at concurrency 1 and 32; prints everything as JSON.
-import { findWorkspaceRoot, GENRES, readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { findWorkspaceRoot, GENRES, kebabCase, parseCommandLine, readDataset, resolveDatasetDir } from '@filmgenre/core';
 import { decodePoster } from '@filmgenre/data-images';
 import { TextVectorizer } from '@filmgenre/data-text';
 import { createPosterCnn, posterPreprocessing, savePosterClassifier } from '@filmgenre/model-cnn';
@@ -15,10 +15,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import type { ImageClassifier, ModalityOutput, ModelMetadata, TextClassifier } from '@filmgenre/model-artifact';
 import { openModelsDir, type OpenedModels } from '@filmgenre/model-registry';
+import { z } from 'zod';
 import { quantile } from './src/crafted.js';
 
 /** The models in this process, loaded with the registry's opener (as the trainer's evaluation does). */
@@ -27,40 +26,32 @@ const modelKeys = (models: ServingModels) => [...Object.keys(models.members), ..
 const metadataOf = (models: ServingModels, key: string): ModelMetadata => models.members[key]?.metadata ?? models.fusion!.metadata;
 const isPosterModel = (model: ImageClassifier | TextClassifier): model is ImageClassifier => model.metadata.modality === 'image';
 
-const args = yargs(hideBin(process.argv))
-  .options({
-    'models-dir': { type: 'string', default: 'models', describe: 'models directory to serve' },
-    duration: { type: 'number', default: 10, describe: 'seconds per autocannon run' },
-    concurrency: { type: 'number', array: true, default: [1, 32], describe: 'connection counts to run' },
-    film: { type: 'string', describe: 'IMDb id of the film to send (default: the first of the dataset)' },
-    'forward-runs': { type: 'number', default: 30, describe: 'timed forward passes for the models-only figure' },
-    'batch-window-ms': { type: 'number', describe: 'passed to the server' },
-    'max-batch': { type: 'number', describe: 'passed to the server' },
-    'batch-max-wait-ms': { type: 'number', describe: 'passed to the server' },
-    inference: { type: 'string', describe: 'passed to the server (workers | inline)' },
-    'poster-workers': { type: 'number', describe: 'passed to the server' },
-    'max-poster-batch': { type: 'number', describe: 'passed to the server' },
-    'batch-costs': { type: 'boolean', default: false, describe: 'only time each model per item at batch sizes 1-32 on real films (no server), then exit' },
-    soak: { type: 'number', describe: 'instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not' },
-    'soak-concurrency': { type: 'number', default: 16, describe: 'concurrent clients of --soak' },
-    stall: {
-      type: 'string', choices: ['default-bounds', 'open-bounds'],
-      describe: 'instead of the latency runs: normal traffic alone and next to 4 clients sending a crafted tall PNG (97 KB, 1 × 25,000,000 with default bounds; 1 × 5,000,000 with the header bounds opened and a 1 s deadline); prints the p50/p99 of each',
-    },
-    'stall-rounds': { type: 'number', default: 3, describe: 'alternating rounds of --stall' },
-    'stall-per-round': { type: 'number', default: 20, describe: 'requests per client and round of --stall' },
-    'model-threads': { type: 'number', default: 1, describe: 'XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)' },
-    'untrained-reference-models': {
-      type: 'boolean',
-      default: false,
-      describe: 'first write untrained models of the default architectures (64×64 study CNN, BiLSTM 64/32 over 100 tokens) to --models-dir: same forward cost as trained ones, meaningless predictions',
-    },
-  })
-  .strict()
-  .parseSync();
+/** Passed on to the server when given. */
+const passedOn = () => z.number().optional().describe('passed to the server');
+const args = parseCommandLine(z.object({
+  modelsDir: z.string().default('models').describe('models directory to serve'),
+  duration: z.number().positive().default(10).describe('seconds per autocannon run'),
+  concurrency: z.array(z.int().positive()).default([1, 32]).describe('connection counts to run'),
+  film: z.string().optional().describe('IMDb id of the film to send (default: the first of the dataset)'),
+  forwardRuns: z.int().positive().default(30).describe('timed forward passes for the models-only figure'),
+  batchWindowMs: passedOn(),
+  maxBatch: passedOn(),
+  batchMaxWaitMs: passedOn(),
+  inference: z.enum(['workers', 'inline']).optional().describe('passed to the server'),
+  posterWorkers: passedOn(),
+  maxPosterBatch: passedOn(),
+  batchCosts: z.boolean().default(false).describe('only time each model per item at batch sizes 1-32 on real films (no server), then exit'),
+  soak: z.int().positive().optional().describe('instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not'),
+  soakConcurrency: z.int().positive().default(16).describe('concurrent clients of --soak'),
+  stall: z.enum(['default-bounds', 'open-bounds']).optional().describe('instead of the latency runs: normal traffic alone and next to 4 clients sending a crafted tall PNG (97 KB, 1 × 25,000,000 with default bounds; 1 × 5,000,000 with the header bounds opened and a 1 s deadline); prints the p50/p99 of each'),
+  stallRounds: z.int().positive().default(3).describe('alternating rounds of --stall'),
+  stallPerRound: z.int().positive().default(20).describe('requests per client and round of --stall'),
+  modelThreads: z.int().positive().default(1).describe('XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)'),
+  untrainedReferenceModels: z.boolean().default(false).describe('first write untrained models of the default architectures (64×64 study CNN, BiLSTM 64/32 over 100 tokens) to --models-dir: same forward cost as trained ones, meaningless predictions'),
+}), 'bench [options]: forward-pass floor and load test of the built server');
 
 const root = findWorkspaceRoot();
-const modelsDir = resolve(root, args['models-dir']);
+const modelsDir = resolve(root, args.modelsDir);
 const mainJs = join(root, 'dist/apps/serving/main.js');
 if (!existsSync(mainJs)) throw new Error(`${mainJs} not found: run npx nx build serving first`);
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -128,13 +119,13 @@ async function forwardTime(models: ServingModels) {
     totals.push(performance.now() - t0);
   };
   for (let i = 0; i < 5; i++) await once(false);
-  for (let i = 0; i < args['forward-runs']; i++) await once(true);
+  for (let i = 0; i < args.forwardRuns; i++) await once(true);
   const stats = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return { medianMs: round(quantile(s, 0.5)), p99Ms: round(quantile(s, 0.99)) };
   };
   return {
-    runs: args['forward-runs'],
+    runs: args.forwardRuns,
     total: stats(totals),
     perModel: Object.fromEntries(Object.entries(perModel).filter(([, xs]) => xs.length).map(([k, xs]) => [k, stats(xs)])),
   };
@@ -189,13 +180,10 @@ function multipartBody(): { body: Buffer; contentType: string } {
 
 async function startServer(extraArgs: string[] = []): Promise<{ url: string; stop: () => Promise<number | null> }> {
   const serverArgs = [mainJs, '--models-dir', modelsDir, '--host', '127.0.0.1', '--port', '0', ...extraArgs];
-  if (args['batch-window-ms'] !== undefined) serverArgs.push('--batch-window-ms', String(args['batch-window-ms']));
-  if (args['max-batch'] !== undefined) serverArgs.push('--max-batch', String(args['max-batch']));
-  if (args['batch-max-wait-ms'] !== undefined) serverArgs.push('--batch-max-wait-ms', String(args['batch-max-wait-ms']));
-  if (args.inference !== undefined) serverArgs.push('--inference', args.inference);
-  if (args['poster-workers'] !== undefined) serverArgs.push('--poster-workers', String(args['poster-workers']));
-  if (args['max-poster-batch'] !== undefined) serverArgs.push('--max-poster-batch', String(args['max-poster-batch']));
-  serverArgs.push('--model-threads', String(args['model-threads']));
+  for (const key of ['batchWindowMs', 'maxBatch', 'batchMaxWaitMs', 'inference', 'posterWorkers', 'maxPosterBatch'] as const) {
+    if (args[key] !== undefined) serverArgs.push(`--${kebabCase(key)}`, String(args[key]));
+  }
+  serverArgs.push('--model-threads', String(args.modelThreads));
   const child = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolveUrl, reject) => {
@@ -237,7 +225,7 @@ function summarise(result: Result) {
   };
 }
 
-if (args['untrained-reference-models']) {
+if (args.untrainedReferenceModels) {
   if (existsSync(modelsDir)) throw new Error(`${modelsDir} exists; --untrained-reference-models writes a fresh directory`);
   await initBackend('auto', { log: () => {} });
   await writeUntrainedReferenceModels(modelsDir);
@@ -411,24 +399,24 @@ async function stall(mode: 'default-bounds' | 'open-bounds', rounds: number, per
 }
 
 if (args.stall !== undefined) {
-  await stall(args.stall as 'default-bounds' | 'open-bounds', args['stall-rounds'], args['stall-per-round']);
+  await stall(args.stall, args.stallRounds, args.stallPerRound);
   process.exit(0);
 }
 
 if (args.soak !== undefined) {
-  const ok = await soak(args.soak, args['soak-concurrency']);
+  const ok = await soak(args.soak, args.soakConcurrency);
   process.exit(ok ? 0 : 1);
 }
 
 log(`models: ${modelsDir}; film ${film.id}; measuring the models' own forward time…`);
 // The same XNNPACK thread count as each of the server's models gets.
-const backend = await initBackend('auto', { log: () => {}, wasmThreads: args['model-threads'] });
+const backend = await initBackend('auto', { log: () => {}, wasmThreads: args.modelThreads });
 const models = await openModelsDir(modelsDir);
 const modelInfo = Object.fromEntries(modelKeys(models).map((k) => {
   const m = metadataOf(models, k);
   return [k, { kind: m.kind, modality: m.modality, variant: m.variant, preprocessing: m.modality === 'image' ? { inputWidth: m.preprocessing['inputWidth'], inputHeight: m.preprocessing['inputHeight'] } : undefined, createdAt: m.createdAt, gitCommit: m.gitCommit }];
 }));
-if (args['batch-costs']) {
+if (args.batchCosts) {
   process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), threads: backend.threads, loadAverage: loadavg(), ...(await batchCosts(models)) }, null, 2)}\n`);
   process.exit(0);
 }

@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultConfig, parseConfig } from './config.js';
+import { CommandLineError, cliOptionsOf } from '@filmgenre/core';
+import { defaultConfig, ENV_PREFIX, parseConfig, ServingConfigSchema } from './config.js';
 
 describe('parseConfig', () => {
   it('has the documented defaults', () => {
@@ -27,6 +28,9 @@ describe('parseConfig', () => {
     const env = { SERVING_PORT: '8081', SERVING_MODELS_DIR: '/srv/models', SERVING_CORS_ORIGIN: 'https://a.example,https://b.example', SERVING_MAX_BATCH: '8' };
     expect(parseConfig([], env)).toMatchObject({ port: 8081, modelsDir: '/srv/models', corsOrigins: ['https://a.example', 'https://b.example'], maxBatch: 8 });
     expect(parseConfig(['--port', '9000', '--max-batch', '4'], env)).toMatchObject({ port: 9000, maxBatch: 4, modelsDir: '/srv/models' });
+    // PORT, as container platforms set it, when SERVING_PORT is not.
+    expect(parseConfig([], { PORT: '8080' }).port).toBe(8080);
+    expect(parseConfig([], { PORT: '8080', SERVING_PORT: '8081' }).port).toBe(8081);
   });
 
   it('accepts repeated --cors-origin flags and every limit flag', () => {
@@ -42,7 +46,7 @@ describe('parseConfig', () => {
 
   it('refuses bad values and unknown flags with a readable message', () => {
     expect(() => parseConfig(['--port', 'abc'], {})).toThrow(/--port/);
-    expect(() => parseConfig(['--port', '70000'], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--port', '70000'], {})).toThrow(CommandLineError);
     expect(() => parseConfig(['--max-batch', '0'], {})).toThrow(/--max-batch/);
     expect(() => parseConfig(['--backend', 'gpu'], {})).toThrow(/--backend/);
     expect(() => parseConfig(['--bogus-flag'], {})).toThrow(/bogus-flag/i);
@@ -51,33 +55,33 @@ describe('parseConfig', () => {
 });
 
 describe('one options object', () => {
-  it('--help lists every flag with its environment variable and default', async () => {
-    const { OPTION_KEYS, envOf, flagOf, defaultTextOf, HelpRequested } = await import('./config.js');
-    const lines: string[] = [];
-    const log = console.log;
-    console.log = (...args: unknown[]) => void lines.push(args.join(' '));
+  const options = Object.entries(cliOptionsOf(ServingConfigSchema, { envPrefix: ENV_PREFIX }));
+
+  it('--help lists every flag with its environment variable and default, and is not an error', () => {
+    let help: CommandLineError | undefined;
     try {
-      expect(() => parseConfig(['--help'], {})).toThrow(HelpRequested);
-    } finally {
-      console.log = log;
+      parseConfig(['--help'], {});
+    } catch (error) {
+      help = error as CommandLineError;
     }
-    const help = lines.join('\n').replace(/\s+/g, ' ');
-    for (const key of OPTION_KEYS) {
-      expect(help).toContain(`--${flagOf(key)}`);
-      expect(help).toContain(`[env ${envOf(key)}]`);
-      expect(help).toContain(`[default: ${defaultTextOf(key)}]`);
+    expect(help?.exitCode).toBe(0);
+    const text = help!.message.replace(/\s+/g, ' ');
+    for (const [flag, option] of options) {
+      expect(text).toContain(`--${flag}`);
+      expect(text).toContain(`(env ${option.env})`);
+      expect(text).toContain(`default ${option.defaultText ?? JSON.stringify(option.default)}`);
     }
   });
 
-  it("the README's options table lists exactly these flags, with these defaults", async () => {
-    const { OPTION_KEYS, flagOf, defaultTextOf } = await import('./config.js');
+  it("the README's options table lists exactly these flags, with these defaults", () => {
     const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('### Options'), readme.indexOf('## API'));
     const rows = [...section.matchAll(/^\| `--([a-z-]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.replace(/`/g, '').trim()] as const);
-    expect(rows.map(([flag]) => flag).sort()).toEqual(OPTION_KEYS.map(flagOf).sort());
+    expect(rows.map(([flag]) => flag).sort()).toEqual(options.map(([flag]) => flag).sort());
     for (const [flag, cell] of rows) {
-      const key = OPTION_KEYS.find((k) => flagOf(k) === flag)!;
-      expect(cell.startsWith(defaultTextOf(key)), `${flag}: README says '${cell}', the code '${defaultTextOf(key)}'`).toBe(true);
+      const option = Object.fromEntries(options)[flag]!;
+      const fallback = option.defaultText ?? String(option.default);
+      expect(cell.startsWith(fallback), `${flag}: README says '${cell}', the code '${fallback}'`).toBe(true);
     }
   });
 });

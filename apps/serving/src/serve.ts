@@ -1,8 +1,8 @@
+import { CommandLineError } from '@filmgenre/core';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { pino } from 'pino';
-import { hideBin } from 'yargs/helpers';
 import { createApp, type ServingApp } from './app.js';
-import { ConfigError, HelpRequested, parseConfig, type ServingConfig } from './config.js';
+import { parseConfig, type ServingConfig } from './config.js';
 import { describePlan, disposeModels, inspectModelsDir, loadModels, metadataOf, modelKeys, type ServingModels } from './models.js';
 import { listen, type RunningServer } from './server.js';
 
@@ -16,11 +16,14 @@ function refuse(message: string, code = 1): never {
 export async function serve(): Promise<void> {
   let config: ServingConfig;
   try {
-    config = parseConfig(hideBin(process.argv));
+    config = parseConfig(process.argv.slice(2));
   } catch (error) {
-    if (error instanceof HelpRequested) process.exit(0);
-    if (error instanceof ConfigError) refuse(`invalid configuration: ${error.message} (see --help)`, 2);
-    refuse(`invalid configuration: ${(error as Error).message} (see --help)`, 2);
+    if (!(error instanceof CommandLineError)) throw error;
+    if (error.exitCode === 0) {
+      process.stdout.write(error.message);
+      process.exit(0);
+    }
+    refuse(`invalid configuration: ${error.message} (see --help)`, 2);
   }
   const logger = pino({ level: config.logLevel, base: { service: 'serving' } });
 

@@ -1,4 +1,4 @@
-import { camelCase, cliOptionsOf, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
+import { camelCase, cliOptionsOf, exitOnCommandLineError, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
 import type { z } from 'zod';
 import { CommonFlagsSchema, EvaluateConfigSchema, MergeConfigSchema, PredictConfigSchema, resolveShard, TrainRunSchema, TuneConfigSchema } from './config.js';
 import { RECIPES } from './recipes.js';
@@ -119,7 +119,9 @@ async function run(signal: AbortSignal, started: () => void): Promise<void> {
     console.error(`usage: trainer <command> [options] (--help after a command lists its options)\n\n${list}\n\n${name === undefined || name === '--help' ? 'name a command' : `unknown command '${name}'`}`);
     process.exit(name === '--help' ? 0 : 2);
   }
-  await command.run(readFlags(args, command.sections(), `trainer ${name} [options]${command.files ? ' FILE…' : ''}\n\n${command.summary}`, { positionals: command.files ?? false }), signal, started);
+  const usage = `trainer ${name} [options]${command.files ? ' FILE…' : ''}\n\n${command.summary}`;
+  const flags = exitOnCommandLineError(usage, () => readFlags(args, command.sections(), usage, { positionals: command.files ?? false }));
+  await command.run(flags, signal, started);
 }
 
 export function runCli(signal: AbortSignal, started: () => void): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommonFlagsSchema } from './config.js';
+import { CommonFlagsSchema, TuneConfigSchema } from './config.js';
 import { RECIPES } from './recipes.js';
 
 describe('the flags common to every recipe', () => {
@@ -12,5 +12,13 @@ describe('the flags common to every recipe', () => {
   it('given, reach every recipe', () => {
     const common = CommonFlagsSchema.parse({ thresholds: 'per-genre', patience: 7 });
     for (const recipe of RECIPES) expect(recipe.options.parse(common), recipe.key).toMatchObject({ thresholds: 'per-genre', patience: 7 });
+  });
+});
+
+describe('tune', () => {
+  it('offers every trained model with something to search, from the recipes', () => {
+    expect(TuneConfigSchema.shape.model.unwrap().options).toEqual(['cnn', 'lstm', 'sentence']);
+    expect(TuneConfigSchema.parse({}).model).toBe('lstm');
+    expect(() => TuneConfigSchema.parse({ model: 'lexical' })).toThrow();
   });
 });

@@ -2,7 +2,7 @@ import { DatasetOptionsSchema, FoldOptionsSchema } from '@filmgenre/core';
 import { BackendOptionSchema } from '@filmgenre/tf-runtime';
 import { CommonOptionsSchema } from '@filmgenre/training';
 import { z } from 'zod';
-import { DEFAULT_MODELS, RECIPES } from './recipes.js';
+import { DEFAULT_MODELS, RECIPES, TUNABLE_MODELS } from './recipes.js';
 
 const KEYS = RECIPES.map((r) => r.key);
 
@@ -52,7 +52,7 @@ export const EvaluateConfigSchema = z.object({
 export type EvaluateConfig = z.output<typeof EvaluateConfigSchema>;
 
 export const TuneConfigSchema = z.object({
-  model: z.enum(['cnn', 'lstm', 'sentence']).default('lstm').describe('which model to tune'),
+  model: z.enum(TUNABLE_MODELS as [string, ...string[]]).default('lstm').describe('which model to tune'),
   budgetMinutes: z.number().positive().default(20).describe('wall-clock budget'),
   trials: z.int().positive().default(12).describe('maximum number of trials'),
   epochs: z.int().positive().optional().describe('maximum epochs per trial (default per model)'),

@@ -1,21 +1,17 @@
 import type { Recipe } from '@filmgenre/training';
 import { fusionRecipe } from '@filmgenre/training-fusion';
 import { posterRecipe } from '@filmgenre/training-image';
-import { lexicalRecipe, neighboursRecipe, overviewRecipe, sentenceRecipe } from '@filmgenre/training-text';
+import { TEXT_RECIPES } from '@filmgenre/training-text';
 
 /**
- * Every model the trainer can train, in training order (fusion after its members). A modality team
- * adds its model with one package and one line here; everything else (CLI flags, checkpoints, the
- * report, evaluate) follows from the recipe.
+ * Every model the trainer can train, in training order (fusion after its members). The text team's
+ * list is its own (TEXT_RECIPES); everything else (CLI flags, checkpoints, the report, evaluate,
+ * tune) follows from the recipes.
  */
-export const RECIPES: readonly Recipe[] = [
-  posterRecipe,
-  overviewRecipe,
-  sentenceRecipe,
-  lexicalRecipe,
-  neighboursRecipe,
-  fusionRecipe,
-] as unknown as readonly Recipe[];
+export const RECIPES = [posterRecipe, ...TEXT_RECIPES, fusionRecipe] as unknown as readonly Recipe[];
+
+/** The models `tune` searches: every recipe but those with nothing to tune. */
+export const TUNABLE_MODELS = RECIPES.filter((recipe) => recipe.tunable !== false).map((recipe) => recipe.key);
 
 /**
  * What `npx nx train trainer` trains when not told otherwise: the members the fusion default stacks

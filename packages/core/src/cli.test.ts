@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { cliOptionsOf, parseCliOptions, parseCommandLine, readFlags } from './cli.js';
+import { cliOptionsOf, CommandLineError, exitOnCommandLineError, parseCliOptions, parseCommandLine, readCommandLine, readFlags } from './cli.js';
 
 const Schema = z.object({
   learningRate: z.number().positive().optional().describe('Adam learning rate'),
@@ -11,12 +11,13 @@ const Schema = z.object({
 
 describe('cliOptionsOf', () => {
   it('derives flag names, types, choices, defaults and help from the schema', () => {
-    expect(cliOptionsOf(Schema, { env: { data: 'FILMGENRE_DATA' } })).toEqual({
-      'learning-rate': { type: 'number', describe: 'Adam learning rate' },
-      variant: { type: 'string', describe: 'which model', default: 'a', choices: ['a', 'b'] },
-      resume: { type: 'boolean', default: false },
-      data: { type: 'string', describe: 'dataset directory (env FILMGENRE_DATA)' },
+    expect(cliOptionsOf(Schema)).toEqual({
+      'learning-rate': { field: 'learningRate', type: 'number', describe: 'Adam learning rate' },
+      variant: { field: 'variant', type: 'string', describe: 'which model', default: 'a', choices: ['a', 'b'] },
+      resume: { field: 'resume', type: 'boolean', default: false },
+      data: { field: 'data', type: 'string', describe: 'dataset directory' },
     });
+    expect(cliOptionsOf(Schema, { envPrefix: 'TOOL' })['learning-rate']).toMatchObject({ env: 'TOOL_LEARNING_RATE', describe: 'Adam learning rate (env TOOL_LEARNING_RATE)' });
     expect(Object.keys(cliOptionsOf(Schema, { prefix: 'cnn', omit: ['resume'] }))).toEqual(['cnn-learning-rate', 'cnn-variant', 'cnn-data']);
   });
 
@@ -55,11 +56,11 @@ describe('readFlags and parseCommandLine', () => {
   it('returns arguments that are not flags as `_` when the command takes them (a list of files), and refuses them otherwise', () => {
     const sections = [{ options: cliOptionsOf(Schema) }];
     expect(readFlags(['a.jsonl', '--data', 'd', 'b.jsonl'], sections, 'x', { positionals: true })).toEqual({ _: ['a.jsonl', 'b.jsonl'], data: 'd' });
-    expect(exits(() => readFlags(['a.jsonl'], sections, 'tool'))).toMatchObject({ code: 2, err: expect.stringMatching(/Unexpected argument 'a.jsonl'/) });
+    expect(exits(() => exitOnCommandLineError('tool', () => readFlags(['a.jsonl'], sections, 'tool')))).toMatchObject({ code: 2, err: expect.stringMatching(/Unexpected argument 'a.jsonl'/) });
   });
 
   it('--help prints each option with its help, choices and default, by section, and exits 0', () => {
-    const { code, out } = exits(() => readFlags(['--help'], [{ title: 'Run:', options: cliOptionsOf(Schema) }], 'tool [options]'));
+    const { code, out } = exits(() => exitOnCommandLineError('tool [options]', () => readFlags(['--help'], [{ title: 'Run:', options: cliOptionsOf(Schema) }], 'tool [options]')));
     expect(code).toBe(0);
     expect(out).toMatch(/^tool \[options\]\n\nRun:\n/);
     expect(out).toMatch(/--variant +which model \[one of a, b; default "a"\]/);
@@ -76,7 +77,25 @@ describe('readFlags and parseCommandLine', () => {
 
   it('a transformed field keeps its flag, type, default and help', () => {
     const schema = z.object({ models: z.string().default('a,b').describe('which models').transform((v) => v.split(',')) });
-    expect(cliOptionsOf(schema)).toEqual({ models: { type: 'string', describe: 'which models', default: 'a,b' } });
+    expect(cliOptionsOf(schema)).toEqual({ models: { field: 'models', type: 'string', describe: 'which models', default: 'a,b' } });
     expect(parseCommandLine(schema, 'x', ['--models', 'c,d'])).toEqual({ models: ['c', 'd'] });
+  });
+
+  it('reads a list repeated or comma-separated, a flag named apart from its field, a default computed at start-up, and variables a flag wins over', () => {
+    const schema = z.object({
+      origins: z.array(z.string()).default(() => []).meta({ description: 'allowed origins', flag: 'origin', defaultText: 'none' }),
+      sizes: z.array(z.int().positive()).default([1, 32]).describe('batch sizes'),
+      workers: z.int().positive().default(() => 4).meta({ description: 'workers', defaultText: 'one per core' }),
+    });
+    const read = (args: string[], env: NodeJS.ProcessEnv = {}) => readCommandLine(schema, 'tool', args, { envPrefix: 'TOOL', env });
+    expect(read(['--origin', 'a', '--origin', 'b,c', '--sizes', '4,8'])).toEqual({ origins: ['a', 'b', 'c'], sizes: [4, 8], workers: 4 });
+    expect(read([], { TOOL_ORIGIN: 'x,y', TOOL_WORKERS: '3' })).toEqual({ origins: ['x', 'y'], sizes: [1, 32], workers: 3 });
+    expect(read(['--workers', '2'], { TOOL_WORKERS: '3' }).workers).toBe(2);
+    expect(() => read(['--sizes', '4,x'])).toThrow(/--sizes: expected a number, got 'x'/);
+    expect(() => read(['--origin', 'a', '--workers', '0'])).toThrow(/^--workers: /);
+    const help = (() => { try { read(['--help']); } catch (error) { return error as CommandLineError; } })();
+    expect(help?.exitCode).toBe(0);
+    expect(help?.message).toMatch(/--origin +allowed origins \(env TOOL_ORIGIN\) \[string; repeat or comma-separate; default none\]/);
+    expect(help?.message).toMatch(/--workers +workers \(env TOOL_WORKERS\) \[number; default one per core\]/);
   });
 });

@@ -16,7 +16,7 @@ const argv = parseCommandLine(z.object({
   data: DatasetOptionsSchema.shape.data,
   limit: DatasetOptionsSchema.shape.limit,
   size: z.int().positive().default(64).describe('poster side in pixels'),
-  concurrency: z.string().regex(/^\d+(,\d+)*$/).default('4').describe('comma-separated decode concurrencies for the cold runs'),
+  concurrency: z.array(z.int().positive()).default([4]).describe('decode concurrencies for the cold runs'),
   warmRepeats: z.int().nonnegative().default(3).describe('warm loads after each cold one'),
   batch: z.int().positive().default(64).describe('posters per batch'),
   backend: BackendOptionSchema,
@@ -43,7 +43,6 @@ const round = (x: number) => Math.round(x * 10) / 10;
 const backend = await initBackend(argv.backend, { log: () => undefined });
 const dir = resolveDatasetDir(argv.data);
 const { films } = readDataset(dir, { limit: argv.limit });
-const concurrencies = argv.concurrency.split(',').map(Number);
 print({
   event: 'machine', cpus: cpus().length, cpu: cpus()[0]?.model, loadavg1: round(loadavg()[0]!), node: process.version,
   sharp: sharp.versions.sharp, vips: sharp.versions.vips, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
@@ -53,7 +52,7 @@ print({
 const scratch = mkdtempSync(join(tmpdir(), 'poster-bench-'));
 try {
   let set: Awaited<ReturnType<typeof loadPosterSet>> | undefined;
-  for (const concurrency of concurrencies) {
+  for (const concurrency of argv.concurrency) {
     const cacheDir = join(scratch, `cache-${concurrency}`);
     const load1 = loadavg()[0]!;
     const { result: cold, ms, cpuMs } = await measure(() => loadPosterSet(films, { size: argv.size, cacheDir, concurrency }));

@@ -9,33 +9,28 @@
  * in a child process of its own.
  *   npx tsx packages/model-cnn/bench/trunk-speed.ts [--threads 1,2] [--batches 1,32] [--rounds 5] [--runtimes onnxruntime,tfjs]
  */
-import { cliOptionsOf, parseCliOptions } from '@filmgenre/core';
+import { parseCommandLine } from '@filmgenre/core';
 import { onnxRuntimeUnavailable } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { z } from 'zod';
 import { DEFAULT_FEATURE_SPEC, PosterFeatureExtractor } from '../src/index.js';
 
-const list = (pattern: string, what: string) => z.string().regex(new RegExp(`^${pattern}(,${pattern})*$`), `a comma-separated list of ${what}`);
-const OptionsSchema = z.object({
-  threads: list('\\d+', 'thread counts').default('1,2').describe('threads per runtime (onnxruntime intra-op threads; tfjs wasm threads)'),
-  batches: list('\\d+', 'batch sizes').default('1,32').describe('posters per extract call'),
+const options = parseCommandLine(z.object({
+  threads: z.array(z.int().min(1)).default([1, 2]).describe('threads per runtime (onnxruntime intra-op threads; tfjs wasm threads)'),
+  batches: z.array(z.int().min(1)).default([1, 32]).describe('posters per extract call'),
   rounds: z.int().min(1).default(5).describe('rounds; each times every (runtime, batch) on at least 32 posters'),
-  runtimes: list('(onnxruntime|tfjs)', 'runtimes').optional().describe('onnxruntime, tfjs (default: every one that loads)'),
-});
-const argv = await yargs(hideBin(process.argv)).options(cliOptionsOf(OptionsSchema)).strict().parse();
-const options = parseCliOptions(OptionsSchema, argv);
-const [threadCounts, batches] = [options.threads, options.batches].map((s) => s.split(',').map(Number)) as [number[], number[]];
-const runtimes = (options.runtimes?.split(',') ?? (onnxRuntimeUnavailable() === undefined ? ['onnxruntime', 'tfjs'] : ['tfjs'])) as ('onnxruntime' | 'tfjs')[];
+  runtimes: z.array(z.enum(['onnxruntime', 'tfjs'])).optional().describe('runtimes to time (default: every one that loads)'),
+}), 'trunk-speed [options]: ms per poster of the default poster trunk, per runtime, threads and batch');
+const { threads: threadCounts, batches } = options;
+const runtimes: ('onnxruntime' | 'tfjs')[] = options.runtimes ?? (onnxRuntimeUnavailable() === undefined ? ['onnxruntime', 'tfjs'] : ['tfjs']);
 
 if (threadCounts.length > 1) {
   // One child per thread count, one after the other, relaying their lines.
   for (const threads of threadCounts) {
-    const args = [...process.execArgv, fileURLToPath(import.meta.url), '--threads', String(threads), '--batches', options.batches,
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), '--threads', String(threads), '--batches', batches.join(','),
       '--rounds', String(options.rounds), '--runtimes', runtimes.join(',')];
     const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
     if (code !== 0) throw new Error(`trunk-speed child for ${threads} thread(s) exited with ${code}`);

@@ -11,8 +11,7 @@ import { FastBiLSTM } from '../src/bilstm-layer.js';
 const { backend, steps, variants } = parseCommandLine(z.object({
   backend: BackendOptionSchema.unwrap().default('wasm'),
   steps: z.int().positive().default(3).describe('timed train steps per variant'),
-  variants: z.string().default('tfjs,ops,fused').describe('BiLSTMs to time, comma-separated: tfjs, ops, fused, fast')
-    .transform((v) => v.split(',')).refine((list) => list.every((v) => ['tfjs', 'ops', 'fused', 'fast'].includes(v)), 'must name tfjs, ops, fused or fast'),
+  variants: z.array(z.enum(['tfjs', 'ops', 'fused', 'fast'])).default(['tfjs', 'ops', 'fused']).describe('BiLSTMs to time'),
 }), 'bilstm-speed [options]: train-step and predict time of the reference BiLSTM, per implementation');
 const batch = 64;
 const seqLen = 100;

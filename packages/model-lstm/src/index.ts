@@ -2,7 +2,7 @@ export { FastBiLSTM, BILSTM_KERNELS, BILSTM_KERNEL_ENV, resolveBiLSTMKernel, typ
 export { PositionEmbedding, TransformerBlock, MaskedMeanPooling, type TransformerBlockArgs } from './transformer-layers.js';
 export {
   OverviewModelOptionsSchema, parseOverviewModelOptions, OVERVIEW_VARIANTS, WINK_DIM,
-  type OverviewModelOptions, type OverviewModelOptionsInput, type OverviewVariant,
+  type OverviewModelOptions, type OverviewModelOptionsInput,
 } from './options.js';
 export { createOverviewModel, FEATURE_LAYER } from './model.js';
 export { loadPretrainedEmbeddings, type PretrainedEmbeddings, type LoadPretrainedOptions } from './embeddings.js';

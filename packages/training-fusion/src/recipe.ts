@@ -238,5 +238,6 @@ export const fusionRecipe: Recipe<typeof FusionRecipeOptionsSchema> = {
   summary: 'fusion of the poster and overview models',
   options: FusionRecipeOptionsSchema,
   needs: (options) => options.members,
+  tunable: false,
   train: trainFusionModel,
 };

@@ -87,11 +87,12 @@ async function trainLexicalModel(ctx: RecipeContext, options: LexicalRecipeOptio
   };
 }
 
-/** The text team's lexical recipe, registered in the trainer's list under the key `lexical`. */
+/** The text team's lexical recipe (TEXT_RECIPES), under the key `lexical`. */
 export const lexicalRecipe: Recipe<typeof LexicalRecipeOptionsSchema> = {
   key: 'lexical',
   modality: 'text',
   summary: 'overview model over TF-IDF word n-grams with logistic regressions (text team)',
   options: LexicalRecipeOptionsSchema,
+  tunable: false,
   train: trainLexicalModel,
 };

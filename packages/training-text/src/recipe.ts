@@ -137,7 +137,7 @@ async function trainOverviewModel(ctx: RecipeContext, options: OverviewRecipeOpt
   }
 }
 
-/** The text team's recipe, registered in the trainer's list under the key `lstm`. */
+/** The text team's BiLSTM recipe (TEXT_RECIPES), under the key `lstm`. */
 export const overviewRecipe: Recipe<typeof OverviewRecipeOptionsSchema> = {
   key: 'lstm',
   modality: 'text',

@@ -53,7 +53,7 @@ async function trainSentenceModel(ctx: RecipeContext, options: SentenceRecipeOpt
   }
 }
 
-/** The text team's sentence-encoder recipe, registered in the trainer's list under the key `sentence`. */
+/** The text team's sentence-encoder recipe (TEXT_RECIPES), under the key `sentence`. */
 export const sentenceRecipe: Recipe<typeof SentenceRecipeOptionsSchema> = {
   key: 'sentence',
   modality: 'text',

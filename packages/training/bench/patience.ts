@@ -13,10 +13,10 @@ import { z } from 'zod';
 
 const options = parseCommandLine(z.object({
   checkpoints: z.string().describe('a models directory\'s .checkpoints'),
-  keys: z.string().default('cnn,sentence').describe('models, comma-separated'),
+  keys: z.array(z.string()).default(['cnn', 'sentence']).describe('models'),
 }), 'patience [options]: early stopping replayed at patiences 1-4 on saved validation losses');
 
-for (const key of options.keys.split(',')) {
+for (const key of options.keys) {
   const dir = join(options.checkpoints, key);
   const heads = readdirSync(dir).filter((d) => existsSync(join(dir, d, 'last', 'state.json'))).sort()
     .map((d) => JSON.parse(readFileSync(join(dir, d, 'last', 'state.json'), 'utf8')) as { history: { valLoss: number }[]; bestEpoch: number });

@@ -7,7 +7,7 @@ export { crossFitHeads, ensembleHeads, type CrossFitOptions, type CrossFitResult
 export { createEpochBar, type ProgressBar, type ProgressValues } from './progress.js';
 export {
   CommonOptionsSchema, runMetadata, publish, TrainingInterrupted,
-  type Recipe, type RecipeContext, type TrainedModel, type CommonOptions,
+  type Recipe, type RecipeContext, type TrainedModel,
 } from './recipe.js';
 export { labelMatrix, pickRows, predictRows, featureRowBatches, epochRng } from './rows.js';
 export {

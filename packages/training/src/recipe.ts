@@ -62,6 +62,8 @@ export interface Recipe<Schema extends z.ZodObject = z.ZodObject> {
   options: Schema;
   /** Keys of models that must be trained (or present) before this one: fusion's members. */
   needs?(options: z.output<Schema>): readonly string[];
+  /** `false`: nothing for `tune` to search (it uses no learning rate, dropout or class weights). */
+  tunable?: false;
   train(ctx: RecipeContext, options: z.output<Schema>): Promise<TrainedModel>;
 }
 
@@ -83,7 +85,6 @@ export const CommonOptionsSchema = z.object({
   classWeightStrength: z.number().min(0).max(1).default(0.5).describe('positive-class weight = (neg/pos)^strength; 0 disables'),
   thresholds: z.enum(THRESHOLD_STRATEGIES).default('micro').describe("per-genre thresholds: one shared (micro-F1), tuned together for pooled micro-F1, each genre's own F1, or shrunk (each genre's own, pulled back toward the shared one)"),
 });
-export type CommonOptions = z.output<typeof CommonOptionsSchema>;
 
 /** The metadata fields every model directory shares, filled from the run: genres, split, provenance. */
 export function runMetadata(ctx: Pick<RecipeContext, 'split' | 'backend'>, packages: readonly string[], split: SplitRecord = ctx.split.record): Pick<ModelMetadataInput, 'genres' | 'split' | 'versions' | 'gitCommit' | 'backend' | 'createdAt'> {
