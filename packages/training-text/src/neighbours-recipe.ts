@@ -86,5 +86,7 @@ export const neighboursRecipe: Recipe<typeof NeighboursRecipeOptionsSchema> = {
   modality: 'text',
   summary: 'overview model: votes of the most similar training overviews in sentence-embedding space (text team)',
   options: NeighboursRecipeOptionsSchema,
+  // tune searches a network's learning rate, dropout and class weights; this model has none.
+  tunable: false,
   train: trainNeighboursModel,
 };
