@@ -63,7 +63,7 @@ describe('a models directory in operation', () => {
       const url = await server.url;
       expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: 'ready' });
       const listed = (await (await fetch(`${url}/v1/models`)).json()) as { models: object; unavailable: object };
-      expect(Object.keys(listed.models)).toEqual(['cnn', 'lexical', 'neighbours', 'sentence', 'fusion']); // every default model
+      expect(Object.keys(listed.models)).toEqual(['cnn', 'lexical', 'sentence', 'fusion']); // every default model
       expect(listed.unavailable).toEqual({});
     } finally {
       server.child.kill('SIGKILL');

@@ -18,4 +18,4 @@ export const TUNABLE_MODELS = RECIPES.filter((recipe) => recipe.tunable !== fals
  * and the fusion (chosen by cross-validation, docs/benchmarks/encoders.md). The BiLSTM (`lstm`) is
  * trained on request: it is no better than the sentence model and cannot be cross-fitted in budget.
  */
-export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'neighbours', 'fusion'] as const;
+export const DEFAULT_MODELS = ['cnn', 'sentence', 'lexical', 'fusion'] as const;

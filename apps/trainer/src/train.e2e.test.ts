@@ -30,7 +30,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('trainer end to end on 300 real films', () => {
-  it('trains the default models (cnn, sentence, lexical, neighbours, fusion) into self-describing directories that reload and predict', async () => {
+  it('trains the default models (cnn, sentence, lexical, fusion) into self-describing directories that reload and predict', async () => {
     const run = trainer(['train', '--out', models, '--report-dir', join(work, 'report'), '--limit', '300', '--epochs', '1', '--batch-size', '32', '--seed', '1']);
     expect(run.status, run.stderr).toBe(0);
     // Which runtime computes the frozen encoders' features: said at the start, in the report and in the poster model's metadata.
@@ -43,7 +43,7 @@ describe('trainer end to end on 300 real films', () => {
     expect(report.match(/<img src="data:image\/jpeg;base64,/g)?.length).toBe(12);
     expect(report).not.toMatch(/src="(https?:|file:)/);
     const films = readDataset(dataDir, { limit: 300 }).films;
-    for (const key of ['cnn', 'sentence', 'lexical', 'neighbours']) {
+    for (const key of ['cnn', 'sentence', 'lexical']) {
       const metadata = readModelMetadata(join(models, key));
       // Cross-fitted: every film predicted out of fold, the split recorded with no validation fold.
       expect(metadata).toMatchObject({ name: key, split: { seed: 1, folds: 5, validationFold: null, films: 300 } });
@@ -60,7 +60,7 @@ describe('trainer end to end on 300 real films', () => {
     }
     const fusion = readModelMetadata(join(models, 'fusion'));
     expect(fusion).toMatchObject({ name: 'fusion', modality: 'fusion' });
-    expect(Object.keys(fusion.members ?? {}).sort()).toEqual(['cnn', 'lexical', 'neighbours', 'sentence']);
+    expect(Object.keys(fusion.members ?? {}).sort()).toEqual(['cnn', 'lexical', 'sentence']);
     // Late fusion takes one poster and one overview model: over three members the stack is the one candidate, and it is recorded.
     const candidates = fusion.metrics['candidates'] as Record<string, { microF1: number }>;
     expect(Object.keys(candidates)).toEqual(['stacked']);
@@ -73,7 +73,7 @@ describe('trainer end to end on 300 real films', () => {
     expect(run.status, run.stderr).toBe(0);
     const result = JSON.parse(readFileSync(output, 'utf8'));
     expect(result.n).toBe(120);
-    for (const name of ['cnn', 'sentence', 'lexical', 'neighbours', 'fusion']) {
+    for (const name of ['cnn', 'sentence', 'lexical', 'fusion']) {
       const model = result.models[name];
       for (const key of ['loss', 'microPrecision', 'microRecall', 'microF1', 'macroF1', 'macroF1AllGenres']) {
         expect(Number.isFinite(model[key]), `${name}.${key}`).toBe(true);

@@ -24,7 +24,7 @@ export const FusionRecipeOptionsSchema = CommonOptionsSchema.extend({
     "stacked: per-genre logistic regression over the members' logits; late: weighted average of one poster and one overview model; " +
     "joint: a head over the members' concatenated features (recomputes them); auto: stacked or late, whichever cross-validates better",
   ),
-  members: z.string().default('cnn,sentence,lexical,neighbours').describe('keys of the models it fuses, comma-separated')
+  members: z.string().default('cnn,sentence,lexical').describe('keys of the models it fuses, comma-separated')
     .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean)),
   weighting: z.enum(FUSION_WEIGHTINGS).default('auto')
     .describe('late fusion: one 0.5 for all genres, one fitted weight, one per genre, or auto (the best by 2-fold cross-validation inside the fitting films)'),

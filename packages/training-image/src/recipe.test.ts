@@ -17,9 +17,8 @@ describe('posterRecipe on real films', () => {
     const trained = await posterRecipe.train(ctx, PosterRecipeOptionsSchema.parse({ epochs: 3, batchSize: 32, bags: 1 }));
     const artifact = openModelDir(trained.dir);
     expect(artifact.metadata).toMatchObject({ name: 'cnn', kind: 'poster-classifier', variant: 'pretrained', split: { ...ctx.folds.record, validationFold: null } });
-    // By default the heads train on the mirrored posters half the time and score both views (the shipped model too).
-    expect(artifact.metadata.preprocessing).toMatchObject({ inputWidth: 128, inputHeight: 256, featureExtractor: { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'] }, testTimeMirror: true });
-    expect(artifact.metadata.training).toMatchObject({ heads: 5, augmentation: { mirroredView: 0.5 }, mirrorAtTest: true });
+    expect(artifact.metadata.preprocessing).toMatchObject({ inputWidth: 128, inputHeight: 256, featureExtractor: { trunk: 'mobilenet_v2', nodes: ['block_10_expand_relu', 'block_10'] } });
+    expect(artifact.metadata.training).toMatchObject({ heads: 5, augmentation: false });
     // Every film is predicted out of fold, by heads that did not train on it.
     const films = artifact.films();
     expect(films.scheme).toBe('out-of-fold');

@@ -26,8 +26,11 @@ export const POSTER_DEFAULTS = {
   /** The study's input size for the CNNs trained from scratch. */
   imageSize: 64,
   fromScratch: { epochs: 12, batchSize: 64, learningRate: 1e-3, patience: 3, classWeightStrength: 0.5, thresholds: 'micro' as const },
-  // The pretrained head's: training's FROZEN_HEAD_DEFAULTS, and the mirrored posters' use.
-  pretrained: { augmentStrength: 1, mirrorAtTest: true },
+  // The pretrained head's: training's FROZEN_HEAD_DEFAULTS, and the mirrored posters' use. Mirrored
+  // views in training and scoring add 0.007 micro-F1 to this model and, with the neighbours member,
+  // 0.004 to the stack on every fold, but double the heads' training and the trunk's cost per served
+  // poster (docs/benchmarks/encoders.md): opt-in until that cost is paid back.
+  pretrained: { augmentStrength: 0, mirrorAtTest: false },
 };
 
 export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
@@ -36,9 +39,9 @@ export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
   features: z.enum(Object.keys(POSTER_FEATURES) as [string, ...string[]]).default('mobilenet-v2-block10').describe('pretrained: which frozen features the head reads'),
   bags: z.int().min(1).max(10).default(FROZEN_HEAD_DEFAULTS.bags).describe('pretrained: heads per fold, averaged'),
   augmentStrength: z.number().min(0).max(2).optional()
-    .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: > 0 trains on mirrored-poster features half the time, default 1)'),
+    .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: > 0 trains on mirrored-poster features half the time, default 0)'),
   mirrorAtTest: z.boolean().optional()
-    .describe('pretrained: score a poster by the heads\' mean over it and its mirror image, out of fold and when serving (default true)'),
+    .describe('pretrained: score a poster by the heads\' mean over it and its mirror image, out of fold and when serving (default false)'),
   // Per-variant defaults (see POSTER_DEFAULTS) unless given.
   patience: z.int().nonnegative().optional().describe('early stopping: epochs without validation-loss improvement (default per variant)'),
   classWeightStrength: z.number().min(0).max(1).optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per variant)'),
@@ -151,8 +154,6 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
   const started = Date.now();
   const { log } = ctx;
   const settings = frozenHeadSettings(options);
-  // Mirrored views in training and at test time: together +0.007 micro-F1 for the poster model, and
-  // with the neighbours member +0.004 for the stack on every fold (docs/benchmarks/encoders.md), for one more trunk pass.
   const mirroredTraining = (options.augmentStrength ?? POSTER_DEFAULTS.pretrained.augmentStrength) > 0;
   const mirrorAtTest = options.mirrorAtTest ?? POSTER_DEFAULTS.pretrained.mirrorAtTest;
   const mirrored = mirroredTraining || mirrorAtTest;
