@@ -41,6 +41,7 @@ const args = yargs(hideBin(process.argv))
     'poster-workers': { type: 'number', describe: 'passed to the server' },
     'max-poster-batch': { type: 'number', describe: 'passed to the server' },
     'decode-processes': { type: 'number', describe: 'passed to the server (0: posters decoded in the server process)' },
+    'in-process-decode-pixels': { type: 'number', describe: 'passed to the server (0: every poster decoded in a decoder process)' },
     'batch-costs': { type: 'boolean', default: false, describe: 'only time each model per item at batch sizes 1-32 on real films (no server), then exit' },
     soak: { type: 'number', describe: 'instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not' },
     'soak-concurrency': { type: 'number', default: 16, describe: 'concurrent clients of --soak' },
@@ -197,6 +198,7 @@ async function startServer(extraArgs: string[] = []): Promise<{ url: string; sto
   if (args['poster-workers'] !== undefined) serverArgs.push('--poster-workers', String(args['poster-workers']));
   if (args['max-poster-batch'] !== undefined) serverArgs.push('--max-poster-batch', String(args['max-poster-batch']));
   if (args['decode-processes'] !== undefined) serverArgs.push('--decode-processes', String(args['decode-processes']));
+  if (args['in-process-decode-pixels'] !== undefined) serverArgs.push('--in-process-decode-pixels', String(args['in-process-decode-pixels']));
   serverArgs.push('--model-threads', String(args['model-threads']));
   const child = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -83,11 +83,17 @@ export const OPTIONS = {
    */
   largePosterPixels: option({ schema: z.number().int().min(0), default: 2_000_000, type: 'number', describe: 'posters of more decode work than this many pixels (a JPEG\'s scans add to it) are decoded one at a time' }),
   /**
-   * Processes decoding the usual posters, each killed at a decode's deadline and replaced, so that no
-   * poster holds a decoder past it. 0 decodes them in the server process instead (an IPC round trip
-   * less, but a decode past its deadline then runs on in libvips).
+   * Posters of at most this much decode work (in pixels of a baseline JPEG; the dataset's posters are
+   * 45,000) are decoded in the server process, sparing them the pool's IPC round trip; the costliest
+   * files at this limit take a few ms of CPU (poster-decoder.test.ts).
    */
-  decodeProcesses: option({ schema: z.number().int().min(0).max(64), default: () => availableParallelism(), defaultText: 'one per core', type: 'number', describe: 'processes decoding the usual posters, killed at the deadline (0: in the server process, not stoppable)' }),
+  inProcessDecodePixels: option({ schema: z.number().int().min(0), default: 250_000, type: 'number', describe: 'posters of at most this much decode work (pixels) are decoded in the server process; more goes to the decoder processes' }),
+  /**
+   * Processes decoding the posters between --in-process-decode-pixels and --large-poster-pixels of
+   * work, each killed at a decode's deadline and replaced, so that no poster holds a decoder past it.
+   * 0 decodes them in the server process instead (a decode past its deadline then runs on in libvips).
+   */
+  decodeProcesses: option({ schema: z.number().int().min(0).max(64), default: () => availableParallelism(), defaultText: 'one per core', type: 'number', describe: 'processes decoding posters of more work than --in-process-decode-pixels, killed at the deadline (0: in the server process, not stoppable)' }),
   /**
    * Load shedding: a predict request whose models would start later than this, behind the work
    * already queued (estimated from the queue and the measured time per item), gets 503 OVERLOADED

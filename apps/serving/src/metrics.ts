@@ -58,7 +58,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Servi
     }),
     posterDecodeDuration: new Histogram({
       name: 'poster_decode_seconds',
-      help: 'Poster header check + decode + resize, by lane (small: the pool of decoder processes; large: slow to decode, one at a time) and outcome (ok, error); a decode cut by the deadline is counted when its process is killed (with --decode-processes 0, a small one when libvips finishes)',
+      help: 'Poster header check + decode + resize, by lane (in-process: the least work; small: the pool of decoder processes; large: slow to decode, one at a time) and outcome (ok, error); a decode cut by the deadline is counted when its process is killed (with --decode-processes 0, a small one when libvips finishes)',
       labelNames: ['lane', 'outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],

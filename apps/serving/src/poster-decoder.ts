@@ -7,15 +7,18 @@
 // regions of work and stopped that PNG only at 64–96 % done. So:
 //   1. bounds from the header, before any pixel is decoded: pixels, each side, aspect ratio, and a
 //      JPEG's number of scans (decode time grows with them; see decode/jpeg-scans.ts);
-//   2. every decode runs in a child process that is killed at the decode's deadline (and replaced):
-//      the usual posters in a pool of processes at the server's priority (decode/decode-pool.ts),
-//      posters whose decode work (pixels, times a JPEG's scans) is over `largePosterPixels`, and the
-//      formats whose cost the header does not bound, one at a time in a process at a lower CPU
-//      priority (decode/decode-process.ts), with a bounded wait, so the usual ones never queue
-//      behind them;
-//   3. one deadline per poster, from its arrival: the request is answered when it passes, and the
-//      decode is stopped with its process. (`--decode-processes 0` decodes the usual posters in the
-//      server process instead: faster by an IPC round trip, but not stoppable.)
+//   2. a lane by the decode work the header announces (`decodeWork`: pixels, a JPEG's scans, a PNG's
+//      depth and interlacing, WebP): up to `inProcessDecodePixels` (the dataset's posters are 45,000)
+//      in the server process, proven cheap by the costliest files we could craft at that limit
+//      (poster-decoder.test.ts: a few ms of CPU) and spared an IPC round trip that cost throughput;
+//      up to `largePosterPixels` in a pool of child processes at the server's priority
+//      (decode/decode-pool.ts); more, and the formats whose cost the header does not bound, one at a
+//      time in a child process at a lower CPU priority (decode/decode-process.ts), with a bounded
+//      wait, so the usual posters never queue behind them;
+//   3. one deadline per poster, from its arrival: the request is answered when it passes, and a
+//      decode in a child process is stopped by killing it (a new one replaces it at once); one in the
+//      server process is cheap by the bound above. (`--decode-processes 0`: no pool, the server
+//      process decodes up to `largePosterPixels`, as before issue 21.)
 import { decodePoster, PosterError, POSTER_FORMATS, probePoster, type PosterProbe } from '@filmgenre/data-images';
 import type { ServingConfig } from './config.js';
 import { ApiError } from './errors.js';
@@ -26,12 +29,16 @@ import { countJpegScans } from './decode/jpeg-scans.js';
 import type { ServingMetrics } from './metrics.js';
 import type { PosterSize } from './models.js';
 
-export type PosterLimits = Pick<ServingConfig, 'maxInputPixels' | 'maxInputSide' | 'maxAspectRatio' | 'maxJpegScans' | 'maxGifFrames' | 'decodeTimeoutMs' | 'largePosterPixels' | 'decodeProcesses'>;
+export type PosterLimits = Pick<ServingConfig, 'maxInputPixels' | 'maxInputSide' | 'maxAspectRatio' | 'maxJpegScans' | 'maxGifFrames' | 'decodeTimeoutMs' | 'largePosterPixels' | 'inProcessDecodePixels' | 'decodeProcesses'>;
 
 /** Large posters allowed to wait for the large-poster slot; more get POSTER_DECODE_BUSY at once. */
 export const LARGE_POSTER_QUEUE = 8;
 
-export type DecodeLane = 'small' | 'large';
+/**
+ * Where a poster is decoded: `in-process` (the least work, proven cheap: in the server process, no
+ * IPC), `small` (the pool of decoder processes), `large` (one at a time, at a lower priority).
+ */
+export type DecodeLane = 'in-process' | 'small' | 'large';
 
 /** A header that passed the checks, with what they counted. */
 export interface CheckedHeader extends PosterProbe {
@@ -91,9 +98,14 @@ export function decodeWork(header: CheckedHeader): number {
   }
 }
 
-/** The lane of a checked header: the one-at-a-time lane for much work, or a format the header does not bound. */
-export function laneOf(header: CheckedHeader, largePosterPixels: number): DecodeLane {
-  return !HEADER_BOUNDED_FORMATS.includes(header.format) || decodeWork(header) > largePosterPixels ? 'large' : 'small';
+/**
+ * The lane of a checked header: one at a time for much work or a format the header does not bound;
+ * in the server process for at most `inProcessDecodePixels` of work; the pool between the two.
+ */
+export function laneOf(header: CheckedHeader, limits: Pick<PosterLimits, 'largePosterPixels' | 'inProcessDecodePixels'>): DecodeLane {
+  if (!HEADER_BOUNDED_FORMATS.includes(header.format)) return 'large';
+  const work = decodeWork(header);
+  return work > limits.largePosterPixels ? 'large' : work <= limits.inProcessDecodePixels ? 'in-process' : 'small';
 }
 
 /** A PNG's IHDR, at its fixed place after the signature: bit depth, samples per pixel, interlacing. */
@@ -132,6 +144,7 @@ export class PosterDecoder {
   private readonly largeWaiting: Waiter[] = [];
   private running = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly inProcess: SmallDecoder;
   private readonly small: SmallDecoder;
   private readonly large: LargeDecoder;
 
@@ -139,9 +152,10 @@ export class PosterDecoder {
     private readonly limits: PosterLimits,
     private readonly metrics?: ServingMetrics,
     /** Where each lane decodes (tests replace them to control their timing). */
-    lanes: { small?: SmallDecoder; large?: LargeDecoder } = {},
+    lanes: { inProcess?: SmallDecoder; small?: SmallDecoder; large?: LargeDecoder } = {},
   ) {
     this.small = lanes.small ?? (limits.decodeProcesses > 0 ? new DecodePool(limits.decodeProcesses) : inProcessDecoder);
+    this.inProcess = lanes.inProcess ?? inProcessDecoder;
     this.large = lanes.large ?? new DecodeProcess();
   }
 
@@ -216,7 +230,7 @@ export class PosterDecoder {
     if (sizes.length === 0) throw new RangeError('decode needs at least one size');
     const started = performance.now();
     const header = await this.readHeader(bytes);
-    const lane = laneOf(header, this.limits.largePosterPixels);
+    const lane = laneOf(header, this.limits);
     const deadline = started + this.limits.decodeTimeoutMs;
     if (lane === 'large') await this.waitForLargeSlot(header, deadline);
     const limitInputPixels = this.limits.maxInputPixels;
@@ -232,7 +246,8 @@ export class PosterDecoder {
     };
     // Side by side; settled before it counts as done, so that no decode outlives its count in the metrics.
     const decodeSmall = async () => {
-      const settled = await Promise.allSettled(sizes.map((size) => this.small.decode(bytes, { ...size, limitInputPixels }, stop.signal)));
+      const decoder = lane === 'in-process' ? this.inProcess : this.small;
+      const settled = await Promise.allSettled(sizes.map((size) => decoder.decode(bytes, { ...size, limitInputPixels }, stop.signal)));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       return settled.map((r) => (r as PromiseFulfilledResult<Uint8Array>).value);
