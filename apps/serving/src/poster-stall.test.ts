@@ -117,7 +117,9 @@ describe('a crafted poster next to normal traffic (server in its own process)', 
     const bomb = scanBombJpeg(5000, 5000, 99);
     await withServer(models.dir, [], async (url) => {
       const result = await measure(url, bomb);
-      const allowed = ['200 OK', '503 POSTER_DECODE_BUSY', '422 POSTER_DECODE_TIMEOUT'];
+      // libvips reads the whole file, then calls it corrupt (its DC scan ends early at this size): 400
+      // after the full decode work; or cut at the deadline, or turned away while another one decodes.
+      const allowed = ['400 POSTER_CORRUPT', '422 POSTER_DECODE_TIMEOUT', '503 POSTER_DECODE_BUSY'];
       expect(result.codes.every((c) => allowed.includes(c)), result.codes.join()).toBe(true);
       expect(result.report.slowestAttackMs).toBeLessThan(3_000 + 1_000); // the default --decode-timeout-ms, and the answer's way back
       expect(result.loaded).toBeLessThanOrEqual(2 * result.unloaded);
