@@ -254,7 +254,57 @@ report "four $(($(stat -c %s "$work/bomb.jpg") / 1024)) KB scan-bomb JPEGs at on
 answer=$(curl -s -o "$work/body" -w '%{http_code} in %{time_total} s' -F "overview=$(python3 -c "print('\ufdfa' * 10000, end='')")" "$url/v1/predict")
 seconds=${answer##* in }; seconds=${seconds% s}
 report "an overview of 10,000 × U+FDFA" "$answer" "$([[ $answer == 200* ]] && python3 -c "import sys; sys.exit(0 if $seconds < 5 else 1)" && echo PASS || echo FAIL)"
+# 10d. The slowest posters the default bounds admit (issue 21): each file sent four times at once,
+# the next case once the decoders are idle; every answer must come within the decode deadline (3 s,
+# plus 0.5 s for the upload and the answer), never a 5xx other than 503 POSTER_DECODE_BUSY.
+npx tsx tools/serving-testing/faults/craft-posters.ts "$work/posters" >"$work/craft.log" 2>&1 || { echo "crafting the posters failed: $work/craft.log" >&2; exit 1; }
+decodes_running() { curl -s "$url/metrics" | grep -oE '^poster_decodes_running [0-9]+' | cut -d' ' -f2; }
+decodes_idle() { for _ in $(seq 1 100); do [[ $(decodes_running) == 0 ]] && return 0; sleep 0.1; done; return 1; }
+four_at_once() { # file, what the answers may be (a regex over "status code")
+  local f=$1 allowed=$2 i; curls=()
+  for i in 1 2 3 4; do
+    curl -s -o "$work/four$i" -w '%{http_code} %{time_total}\n' -F "poster=@$f;type=application/octet-stream" "$url/v1/predict" >"$work/four$i.code" &
+    curls+=($!)
+  done
+  wait "${curls[@]}"
+  local answers=() slowest
+  for i in 1 2 3 4; do answers+=("$(cut -d' ' -f1 "$work/four$i.code") $(grep -oE '"code":"[A-Z_]+"' "$work/four$i" | cut -d'"' -f4)"); done
+  slowest=$(cut -d' ' -f2 "$work"/four?.code | sort -n | tail -1)
+  local t0; t0=$(now); decodes_idle; local idle_after; idle_after=$(secs "$t0" "$(now)")
+  local bad=0; for a in "${answers[@]}"; do [[ $a =~ ^($allowed)$ ]] || bad=1; done
+  observed="$(printf '%s\n' "${answers[@]}" | sort | uniq -c | xargs), slowest $slowest s; decoders idle $idle_after s later"
+  [[ $bad == 0 ]] && python3 -c "import sys; sys.exit(0 if $slowest < 3.5 else 1)" && v=PASS || v=FAIL
+}
+kb() { echo "$(($(stat -c %s "$1") / 1024)) KB"; }
+decoded='200 |503 POSTER_DECODE_BUSY|422 POSTER_DECODE_TIMEOUT'
+for f in bomb-100-scans-1400.jpg bomb-100-scans-5000.jpg progressive-noise-5000.jpg png-noise-rgba16-interlaced-2mp.png png-black-5000.png webp-lossless-noise-2mp.webp avif-noise-3000.avif; do
+  four_at_once "$work/posters/$f" "$decoded"
+  report "four at once: $f ($(kb "$work/posters/$f"))" "$observed" $v
+done
+four_at_once "$work/posters/bomb-101-scans-1400.jpg" '422 POSTER_TOO_MANY_SCANS'
+report "four at once: bomb-101-scans-1400.jpg ($(kb "$work/posters/bomb-101-scans-1400.jpg"), over the scan limit)" "$observed" $v
+four_at_once "$work/posters/gif-700000-frames.gif" "$decoded|400 POSTER_CORRUPT"
+report "four at once: gif-700000-frames.gif ($(kb "$work/posters/gif-700000-frames.gif"))" "$observed" $v
 kill -TERM "$server_pid"; wait "$server_pid"
+
+# 10e. A poster that passes the (opened) bounds but decodes for longer than the deadline (1 × 5,000,000,
+# ≈ 2 s idle): answered 422 POSTER_DECODE_TIMEOUT at the 1 s deadline and its decode stopped there,
+# in the one-at-a-time lane (its default) and in the pool of the usual lane (--large-poster-pixels
+# raised so that it lands there).
+for lane in one-at-a-time pool; do
+  extra=(--max-input-side 100000000 --max-aspect-ratio 100000000 --decode-timeout-ms 1000)
+  [[ $lane == pool ]] && extra+=(--large-poster-pixels 1000000000000)
+  node "$server" --models-dir "$work/m" --port "$port" "${extra[@]}" >"$work/deadline-$lane.log" 2>&1 &
+  server_pid=$!; children+=("$server_pid")
+  wait_for "$work/deadline-$lane.log" '"msg":"ready"' "$server_pid"
+  answer=$(curl -s -o "$work/body" -w '%{http_code} in %{time_total} s' -F "poster=@$work/posters/png-black-1x5000000.png;type=image/png" "$url/v1/predict")
+  running=$(decodes_running)
+  normal=$(curl -s -o /dev/null -w '%{http_code} in %{time_total} s' -F "poster=@$(python3 -c "import csv,sys; r=next(csv.DictReader(open(sys.argv[1]+'/IMDB_overview_genres.csv'))); print(sys.argv[1]+'/Images/'+r[list(r)[0]]+'.jpg')" "$(node --import tsx -e "import('@filmgenre/core').then((c) => console.log(c.resolveDatasetDir()))")");type=image/jpeg" "$url/v1/predict")
+  seconds=${answer##* in }; seconds=${seconds% s}
+  report "1 × 5,000,000 PNG past a 1 s deadline, $lane lane" "$answer $(grep -oE '"code":"[A-Z_]+"' "$work/body"); decodes running right after: $running; a normal poster next: $normal" \
+    "$([[ $answer == 422* && $running == 0 && $normal == 200* ]] && grep -q POSTER_DECODE_TIMEOUT "$work/body" && python3 -c "import sys; sys.exit(0 if $seconds < 1.5 else 1)" && echo PASS || echo FAIL)"
+  kill -TERM "$server_pid"; wait "$server_pid"
+done
 
 # --- issue 21: the trainer's phases, --out and --resume; model directories a careless operator left --
 # The trainer runs as node with tsx's loader (no npx), so the signal and the timing are the trainer's own.
@@ -348,12 +398,17 @@ PY
     "$([[ $code == 1 && $said == *"different $expected"* && ! -e $i21/resume/lstm ]] && echo PASS || echo FAIL)"
 done
 
-# A read-only and a full --out: a 64 KiB tmpfs in a mount namespace of its own (root passes every permission check).
+# A read-only and a full --out: a 64 KiB tmpfs in a mount namespace of its own (root passes every
+# permission check): with a user namespace (unshare -rm), or as root without one (unshare -m, where
+# user namespaces are refused, as in some chroots and containers).
+unshare_args=
+for args in -rm -m; do unshare $args sh -c "mount -t tmpfs none '$i21'" 2>/dev/null && { unshare_args=$args; break; }; done
 for kind in read-only full; do
+  if [[ -z $unshare_args ]]; then report "a $kind --out" "not run: neither unshare -rm nor unshare -m may mount here" FAIL; continue; fi
   dir=$i21/tmpfs-$kind; mkdir -p "$dir"
   remount=$([[ $kind == read-only ]] && echo "&& mount -o remount,ro '$dir'")
   t0=$(now)
-  unshare -rm sh -c "mount -t tmpfs -o size=64k none '$dir' $remount && exec node --import tsx apps/trainer/src/main.ts train --model lstm --limit $limit --out '$dir/models' --report-dir '$i21/tmpfs-report'" >"$i21/tmpfs-$kind.log" 2>&1
+  unshare $unshare_args sh -c "mount -t tmpfs -o size=64k none '$dir' $remount && exec node --import tsx apps/trainer/src/main.ts train --model lstm --limit $limit --out '$dir/models' --report-dir '$i21/tmpfs-report'" >"$i21/tmpfs-$kind.log" 2>&1
   code=$?; t1=$(now)
   report "a $kind --out" "exit $code after $(secs "$t0" "$t1") s, epochs run: $(grep -c '\[lstm\] epoch' "$i21/tmpfs-$kind.log"): $(grep -oE 'error: .*' "$i21/tmpfs-$kind.log" | cut -c1-190)" \
     "$([[ $code == 1 ]] && grep -q "error: --out $dir/models: cannot write" "$i21/tmpfs-$kind.log" && ! grep -q '\[lstm\] epoch' "$i21/tmpfs-$kind.log" && echo PASS || echo FAIL)"

@@ -40,6 +40,8 @@ const args = parseCommandLine(z.object({
   inference: z.enum(['workers', 'inline']).optional().describe('passed to the server'),
   posterWorkers: passedOn(),
   maxPosterBatch: passedOn(),
+  decodeProcesses: z.int().min(0).optional().describe('passed to the server (0: posters decoded in the server process)'),
+  inProcessDecodePixels: z.int().min(0).optional().describe('passed to the server (0: every poster decoded in a decoder process)'),
   batchCosts: z.boolean().default(false).describe('only time each model per item at batch sizes 1-32 on real films (no server), then exit'),
   soak: z.int().positive().optional().describe('instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not'),
   soakConcurrency: z.int().positive().default(16).describe('concurrent clients of --soak'),
@@ -180,7 +182,7 @@ function multipartBody(): { body: Buffer; contentType: string } {
 
 async function startServer(extraArgs: string[] = []): Promise<{ url: string; stop: () => Promise<number | null> }> {
   const serverArgs = [mainJs, '--models-dir', modelsDir, '--host', '127.0.0.1', '--port', '0', ...extraArgs];
-  for (const key of ['batchWindowMs', 'maxBatch', 'batchMaxWaitMs', 'inference', 'posterWorkers', 'maxPosterBatch'] as const) {
+  for (const key of ['batchWindowMs', 'maxBatch', 'batchMaxWaitMs', 'inference', 'posterWorkers', 'maxPosterBatch', 'decodeProcesses', 'inProcessDecodePixels'] as const) {
     if (args[key] !== undefined) serverArgs.push(`--${kebabCase(key)}`, String(args[key]));
   }
   serverArgs.push('--model-threads', String(args.modelThreads));

@@ -51,10 +51,31 @@ export const ServingConfigSchema = z.object({
    * 1400 × 1400 JPEG of 50,000 scans took 35 s; 1,000 scans 0.4 s). Encoders write about 10.
    */
   maxJpegScans: z.int().min(1).default(100).describe('most scans accepted in a JPEG poster, counted before decoding'),
+  /**
+   * Frames of a GIF, counted from its blocks before its header is read: libvips's header read walks
+   * every frame (a 10 MB GIF of 700,000 frames: 884 ms of CPU); posters use only the first.
+   */
+  maxGifFrames: z.int().min(1).default(1_000).describe('most frames accepted in a GIF poster, counted before its header is read'),
   /** A poster's decode is answered with POSTER_DECODE_TIMEOUT when it takes longer than this. */
   decodeTimeoutMs: z.int().positive().default(3_000).describe('deadline of one poster decode (and of its wait for the large-poster decoder)'),
-  /** Posters over this many pixels are decoded one at a time, so slow decodes hold at most one libuv thread. */
-  largePosterPixels: z.int().min(0).default(2_000_000).describe('posters over this many pixels are decoded one at a time'),
+  /**
+   * Posters whose decode work is over this many pixels (a JPEG's scans add to it; GIF, TIFF and AVIF
+   * always count as over) are decoded one at a time, in a process at a lower CPU priority, so that
+   * the usual posters never wait behind them.
+   */
+  largePosterPixels: z.int().min(0).default(2_000_000).describe('posters of more decode work than this many pixels (a JPEG\'s scans add to it) are decoded one at a time'),
+  /**
+   * Posters of at most this much decode work (in pixels of a baseline JPEG; the dataset's posters are
+   * 45,000) are decoded in the server process, sparing them the pool's IPC round trip; the costliest
+   * files at this limit take a few ms of CPU (poster-decoder.test.ts).
+   */
+  inProcessDecodePixels: z.int().min(0).default(250_000).describe('posters of at most this much decode work (pixels) are decoded in the server process; more goes to the decoder processes'),
+  /**
+   * Processes decoding the posters between --in-process-decode-pixels and --large-poster-pixels of
+   * work, each killed at a decode's deadline and replaced, so that no poster holds a decoder past it.
+   * 0 decodes them in the server process instead (a decode past its deadline then runs on in libvips).
+   */
+  decodeProcesses: z.int().min(0).max(64).default(() => availableParallelism()).meta({ description: 'processes decoding posters of more work than --in-process-decode-pixels, killed at the deadline (0: in the server process, not stoppable)', defaultText: 'one per core' }),
   /**
    * Load shedding: a predict request whose models would start later than this, behind the work
    * already queued (estimated from the queue and the measured time per item), gets 503 OVERLOADED

@@ -58,19 +58,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Servi
     }),
     posterDecodeDuration: new Histogram({
       name: 'poster_decode_seconds',
-      help: 'Poster header check + decode + resize, by lane (small, or large: one at a time) and outcome (ok, error); a decode cut by the deadline is counted when libvips finishes',
+      help: 'Poster header check + decode + resize, by lane (in-process: the least work; small: the pool of decoder processes; large: slow to decode, one at a time) and outcome (ok, error); a decode cut by the deadline is counted when its process is killed (with --decode-processes 0, a small one when libvips finishes)',
       labelNames: ['lane', 'outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
     largePostersWaiting: new Gauge({
       name: 'poster_decode_large_waiting',
-      help: 'Large posters waiting for the one-at-a-time large-poster decoder',
+      help: 'Posters slow to decode (much decode work, or GIF, TIFF, AVIF) waiting for the one-at-a-time decoder',
       registers: [registry],
     }),
     posterDecodesRunning: new Gauge({
       name: 'poster_decodes_running',
-      help: 'Poster decodes running in libvips, including those whose request was already answered at the deadline',
+      help: 'Poster decodes running (with --decode-processes 0, including small ones whose request was already answered at the deadline)',
       registers: [registry],
     }),
     invalidOutputs: new Counter({

@@ -161,7 +161,7 @@ describe('any set of members', () => {
       const metrics = await (await fetch(`${mixed.url}/metrics`)).text();
       for (const key of ['cnn', 'lstm', 'sentence', 'study', 'fusion']) expect(metrics).toMatch(new RegExp(`model_inference_seconds_count\\{model="${key}"\\} [1-9]`));
       // One decode per request with a poster (each decode produces both sizes).
-      expect(metrics).toMatch(/poster_decode_seconds_count\{lane="small",outcome="ok"\} 2\n/);
+      expect(metrics).toMatch(/poster_decode_seconds_count\{lane="in-process",outcome="ok"\} 2\n/);
     } finally {
       await mixed.stop();
     }

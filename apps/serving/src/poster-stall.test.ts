@@ -110,6 +110,22 @@ describe('a crafted poster next to normal traffic (server in its own process)', 
     });
   });
 
+  // The slowest poster the default bounds admit that we know of: the scan bomb at the scan limit (100)
+  // and the pixel limit (5000 × 5000, 49 KB). Its decode work sends it to the one-at-a-time lane, so
+  // four at once decode one after the other, at a lower priority, and the usual posters never wait.
+  it('four scan bombs at the scan and pixel limits (100 scans, 5000 × 5000) are answered within the decode deadline, one decode at a time, and the normal p99 stays within 2×', { retry: 1, timeout: 240_000 }, async () => {
+    const bomb = scanBombJpeg(5000, 5000, 99);
+    await withServer(models.dir, [], async (url) => {
+      const result = await measure(url, bomb);
+      // libvips reads the whole file, then calls it corrupt (its DC scan ends early at this size): 400
+      // after the full decode work; or cut at the deadline, or turned away while another one decodes.
+      const allowed = ['400 POSTER_CORRUPT', '422 POSTER_DECODE_TIMEOUT', '503 POSTER_DECODE_BUSY'];
+      expect(result.codes.every((c) => allowed.includes(c)), result.codes.join()).toBe(true);
+      expect(result.report.slowestAttackMs).toBeLessThan(3_000 + 1_000); // the default --decode-timeout-ms, and the answer's way back
+      expect(result.loaded).toBeLessThanOrEqual(2 * result.unloaded);
+    });
+  });
+
   // A stress of the large-poster lane, beyond what the default bounds let through: a stream of posters
   // that each decode for the whole deadline keeps one of two vCPUs busy (niceness does not give it
   // back, measured), so here the bound is 4×, enough to catch a stall (normal decodes queued behind

@@ -272,17 +272,24 @@ describe('hostile clients and careless operators (issue 21): the trainer, in a s
   }, 600_000);
 });
 
-const canMount = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs none /mnt'], { stdio: 'ignore' }).status === 0;
+/**
+ * How to get a mount namespace of our own, where a tmpfs can be mounted and vanishes with the
+ * trainer: with a user namespace too (unshare -rm: an unprivileged user, where the kernel allows it),
+ * or without one as root (unshare -m: a chroot or a container run as root may refuse user namespaces
+ * yet allow mounts). Neither: the tests are skipped, with the reason below.
+ */
+const unshareArgs = [['-rm'], ['-m']].find((args) => spawnSync('unshare', [...args, 'sh', '-c', `mount -t tmpfs none '${tmpdir()}'`], { stdio: 'ignore' }).status === 0);
+if (!unshareArgs) console.warn('faults.e2e: skipping the read-only and full --out tests: neither `unshare -rm` nor `unshare -m` may mount a tmpfs here');
 
-// A read-only or full file system needs a mount: a user and mount namespace of its own (unshare -rm),
-// as root passes every permission check.
-describe.runIf(canMount)('an --out that cannot be written (issue 21), in a namespace of its own', () => {
+// A read-only or full file system needs a mount, in a mount namespace of its own: root passes every
+// permission check, so a directory's mode cannot make it unwritable.
+describe.runIf(unshareArgs)('an --out that cannot be written (issue 21), in a namespace of its own', () => {
   /** The trainer in a mount namespace where `dir` is a 64 KiB tmpfs, remounted read-only if asked. */
   function onTmpfs(dir: string, readOnly: boolean) {
     mkdirSync(dir, { recursive: true });
     const mount = `mount -t tmpfs -o size=64k none '${dir}'${readOnly ? ` && mount -o remount,ro '${dir}'` : ''}`;
     return trainer(['train', '--model', 'lstm', '--limit', '200', '--epochs', '1', '--out', join(dir, 'models'), '--report-dir', join(work, 'tmpfs-report')],
-      ['unshare', '-rm', 'sh', '-c', `${mount} && exec "$0" "$@"`, process.execPath, '--import', 'tsx', cli]);
+      ['unshare', ...unshareArgs!, 'sh', '-c', `${mount} && exec "$0" "$@"`, process.execPath, '--import', 'tsx', cli]);
   }
 
   it.each([['read-only', true, /EROFS|read-only/], ['full', false, /ENOSPC|no space left/]] as const)('a %s --out is refused before any work, naming the path and the cause', async (_what, readOnly, cause) => {

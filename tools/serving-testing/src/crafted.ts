@@ -76,3 +76,15 @@ export function scanBombJpeg(width: number, height: number, repeats: number): Bu
   const scan = Buffer.concat([jpegSegment(0xda, [1, 1, 0, 1, 0x3f, 0]), Buffer.from([0x7f, 0xff, 0])]);
   return Buffer.concat([head, ...Array<Buffer>(repeats).fill(scan), Buffer.from([0xff, 0xd9])]);
 }
+
+/**
+ * A GIF of a width × height screen and `frames` frames of one pixel each (15 bytes a frame): what a
+ * header read that walks every frame costs, at up to 700,000 frames in a 10 MB upload.
+ */
+export function manyFrameGif(width: number, height: number, frames: number): Buffer {
+  const screen = Buffer.from([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, width & 0xff, width >> 8, height & 0xff, height >> 8, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff]);
+  // Image descriptor at (0, 0), 1 × 1, no local table; LZW minimum code size 2; one sub-block of the
+  // 3-bit codes clear (4), 0, end (5), packed from the low bit: 0x44 0x01; the block terminator.
+  const frame = Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0x02, 0x02, 0x44, 0x01, 0x00]);
+  return Buffer.concat([screen, ...Array<Buffer>(frames).fill(frame), Buffer.from([0x3b])]);
+}

@@ -1,2 +1,2 @@
 export { buildTinyModels, buildSentenceModels, heldOutFilms, TEST_IMAGE_SIZE, TEST_POSTER_WIDTH, TEST_POSTER_HEIGHT, TEST_SEQUENCE_LENGTH } from './fixture.js';
-export { blackPng, scanBombJpeg, quantile } from './crafted.js';
+export { blackPng, manyFrameGif, scanBombJpeg, quantile } from './crafted.js';

@@ -1,5 +1,6 @@
-// The large-poster decoder's own process (see decode-process.ts): it lowers its CPU priority before
-// any thread that decodes exists, then decodes one poster at a time for its parent over IPC.
+// A poster decoder's own process (see decode-process.ts): it lowers its CPU priority (to the niceness
+// given as its argument, if above 0) before any thread that decodes exists, then decodes one poster at
+// a time for its parent over IPC.
 import { decodePoster, PosterError } from '@filmgenre/data-images';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -11,7 +12,10 @@ import { DECODER_NICENESS, type DecodeCall, type DecodeReply } from './protocol.
  * starts some) are set one by one, and this runs again before each decode for any started since.
  * Raising niceness needs no privilege; where it fails, decoding still works at normal priority.
  */
+const niceness = Number(process.argv[2] ?? DECODER_NICENESS);
+
 function lowerPriority(): void {
+  if (!(niceness > 0)) return;
   let threads: number[] = [0];
   try {
     threads = readdirSync('/proc/self/task').map(Number);
@@ -20,7 +24,7 @@ function lowerPriority(): void {
   }
   for (const tid of threads) {
     try {
-      setPriority(tid, DECODER_NICENESS);
+      setPriority(tid, niceness);
     } catch {
       // gone, or not permitted
     }
