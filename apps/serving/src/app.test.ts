@@ -12,6 +12,7 @@ import { defaultConfig } from './config.js';
 import { ERROR_CODES, ERRORS } from './errors.js';
 import type { ServingModels, TextModel } from './models.js';
 import { listen } from './server.js';
+import { scanBombJpeg } from '@filmgenre/serving-testing';
 import { form, predictMany, prepareModels, slowedMembers, startServer, type TestModels, type TestServer } from './testing/harness.js';
 
 let models: TestModels;
@@ -606,6 +607,28 @@ describe('bounded resources per client', () => {
       expect((await fetch(`${capped.url}/v1/predict`, { method: 'POST', body: form({ poster, overview }) })).status).toBe(200);
     } finally {
       await capped.stop({ dispose: false });
+    }
+  });
+
+  it('a request still uploading, or whose poster decodes in a decoder process, holds no batch back: the others start at once', async () => {
+    // A batch waits (up to batchMaxWaitMs, long here) only for requests that will reach it within
+    // milliseconds. Before, a scan bomb in the one-at-a-time lane added the whole wait (50 ms by
+    // default) to every other request until its decode ended; a half-sent upload, for as long as it hung.
+    const patient = await startServer(models.dir, { batchMaxWaitMs: 5_000 }, server.models);
+    const uploading = await holdOpen(patient.url, halfSentBody(90_000));
+    try {
+      const bomb = fetch(`${patient.url}/v1/predict`, { method: 'POST', body: form({ poster: scanBombJpeg(5000, 5000, 99) }) });
+      await new Promise((r) => setTimeout(r, 50)); // uploaded, its header read: in the slow lane
+      const started = performance.now();
+      const res = await fetch(`${patient.url}/v1/predict`, { method: 'POST', body: form({ overview }) });
+      const answer = (await res.json()) as PredictAnswer;
+      expect(res.status).toBe(200);
+      expect(answer.models['lstm']!.timings.waitMs).toBeLessThan(100);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect((await bomb).status).toBeGreaterThanOrEqual(400); // refused as corrupt, after its decode
+    } finally {
+      uploading.socket.destroy();
+      await patient.stop({ dispose: false });
     }
   });
 

@@ -139,7 +139,7 @@ export function createApp(options: CreateAppOptions): ServingApp {
     });
   });
 
-  app.post('/v1/predict', requireReady, preparing.middleware, createPredictRequestParser(config), createPredictHandler({ decoder, loaded: () => loaded!, queueDeadlineMs: config.queueDeadlineMs }));
+  app.post('/v1/predict', requireReady, createPredictRequestParser(config), preparing.middleware, createPredictHandler({ decoder, loaded: () => loaded!, queueDeadlineMs: config.queueDeadlineMs }));
 
   // Known paths with a method they do not support get 405 and an Allow header.
   const allowed: Record<string, string> = {

@@ -225,12 +225,14 @@ export class PosterDecoder {
    * Header checks (once), then the decode to each `width × height` RGB size asked for (one decode per
    * size, the poster models' distinct input sizes) in its lane, all within one deadline. A large
    * poster holds the one-at-a-time slot for all of its sizes, decoded one after the other.
+   * `onLane` hears the lane as soon as the header has chosen it, before any decode.
    */
-  async decode(bytes: Buffer, sizes: readonly PosterSize[]): Promise<DecodedPoster> {
+  async decode(bytes: Buffer, sizes: readonly PosterSize[], onLane?: (lane: DecodeLane) => void): Promise<DecodedPoster> {
     if (sizes.length === 0) throw new RangeError('decode needs at least one size');
     const started = performance.now();
     const header = await this.readHeader(bytes);
     const lane = laneOf(header, this.limits);
+    onLane?.(lane);
     const deadline = started + this.limits.decodeTimeoutMs;
     if (lane === 'large') await this.waitForLargeSlot(header, deadline);
     const limitInputPixels = this.limits.maxInputPixels;

@@ -8,8 +8,11 @@ import { predictInputOf } from './predict-request.js';
 import type { ModelRun, Predictor } from './predictor.js';
 
 /**
- * Predict requests still being parsed or decoded: they will reach the model batchers shortly, which
- * may wait a little for them (see MicroBatcher's `incoming`).
+ * Predict requests that will reach the model batchers within milliseconds, which may wait a little for
+ * them (see MicroBatcher's `incoming`): from the end of their upload until they are submitted, unless
+ * their poster is decoded outside the server process. A request still uploading, or a poster in a
+ * decoder process (slow by definition, up to the decode deadline), would make every batch wait its
+ * longest for nothing: a scan bomb in the one-at-a-time lane added 50 ms to every other request.
  */
 export class PreparingCounter {
   private n = 0;
@@ -36,6 +39,7 @@ export class PreparingCounter {
 export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () => { models: ServingModels; predictor: Predictor }; queueDeadlineMs: number }): RequestHandler {
   return async (_req, res, next) => {
     const started = performance.now();
+    const releasePreparing = () => (res.locals['releasePreparing'] as (() => void) | undefined)?.();
     try {
       const { poster: file, overview } = predictInputOf(res);
       const { models, predictor } = deps.loaded();
@@ -56,7 +60,7 @@ export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () 
         // Decoded once per distinct input size of the poster models; header checks alone when none takes posters.
         const sizes = predictor.posterSizes;
         const header = sizes.length ? undefined : await deps.decoder.readHeader(file);
-        const decoded = sizes.length ? await deps.decoder.decode(file, sizes) : undefined;
+        const decoded = sizes.length ? await deps.decoder.decode(file, sizes, (lane) => lane !== 'in-process' && releasePreparing()) : undefined;
         if (decoded) posters = Object.fromEntries(sizes.map((size, i) => [sizeKey(size), decoded.pixels[i]!]));
         const probe = decoded?.header ?? header!;
         posterInfo = { format: probe.format, width: probe.width, height: probe.height, bytes: file.length };
@@ -64,7 +68,7 @@ export function createPredictHandler(deps: { decoder: PosterDecoder; loaded: () 
       const decodeMs = performance.now() - decodeStarted;
 
       const inferenceStarted = performance.now();
-      (res.locals['releasePreparing'] as (() => void) | undefined)?.();
+      releasePreparing();
       const runs = await predictor.predict({ ...(posters ? { posters } : {}), ...(overview !== undefined ? { overview } : {}) });
       const inferenceMs = performance.now() - inferenceStarted;
 

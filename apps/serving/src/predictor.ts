@@ -127,7 +127,7 @@ export class Predictor {
       maxBatch: options.poster ? Math.min(config.maxBatch, config.maxPosterBatch ?? config.maxBatch) : config.maxBatch,
       windowMs: config.batchWindowMs,
       concurrency: options.parallelism,
-      // The members' lanes wait (up to batchMaxWaitMs) for requests still being parsed and decoded;
+      // The members' lanes wait (up to batchMaxWaitMs) for requests uploaded and decoding in-process;
       // the fusion's, for requests whose members are still running (its window, no longer).
       ...(incoming && options.upstream ? { incoming, maxWaitMs: config.batchMaxWaitMs } : {}),
       ...(options.fusion ? { incoming: () => this.awaitingMembers } : {}),
