@@ -201,7 +201,7 @@ describe('the predict Job', () => {
     const { script, env } = jobCommandLine(pod, 0, mounts);
     return { mounts, run: spawnSync('sh', ['-c', script], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } }) };
   }
-  // The trainer refuses an unknown command or flag with exit 2 and a value its schema rejects with
+  // The trainer refuses an unknown command or flag, or a value its schema rejects, with exit 2 and
   // `invalid options`; past those it starts the work, which stops at the empty paths.
   const refusedByCli = /invalid options|unknown command|Unknown option/i;
 

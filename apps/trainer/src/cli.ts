@@ -1,4 +1,4 @@
-import { camelCase, cliOptionsOf, exitOnCommandLineError, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
+import { camelCase, cliOptionsOf, CommandLineError, exitOnCommandLineError, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
 import type { z } from 'zod';
 import { CommonFlagsSchema, EvaluateConfigSchema, MergeConfigSchema, PredictConfigSchema, resolveShard, TrainRunSchema, TuneConfigSchema } from './config.js';
 import { RECIPES } from './recipes.js';
@@ -121,7 +121,14 @@ async function run(signal: AbortSignal, started: () => void): Promise<void> {
   }
   const usage = `trainer ${name} [options]${command.files ? ' FILE…' : ''}\n\n${command.summary}`;
   const flags = exitOnCommandLineError(usage, () => readFlags(args, command.sections(), usage, { positionals: command.files ?? false }));
-  await command.run(flags, signal, started);
+  try {
+    await command.run(flags, signal, started);
+  } catch (error) {
+    // A value its schema refuses (found once the command reads its config): a refused command line,
+    // exit code 2 like an unknown flag, not a failed run.
+    if (error instanceof CommandLineError) exitOnCommandLineError(usage, () => { throw error; });
+    throw error;
+  }
 }
 
 export function runCli(signal: AbortSignal, started: () => void): void {
