@@ -146,6 +146,35 @@ describe('openModelsDir', () => {
     expect(hosted).toEqual(['cnn:poster-classifier']);
   });
 
+  it('disposes nothing while a warm-up still runs: one instance refused, the other finishes first (a worker terminated mid-call aborted the server)', async () => {
+    const dir = join(work, 'two-instances');
+    await posterModel(join(dir, 'cnn'));
+    const events: string[] = [];
+    let calls = 0;
+    // Two instances (as two poster workers): the first answers NaN at once, the second answers later.
+    const twoInstances: ModelHost = {
+      load: async (key, modelDir, metadata) => {
+        const model = (await IN_PROCESS.load(key, modelDir, metadata)) as MemberClassifier;
+        return Object.assign(Object.create(model) as MemberClassifier, {
+          parallelism: 2,
+          predictWithFeatures: async (x: never[]) => {
+            const output = await model.predictWithFeatures(x);
+            if (calls++ === 0) return { ...output, probabilities: output.probabilities.map(() => Number.NaN) };
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            events.push('slow warm-up done');
+            return output;
+          },
+          dispose: () => {
+            events.push('disposed');
+            model.dispose();
+          },
+        });
+      },
+    };
+    await expect(openModelsDir(dir, { host: twoInstances })).rejects.toThrow(/cnn model gives invalid outputs on a blank input/);
+    expect(events).toEqual(['slow warm-up done', 'disposed']);
+  });
+
   it('stops at once when its signal aborts during a model\'s load, and disposes the model that arrives after', async () => {
     const dir = join(work, 'sound');
     let disposed = 0;

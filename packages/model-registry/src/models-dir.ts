@@ -211,6 +211,14 @@ async function untilAborted<T extends { dispose(): void }>(loading: Promise<T>, 
   }
 }
 
+/** Every value once all have settled; else the first failure, thrown only then. */
+async function allSettledOrThrow<T>(work: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
 /**
  * The one way to open a models directory (serving in both inference modes, the trainer's evaluate
  * and predict, the tests): inspects it, loads every member then the fusion where `host` runs them,
@@ -240,20 +248,17 @@ export async function openModelsDir(dir: string, options: OpenModelsOptions = {}
     const entries = [...Object.entries(plan.members), ...(plan.fusion ? [[plan.fusion.name, plan.fusion] as const] : [])];
     const models: HostedModel[] = [];
     if (host.concurrent) {
-      const settled = await Promise.allSettled(entries.map(([key, metadata]) => load(key, metadata)));
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed) throw failed.reason;
-      models.push(...settled.map((s) => (s as PromiseFulfilledResult<HostedModel>).value));
+      models.push(...(await allSettledOrThrow(entries.map(([key, metadata]) => load(key, metadata)))));
     } else {
       for (const [key, metadata] of entries) models.push(await load(key, metadata));
     }
     const members = Object.fromEntries(Object.keys(plan.members).map((key, i) => [key, models[i] as HostedMember]));
     const fusion = plan.fusion ? (models.at(-1) as FusionClassifier) : undefined;
-    // Concurrent calls, so that each instance (each poster worker) gets one.
-    const outputs = Object.fromEntries(await Promise.all(Object.entries(members).map(async ([key, model]) => {
-      const runs = await Promise.all(Array.from({ length: model.parallelism ?? 1 }, () => warmUpMember(model)));
-      return [key, runs[0]!] as const;
-    })));
+    // Concurrent calls, so that each instance (each poster worker) gets one. All settle before a
+    // failure is thrown: disposing a model while its warm-up still runs (a worker terminated inside
+    // onnxruntime) aborted the process instead of letting it exit with the error.
+    const warmUps = Object.entries(members).flatMap(([key, model]) => Array.from({ length: model.parallelism ?? 1 }, async () => [key, await warmUpMember(model)] as const));
+    const outputs = Object.fromEntries(await allSettledOrThrow(warmUps));
     options.signal?.throwIfAborted();
     if (fusion) await warmUpFusion(fusion, Object.fromEntries(fusion.members.map((m) => [m, outputs[m]!])));
     return { dir: plan.dir, members, ...(fusion ? { fusion } : {}), unavailable: plan.unavailable, dispose };
