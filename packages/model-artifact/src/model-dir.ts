@@ -4,6 +4,7 @@ import { fileSystemIO, modelArtifactsOf, MODEL_JSON, WEIGHTS_BIN } from '@filmge
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import type { z } from 'zod';
 import { ModelDirError } from './errors.js';
 import { encodeFilmsRecord, FILMS_JSON, parseFilmsRecord, type FilmsRecord, type FilmsRecordInput } from './films.js';
 import { METADATA_JSON, MODEL_DIR_FORMAT, ModelMetadataSchema, type ModelMetadata, type ModelMetadataInput } from './metadata.js';
@@ -117,6 +118,12 @@ export interface ModelDir {
   digest: string;
   readBytes(path: string): Uint8Array;
   readText(path: string): string;
+  /** The file as JSON, then through `parse` (which may throw): either failure names the file. */
+  readJson<T = unknown>(path: string, parse?: (raw: unknown) => T): T;
+  /** The file as float32 values, refused unless it holds exactly `count` of them (`shape` says which, for the message). */
+  readFloat32(path: string, count: number, shape: string): Float32Array;
+  /** metadata.preprocessing checked against `schema`: a failure names the field. */
+  preprocessing<S extends z.ZodType>(schema: S): z.output<S>;
   /** The tfjs artifacts (model.json + weights) stored at `subdir` ('' for the top), from the verified files. */
   modelArtifacts(subdir?: string): tf.io.ModelArtifacts;
   /** The Layers model at the top of the directory, if it has one. */
@@ -155,13 +162,15 @@ function assertFiniteWeights(artifacts: tf.io.ModelArtifacts, where: string): vo
 }
 
 /**
- * Opens a model directory: validates metadata.json, then checks every file it lists against its
- * sha256 and refuses a missing or changed one, naming it. Reads go through the returned handle and
- * may only touch listed files, so nothing unverified reaches a model.
+ * Opens a model directory: validates metadata.json (and its `kind`, when one is expected), then checks
+ * every file it lists against its sha256 and refuses a missing or changed one, naming it. Reads go
+ * through the returned handle and may only touch listed files, so nothing unverified reaches a model.
  */
-export function openModelDir(dir: string): ModelDir {
+export function openModelDir(dir: string, expected: { kind?: string } = {}): ModelDir {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelDirError(`${dir}: model directory not found`);
   const metadata = readModelMetadata(dir);
+  const metadataPath = join(dir, METADATA_JSON);
+  if (expected.kind !== undefined && metadata.kind !== expected.kind) throw new ModelDirError(`${metadataPath}: kind is '${metadata.kind}', expected '${expected.kind}'`);
   const bytes = new Map<string, Uint8Array>();
   for (const [path, expected] of Object.entries(metadata.files)) {
     const full = join(dir, path);
@@ -179,6 +188,15 @@ export function openModelDir(dir: string): ModelDir {
     return content;
   };
   const readText = (path: string) => Buffer.from(readBytes(path)).toString('utf8');
+  const readJson = <T>(path: string, parse: (raw: unknown) => T = (raw) => raw as T): T => {
+    const text = readText(path);
+    try {
+      return parse(JSON.parse(text));
+    } catch (error) {
+      if (error instanceof ModelDirError) throw error;
+      throw new ModelDirError(`${join(dir, path)}: not valid (${(error as Error).message.split('\n')[0]})`);
+    }
+  };
   const modelArtifacts = (subdir = ''): tf.io.ModelArtifacts => {
     const prefix = subdir ? `${subdir}/` : '';
     const jsonPath = `${prefix}${MODEL_JSON}`;
@@ -199,6 +217,17 @@ export function openModelDir(dir: string): ModelDir {
     digest: artifactDigest(metadata),
     readBytes,
     readText,
+    readJson,
+    readFloat32(path, count, shape) {
+      const content = readBytes(path);
+      if (content.byteLength !== count * 4) throw new ModelDirError(`${join(dir, path)}: ${content.byteLength} bytes, expected ${shape} × 4`);
+      return new Float32Array(content.buffer.slice(content.byteOffset, content.byteOffset + content.byteLength));
+    },
+    preprocessing(schema) {
+      const parsed = schema.safeParse(metadata.preprocessing);
+      if (!parsed.success) throw new ModelDirError(`${metadataPath}: preprocessing.${parsed.error.issues[0]!.path.join('.')} ${parsed.error.issues[0]!.message}`);
+      return parsed.data;
+    },
     modelArtifacts,
     async loadLayersModel() {
       if (!bytes.has(MODEL_JSON)) return undefined;

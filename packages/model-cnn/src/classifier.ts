@@ -119,9 +119,8 @@ export async function savePosterClassifier(
 
 /** Loads a directory written by savePosterClassifier on the active backend, after verifying its files. */
 export async function loadPosterClassifier(dir: string): Promise<PosterClassifier> {
-  const artifact = openModelDir(dir);
+  const artifact = openModelDir(dir, { kind: POSTER_CLASSIFIER_KIND });
   const { metadata } = artifact;
-  if (metadata.kind !== POSTER_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${POSTER_CLASSIFIER_KIND}'`);
   const { variant, width, height, testTimeMirror } = checkMetadata(metadata, join(dir, METADATA_JSON));
   let extractor: PosterFeatureExtractor | undefined;
   let model: tf.LayersModel | undefined;

@@ -108,22 +108,15 @@ export async function saveFusionClassifier(dir: string, args: SaveFusionArgs): P
 }
 
 function readParams<T>(artifact: ReturnType<typeof openModelDir>, file: unknown, parse: (raw: unknown) => T, what: string): T {
-  const where = join(artifact.dir, METADATA_JSON);
-  if (typeof file !== 'string') throw new ModelDirError(`${where}: preprocessing names no ${what} file`);
-  try {
-    return parse(JSON.parse(artifact.readText(file)));
-  } catch (error) {
-    if (error instanceof ModelDirError) throw error;
-    throw new ModelDirError(`${join(artifact.dir, file)}: not valid ${what} parameters (${(error as Error).message.split('\n')[0]})`);
-  }
+  if (typeof file !== 'string') throw new ModelDirError(`${join(artifact.dir, METADATA_JSON)}: preprocessing names no ${what} file`);
+  return artifact.readJson(file, parse);
 }
 
 /** Loads a directory written by saveFusionClassifier, after verifying its files. */
 export async function loadFusionClassifier(dir: string): Promise<FusionClassifier> {
-  const artifact = openModelDir(dir);
+  const artifact = openModelDir(dir, { kind: FUSION_CLASSIFIER_KIND });
   const { metadata } = artifact;
   const where = join(dir, METADATA_JSON);
-  if (metadata.kind !== FUSION_CLASSIFIER_KIND) throw new ModelDirError(`${where}: kind is '${metadata.kind}', expected '${FUSION_CLASSIFIER_KIND}'`);
   const kind = metadata.preprocessing.kind as FusionKind;
   if (!FUSION_KINDS.includes(kind)) throw new ModelDirError(`${where}: preprocessing.kind must be one of ${FUSION_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   const late = kind === 'late' ? readParams(artifact, metadata.preprocessing.lateFusionFile, (raw) => LateFusionParamsSchema.parse(raw), 'late-fusion') : undefined;

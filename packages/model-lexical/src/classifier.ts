@@ -1,5 +1,5 @@
 import {
-  assertFinite, METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
+  assertFinite, ModelDirError, openModelDir, saveModelDir,
   type FilmsRecord, type ModalityOutput, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
 } from '@filmgenre/model-artifact';
 import { join } from 'node:path';
@@ -58,25 +58,13 @@ export async function saveLexicalClassifier(
 
 /** Loads a directory written by saveLexicalClassifier, after verifying every file against its sha256. */
 export async function loadLexicalClassifier(dir: string): Promise<TextClassifier> {
-  const artifact = openModelDir(dir);
+  const artifact = openModelDir(dir, { kind: LEXICAL_CLASSIFIER_KIND });
   const { metadata } = artifact;
-  const where = join(dir, METADATA_JSON);
-  if (metadata.kind !== LEXICAL_CLASSIFIER_KIND) throw new ModelDirError(`${where}: kind is '${metadata.kind}', expected '${LEXICAL_CLASSIFIER_KIND}'`);
-  const parsed = LexicalPreprocessingSchema.safeParse(metadata.preprocessing);
-  if (!parsed.success) throw new ModelDirError(`${where}: preprocessing.${parsed.error.issues[0]!.path.join('.')} ${parsed.error.issues[0]!.message}`);
-  const { tfidfFile, weightsFile, dim } = parsed.data;
-  let vectorizer: TfidfVectorizer;
-  try {
-    vectorizer = TfidfVectorizer.fromJson(JSON.parse(artifact.readText(tfidfFile)), join(dir, tfidfFile));
-  } catch (error) {
-    if (error instanceof ModelDirError) throw error;
-    throw new ModelDirError(`${join(dir, tfidfFile)}: ${(error as Error).message}`);
-  }
+  const { tfidfFile, weightsFile, dim } = artifact.preprocessing(LexicalPreprocessingSchema);
+  const vectorizer = artifact.readJson(tfidfFile, (raw) => TfidfVectorizer.fromJson(raw, join(dir, tfidfFile)));
   if (vectorizer.dim !== dim) throw new ModelDirError(`${join(dir, tfidfFile)}: ${vectorizer.dim} terms, metadata says ${dim}`);
   const k = metadata.genres.length;
-  const bytes = artifact.readBytes(weightsFile);
-  if (bytes.byteLength !== (dim + 1) * k * 4) throw new ModelDirError(`${join(dir, weightsFile)}: ${bytes.byteLength} bytes, expected (${dim} terms + 1) × ${k} genres × 4`);
-  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const all = artifact.readFloat32(weightsFile, (dim + 1) * k, `(${dim} terms + 1) × ${k} genres`);
   for (let i = 0; i < all.length; i++) {
     if (!Number.isFinite(all[i]!)) throw new ModelDirError(`${join(dir, weightsFile)}: holds ${all[i]} at index ${i}: the weights are damaged (restore the directory or retrain)`);
   }

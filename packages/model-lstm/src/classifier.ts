@@ -2,7 +2,7 @@ import { trimTrailingPadding } from './trim.js';
 import * as tf from '@tensorflow/tfjs';
 import { TextVectorizer } from '@filmgenre/data-text';
 import {
-  METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
+  ModelDirError, openModelDir, saveModelDir,
   type FilmsRecord, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
 } from '@filmgenre/model-artifact';
 import { join } from 'node:path';
@@ -79,21 +79,14 @@ export async function saveOverviewClassifier(
 
 /** Loads a directory written by saveOverviewClassifier (the custom layers of this package included). */
 export async function loadOverviewClassifier(dir: string): Promise<OverviewClassifier> {
-  const loaded = openModelDir(dir);
+  const loaded = openModelDir(dir, { kind: OVERVIEW_CLASSIFIER_KIND });
   const { metadata } = loaded;
-  if (metadata.kind !== OVERVIEW_CLASSIFIER_KIND) throw new ModelDirError(`${join(dir, METADATA_JSON)}: kind is '${metadata.kind}', expected '${OVERVIEW_CLASSIFIER_KIND}'`);
   const model = await loaded.loadLayersModel();
   if (!model) throw new ModelDirError(`${join(dir, 'model.json')}: not found (the model directory is incomplete)`);
   try {
     const vocabularyFile = metadata.preprocessing.vocabularyFile;
     if (typeof vocabularyFile !== 'string') throw new ModelDirError(`${join(dir, 'metadata.json')}: preprocessing.vocabularyFile is missing`);
-    let vectorizer: TextVectorizer;
-    try {
-      vectorizer = TextVectorizer.fromJSON(JSON.parse(loaded.readText(vocabularyFile)));
-    } catch (error) {
-      if (error instanceof ModelDirError) throw error;
-      throw new ModelDirError(`${join(dir, vocabularyFile)}: not a valid vocabulary (${(error as Error).message})`);
-    }
+    const vectorizer = loaded.readJson(vocabularyFile, (raw) => TextVectorizer.fromJSON(raw as Parameters<typeof TextVectorizer.fromJSON>[0]));
     const sequenceLength = sequenceLengthOf(model);
     if (sequenceLength !== null && vectorizer.settings.sequenceLength !== sequenceLength) {
       throw new ModelDirError(`${join(dir, vocabularyFile)}: sequenceLength ${vectorizer.settings.sequenceLength} does not match the model's input length ${sequenceLength}`);

@@ -68,10 +68,9 @@ export async function openShippedEncoder(artifact: ModelDir, recorded: SentenceP
 
 /** Loads a directory written by saveSentenceClassifier, after verifying every file (the encoder's too). */
 export async function loadSentenceClassifier(dir: string): Promise<TextClassifier> {
-  const artifact = openModelDir(dir);
+  const artifact = openModelDir(dir, { kind: SENTENCE_CLASSIFIER_KIND });
   const { metadata } = artifact;
   const where = join(dir, METADATA_JSON);
-  if (metadata.kind !== SENTENCE_CLASSIFIER_KIND) throw new ModelDirError(`${where}: kind is '${metadata.kind}', expected '${SENTENCE_CLASSIFIER_KIND}'`);
   const recorded = (metadata.preprocessing as Partial<SentencePreprocessing>).encoder;
   if (!recorded || !LONG_TEXT_MODES.includes(recorded.longText)) throw new ModelDirError(`${where}: preprocessing.encoder is missing or invalid`);
   const head = await artifact.loadLayersModel();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  METADATA_JSON, ModelDirError, openModelDir, saveModelDir,
+  ModelDirError, openModelDir, saveModelDir,
   type FilmsRecord, type ModalityOutput, type ModelKind, type ModelMetadata, type ModelMetadataInput, type TextClassifier,
 } from '@filmgenre/model-artifact';
 import { join } from 'node:path';
@@ -153,18 +153,12 @@ export async function saveSentenceNeighbours(
 
 /** Loads a directory written by saveSentenceNeighbours, after verifying every file (the encoder's too) and the index's values. */
 export async function loadSentenceNeighbours(dir: string): Promise<TextClassifier> {
-  const artifact = openModelDir(dir);
+  const artifact = openModelDir(dir, { kind: SENTENCE_NEIGHBOURS_KIND });
   const { metadata } = artifact;
-  const where = join(dir, METADATA_JSON);
-  if (metadata.kind !== SENTENCE_NEIGHBOURS_KIND) throw new ModelDirError(`${where}: kind is '${metadata.kind}', expected '${SENTENCE_NEIGHBOURS_KIND}'`);
-  const parsed = NeighboursPreprocessingSchema.safeParse(metadata.preprocessing);
-  if (!parsed.success) throw new ModelDirError(`${where}: preprocessing.${parsed.error.issues[0]!.path.join('.')} ${parsed.error.issues[0]!.message}`);
-  const { rows, dim, embeddingsFile, labelsFile, ...rest } = parsed.data.neighbours;
+  const { rows, dim, embeddingsFile, labelsFile, ...rest } = artifact.preprocessing(NeighboursPreprocessingSchema).neighbours;
   const settings = NeighbourSettingsSchema.parse(rest);
   const k = metadata.genres.length;
-  const bytes = artifact.readBytes(embeddingsFile);
-  if (bytes.byteLength !== rows * dim * 4) throw new ModelDirError(`${join(dir, embeddingsFile)}: ${bytes.byteLength} bytes, expected ${rows} films × ${dim} × 4`);
-  const embeddings = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const embeddings = artifact.readFloat32(embeddingsFile, rows * dim, `${rows} films × ${dim}`);
   for (let i = 0; i < rows; i++) {
     let norm = 0;
     for (let d = 0; d < dim; d++) norm += embeddings[i * dim + d]! ** 2;
