@@ -70,7 +70,11 @@ start_train "$work/sigterm.log" "$out" --seed 1
 wait_for "$work/sigterm.log" '\[lstm\] epoch 1: loss' "$train_pid"
 t0=$(now); kill -TERM "$train_pid"; wait "$train_pid"; code=$?; wait_tree "$out"; t1=$(now)
 observed="npx exit $code, every process gone after $(secs "$t0" "$t1") s; models/lstm $([[ -e $out/lstm ]] && echo written || echo 'not written'); checkpoint epoch $(epoch_of "$out"); $(grep -c 'to continue: the same command with --resume' "$work/sigterm.log") resume hint"
-[[ $code -ne 0 && ! -e $out/lstm && $(epoch_of "$out") == 1 ]] && grep -q 'to continue: the same command with --resume' "$work/sigterm.log" && v=PASS || v=FAIL
+# The trainer notices its launcher gone within 250 ms, then stops after the current batch: on a fast
+# machine that batch may already be in epoch 2. Passing: stopped before its last epoch (3), nothing
+# published, a checkpoint to resume from.
+epoch=$(epoch_of "$out")
+[[ $code -ne 0 && ! -e $out/lstm && ($epoch == 1 || $epoch == 2) ]] && grep -q 'to continue: the same command with --resume' "$work/sigterm.log" && v=PASS || v=FAIL
 report "SIGTERM to npx nx train trainer after epoch 1" "$observed" $v
 
 # 1b. Ctrl-C: SIGINT to the whole process group, as a terminal sends it.
@@ -276,15 +280,17 @@ four_at_once() { # file, what the answers may be (a regex over "status code")
   [[ $bad == 0 ]] && python3 -c "import sys; sys.exit(0 if $slowest < 3.5 else 1)" && v=PASS || v=FAIL
 }
 kb() { echo "$(($(stat -c %s "$1") / 1024)) KB"; }
-decoded='200 |503 POSTER_DECODE_BUSY|422 POSTER_DECODE_TIMEOUT'
-for f in bomb-100-scans-1400.jpg bomb-100-scans-5000.jpg progressive-noise-5000.jpg png-noise-rgba16-interlaced-2mp.png png-black-5000.png webp-lossless-noise-2mp.webp avif-noise-3000.avif; do
+# libvips reads the whole 5000 × 5000 scan bomb, then calls it corrupt (its DC scan ends early at that
+# size): 400 after its decode work, like a truncated file.
+decoded='200 |503 POSTER_DECODE_BUSY|422 POSTER_DECODE_TIMEOUT|400 POSTER_CORRUPT'
+for f in bomb-100-scans-1400.jpg bomb-100-scans-5000.jpg progressive-noise-1800.jpg png-noise-rgba16-interlaced-1mp.png png-black-5000.png webp-lossless-noise-2mp.webp avif-noise-3000.avif; do
   four_at_once "$work/posters/$f" "$decoded"
   report "four at once: $f ($(kb "$work/posters/$f"))" "$observed" $v
 done
 four_at_once "$work/posters/bomb-101-scans-1400.jpg" '422 POSTER_TOO_MANY_SCANS'
 report "four at once: bomb-101-scans-1400.jpg ($(kb "$work/posters/bomb-101-scans-1400.jpg"), over the scan limit)" "$observed" $v
-four_at_once "$work/posters/gif-700000-frames.gif" "$decoded|400 POSTER_CORRUPT"
-report "four at once: gif-700000-frames.gif ($(kb "$work/posters/gif-700000-frames.gif"))" "$observed" $v
+four_at_once "$work/posters/gif-650000-frames.gif" "$decoded|422 POSTER_TOO_MANY_FRAMES"
+report "four at once: gif-650000-frames.gif ($(kb "$work/posters/gif-650000-frames.gif"))" "$observed" $v
 kill -TERM "$server_pid"; wait "$server_pid"
 
 # 10e. A poster that passes the (opened) bounds but decodes for longer than the deadline (1 × 5,000,000,
@@ -342,7 +348,9 @@ i21_phase "SIGTERM while computing poster features ($limit films, empty cache)" 
 i21_phase "SIGTERM while the cnn heads train" "$i21/heads.log" 'poster features [0-9]+/[0-9]+ \(100%\)' 0.5 "$i21/phases/cnn" train --limit "$limit" "${phase_args[@]}"
 i21_phase "SIGTERM while embedding 2,400 overviews (empty cache)" "$i21/embeddings.log" '\[sentence\] embedding' 2 "$i21/phases/sentence" train --model sentence --limit 2400 "${phase_args[@]}"
 if [[ -f $models/cnn/metadata.json && -f $models/sentence/metadata.json ]]; then
-  mkdir -p "$i21/fusion" && cp -r "$models/cnn" "$models/sentence" "$i21/fusion/"
+  # Every member of the given fusion (cnn, sentence and lexical by default), so that the fit can start.
+  mkdir -p "$i21/fusion"
+  for member in $(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['members']))" "$models/fusion/metadata.json"); do cp -r "$models/$member" "$i21/fusion/"; done
   i21_phase "SIGTERM while fitting the fusion of the members in $models (every film)" "$i21/fusion.log" '\[fusion\] members' 2 "$i21/fusion/fusion" train --model fusion --out "$i21/fusion" --report-dir "$i21/fusion-report"
 fi
 i21_phase "SIGTERM while evaluate scores 1,500 films (empty cache)" "$i21/evaluate.log" '\[data\]' 5 "$i21/evaluation.json" evaluate --models "$models" --limit 1500 --cache-dir "$i21/evaluate-cache" --output "$i21/evaluation.json"
@@ -460,8 +468,15 @@ fi
 if [[ -d $models/fusion ]]; then
   copy; member=$(python3 -c "import json, sys; print(sorted(json.load(open(sys.argv[1]))['members'])[0])" "$models/fusion/metadata.json")
   edit "$work/m/$member/metadata.json" "m['thresholds'] = [0.42] * len(m['thresholds'])"
-  npx tsx tools/faults/reseal-model-dir.ts "$work/m/$member"; served "$i21/member-metadata.log"
-  refused "$member's thresholds changed and resealed, the fusion kept" "$i21/member-metadata.log" "fusion was fitted on $member"
+  npx tsx tools/faults/reseal-model-dir.ts "$work/m/$member"
+  # A team retrained its member alone: by default the server serves the members and names the fusion
+  # unavailable, with the reason, in /readyz; with --stale-fusion refuse it does not start.
+  start_server "$i21/member-metadata.log"
+  ready=$(curl -s "$url/readyz"); kill -TERM "$server_pid"; wait "$server_pid"; code=$?
+  report "$member's thresholds changed and resealed, the fusion kept: served" "exit $code after SIGTERM; /readyz: $(echo "$ready" | cut -c1-200)" \
+    "$([[ $code == 0 && $ready == *'"status":"ready"'* && $ready == *"fusion was fitted on $member"* ]] && echo PASS || echo FAIL)"
+  node "$server" --models-dir "$work/m" --port "$port" --stale-fusion refuse >"$i21/member-metadata-refuse.log" 2>&1; code=$?
+  refused "the same with --stale-fusion refuse" "$i21/member-metadata-refuse.log" "fusion was fitted on $member"
 fi
 
 echo "$failures case(s) failed"

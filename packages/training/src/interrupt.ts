@@ -7,7 +7,8 @@ import { basename } from 'node:path';
  * that must not count as the second, "exit at once" signal.
  */
 const SAME_REQUEST_MS = 1000;
-const LAUNCHER_POLL_MS = 1000;
+/** A few /proc reads each time: cheap enough to notice a killed launcher within a batch or two. */
+const LAUNCHER_POLL_MS = 250;
 
 export interface AbortOnSignalsOptions {
   /** Also stop when a launcher this process runs under exits (default true; Linux only). */
