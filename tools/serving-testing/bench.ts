@@ -46,6 +46,7 @@ const args = parseCommandLine(z.object({
   soak: z.int().positive().optional().describe('instead of the latency runs: this many mixed requests (valid, partial and hostile) against the built server, then check 0 5xx and constant tfjs_live_tensors; exit 1 if not'),
   soakConcurrency: z.int().positive().default(16).describe('concurrent clients of --soak'),
   stall: z.enum(['default-bounds', 'open-bounds']).optional().describe('instead of the latency runs: normal traffic alone and next to 4 clients sending a crafted tall PNG (97 KB, 1 × 25,000,000 with default bounds; 1 × 5,000,000 with the header bounds opened and a 1 s deadline); prints the p50/p99 of each'),
+  breakdown: z.int().positive().optional().describe("instead of the load runs: this many requests one after another (c=1), each split by the server's own timings (decode, each model's wait and run); prints the p50, the p99 and the slowest 1 %'s mean of each part"),
   stallRounds: z.int().positive().default(3).describe('alternating rounds of --stall'),
   stallPerRound: z.int().positive().default(20).describe('requests per client and round of --stall'),
   modelThreads: z.int().positive().default(1).describe('XNNPACK threads per model, in the server and for the forward-time floor (the server default is 1)'),
@@ -398,6 +399,45 @@ async function stall(mode: 'default-bounds' | 'open-bounds', rounds: number, per
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * Where a lone request's time goes: `count` requests one after another, each timed by this client
+ * and split by the timings the server returns, so that a tail can be traced to its part.
+ */
+async function breakdown(count: number) {
+  const server = await startServer();
+  const { body, contentType } = multipartBody();
+  try {
+    const rows: Record<string, number>[] = [];
+    for (let i = 0; i < count + 50; i++) {
+      const started = performance.now();
+      const res = await fetch(`${server.url}/v1/predict`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': contentType } });
+      const answer = (await res.json()) as { timings: { totalMs: number; decodeMs: number; inferenceMs: number }; models: Record<string, { timings: { waitMs: number; inferenceMs: number } }> };
+      const clientMs = performance.now() - started;
+      if (i < 50) continue; // warm-up
+      const { timings, models } = answer;
+      rows.push({
+        clientMs, serverMs: timings.totalMs, decodeMs: timings.decodeMs, inferenceMs: timings.inferenceMs,
+        ...Object.fromEntries(Object.entries(models).flatMap(([key, m]) => [[`${key}WaitMs`, m.timings.waitMs], [`${key}RunMs`, m.timings.inferenceMs]])),
+      });
+    }
+    const parts = Object.keys(rows[0]!);
+    const slowest = [...rows].sort((a, b) => b['clientMs']! - a['clientMs']!).slice(0, Math.ceil(rows.length / 100));
+    const of = (pick: (values: number[]) => number) => Object.fromEntries(parts.map((p) => [p, round(pick(rows.map((r) => r[p]!)), 1)]));
+    process.stdout.write(`${JSON.stringify({
+      date: new Date().toISOString(), requests: rows.length, loadAverage: loadavg().map((x) => round(x)),
+      p50: of((xs) => quantile(xs, 0.5)), p99: of((xs) => quantile(xs, 0.99)),
+      slowestPercentMean: Object.fromEntries(parts.map((p) => [p, round(slowest.reduce((sum, r) => sum + r[p]!, 0) / slowest.length, 1)])),
+    }, null, 2)}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+if (args.breakdown !== undefined) {
+  await breakdown(args.breakdown);
+  process.exit(0);
 }
 
 if (args.stall !== undefined) {
