@@ -1,4 +1,4 @@
-import { camelCase, cliOptionsOf, CommandLineError, exitOnCommandLineError, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
+import { camelCase, cliOptionsOf, CommandLineError, exitForCommandLineError, exitOnCommandLineError, parseCliOptions, readFlags, type CliSection } from '@filmgenre/core';
 import type { z } from 'zod';
 import { CommonFlagsSchema, EvaluateConfigSchema, MergeConfigSchema, PredictConfigSchema, resolveShard, TrainRunSchema, TuneConfigSchema } from './config.js';
 import { RECIPES } from './recipes.js';
@@ -126,7 +126,7 @@ async function run(signal: AbortSignal, started: () => void): Promise<void> {
   } catch (error) {
     // A value its schema refuses (found once the command reads its config): a refused command line,
     // exit code 2 like an unknown flag, not a failed run.
-    if (error instanceof CommandLineError) exitOnCommandLineError(usage, () => { throw error; });
+    if (error instanceof CommandLineError) exitForCommandLineError(usage, error);
     throw error;
   }
 }

@@ -158,15 +158,20 @@ export function readFlags(args: readonly string[], sections: readonly CliSection
   return out;
 }
 
-/** Runs `read` for a process: a CommandLineError ends it, the help on stdout with exit code 0, a refusal on stderr with 2. */
+/** Ends the process for a CommandLineError: the help on stdout with exit code 0, a refusal on stderr with 2. */
+export function exitForCommandLineError(usage: string, error: CommandLineError): never {
+  if (error.exitCode === 0) process.stdout.write(error.message);
+  else process.stderr.write(`${usage.split('\n')[0]}\ninvalid options: ${error.message} (--help lists the options)\n`);
+  process.exit(error.exitCode);
+}
+
+/** Runs `read` for a process: a CommandLineError ends it (exitForCommandLineError). */
 export function exitOnCommandLineError<T>(usage: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
     if (!(error instanceof CommandLineError)) throw error;
-    if (error.exitCode === 0) process.stdout.write(error.message);
-    else process.stderr.write(`${usage.split('\n')[0]}\ninvalid options: ${error.message} (--help lists the options)\n`);
-    process.exit(error.exitCode);
+    exitForCommandLineError(usage, error);
   }
 }
 

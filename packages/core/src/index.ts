@@ -13,7 +13,7 @@ export { yieldToEventLoop } from './event-loop.js';
 export { canonicalJson } from './canonical-json.js';
 export { defaultCacheRoot } from './cache.js';
 export {
-  cliOptionsOf, parseCliOptions, readFlags, readCommandLine, parseCommandLine, exitOnCommandLineError, CommandLineError, DatasetOptionsSchema, FoldOptionsSchema, kebabCase, camelCase, type CliOption, type CliSection,
+  cliOptionsOf, parseCliOptions, readFlags, readCommandLine, parseCommandLine, exitOnCommandLineError, exitForCommandLineError, CommandLineError, DatasetOptionsSchema, FoldOptionsSchema, kebabCase, camelCase, type CliOption, type CliSection,
 } from './cli.js';
 export { VectorCache, vectorCacheKey, type VectorCacheOptions } from './vector-cache.js';
-export { pickRows } from './rows.js';
+export { foldRows, pickRows, placeRows } from './rows.js';

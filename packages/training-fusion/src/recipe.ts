@@ -1,4 +1,4 @@
-import { foldOf, NUM_GENRES, partitionMismatch, yieldToEventLoop, type Film, type SplitRecord } from '@filmgenre/core';
+import { foldOf, foldRows, NUM_GENRES, placeRows, partitionMismatch, yieldToEventLoop, type Film, type SplitRecord } from '@filmgenre/core';
 import { artifactDigest, openModelDir, type MemberRecord, type ModelDir } from '@filmgenre/model-artifact';
 import {
   applyLateFusion, applyStackedFusion, fitStackedFusion, LATE_FUSION_WEIGHTINGS, saveFusionClassifier, selectLateFusion,
@@ -108,12 +108,9 @@ export async function crossFitFusion(
   for (let fold = 0; fold < K; fold++) {
     await yieldToEventLoop();
     if (signal?.aborted) throw new TrainingInterrupted(`fusion: stopped while cross-validating ${kind} fusion`);
-    const fit: number[] = [];
-    const scored: number[] = [];
-    folds.forEach((f, i) => (f === fold ? scored : fit).push(i));
+    const { scored, rest } = foldRows(folds, fold);
     if (scored.length === 0) continue;
-    const predicted = fitOn(kind, options, members, labels, fit, roles).apply(scored);
-    scored.forEach((row, j) => out.set(predicted.subarray(j * k, (j + 1) * k), row * k));
+    placeRows(out, k, scored, fitOn(kind, options, members, labels, rest, roles).apply(scored));
   }
   return out;
 }

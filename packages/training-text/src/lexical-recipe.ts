@@ -1,4 +1,4 @@
-import { NUM_GENRES } from '@filmgenre/core';
+import { foldRows, NUM_GENRES, placeRows } from '@filmgenre/core';
 import { crossFittedEvaluation } from '@filmgenre/metrics';
 import { fitGenreLogistic, genreProbabilities, saveLexicalClassifier, TfidfVectorizer, type LexicalModel } from '@filmgenre/model-lexical';
 import {
@@ -56,13 +56,11 @@ async function trainLexicalModel(ctx: RecipeContext, options: LexicalRecipeOptio
   let fitted = 0;
   const onGenre = () => bar.update(++fitted, {});
   for (let fold = 0; fold < K; fold++) {
-    const rest: number[] = [];
-    const scored: number[] = [];
-    folds.forEach((f, i) => (f === fold ? scored : rest).push(i));
+    const { scored, rest } = foldRows(folds, fold);
     if (scored.length === 0) continue;
     const model = await fitLexical(rest.map((i) => films[i]!.overview), labelMatrix(rest.map((i) => films[i]!)), options, ctx, onGenre);
     const predicted = genreProbabilities(model.regression, model.vectorizer.transform(scored.map((i) => films[i]!.overview)));
-    scored.forEach((row, j) => outOfFold.set(predicted.subarray(j * k, (j + 1) * k), row * k));
+    placeRows(outOfFold, k, scored, predicted);
   }
   const model = await fitLexical(films.map((f) => f.overview), labels, options, ctx, onGenre);
   bar.stop();

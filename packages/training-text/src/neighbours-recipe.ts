@@ -1,4 +1,4 @@
-import { NUM_GENRES } from '@filmgenre/core';
+import { foldRows, NUM_GENRES, placeRows } from '@filmgenre/core';
 import { crossFittedEvaluation } from '@filmgenre/metrics';
 import { neighbourIndex, neighbourVotes, saveSentenceNeighbours, SENTENCE_EMBEDDING_DIM, SentenceEncoder } from '@filmgenre/model-sentence-encoder';
 import {
@@ -48,13 +48,11 @@ async function trainNeighboursModel(ctx: RecipeContext, options: NeighboursRecip
     const outOfFold = new Float32Array(films.length * k);
     for (let fold = 0; fold < ctx.folds.k; fold++) {
       if (ctx.signal.aborted) throw new TrainingInterrupted('neighbours: stopped while voting');
-      const rest: number[] = [];
-      const scored: number[] = [];
-      folds.forEach((f, i) => (f === fold ? scored : rest).push(i));
+      const { scored, rest } = foldRows(folds, fold);
       if (scored.length === 0 || rest.length === 0) continue;
       const index = neighbourIndex(pickRows(embeddings, dim, rest), pickRows(labels, k, rest), dim, k);
       const votes = await neighbourVotes(index, pickRows(embeddings, dim, scored), settings);
-      scored.forEach((row, j) => outOfFold.set(votes.subarray(j * k, (j + 1) * k), row * k));
+      placeRows(outOfFold, k, scored, votes);
     }
     const { report, thresholds } = crossFittedEvaluation(outOfFold, labels, folds, options.thresholds);
     const ids = films.map((f) => f.id);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { hashString, NUM_GENRES } from '@filmgenre/core';
+import { foldRows, hashString, NUM_GENRES } from '@filmgenre/core';
 import { join } from 'node:path';
 import { fitWithEarlyStopping, type EpochLog, type FitOptions } from './fit.js';
 import { compileForTraining, positiveClassWeights } from './loss.js';
@@ -71,9 +71,7 @@ export async function crossFitHeads(options: CrossFitOptions): Promise<CrossFitR
     // One progress line per head (with an ETA over all of them), not one per epoch of each.
     const progress = createEpochBar(`[${options.name}] heads`, K * bags, { metrics: false });
     for (let fold = 0; fold < K; fold++) {
-      const scored: number[] = [];
-      const rest: number[] = [];
-      for (let i = 0; i < n; i++) (options.folds[i] === fold ? scored : rest).push(i);
+      const { scored, rest } = foldRows(options.folds, fold);
       const scoredFeatures = pickRows(options.features, options.dim, scored);
       const scoredMirrored = options.mirrorAtTest ? pickRows(options.mirrored!, options.dim, scored) : undefined;
       for (let bag = 0; bag < bags; bag++) {
