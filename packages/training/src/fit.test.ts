@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,7 +74,7 @@ function weightsOf(model: tf.LayersModel): number[] {
 }
 
 describe('fitWithEarlyStopping', () => {
-  it('learns, checkpoints every epoch, and resumes an interrupted run where it stopped', async () => {
+  it('learns, checkpoints, and resumes an interrupted run where it stopped', async () => {
     const controller = new AbortController();
     const first = task({ epoch: 2, controller });
     const dir = join(work, 'ckpt');
@@ -106,22 +106,34 @@ describe('fitWithEarlyStopping', () => {
     expect(result.history.length - result.bestEpoch).toBe(1);
   });
 
-  it('resumes exactly: interrupted after epoch 2 and resumed gives the weights of an uninterrupted run', async () => {
+  // Every epoch written (0), and the default: epochs kept in memory between writes, the stop writing the last whole one.
+  it.each([0, undefined])('resumes exactly: interrupted after epoch 2 and resumed gives the weights of an uninterrupted run (checkpoint interval %s)', async (checkpointIntervalMs) => {
     const run = async (checkpointDir: string, abortAfter?: number, resume = false) => {
       const rng = seedMathRandom(11);
       const controller = new AbortController();
       const t = task(abortAfter ? { epoch: abortAfter, controller } : undefined);
-      const options: FitOptions = { epochs: 4, patience: 10, checkpointDir, resume, rng, signal: controller.signal, ...quiet };
+      const options: FitOptions = { epochs: 4, patience: 10, checkpointDir, resume, rng, signal: controller.signal, checkpointIntervalMs, ...quiet };
+      const before = tf.memory().numTensors;
       const result = await fitWithEarlyStopping(t, options);
+      // The epochs kept in memory are released (what remains are Adam's two moments per weight, created by the first step).
+      if (!resume) expect(tf.memory().numTensors - before).toBe(2 * t.model.trainableWeights.length);
       return { result, weights: weightsOf(t.model) };
     };
-    const whole = await run(join(work, 'exact-whole'));
-    const stopped = await run(join(work, 'exact-split'), 2);
+    const name = `exact-${checkpointIntervalMs ?? 'default'}`;
+    const whole = await run(join(work, `${name}-whole`));
+    const stopped = await run(join(work, `${name}-split`), 2);
     expect(stopped.result.interrupted).toBe(true);
-    const resumed = await run(join(work, 'exact-split'), undefined, true);
+    const written = JSON.parse(readFileSync(join(work, `${name}-split`, 'last', 'state.json'), 'utf8')) as { epoch: number };
+    expect(written.epoch).toBe(2);
+    const resumed = await run(join(work, `${name}-split`), undefined, true);
     expect(resumed.result.history.map((h) => h.loss)).toEqual(whole.result.history.map((h) => h.loss));
     expect(resumed.weights).toEqual(whole.weights);
+    // The finished run's checkpoints: the last epoch and the best one, as a resume of a finished training needs them.
+    const last = JSON.parse(readFileSync(join(work, `${name}-whole`, 'last', 'state.json'), 'utf8')) as { epoch: number; bestEpoch: number };
+    expect(last.epoch).toBe(4);
+    expect(existsSync(join(work, `${name}-whole`, 'best', 'state.json'))).toBe(true);
   });
+
 
   it('never starts from an earlier run\'s checkpoint without --resume, and refuses to resume another training', async () => {
     const dir = join(work, 'stale');

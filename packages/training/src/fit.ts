@@ -44,7 +44,17 @@ export interface FitOptions {
   log?: (line: string) => void;
   /** No progress bar and no per-epoch line (a caller training many small models reports them itself). */
   quiet?: boolean;
+  /** Writes an epoch's checkpoint at most this often (default CHECKPOINT_INTERVAL_MS); 0: after every epoch. */
+  checkpointIntervalMs?: number;
 }
+
+/**
+ * How often, at most, a training writes its checkpoint. Written after every epoch, the weights and
+ * Adam's moments cost the frozen-feature heads a fifth of their training time (epochs of a fraction
+ * of a second); a stop (the signal) and the end of a training always write the latest epoch's, so
+ * only a crash loses more than the batch in progress, and at most this much.
+ */
+export const CHECKPOINT_INTERVAL_MS = 15_000;
 
 export interface EpochLog extends Record<string, number> {
   epoch: number;
@@ -83,6 +93,9 @@ interface CheckpointState {
   /** Names and shapes of the optimizer's variables, in the order they are saved in optimizer.bin. */
   optimizerSpecs: tf.io.WeightsManifestEntry[];
 }
+
+/** An optimizer variable as the optimizer names it. */
+type NamedWeight = { name: string; tensor: tf.Tensor };
 
 const STATE_FILE = 'state.json';
 const OPTIMIZER_FILE = 'optimizer.bin';
@@ -134,9 +147,19 @@ export function validationSummary(probabilities: Float32Array, labels: Float32Ar
   };
 }
 
-async function saveCheckpoint(dir: string, model: tf.LayersModel, state: Omit<CheckpointState, 'optimizerSpecs'>): Promise<void> {
-  const optimizerWeights = model.optimizer ? await model.optimizer.getWeights() : [];
-  const { data, specs } = await tf.io.encodeWeights(optimizerWeights);
+/** The optimizer's state as copies (its own variables keep changing), disposing what getWeights made for the call. */
+async function optimizerState(model: tf.LayersModel): Promise<NamedWeight[]> {
+  const weights = model.optimizer ? await model.optimizer.getWeights() : [];
+  return weights.map(({ name, tensor }) => {
+    const copy = tensor.clone();
+    if (!(tensor instanceof tf.Variable)) tensor.dispose();
+    return { name, tensor: copy };
+  });
+}
+
+/** Writes the model's current weights, `optimizer` (Adam's moments at the same epoch) and `state` into `dir`, atomically. */
+async function saveCheckpoint(dir: string, model: tf.LayersModel, state: Omit<CheckpointState, 'optimizerSpecs'>, optimizer: NamedWeight[]): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(optimizer);
   await replaceDirAtomic(dir, async (tmp) => {
     await model.save(fileSystemIO(tmp));
     writeFileSync(join(tmp, OPTIMIZER_FILE), new Uint8Array(data as ArrayBuffer));
@@ -164,10 +187,11 @@ async function restoreCheckpoint(dir: string, model: tf.LayersModel, withOptimiz
 }
 
 /**
- * Trains with early stopping on validation loss, keeping the best epoch's weights. After every epoch
- * the weights, the optimizer's state and the random stream are checkpointed atomically (`last/`, and
- * `best/` when it improved), so an interrupted run resumes exactly where it stopped. The loop yields
- * to the event loop before every batch, so an abort (Ctrl-C) stops it after the current batch.
+ * Trains with early stopping on validation loss, keeping the best epoch's weights. The weights, the
+ * optimizer's state and the random stream at the end of an epoch are checkpointed atomically
+ * (`last/`, and `best/` for the best epoch): at most every `checkpointIntervalMs`, and always at the
+ * end and on a stop, so an interrupted run resumes exactly where it stopped. The loop yields to the
+ * event loop before every batch, so an abort (Ctrl-C) stops it after the current batch.
  */
 export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): Promise<FitResult> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -195,77 +219,124 @@ export async function fitWithEarlyStopping(task: FitTask, options: FitOptions): 
     else if (existsSync(options.checkpointDir)) log(`[${task.name}] removing the checkpoint of an earlier run in ${options.checkpointDir} (use --resume to continue it)`);
     rmSync(options.checkpointDir, { recursive: true, force: true });
   }
+  const intervalMs = options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS;
+  let lastWrite = Date.now();
+  /** The latest epoch's end, when not yet on disk: what a stop mid-epoch writes. */
+  let unsaved: { state: typeof state; weights: tf.Tensor[]; optimizer: NamedWeight[] } | undefined;
+  /** The best epoch's weights in this run (to restore at the end), and whether best/ holds them yet. */
+  let best: { weights: tf.Tensor[]; written: boolean } | undefined;
+  const copyWeights = () => task.model.getWeights().map((w) => w.clone());
+  const dropUnsaved = () => {
+    if (unsaved) tf.dispose([...unsaved.weights, ...unsaved.optimizer.map((w) => w.tensor)]);
+    unsaved = undefined;
+  };
+  /** Writes last/ from the model as it is (an epoch's end), then best/ if it lags. */
+  const writeCheckpoints = async (at: typeof state, optimizer: NamedWeight[]) => {
+    await saveCheckpoint(lastDir, task.model, at, optimizer);
+    if (best && !best.written) {
+      const current = copyWeights();
+      task.model.setWeights(best.weights);
+      await saveCheckpoint(bestDir, task.model, at, optimizer);
+      task.model.setWeights(current);
+      tf.dispose(current);
+      best.written = true;
+    }
+    lastWrite = Date.now();
+  };
   let interrupted = false;
   let stoppedEarly = false;
-  for (let epoch = state.epoch + 1; epoch <= options.epochs; epoch++) {
-    if (epoch - state.bestEpoch > options.patience && state.bestEpoch > 0) {
-      stoppedEarly = true;
-      break;
-    }
-    const started = Date.now();
-    const bar = options.quiet ? { update() {}, stop() {} } : createEpochBar(`[${task.name}] epoch ${epoch}/${options.epochs}`, task.stepsPerEpoch);
-    let steps = 0;
-    let lossSum = 0;
-    let precisionSum = 0;
-    let recallSum = 0;
-    for await (const batch of task.trainBatches(epoch)) {
+  try {
+    for (let epoch = state.epoch + 1; epoch <= options.epochs; epoch++) {
+      if (epoch - state.bestEpoch > options.patience && state.bestEpoch > 0) {
+        stoppedEarly = true;
+        break;
+      }
+      const started = Date.now();
+      const bar = options.quiet ? { update() {}, stop() {} } : createEpochBar(`[${task.name}] epoch ${epoch}/${options.epochs}`, task.stepsPerEpoch);
+      let steps = 0;
+      let lossSum = 0;
+      let precisionSum = 0;
+      let recallSum = 0;
+      for await (const batch of task.trainBatches(epoch)) {
+        await yieldToEventLoop();
+        if (options.signal?.aborted) {
+          tf.dispose([batch.xs, batch.ys]);
+          interrupted = true;
+          break;
+        }
+        // A number without compiled metrics, else [loss, ...metrics].
+        const result = await task.model.trainOnBatch(batch.xs, batch.ys);
+        const out = Array.isArray(result) ? result : [result];
+        tf.dispose([batch.xs, batch.ys]);
+        steps++;
+        lossSum += out[0]!;
+        precisionSum += out[1] ?? NaN;
+        recallSum += out[2] ?? NaN;
+        bar.update(steps, { loss: lossSum / steps, precision: precisionSum / steps, recall: recallSum / steps });
+      }
+      bar.stop();
+      if (interrupted) break;
+      const validationProbabilities = await task.predictValidation();
+      const val = validationSummary(validationProbabilities, task.validationLabels, task.positiveWeights);
+      const k = task.positiveWeights?.length ?? task.model.outputs[0]!.shape.at(-1)!;
+      const valMicroF1 = tuneGlobalThreshold(validationProbabilities, task.validationLabels, { numGenres: k as number }).microF1;
+      const entry: EpochLog = {
+        epoch,
+        loss: lossSum / steps,
+        precision: precisionSum / steps,
+        recall: recallSum / steps,
+        valLoss: val.loss,
+        valBce: val.bce,
+        valPrecision: val.precision,
+        valRecall: val.recall,
+        valMicroF1,
+        seconds: (Date.now() - started) / 1000,
+      };
+      const improved = val.loss < state.bestValLoss;
+      state = {
+        ...state,
+        epoch,
+        history: [...state.history, entry],
+        bestEpoch: improved ? epoch : state.bestEpoch,
+        bestValLoss: improved ? val.loss : state.bestValLoss,
+        rngState: options.rng?.getState() ?? null,
+      };
+      if (!options.quiet) log(
+        `[${task.name}] epoch ${epoch}: loss ${entry.loss.toFixed(4)} P ${entry.precision.toFixed(3)} R ${entry.recall.toFixed(3)}` +
+          ` | val loss ${val.loss.toFixed(4)} P ${val.precision.toFixed(3)} R ${val.recall.toFixed(3)} F1* ${valMicroF1.toFixed(3)}` +
+          ` | ${entry.seconds.toFixed(0)} s${improved ? ' | best so far' : ''}`,
+      );
+      if (improved) {
+        if (best) tf.dispose(best.weights);
+        best = { weights: copyWeights(), written: false };
+      }
+      dropUnsaved();
+      const optimizer = await optimizerState(task.model);
+      if (Date.now() - lastWrite >= intervalMs) {
+        await writeCheckpoints(state, optimizer);
+        tf.dispose(optimizer.map((w) => w.tensor));
+      } else {
+        unsaved = { state, weights: copyWeights(), optimizer };
+      }
       await yieldToEventLoop();
       if (options.signal?.aborted) {
-        tf.dispose([batch.xs, batch.ys]);
         interrupted = true;
         break;
       }
-      // A number without compiled metrics, else [loss, ...metrics].
-      const result = await task.model.trainOnBatch(batch.xs, batch.ys);
-      const out = Array.isArray(result) ? result : [result];
-      tf.dispose([batch.xs, batch.ys]);
-      steps++;
-      lossSum += out[0]!;
-      precisionSum += out[1] ?? NaN;
-      recallSum += out[2] ?? NaN;
-      bar.update(steps, { loss: lossSum / steps, precision: precisionSum / steps, recall: recallSum / steps });
     }
-    bar.stop();
-    if (interrupted) break;
-    const validationProbabilities = await task.predictValidation();
-    const val = validationSummary(validationProbabilities, task.validationLabels, task.positiveWeights);
-    const k = task.positiveWeights?.length ?? task.model.outputs[0]!.shape.at(-1)!;
-    const valMicroF1 = tuneGlobalThreshold(validationProbabilities, task.validationLabels, { numGenres: k as number }).microF1;
-    const entry: EpochLog = {
-      epoch,
-      loss: lossSum / steps,
-      precision: precisionSum / steps,
-      recall: recallSum / steps,
-      valLoss: val.loss,
-      valBce: val.bce,
-      valPrecision: val.precision,
-      valRecall: val.recall,
-      valMicroF1,
-      seconds: (Date.now() - started) / 1000,
-    };
-    const improved = val.loss < state.bestValLoss;
-    state = {
-      ...state,
-      epoch,
-      history: [...state.history, entry],
-      bestEpoch: improved ? epoch : state.bestEpoch,
-      bestValLoss: improved ? val.loss : state.bestValLoss,
-      rngState: options.rng?.getState() ?? null,
-    };
-    if (!options.quiet) log(
-      `[${task.name}] epoch ${epoch}: loss ${entry.loss.toFixed(4)} P ${entry.precision.toFixed(3)} R ${entry.recall.toFixed(3)}` +
-        ` | val loss ${val.loss.toFixed(4)} P ${val.precision.toFixed(3)} R ${val.recall.toFixed(3)} F1* ${valMicroF1.toFixed(3)}` +
-        ` | ${entry.seconds.toFixed(0)} s${improved ? ' | best so far' : ''}`,
-    );
-    if (improved) await saveCheckpoint(bestDir, task.model, state);
-    await saveCheckpoint(lastDir, task.model, state);
-    await yieldToEventLoop();
-    if (options.signal?.aborted) {
-      interrupted = true;
-      break;
+    if (unsaved) {
+      // Stopped mid-epoch, the model holds part of an epoch: the checkpoint is the last whole one.
+      task.model.setWeights(unsaved.weights);
+      await writeCheckpoints(unsaved.state, unsaved.optimizer);
     }
+    if (!interrupted) {
+      // The best epoch (of this run, or on disk from the run it resumed).
+      if (best) task.model.setWeights(best.weights);
+      else if (existsSync(join(bestDir, STATE_FILE))) await restoreCheckpoint(bestDir, task.model, false);
+    }
+  } finally {
+    dropUnsaved();
+    if (best) tf.dispose(best.weights);
   }
-  // The best epoch of this run (the directory was emptied at the start unless resuming this same run).
-  if (!interrupted && existsSync(join(bestDir, STATE_FILE))) await restoreCheckpoint(bestDir, task.model, false);
   return { history: state.history, bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss, stoppedEarly, interrupted };
 }
