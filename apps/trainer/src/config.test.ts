@@ -17,7 +17,7 @@ describe('the flags common to every recipe', () => {
 
 describe('tune', () => {
   it('offers every trained model with something to search, from the recipes', () => {
-    expect(TuneConfigSchema.shape.model.unwrap().options).toEqual(['cnn', 'lstm', 'sentence']);
+    expect(TuneConfigSchema.shape.model.unwrap().options).toEqual(['cnn', 'inception', 'lstm', 'sentence']);
     expect(TuneConfigSchema.parse({}).model).toBe('lstm');
     expect(() => TuneConfigSchema.parse({ model: 'lexical' })).toThrow();
   });

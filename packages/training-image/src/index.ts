@@ -1,1 +1,3 @@
-export { posterRecipe, PosterRecipeOptionsSchema, POSTER_DEFAULTS, type PosterRecipeOptions } from './recipe.js';
+export {
+  IMAGE_RECIPES, inceptionRecipe, InceptionRecipeOptionsSchema, posterRecipe, PosterRecipeOptionsSchema, POSTER_DEFAULTS, type PosterRecipeOptions,
+} from './recipe.js';

@@ -6,7 +6,7 @@ import { decodePoster } from '@filmgenre/data-images';
 import { openModelDir } from '@filmgenre/model-artifact';
 import { extractPosterFeatures, loadPosterClassifier, PosterFeatureExtractor } from '@filmgenre/model-cnn';
 import { recipeContext } from '@filmgenre/training/testing';
-import { POSTER_FEATURES, posterRecipe, PosterRecipeOptionsSchema } from './recipe.js';
+import { IMAGE_RECIPES, inceptionRecipe, InceptionRecipeOptionsSchema, POSTER_FEATURES, posterRecipe, PosterRecipeOptionsSchema } from './recipe.js';
 
 const work = mkdtempSync(join(tmpdir(), 'training-image-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -40,6 +40,27 @@ describe('posterRecipe on real films', () => {
     Array.from(served.features).forEach((v, i) => expect(v).toBeCloseTo(trainedOn[i]!, 4));
     expect(Array.from(served.probabilities).every((p) => p > 0 && p < 1)).toBe(true);
     classifier.dispose();
+  }, 600_000);
+
+  it('inception: the second poster member, a head over InceptionV3 features under its own key and seeds', async () => {
+    const dir = join(work, 'inception');
+    const ctx = await recipeContext({ workDir: dir, key: 'inception', limit: 60, cacheDir: join(work, 'cache') });
+    const trained = await inceptionRecipe.train(ctx, InceptionRecipeOptionsSchema.parse({ epochs: 2, batchSize: 32, bags: 1 }));
+    expect(trained.key).toBe('inception');
+    expect(trained.dir).toBe(join(ctx.modelsDir, 'inception'));
+    const artifact = openModelDir(trained.dir);
+    expect(artifact.metadata).toMatchObject({ name: 'inception', kind: 'poster-classifier', modality: 'image', variant: 'pretrained' });
+    expect(artifact.metadata.training).toMatchObject({ features: 'inception-v3-mixed2-mixed5', heads: 5 });
+    expect(artifact.metadata.preprocessing).toMatchObject({ inputWidth: 128, inputHeight: 256, featureExtractor: { trunk: 'inception_v3', nodes: ['mixed2', 'mixed5'], pooling: ['mean'] } });
+    const classifier = await loadPosterClassifier(trained.dir);
+    const posters = await Promise.all(ctx.films.slice(0, 2).map(async (f) => decodePoster(readFileSync(f.posterPath), { width: 128, height: 256 })));
+    const served = await classifier.predictWithFeatures(posters);
+    // mixed2 (288 channels) and mixed5 (768), mean-pooled.
+    expect(served.featureDim).toBe(288 + 768);
+    expect(Array.from(served.probabilities).every((p) => p > 0 && p < 1)).toBe(true);
+    classifier.dispose();
+    // The trainer registers the image team's list as it is: the poster model first, then this one.
+    expect(IMAGE_RECIPES.map((recipe) => recipe.key)).toEqual(['cnn', 'inception']);
   }, 600_000);
 
   it('study: trains the CNN once with early stopping on the validation fold', async () => {

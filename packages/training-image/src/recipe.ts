@@ -13,12 +13,20 @@ import {
 import { join } from 'node:path';
 import { z } from 'zod';
 
-/** The poster features a pretrained head can read, by name; the default is model-cnn's (the evidence's best). */
+/** The poster features a pretrained head can read, by name; the defaults are the evidence's best (docs/benchmarks/encoders.md). */
 export const POSTER_FEATURES: Record<string, FeatureExtractorSpecInput> = {
   'mobilenet-v2-block10': DEFAULT_FEATURE_SPEC,
   /** The previous default: the 1.4-width graph's last features at 160×160 (fine-tuned as a whole on NSFW classes). */
   'mobilenet-v2-1.4-conv1': { trunk: 'mobilenet_v2_mid', nodes: ['Conv_1'], pooling: ['mean'], inputWidth: 160, inputHeight: 160 },
+  /** The inception member's: InceptionV3's ImageNet-pure part, mixed2 and mixed5 mean-pooled (1,056-d), at 128×256. */
+  'inception-v3-mixed2-mixed5': { trunk: 'inception_v3', nodes: ['mixed2', 'mixed5'], pooling: ['mean'], inputWidth: 128, inputHeight: 256 },
+  // The other InceptionV3 features measured for it (docs/benchmarks/encoders.md).
+  'inception-v3-mixed5': { trunk: 'inception_v3', nodes: ['mixed5'], pooling: ['mean', 'max'], inputWidth: 128, inputHeight: 256 },
+  'inception-v3-mixed5-mean': { trunk: 'inception_v3', nodes: ['mixed5'], pooling: ['mean'], inputWidth: 128, inputHeight: 256 },
+  'inception-v3-mixed5-96': { trunk: 'inception_v3', nodes: ['mixed5'], pooling: ['mean', 'max'], inputWidth: 96, inputHeight: 192 },
+  'inception-v3-mixed5-150': { trunk: 'inception_v3', nodes: ['mixed5'], pooling: ['mean', 'max'], inputWidth: 150, inputHeight: 300 },
 };
+const FEATURE_NAMES = Object.keys(POSTER_FEATURES) as [string, ...string[]];
 
 /** The image team's defaults: the CNNs as the study trained them, the pretrained head as cross-validated. */
 export const POSTER_DEFAULTS = {
@@ -33,21 +41,29 @@ export const POSTER_DEFAULTS = {
   pretrained: { augmentStrength: 0, mirrorAtTest: false },
 };
 
-export const PosterRecipeOptionsSchema = CommonOptionsSchema.extend({
+/** The options of a head over frozen poster features (any pretrained poster member), `features` defaulting to its own. */
+function pretrainedOptionsSchema(defaultFeatures: string) {
+  return CommonOptionsSchema.extend({
+    features: z.enum(FEATURE_NAMES).default(defaultFeatures).describe('pretrained: which frozen features the head reads'),
+    bags: z.int().min(1).max(10).default(FROZEN_HEAD_DEFAULTS.bags).describe('pretrained: heads per fold, averaged'),
+    augmentStrength: z.number().min(0).max(2).optional()
+      .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: > 0 trains on mirrored-poster features half the time, default 0)'),
+    mirrorAtTest: z.boolean().optional()
+      .describe('pretrained: score a poster by the heads\' mean over it and its mirror image, out of fold and when serving (default false)'),
+    // Per-variant defaults (see POSTER_DEFAULTS) unless given.
+    patience: z.int().nonnegative().optional().describe('early stopping: epochs without validation-loss improvement (default per variant)'),
+    classWeightStrength: z.number().min(0).max(1).optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per variant)'),
+    thresholds: CommonOptionsSchema.shape.thresholds.unwrap().optional().describe('how the per-genre thresholds are tuned (default per variant: shared for pretrained, micro for the CNNs)'),
+  });
+}
+
+export const PosterRecipeOptionsSchema = pretrainedOptionsSchema('mobilenet-v2-block10').extend({
   variant: z.enum(POSTER_VARIANTS).default(POSTER_DEFAULTS.variant)
     .describe('pretrained: a head over frozen ImageNet features, cross-fitted over the folds; study: the six-layer CNN at 64 px; residual: a small ResNet'),
-  features: z.enum(Object.keys(POSTER_FEATURES) as [string, ...string[]]).default('mobilenet-v2-block10').describe('pretrained: which frozen features the head reads'),
-  bags: z.int().min(1).max(10).default(FROZEN_HEAD_DEFAULTS.bags).describe('pretrained: heads per fold, averaged'),
-  augmentStrength: z.number().min(0).max(2).optional()
-    .describe('augmentation strength (CNNs: flip, shift, brightness, contrast, default 1; pretrained: > 0 trains on mirrored-poster features half the time, default 0)'),
-  mirrorAtTest: z.boolean().optional()
-    .describe('pretrained: score a poster by the heads\' mean over it and its mirror image, out of fold and when serving (default false)'),
-  // Per-variant defaults (see POSTER_DEFAULTS) unless given.
-  patience: z.int().nonnegative().optional().describe('early stopping: epochs without validation-loss improvement (default per variant)'),
-  classWeightStrength: z.number().min(0).max(1).optional().describe('positive-class weight = (neg/pos)^strength; 0 disables (default per variant)'),
-  thresholds: CommonOptionsSchema.shape.thresholds.unwrap().optional().describe('how the per-genre thresholds are tuned (default per variant: shared for pretrained, micro for the CNNs)'),
 });
+export const InceptionRecipeOptionsSchema = pretrainedOptionsSchema('inception-v3-mixed2-mixed5');
 export type PosterRecipeOptions = z.output<typeof PosterRecipeOptionsSchema>;
+type PretrainedOptions = z.output<typeof InceptionRecipeOptionsSchema>;
 
 const PACKAGES = ['@filmgenre/model-cnn', '@filmgenre/data-images', '@filmgenre/training-image', '@filmgenre/core'];
 
@@ -150,7 +166,7 @@ async function trainCnn(ctx: RecipeContext, options: PosterRecipeOptions): Promi
  * features are computed once (cached on disk by content), each fold's heads train on the other
  * folds, and the model shipped averages all the heads behind the feature extractor.
  */
-async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions): Promise<TrainedModel> {
+async function trainPretrained(ctx: RecipeContext, options: PretrainedOptions, key: string): Promise<TrainedModel> {
   const started = Date.now();
   const { log } = ctx;
   const settings = frozenHeadSettings(options);
@@ -159,7 +175,7 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
   const mirrored = mirroredTraining || mirrorAtTest;
   const extractor = await PosterFeatureExtractor.create(POSTER_FEATURES[options.features]!);
   try {
-    log(`[cnn] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? `, with mirrored views (${[mirroredTraining ? 'training' : '', mirrorAtTest ? 'scoring' : ''].filter(Boolean).join(' and ')})` : ''} for ${ctx.films.length} films`);
+    log(`[${key}] features ${options.features} (${extractor.featureDim}-d from posters at ${extractor.inputWidth}×${extractor.inputHeight}, on ${extractor.runtime})${mirrored ? `, with mirrored views (${[mirroredTraining ? 'training' : '', mirrorAtTest ? 'scoring' : ''].filter(Boolean).join(' and ')})` : ''} for ${ctx.films.length} films`);
     const bad = new Map<number, string>();
     const featuresOf = async (flip: boolean, label: string) => {
       const bar = createEpochBar(label, ctx.films.length, { metrics: false });
@@ -168,12 +184,12 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
         onProgress: (done, total) => bar.update(ctx.films.length - total + done, {}),
       });
       bar.stop();
-      if (ctx.signal.aborted) throw new TrainingInterrupted('cnn: stopped while computing poster features');
+      if (ctx.signal.aborted) throw new TrainingInterrupted(`${key}: stopped while computing poster features`);
       return features;
     };
-    const allFeatures = await featuresOf(false, '[cnn] poster features');
-    const allMirrored = mirrored ? await featuresOf(true, '[cnn] mirrored-poster features') : undefined;
-    for (const [i, reason] of bad) log(`[cnn] skipped poster ${ctx.films[i]!.posterPath}: ${reason}`);
+    const allFeatures = await featuresOf(false, `[${key}] poster features`);
+    const allMirrored = mirrored ? await featuresOf(true, `[${key}] mirrored-poster features`) : undefined;
+    for (const [i, reason] of bad) log(`[${key}] skipped poster ${ctx.films[i]!.posterPath}: ${reason}`);
     const keep = ctx.folds.items.flatMap((_, i) => (bad.has(i) ? [] : [i]));
     const dim = extractor.featureDim;
     const rows = (source: Float32Array) => pickRows(source, dim, keep);
@@ -182,15 +198,15 @@ async function trainPretrained(ctx: RecipeContext, options: PosterRecipeOptions)
     const ids = films.map((f) => f.id);
     const { epochs: _epochs, patience: _patience, ...identityOptions } = options;
     return await trainFrozenFeatureModel(ctx, {
-      key: 'cnn', variant: 'pretrained', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored), trainOnMirrored: mirroredTraining, mirrorAtTest } : {}), ids,
+      key, variant: 'pretrained', features, dim, ...(allMirrored ? { mirrored: rows(allMirrored), trainOnMirrored: mirroredTraining, mirrorAtTest } : {}), ids,
       labels: labelMatrix(films), folds: Int32Array.from(keep, (i) => ctx.folds.folds[i]!), settings, hiddenInitializer: 'he-normal', started,
-      identity: { recipe: 'cnn', options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, ...dataIdentity(films, { posterFeatures: features }) },
+      identity: { recipe: key, options: identityOptions, split: ctx.folds.record, extractor: extractor.identity, ...dataIdentity(films, { posterFeatures: features }) },
       save: (dir, trained) => savePosterClassifier(dir, {
         model: trained.model,
         featureExtractor: extractor,
         films: { scheme: 'out-of-fold', train: ids, heldOut: ids, heldOutProbabilities: trained.outOfFold },
         metadata: {
-          name: 'cnn', variant: 'pretrained', thresholds: trained.thresholds, preprocessing: { ...posterPreprocessing(extractor, { testTimeMirror: mirrorAtTest }) },
+          name: key, variant: 'pretrained', thresholds: trained.thresholds, preprocessing: { ...posterPreprocessing(extractor, { testTimeMirror: mirrorAtTest }) },
           metrics: { outOfFold: trained.report }, history: trained.histories[0] ?? [],
           training: {
             options, features: options.features, heads: trained.heads, bags: options.bags, bestEpochs: trained.bestEpochs, thresholdStrategy: settings.thresholds,
@@ -212,5 +228,21 @@ export const posterRecipe: Recipe<typeof PosterRecipeOptionsSchema> = {
   modality: 'image',
   summary: 'poster model (image team)',
   options: PosterRecipeOptionsSchema,
-  train: (ctx, options) => (options.variant === 'pretrained' ? trainPretrained(ctx, options) : trainCnn(ctx, options)),
+  train: (ctx, options) => (options.variant === 'pretrained' ? trainPretrained(ctx, options, 'cnn') : trainCnn(ctx, options)),
 };
+
+/**
+ * The image team's second poster member, under the key `inception`: a head over InceptionV3's
+ * features, trained as the pretrained `cnn` is. The two trunks see posters differently enough that
+ * the fusion gains from stacking both (docs/benchmarks/encoders.md).
+ */
+export const inceptionRecipe: Recipe<typeof InceptionRecipeOptionsSchema> = {
+  key: 'inception',
+  modality: 'image',
+  summary: 'poster model over InceptionV3 features (image team)',
+  options: InceptionRecipeOptionsSchema,
+  train: (ctx, options) => trainPretrained(ctx, options, 'inception'),
+};
+
+/** The image team's recipes, in the order the trainer runs them; the trainer lists them as they are. */
+export const IMAGE_RECIPES = [posterRecipe, inceptionRecipe] as const;
