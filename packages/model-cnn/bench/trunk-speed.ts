@@ -34,7 +34,9 @@ const spec = resolveFeatureSpec({
   ...(options.trunk ? { trunk: options.trunk } : {}), ...(options.nodes ? { nodes: options.nodes } : {}), ...(options.pooling ? { pooling: options.pooling } : {}),
   ...(options.width ? { inputWidth: options.width } : {}), ...(options.height ? { inputHeight: options.height } : {}),
 });
-const specArgs = process.argv.slice(2).flatMap((arg, i, all) => (['--trunk', '--nodes', '--pooling', '--width', '--height'].includes(arg) ? [arg, all[i + 1]!] : []));
+/** The trunk options as given, for the children. */
+const specArgs = Object.entries({ trunk: options.trunk, nodes: options.nodes?.join(','), pooling: options.pooling?.join(','), width: options.width, height: options.height })
+  .flatMap(([flag, value]) => (value === undefined ? [] : [`--${flag}`, String(value)]));
 const { threads: threadCounts, batches } = options;
 const runtimes: ('onnxruntime' | 'tfjs')[] = options.runtimes ?? (onnxRuntimeUnavailable() === undefined ? ['onnxruntime', 'tfjs'] : ['tfjs']);
 
